@@ -1,0 +1,152 @@
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import { Counter, type Registry } from 'prom-client';
+import type { Channel } from './channels.ts';
+import { PayloadError } from './errors.ts';
+import type { Topics } from './topics.ts';
+
+/** The part of a pino logger the bus needs. */
+export interface BusLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export type Handler<T, P extends string> = (payload: T, params: Record<P, string>, topic: string) => void | Promise<void>;
+
+export interface Bus {
+  readonly topics: Topics;
+  /** Encodes (validating) and publishes; QoS and retain come from the channel. */
+  publish<T, P extends string>(
+    channel: Channel<T, P>,
+    params: Record<P, string>,
+    payload: T,
+    options?: Pick<IClientPublishOptions, 'retain'>,
+  ): Promise<void>;
+  /**
+   * Subscribes and resolves once the broker granted it. Payloads that fail validation are
+   * logged, counted and dropped; a throwing handler is logged and counted. Neither reaches the caller.
+   */
+  subscribe<T, P extends string>(channel: Channel<T, P>, params: Partial<Record<P, string>>, handler: Handler<T, P>): Promise<void>;
+  /** True while connected with every subscription granted since the last (re)connect. */
+  ready(): boolean;
+}
+
+export interface BusOptions {
+  client: MqttClient;
+  topics: Topics;
+  logger: BusLogger;
+  registry?: Registry;
+}
+
+interface Subscription {
+  channel: Channel<unknown, string>;
+  filter: string;
+  handler: Handler<unknown, string>;
+  granted: boolean;
+  waiters: Array<{ resolve: () => void; reject: (err: Error) => void }>;
+}
+
+const counters = new WeakMap<Registry, ReturnType<typeof makeCounters>>();
+
+function makeCounters(registry: Registry | undefined) {
+  const registers = registry ? [registry] : [];
+  return {
+    received: new Counter({ name: 'sightline_bus_messages_received_total', help: 'Messages received and decoded', labelNames: ['channel'], registers }),
+    published: new Counter({ name: 'sightline_bus_messages_published_total', help: 'Messages published', labelNames: ['channel'], registers }),
+    dropped: new Counter({ name: 'sightline_bus_messages_dropped_total', help: 'Received messages dropped because their payload was invalid', labelNames: ['channel', 'reason'], registers }),
+    handlerErrors: new Counter({ name: 'sightline_bus_handler_errors_total', help: 'Messages whose handler threw', labelNames: ['channel'], registers }),
+  };
+}
+
+export function createBus({ client, topics, logger, registry }: BusOptions): Bus {
+  let metrics = registry ? counters.get(registry) : undefined;
+  if (!metrics) {
+    metrics = makeCounters(registry);
+    if (registry) counters.set(registry, metrics);
+  }
+  const { received, published, dropped, handlerErrors } = metrics;
+  const subscriptions: Subscription[] = [];
+
+  function grant(subscription: Subscription): void {
+    client.subscribe(subscription.filter, { qos: subscription.channel.qos }, (err, granted) => {
+      const refused = granted?.some((g) => g.qos === 128);
+      if (err || refused) {
+        const error = err ?? new Error(`broker refused subscription to ${subscription.filter}`);
+        logger.error({ err: error, filter: subscription.filter }, 'subscription failed');
+        for (const waiter of subscription.waiters.splice(0)) waiter.reject(error);
+        return;
+      }
+      subscription.granted = true;
+      for (const waiter of subscription.waiters.splice(0)) waiter.resolve();
+    });
+  }
+
+  client.on('connect', () => {
+    for (const subscription of subscriptions) {
+      subscription.granted = false;
+      grant(subscription);
+    }
+  });
+
+  client.on('message', (topic, payload) => {
+    for (const subscription of subscriptions) {
+      const params = topics.match(subscription.channel, topic);
+      if (params === null) continue;
+      const { channel } = subscription;
+      let value: unknown;
+      try {
+        value = channel.codec.decode(payload);
+      } catch (err) {
+        const reason = err instanceof PayloadError ? err.fault : 'invalid';
+        dropped.inc({ channel: channel.name, reason });
+        logger.warn({ topic, bytes: payload.length, reason, detail: (err as Error).message }, 'dropped invalid message');
+        continue;
+      }
+      received.inc({ channel: channel.name });
+      try {
+        const result = subscription.handler(value, params, topic);
+        if (result instanceof Promise) {
+          result.catch((err: unknown) => {
+            handlerErrors.inc({ channel: channel.name });
+            logger.error({ err, topic }, 'message handler failed');
+          });
+        }
+      } catch (err) {
+        handlerErrors.inc({ channel: channel.name });
+        logger.error({ err, topic }, 'message handler failed');
+      }
+    }
+  });
+
+  return {
+    topics,
+    publish(channel, params, payload, options = {}) {
+      const topic = topics.topic(channel, params);
+      const bytes = channel.codec.encode(payload);
+      return new Promise((resolve, reject) => {
+        client.publish(topic, bytes, { qos: channel.qos, retain: options.retain ?? channel.retain }, (err) => {
+          if (err) return reject(err);
+          published.inc({ channel: channel.name });
+          resolve();
+        });
+      });
+    },
+    subscribe(channel, params, handler) {
+      const subscription: Subscription = {
+        channel: channel as Channel<unknown, string>,
+        filter: topics.filter(channel, params),
+        handler: handler as Handler<unknown, string>,
+        granted: false,
+        waiters: [],
+      };
+      subscriptions.push(subscription);
+      return new Promise<void>((resolve, reject) => {
+        subscription.waiters.push({ resolve, reject });
+        if (client.connected) grant(subscription);
+      });
+    },
+    ready() {
+      return client.connected && subscriptions.every((s) => s.granted);
+    },
+  };
+}

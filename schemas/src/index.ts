@@ -1,0 +1,27 @@
+export { DEFAULT_TOPIC_PREFIX, idSchema, topicPrefixSchema } from './ids.ts';
+export { PayloadError, type PayloadFault } from './errors.ts';
+export {
+  decodeFrame,
+  encodeFrame,
+  isCompleteJpeg,
+  frameMetaSchema,
+  FRAME_COMMENT_TAG,
+  MAX_FRAME_BYTES,
+  type Frame,
+  type FrameMeta,
+} from './frame.ts';
+export {
+  availabilitySchema,
+  channels,
+  jsonCodec,
+  type Availability,
+  type Channel,
+  type ChannelName,
+  type Channels,
+  type Codec,
+  type Encoding,
+  type ParamsOf,
+  type PayloadOf,
+} from './channels.ts';
+export { createTopics, type Topics } from './topics.ts';
+export { createBus, type Bus, type BusLogger, type BusOptions, type Handler } from './bus.ts';

@@ -1,0 +1,31 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/** Paths whose values never reach a log line. */
+export const REDACTED_PATHS = [
+  'password',
+  '*.password',
+  'config.SIGHTLINE_MQTT_PASSWORD',
+  'headers.authorization',
+  '*.headers.authorization',
+  'connectionString',
+  '*.connectionString',
+  'key',
+  '*.key',
+];
+
+/** One root logger per process; modules take `logger.child({ module })`. */
+export function createLogger(service: string, level: string = 'info', destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      name: service,
+      level,
+      base: { service },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination({ sync: false }),
+  );
+}

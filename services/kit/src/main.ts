@@ -1,0 +1,83 @@
+import type { Logger } from 'pino';
+import { ConfigError } from './config.ts';
+import { createLogger } from './logger.ts';
+import type { Service } from './runtime.ts';
+
+export interface MainOptions<C> {
+  service: string;
+  loadConfig: () => C;
+  logLevel: (config: C) => string;
+  build: (config: C, logger: Logger) => Service | Promise<Service>;
+  /** How long a graceful stop may take before the process exits anyway. */
+  stopTimeoutMs?: number;
+}
+
+/**
+ * What every `main.ts` does: validate the config (print every problem, exit 1), build the app,
+ * start it, and stop it on SIGTERM/SIGINT within the deadline. A second signal exits at once.
+ */
+export async function runMain<C>({ service, loadConfig, logLevel, build, stopTimeoutMs = 5000 }: MainOptions<C>): Promise<void> {
+  let config: C;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(service, logLevel(config));
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    logger.flush();
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err }, 'unhandled rejection');
+    logger.flush();
+    process.exit(1);
+  });
+
+  let app: Service;
+  try {
+    app = await build(config, logger);
+    await app.start();
+  } catch (err) {
+    logger.fatal({ err }, 'failed to start');
+    logger.flush();
+    process.exit(1);
+  }
+  logger.info('started');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal, exiting now');
+      logger.flush();
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    const deadline = setTimeout(() => {
+      logger.error({ timeoutMs: stopTimeoutMs }, 'graceful stop took too long, exiting');
+      logger.flush();
+      process.exit(1);
+    }, stopTimeoutMs);
+    deadline.unref();
+    app.stop().then(
+      () => {
+        logger.info('stopped');
+        logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'stop failed');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,72 @@
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { channels, createTopics, type Topics } from '@sightline/schemas';
+import type { Logger } from 'pino';
+
+export interface MqttSettings {
+  url: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  ca?: string | undefined;
+  topicPrefix: string;
+}
+
+/**
+ * An MQTT client that announces the service: retained `online` on every connect, and a retained
+ * `offline` last will for when it vanishes. It starts disconnected (call `client.connect()`), and
+ * reconnects by itself every second. QoS 0 messages published while offline are dropped. Subscriptions are the bus's job (it re-subscribes on each
+ * connect and tracks readiness), so the client's own resubscribe is off.
+ */
+export function createServiceMqttClient(service: string, settings: MqttSettings, logger: Logger): { client: MqttClient; topics: Topics } {
+  const topics = createTopics(settings.topicPrefix);
+  const availability = topics.topic(channels.availability, { service });
+  const options: IClientOptions = {
+    clientId: `${service}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    protocolVersion: 4,
+    clean: true,
+    keepalive: 15,
+    reconnectPeriod: 1000,
+    connectTimeout: 5000,
+    resubscribe: false,
+    // Frames are QoS 0 and perishable: while offline they are dropped, never queued without bound.
+    queueQoSZero: false,
+    manualConnect: true,
+    will: { topic: availability, payload: channels.availability.codec.encode('offline'), qos: 1, retain: true },
+  };
+  if (settings.username !== undefined) options.username = settings.username;
+  if (settings.password !== undefined) options.password = settings.password;
+  if (settings.ca !== undefined) options.ca = settings.ca;
+  const client = connect(settings.url, options);
+  const log = logger.child({ module: 'mqtt' });
+  let wasConnected = false;
+  client.on('connect', () => {
+    log.info({ url: redactUrl(settings.url) }, wasConnected ? 'reconnected to broker' : 'connected to broker');
+    wasConnected = true;
+    client.publish(availability, channels.availability.codec.encode('online'), { qos: 1, retain: true });
+  });
+  client.on('offline', () => log.warn({ url: redactUrl(settings.url) }, 'broker unreachable, retrying'));
+  client.on('error', (err) => log.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'mqtt error'));
+  return { client, topics };
+}
+
+/** Publishes `offline` and disconnects, waiting at most `timeoutMs`. */
+export async function closeServiceMqttClient(service: string, client: MqttClient, topics: Topics, timeoutMs = 2000): Promise<void> {
+  const availability = topics.topic(channels.availability, { service });
+  const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+  const goodbye = new Promise<void>((resolve) => {
+    if (!client.connected) return resolve();
+    client.publish(availability, channels.availability.codec.encode('offline'), { qos: 1, retain: true }, () => resolve());
+  });
+  await Promise.race([goodbye, timer]);
+  await Promise.race([client.endAsync(false), timer]);
+  if (!client.disconnected) client.end(true);
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

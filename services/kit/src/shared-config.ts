@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { DEFAULT_TOPIC_PREFIX, topicPrefixSchema } from '@sightline/schemas';
+import { env } from './config.ts';
+import type { MqttSettings } from './mqtt.ts';
+
+/** The settings of every service that talks to the broker; spread into a service's schema. */
+export const mqttSettingsSchema = {
+  SIGHTLINE_LOG_LEVEL: env.logLevel(),
+  SIGHTLINE_TOPIC_PREFIX: topicPrefixSchema.default(DEFAULT_TOPIC_PREFIX),
+  SIGHTLINE_MQTT_URL: z
+    .string()
+    .regex(/^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/, 'must be a URL like mqtt://127.0.0.1:1883 (mqtt, mqtts, ws or wss)')
+    .default('mqtt://127.0.0.1:1883'),
+  SIGHTLINE_MQTT_USERNAME: env.optionalString(),
+  SIGHTLINE_MQTT_PASSWORD: env.optionalString(),
+  SIGHTLINE_MQTT_CA: env.optionalString().describe('PEM file of the CA that signed the broker certificate (mqtts/wss)'),
+};
+
+export function mqttSettingsFrom(config: {
+  SIGHTLINE_TOPIC_PREFIX: string;
+  SIGHTLINE_MQTT_URL: string;
+  SIGHTLINE_MQTT_USERNAME?: string | undefined;
+  SIGHTLINE_MQTT_PASSWORD?: string | undefined;
+  SIGHTLINE_MQTT_CA?: string | undefined;
+}): MqttSettings {
+  return {
+    url: config.SIGHTLINE_MQTT_URL,
+    username: config.SIGHTLINE_MQTT_USERNAME,
+    password: config.SIGHTLINE_MQTT_PASSWORD,
+    ca: config.SIGHTLINE_MQTT_CA,
+    topicPrefix: config.SIGHTLINE_TOPIC_PREFIX,
+  };
+}
