@@ -71,7 +71,7 @@ export function createBus({ client, topics, logger, registry }: BusOptions): Bus
     client.subscribe(subscription.filter, { qos: subscription.channel.qos }, (err, granted) => {
       const refused = granted?.some((g) => g.qos === 128);
       if (err || refused) {
-        const error = err ?? new Error(`broker refused subscription to ${subscription.filter}`);
+        const error = new Error(`broker refused subscription to ${subscription.filter}${err ? `: ${err.message}` : ''}`);
         logger.error({ err: error, filter: subscription.filter }, 'subscription failed');
         for (const waiter of subscription.waiters.splice(0)) waiter.reject(error);
         return;

@@ -117,6 +117,20 @@ export const channels = {
 } as const;
 
 export type Channels = typeof channels;
+
+/**
+ * Topics whose names are promised to integrators but whose payloads are defined by the services
+ * that will publish them; listed so the docs show the whole tree and no one takes the names.
+ */
+export const reservedTopics = [
+  { template: 'cameras/{camera}/detections', summary: 'objects the inference service found in a frame' },
+  { template: 'lanes/{lane}/scan', summary: 'an item scanned at a checkout lane' },
+  { template: 'lanes/{lane}/basket', summary: 'the basket of a lane (retained)' },
+  { template: 'lanes/{lane}/weight', summary: 'scale readings of a lane' },
+  { template: 'lanes/{lane}/speech', summary: 'what is being said to the shopper (metadata)' },
+  { template: 'lanes/{lane}/audio', summary: 'the spoken audio (WAV)' },
+  { template: 'alerts', summary: 'alert events: new, update, end' },
+] as const;
 export type ChannelName = keyof Channels;
 export type PayloadOf<C> = C extends Channel<infer T, string> ? T : never;
 export type ParamsOf<C> = C extends Channel<unknown, infer P> ? Record<P, string> : never;

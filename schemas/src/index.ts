@@ -14,6 +14,7 @@ export {
   availabilitySchema,
   channels,
   jsonCodec,
+  reservedTopics,
   type Availability,
   type Channel,
   type ChannelName,

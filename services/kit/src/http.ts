@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 
@@ -17,7 +17,7 @@ export interface HealthOptions {
 export function createHttpApp({ logger, registry, notReadyReason, bodyLimit = 1024 * 1024 }: HealthOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger.child({ module: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     forceCloseConnections: true,
     return503OnClosing: true,

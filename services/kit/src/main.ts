@@ -39,17 +39,9 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
     process.exit(1);
   });
 
-  let app: Service;
-  try {
-    app = await build(config, logger);
-    await app.start();
-  } catch (err) {
-    logger.fatal({ err }, 'failed to start');
-    logger.flush();
-    process.exit(1);
-  }
-  logger.info('started');
-
+  // Signals are handled from the start: one that arrives while starting stops the app as soon
+  // as it is up, instead of killing the process half-started.
+  let app: Service | undefined;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -65,7 +57,7 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
       process.exit(1);
     }, stopTimeoutMs);
     deadline.unref();
-    app.stop().then(
+    started.then(() => app?.stop()).then(
       () => {
         logger.info('stopped');
         logger.flush();
@@ -80,4 +72,17 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+
+  const started = (async () => {
+    app = await build(config, logger);
+    await app.start();
+  })();
+  try {
+    await started;
+  } catch (err) {
+    logger.fatal({ err }, 'failed to start');
+    logger.flush();
+    process.exit(1);
+  }
+  logger.info('started');
 }

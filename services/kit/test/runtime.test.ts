@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { channels } from '@sightline/schemas';
+import { createLogger, createRuntime } from '../src/index.ts';
+import { startTestBroker, until } from './helpers.ts';
+
+const silent = createLogger('test', 'silent');
+const fixture = join(import.meta.dirname, 'fixtures', 'availability-service.ts');
+
+test('readyz says why until the broker is reached and subscriptions are granted; availability is announced', async (t) => {
+  const { url, retained } = await startTestBroker(t);
+  const runtime = createRuntime({
+    service: 'capture',
+    logger: silent,
+    mqtt: { url, topicPrefix: 'sightline' },
+    http: { host: '127.0.0.1', port: 0 },
+  });
+  t.after(() => runtime.stop());
+
+  const before = await runtime.http.inject({ url: '/readyz' });
+  assert.equal(before.statusCode, 503);
+  assert.match(before.json<{ reason: string }>().reason, /not connected/);
+
+  await runtime.start();
+  await runtime.bus.subscribe(channels.availability, {}, () => {});
+  const after = await runtime.http.inject({ url: '/readyz' });
+  assert.equal(after.statusCode, 200, after.body);
+  assert.equal((await runtime.http.inject({ url: '/healthz' })).statusCode, 200);
+  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+
+  const metrics = await runtime.http.inject({ url: '/metrics' });
+  assert.match(metrics.body, /sightline_bus_messages_received_total\{channel="availability",service="capture"\} [1-9]/);
+  assert.match(metrics.body, /process_resident_memory_bytes/);
+
+  const res = await fetch(`http://127.0.0.1:${runtime.httpPort()}/healthz`);
+  assert.equal(res.status, 200);
+});
+
+test('a service that vanishes is marked offline by its last will; a stopped one says offline itself', async (t) => {
+  const { url, retained } = await startTestBroker(t);
+  const vanishing = createRuntime({ service: 'capture', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 } });
+  await vanishing.start();
+  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+  vanishing.client.options.reconnectPeriod = 0;
+  vanishing.client.stream.destroy();
+  await until(() => retained.get('sightline/services/capture/availability') === 'offline', 5000, 'last will');
+  await vanishing.stop();
+
+  const polite = createRuntime({ service: 'capture', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 } });
+  await polite.start();
+  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+  await polite.stop();
+  assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
+});
+
+function runFixture(env: Record<string, string>) {
+  const child = spawn(process.execPath, [fixture], {
+    env: { PATH: process.env.PATH ?? '', SIGHTLINE_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines = createInterface({ input: child.stdout });
+  const firstLine = new Promise<string>((resolve) => lines.once('line', resolve));
+  return { child, firstLine, stderr: () => stderr };
+}
+
+test('main: a bad config prints every problem and exits 1', async () => {
+  const { child, stderr } = runFixture({ SIGHTLINE_CAPTURE_HTTP_PORT: 'x', SIGHTLINE_CAPTURE_NOPE: '1' });
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 1);
+  assert.match(stderr(), /capture: invalid configuration/);
+  assert.match(stderr(), /SIGHTLINE_CAPTURE_HTTP_PORT: must be a port number/);
+  assert.match(stderr(), /SIGHTLINE_CAPTURE_NOPE: unknown setting/);
+});
+
+test('main: SIGTERM stops the service gracefully (exit 0, offline published)', async (t) => {
+  const { url, retained } = await startTestBroker(t);
+  const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url });
+  const { httpPort } = JSON.parse(await firstLine) as { httpPort: number };
+  await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200);
+  assert.equal(retained.get('sightline/services/capture/availability'), 'online');
+  const started = Date.now();
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.ok(Date.now() - started < 5000);
+  assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
+});
+
+test('main: a stop that hangs is cut off after 5 s with exit 1', async (t) => {
+  const { url } = await startTestBroker(t);
+  const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url, SIGHTLINE_CAPTURE_STOP_DELAY_MS: '60000' });
+  await firstLine;
+  const started = Date.now();
+  child.kill('SIGINT');
+  const [code] = (await once(child, 'exit')) as [number];
+  const took = Date.now() - started;
+  assert.equal(code, 1);
+  assert.ok(took >= 4900 && took < 7000, `stopped after ${took} ms`);
+});
