@@ -41,7 +41,7 @@ export function loadConfig<S extends z.ZodObject>(service: string, schema: S, en
 
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith('SIGHTLINE_') || value === undefined) continue;
-    const base = key.endsWith('_FILE') ? key.slice(0, -'_FILE'.length) : key;
+    const base = !known.has(key) && key.endsWith('_FILE') ? key.slice(0, -'_FILE'.length) : key;
     if (known.has(base)) {
       if (base === key) {
         if (!(base in input)) input[base] = value;

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
 import type { Service } from './runtime.ts';
@@ -10,13 +10,15 @@ export interface MainOptions<C> {
   build: (config: C, logger: Logger) => Service | Promise<Service>;
   /** How long a graceful stop may take before the process exits anyway. */
   stopTimeoutMs?: number;
+  /** Where log lines go instead of stdout as JSON. */
+  logDestination?: DestinationStream;
 }
 
 /**
  * What every `main.ts` does: validate the config (print every problem, exit 1), build the app,
  * start it, and stop it on SIGTERM/SIGINT within the deadline. A second signal exits at once.
  */
-export async function runMain<C>({ service, loadConfig, logLevel, build, stopTimeoutMs = 5000 }: MainOptions<C>): Promise<void> {
+export async function runMain<C>({ service, loadConfig, logLevel, build, stopTimeoutMs = 5000, logDestination }: MainOptions<C>): Promise<void> {
   let config: C;
   try {
     config = loadConfig();
@@ -27,7 +29,7 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
     }
     throw err;
   }
-  const logger = createLogger(service, logLevel(config));
+  const logger = createLogger(service, logLevel(config), logDestination);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
     logger.flush();

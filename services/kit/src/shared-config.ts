@@ -13,7 +13,7 @@ export const mqttSettingsSchema = {
     .default('mqtt://127.0.0.1:1883'),
   SIGHTLINE_MQTT_USERNAME: env.optionalString(),
   SIGHTLINE_MQTT_PASSWORD: env.optionalString(),
-  SIGHTLINE_MQTT_CA: env.optionalString().describe('PEM file of the CA that signed the broker certificate (mqtts/wss)'),
+  SIGHTLINE_MQTT_CA: env.optionalString().describe('PEM text of the CA that signed the broker certificate (mqtts/wss); SIGHTLINE_MQTT_CA_FILE reads it from a file'),
 };
 
 export function mqttSettingsFrom(config: {

@@ -76,3 +76,8 @@ test('the error message lists each problem on its own line under the service nam
     assert.match((err as Error).message, /^capture: invalid configuration:\n {2}- SIGHTLINE_CAPTURE_FPS: must be at least 0.1 \(got "0"\)\n {2}- SIGHTLINE_CAPTURE_MOTION: must be true or false/);
   }
 });
+
+test('a setting whose own name ends in _FILE is a plain setting, not a secret indirection', () => {
+  const withFile = z.strictObject({ SIGHTLINE_BROKER_USERS_FILE: env.optionalString() });
+  assert.equal(loadConfig('broker', withFile, { SIGHTLINE_BROKER_USERS_FILE: '/etc/users.json' }).SIGHTLINE_BROKER_USERS_FILE, '/etc/users.json');
+});

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { decodeFrame, type FrameMeta } from '@sightline/schemas';
+
+/**
+ * The whole dev stack as a user starts it (`node infra/stack/start.ts`), watched by Debian's
+ * mosquitto_sub: an MQTT client that shares no code with Sightline.
+ */
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+const FPS = 5;
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface Received {
+  at: number;
+  meta: FrameMeta;
+  jpeg: Buffer;
+}
+
+/** `count` frames as mosquitto_sub saw them, with its own receive timestamps. */
+async function subscribeFrames(port: number, count: number, timeoutS = 30): Promise<Received[]> {
+  const { stdout } = await run(
+    'mosquitto_sub',
+    ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(port), '-t', 'sightline/cameras/+/frame', '-C', String(count), '-W', String(timeoutS), '-F', '%U %x'],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [stamp, hex] = line.split(' ');
+      const frame = decodeFrame(Buffer.from(hex!, 'hex'));
+      return { at: Number(stamp) * 1000, meta: frame.meta, jpeg: frame.jpeg };
+    });
+}
+
+test('the one-command stack delivers JPEG frames at the configured rate, and capture rides out a broker crash', { timeout: 180_000 }, async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sightline-e2e-'));
+  const ports = { mqtt: await freePort(), ws: await freePort(), brokerHttp: await freePort(), captureHttp: await freePort() };
+  const stack = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      SIGHTLINE_DATA_DIR: dataDir,
+      SIGHTLINE_BROKER_MQTT_PORT: String(ports.mqtt),
+      SIGHTLINE_BROKER_WS_PORT: String(ports.ws),
+      SIGHTLINE_BROKER_HTTP_PORT: String(ports.brokerHttp),
+      SIGHTLINE_CAPTURE_HTTP_PORT: String(ports.captureHttp),
+      SIGHTLINE_CAPTURE_FPS: String(FPS),
+    },
+  });
+  let output = '';
+  stack.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  stack.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    try {
+      process.kill(-stack.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const deadline = Date.now() + 120_000;
+  while (!output.includes('Sightline is up.')) {
+    if (stack.exitCode !== null || Date.now() > deadline) assert.fail(`stack did not come up:\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  // Frames: valid JPEGs with metadata, consecutive sequence numbers, at 5 fps +-20 %.
+  const frames = await subscribeFrames(ports.mqtt, 16);
+  assert.equal(frames.length, 16);
+  for (const frame of frames) {
+    assert.equal(frame.meta.camera, 'demo');
+    assert.equal(frame.jpeg[0], 0xff);
+    assert.equal(frame.jpeg.at(-1), 0xd9);
+  }
+  for (let i = 1; i < frames.length; i++) {
+    assert.ok(frames[i]!.meta.seq > frames[i - 1]!.meta.seq, `seq increases: ${frames.map((f) => f.meta.seq).join(',')}`);
+  }
+  const seqSpan = frames.at(-1)!.meta.seq - frames[0]!.meta.seq;
+  assert.ok(seqSpan <= frames.length + 1, `at most a frame lost on loopback, got a span of ${seqSpan} for ${frames.length}`);
+  const fps = (frames.length - 1) / ((frames.at(-1)!.at - frames[0]!.at) / 1000);
+  assert.ok(fps >= FPS * 0.8 && fps <= FPS * 1.2, `rate ${fps.toFixed(2)} fps, want ${FPS} +-20 %`);
+
+  // A frame decodes with an independent decoder.
+  const { stdout: pixels } = await new Promise<{ stdout: Buffer }>((resolve, reject) => {
+    const ffmpeg = spawn('ffmpeg', ['-v', 'error', '-f', 'mjpeg', '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1']);
+    const chunks: Buffer[] = [];
+    ffmpeg.stdout.on('data', (c: Buffer) => chunks.push(c));
+    ffmpeg.on('error', reject);
+    ffmpeg.on('close', (code) => (code === 0 ? resolve({ stdout: Buffer.concat(chunks) }) : reject(new Error(`ffmpeg exit ${code}`))));
+    ffmpeg.stdin.end(frames[0]!.jpeg);
+  });
+  assert.equal(pixels.length, (frames[0]!.meta.width ?? 0) * (frames[0]!.meta.height ?? 0));
+
+  // Availability of both services, retained, as any integrator sees it.
+  const { stdout: availability } = await run('mosquitto_sub', [
+    '-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(ports.mqtt), '-t', 'sightline/services/+/availability', '-v', '-C', '2', '-W', '10',
+  ]);
+  assert.match(availability, /sightline\/services\/broker\/availability online/);
+  assert.match(availability, /sightline\/services\/capture\/availability online/);
+
+  // Kill the broker outright; the stack restarts it and capture reconnects by itself.
+  const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number }> };
+  const lastSeq = frames.at(-1)!.meta.seq;
+  process.kill(state.services.broker!.pid, 'SIGKILL');
+  let after: Received[] = [];
+  const retryUntil = Date.now() + 45_000;
+  while (after.length === 0) {
+    try {
+      after = await subscribeFrames(ports.mqtt, 3, 10);
+    } catch (err) {
+      if (Date.now() > retryUntil) assert.fail(`no frames after the broker restart: ${(err as Error).message}\n${output.slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  assert.ok(after[0]!.meta.seq > lastSeq, `sequence continues after the broker restart (${lastSeq} then ${after[0]!.meta.seq})`);
+  assert.match(output, /broker killed by SIGKILL; restarting/);
+
+  // Ctrl-C stops everything cleanly.
+  process.kill(stack.pid!, 'SIGINT');
+  assert.equal(await exited, 0);
+  const pids = Object.values((JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as typeof state).services).map((s) => s.pid);
+  for (const pid of pids) {
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, `service pid ${pid} is gone`);
+  }
+});

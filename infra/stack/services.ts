@@ -1,0 +1,31 @@
+/**
+ * The services the one-command stack runs, in start order. A new service is one more entry here
+ * (and one more in compose.yaml).
+ */
+export interface StackService {
+  name: string;
+  entry: string;
+  /** The variable holding its HTTP port, and that port's default. */
+  httpPortKey: string;
+  defaultHttpPort: number;
+  /** Defaults the stack sets for it, under anything the user's environment says. */
+  defaults: Record<string, string>;
+}
+
+export const stackServices: StackService[] = [
+  {
+    name: 'broker',
+    entry: 'services/broker/src/main.ts',
+    httpPortKey: 'SIGHTLINE_BROKER_HTTP_PORT',
+    defaultHttpPort: 8081,
+    // The dev stack lets local services in without a password, from loopback only.
+    defaults: { SIGHTLINE_BROKER_ANONYMOUS: 'loopback' },
+  },
+  {
+    name: 'capture',
+    entry: 'services/capture/src/main.ts',
+    httpPortKey: 'SIGHTLINE_CAPTURE_HTTP_PORT',
+    defaultHttpPort: 8082,
+    defaults: {},
+  },
+];

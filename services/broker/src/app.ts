@@ -1,0 +1,248 @@
+import { mkdir } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AedesOptions, type PublishPacket } from 'aedes';
+import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import { Level } from 'level';
+import { createHttpApp, type Logger, type Service } from '@sightline/kit';
+import { channels, createTopics, type Availability } from '@sightline/schemas';
+import { createSecurity, isLoopback, remoteAddressOf } from './auth.ts';
+import type { BrokerConfig } from './config.ts';
+import { loadTls, startStreamListener, startWebSocketListener, type Listener } from './listeners.ts';
+import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
+import { provisionUsers } from './provision.ts';
+import { createRateLimiter } from './rate-limit.ts';
+import { readUsersFile, type UsersFile } from './users-file.ts';
+
+export interface BrokerDeps {
+  metrics?: BrokerMetrics;
+  /** Clock for the connect rate limiter (milliseconds). */
+  now?: () => number;
+}
+
+export interface BrokerPorts {
+  mqtt: number;
+  ws: number;
+  mqtts: number | null;
+  wss: number | null;
+  http: number;
+}
+
+export interface BrokerApp extends Service {
+  ports(): BrokerPorts;
+  /** Re-reads the users file; clients already connected keep the rights they connected with. */
+  reloadUsers(): Promise<void>;
+  readonly metrics: BrokerMetrics;
+  readonly http: ReturnType<typeof createHttpApp>;
+}
+
+/** WebSocket messages may carry a whole PUBLISH: the payload limit plus room for the topic and headers. */
+const WS_FRAME_MARGIN = 64 * 1024;
+const STOP_STEP_MS = 1500;
+
+function hostIsLoopback(host: string): boolean {
+  return host === 'localhost' || isLoopback(host);
+}
+
+/** Refuses a listener reachable from the network that neither encrypts nor authenticates. */
+export function exposureProblem(config: BrokerConfig): string | null {
+  if (hostIsLoopback(config.host) || config.anonymous !== 'on' || config.tls !== null) return null;
+  if (config.insecure) return null;
+  return `refusing to listen on ${config.host} with SIGHTLINE_BROKER_ANONYMOUS=on and no TLS: anyone on the network could read and write every topic. Use a users file, TLS, a loopback host, or set SIGHTLINE_BROKER_INSECURE=true to accept it`;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: BrokerDeps = {}): BrokerApp {
+  const log = logger.child({ module: 'broker' });
+  const metrics = deps.metrics ?? createBrokerMetrics();
+  const topics = createTopics(config.topicPrefix);
+  const availabilityTopic = topics.topic(channels.availability, { service: 'broker' });
+  let users: UsersFile | null = null;
+  let broker: Aedes | null = null;
+  let db: Level<string, Buffer> | null = null;
+  let persistence: AsyncLevelPersistence | null = null;
+  let listeners: Listener[] = [];
+  let ready = false;
+  let httpListening = false;
+
+  const http = createHttpApp({
+    logger,
+    registry: metrics.registry,
+    notReadyReason: () => (ready ? null : 'MQTT listeners not bound yet'),
+  });
+
+  const security = createSecurity({
+    users: () => users,
+    anonymous: config.anonymous,
+    topicPrefix: config.topicPrefix,
+    maxPayloadBytes: config.maxPayloadBytes,
+    rateLimiter: createRateLimiter(config.connectRate, config.connectBurst, deps.now),
+    metrics,
+    logger,
+  });
+
+  async function loadUsers(): Promise<void> {
+    if (config.usersFile === null) return;
+    let file = await readUsersFile(config.usersFile, { missingOk: config.provision !== null });
+    if (config.provision !== null) {
+      file = await provisionUsers(file, config.usersFile, config.provision.users, config.provision.dir, config.topicPrefix, logger);
+    }
+    users = file;
+    log.info({ usersFile: config.usersFile, users: Object.keys(file.users).length }, 'users loaded');
+  }
+
+  function publishAvailability(state: Availability): Promise<void> {
+    const current = broker;
+    if (current === null) return Promise.resolve();
+    const packet = {
+      cmd: 'publish',
+      topic: availabilityTopic,
+      payload: channels.availability.codec.encode(state),
+      qos: channels.availability.qos,
+      retain: channels.availability.retain,
+      dup: false,
+    } satisfies PublishPacket;
+    return new Promise((resolve, reject) => current.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  function logExposure(): void {
+    if (hostIsLoopback(config.host)) return;
+    if (config.anonymous === 'on') {
+      if (config.tls === null) log.warn({ host: config.host }, 'SIGHTLINE_BROKER_INSECURE=true: anonymous clients from any address, without TLS');
+      else log.warn({ host: config.host }, 'anonymous clients are allowed from any address (SIGHTLINE_BROKER_ANONYMOUS=on)');
+    } else if (config.tls === null) {
+      log.warn({ host: config.host }, 'listening on a non-loopback address without TLS: passwords cross the network in clear');
+    }
+  }
+
+  async function openPersistence(): Promise<AedesOptions['persistence']> {
+    if (config.persistence === 'memory') return undefined;
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const level = new Level<string, Buffer>(config.dataDir, { valueEncoding: 'buffer' });
+    try {
+      await level.open();
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+      throw new Error(`cannot open the broker data dir ${config.dataDir}: ${cause}`);
+    }
+    db = level;
+    persistence = new AsyncLevelPersistence(level);
+    return persistence;
+  }
+
+  function wireEvents(current: Aedes): void {
+    current.on('client', () => metrics.connections.set(current.connectedClients));
+    current.on('clientDisconnect', (client) => {
+      metrics.connections.set(current.connectedClients);
+      log.debug({ clientId: client.id }, 'client disconnected');
+    });
+    current.on('clientReady', (client) => {
+      metrics.connectionsTotal.inc();
+      log.debug({ clientId: client.id, username: security.usernameOf(client), address: remoteAddressOf(client) }, 'client connected');
+    });
+    current.on('clientError', (client, err) => log.debug({ clientId: client.id, err: { message: err.message } }, 'client error'));
+    current.on('connectionError', (client, err) => log.debug({ address: remoteAddressOf(client), err: { message: err.message } }, 'connection error'));
+    current.on('keepaliveTimeout', (client) => log.debug({ clientId: client.id }, 'keepalive expired'));
+  }
+
+  /** Denied and oversize publishes are acknowledged by aedes but must go nowhere. */
+  function dropDenied(current: Aedes): void {
+    const publish = current.publish.bind(current) as (packet: PublishPacket, client: unknown, done?: (err?: Error) => void) => void;
+    (current as unknown as { publish: typeof publish }).publish = (packet, client, done) => {
+      if (typeof client === 'function') return publish(packet, client);
+      if (security.takeDropped(packet)) return done?.();
+      return publish(packet, client, done);
+    };
+  }
+
+  async function stopSteps(): Promise<void> {
+    const step = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(fn(), STOP_STEP_MS, what);
+      } catch (err) {
+        log.warn({ err }, `stop: ${what} failed`);
+      }
+    };
+    ready = false;
+    const current = broker;
+    if (current !== null) await step('publishing offline', () => publishAvailability('offline'));
+    if (httpListening) await step('closing HTTP', () => http.close());
+    httpListening = false;
+    await step('closing listeners', () => Promise.all(listeners.reverse().map((l) => l.close())));
+    listeners = [];
+    if (current !== null) await step('closing the broker', () => new Promise<void>((resolve) => current.close(() => resolve())));
+    broker = null;
+    if (persistence !== null) await step('closing the data dir', () => persistence!.destroy());
+    else if (db !== null) await step('closing the data dir', () => db!.close());
+    persistence = null;
+    db = null;
+  }
+
+  const app: BrokerApp = {
+    metrics,
+    http,
+    ports() {
+      const portOf = (kind: Listener['kind']) => listeners.find((l) => l.kind === kind)?.port() ?? null;
+      const address = http.server.address();
+      return {
+        mqtt: portOf('mqtt') ?? 0,
+        ws: portOf('ws') ?? 0,
+        mqtts: portOf('mqtts'),
+        wss: portOf('wss'),
+        http: typeof address === 'object' && address !== null ? address.port : 0,
+      };
+    },
+    async reloadUsers() {
+      if (config.usersFile === null) return;
+      users = await readUsersFile(config.usersFile);
+      log.info({ usersFile: config.usersFile, users: Object.keys(users.users).length }, 'users reloaded');
+    },
+    async start() {
+      const problem = exposureProblem(config);
+      if (problem !== null) throw new Error(problem);
+      logExposure();
+      try {
+        await loadUsers();
+        const tls = config.tls === null ? undefined : await loadTls(config.tls);
+        const current = await Aedes.createBroker({
+          persistence: await openPersistence(),
+          ...security.hooks,
+          drainTimeout: 30000,
+          connectTimeout: 10000,
+        });
+        broker = current;
+        wireEvents(current);
+        dropDenied(current);
+        const handle = (stream: Duplex, request?: IncomingMessage) => {
+          current.handle(stream, request);
+        };
+        const wsLimit = config.maxPayloadBytes + WS_FRAME_MARGIN;
+        listeners.push(await startStreamListener('mqtt', config.host, config.ports.mqtt, handle, log));
+        listeners.push(await startWebSocketListener('ws', config.host, config.ports.ws, handle, wsLimit, log));
+        if (tls !== undefined) {
+          listeners.push(await startStreamListener('mqtts', config.host, config.ports.mqtts, handle, log, tls));
+          listeners.push(await startWebSocketListener('wss', config.host, config.ports.wss, handle, wsLimit, log, tls));
+        }
+        await http.listen({ host: config.httpHost, port: config.ports.http });
+        httpListening = true;
+        await publishAvailability('online');
+        ready = true;
+        log.info({ ports: app.ports(), anonymous: config.anonymous, persistence: config.persistence }, 'broker listening');
+      } catch (err) {
+        await stopSteps();
+        throw err;
+      }
+    },
+    async stop() {
+      await stopSteps();
+    },
+  };
+  return app;
+}

@@ -1,0 +1,149 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError, env, loadConfig } from '@sightline/kit';
+import { DEFAULT_TOPIC_PREFIX, topicPrefixSchema } from '@sightline/schemas';
+import { usernameSchema } from './users-file.ts';
+
+const MIB = 1024 * 1024;
+
+export const brokerConfigSchema = z.object({
+  SIGHTLINE_LOG_LEVEL: env.logLevel(),
+  SIGHTLINE_TOPIC_PREFIX: topicPrefixSchema.default(DEFAULT_TOPIC_PREFIX),
+  SIGHTLINE_DATA_DIR: env.string('./.data'),
+  SIGHTLINE_BROKER_HOST: env.host('127.0.0.1'),
+  SIGHTLINE_BROKER_HTTP_HOST: env.optionalString(),
+  SIGHTLINE_BROKER_MQTT_PORT: env.port(1883),
+  SIGHTLINE_BROKER_WS_PORT: env.port(9001),
+  SIGHTLINE_BROKER_MQTTS_PORT: env.port(8883),
+  SIGHTLINE_BROKER_WSS_PORT: env.port(9443),
+  SIGHTLINE_BROKER_HTTP_PORT: env.port(8081),
+  SIGHTLINE_BROKER_TLS_CERT: env.optionalString(),
+  SIGHTLINE_BROKER_TLS_KEY: env.optionalString(),
+  SIGHTLINE_BROKER_USERS_FILE: env.optionalString(),
+  SIGHTLINE_BROKER_ANONYMOUS: z.enum(['off', 'loopback', 'on'], { error: 'must be off, loopback or on' }).default('off'),
+  SIGHTLINE_BROKER_INSECURE: env.bool(false),
+  SIGHTLINE_BROKER_DATA_DIR: env.optionalString(),
+  SIGHTLINE_BROKER_PERSISTENCE: z.enum(['level', 'memory'], { error: 'must be level or memory' }).default('level'),
+  SIGHTLINE_BROKER_MAX_PAYLOAD_BYTES: env.int(4 * MIB, 1, 256 * MIB),
+  SIGHTLINE_BROKER_CONNECT_RATE: env.number(20, 0, 100000),
+  SIGHTLINE_BROKER_CONNECT_BURST: env.int(50, 1, 100000),
+  SIGHTLINE_BROKER_PROVISION_USERS: z
+    .string()
+    .transform((text) => text.split(',').map((name) => name.trim()).filter((name) => name.length > 0))
+    .pipe(z.array(usernameSchema))
+    .optional(),
+  SIGHTLINE_BROKER_PROVISION_DIR: env.optionalString(),
+});
+
+const USERS_FILE_KEY = 'SIGHTLINE_BROKER_USERS_FILE';
+
+export type Anonymous = 'off' | 'loopback' | 'on';
+
+export interface BrokerConfig {
+  logLevel: string;
+  topicPrefix: string;
+  host: string;
+  httpHost: string;
+  ports: { mqtt: number; ws: number; mqtts: number; wss: number; http: number };
+  tls: { cert: string; key: string } | null;
+  usersFile: string | null;
+  anonymous: Anonymous;
+  insecure: boolean;
+  dataDir: string;
+  persistence: 'level' | 'memory';
+  maxPayloadBytes: number;
+  connectRate: number;
+  connectBurst: number;
+  provision: { users: string[]; dir: string } | null;
+}
+
+export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  const raw = loadConfig('broker', brokerConfigSchema, source);
+  const problems: string[] = [];
+  const usersFile = raw.SIGHTLINE_BROKER_USERS_FILE === undefined ? null : resolve(raw.SIGHTLINE_BROKER_USERS_FILE);
+
+  const cert = raw.SIGHTLINE_BROKER_TLS_CERT;
+  const key = raw.SIGHTLINE_BROKER_TLS_KEY;
+  if ((cert === undefined) !== (key === undefined)) {
+    problems.push('SIGHTLINE_BROKER_TLS_CERT and SIGHTLINE_BROKER_TLS_KEY must be given together');
+  }
+  if (raw.SIGHTLINE_BROKER_ANONYMOUS === 'off' && usersFile === null) {
+    problems.push(`SIGHTLINE_BROKER_ANONYMOUS is off and there is no ${USERS_FILE_KEY}: no client could connect (give a users file, or set ANONYMOUS=loopback for development)`);
+  }
+  const provisionUsers = raw.SIGHTLINE_BROKER_PROVISION_USERS ?? [];
+  const provisionDir = raw.SIGHTLINE_BROKER_PROVISION_DIR;
+  if (provisionUsers.length > 0 && (usersFile === null || provisionDir === undefined)) {
+    problems.push(`SIGHTLINE_BROKER_PROVISION_USERS needs ${USERS_FILE_KEY} and SIGHTLINE_BROKER_PROVISION_DIR`);
+  }
+
+  const host = raw.SIGHTLINE_BROKER_HOST;
+  const httpHost = raw.SIGHTLINE_BROKER_HTTP_HOST ?? host;
+  const tls = cert !== undefined && key !== undefined ? { cert: resolve(cert), key: resolve(key) } : null;
+  const listeners: [string, string, number][] = [
+    ['MQTT_PORT', host, raw.SIGHTLINE_BROKER_MQTT_PORT],
+    ['WS_PORT', host, raw.SIGHTLINE_BROKER_WS_PORT],
+    ['HTTP_PORT', httpHost, raw.SIGHTLINE_BROKER_HTTP_PORT],
+    ...(tls !== null
+      ? ([
+          ['MQTTS_PORT', host, raw.SIGHTLINE_BROKER_MQTTS_PORT],
+          ['WSS_PORT', host, raw.SIGHTLINE_BROKER_WSS_PORT],
+        ] as [string, string, number][])
+      : []),
+  ];
+  const seen = new Map<number, string>();
+  for (const [name, , port] of listeners) {
+    if (port === 0) continue;
+    const other = seen.get(port);
+    if (other !== undefined) problems.push(`SIGHTLINE_BROKER_${name} and SIGHTLINE_BROKER_${other} are both ${port}`);
+    seen.set(port, name);
+  }
+  if (problems.length > 0) throw new ConfigError('broker', problems);
+
+  const baseData = raw.SIGHTLINE_DATA_DIR;
+  const dataDir = raw.SIGHTLINE_BROKER_DATA_DIR ?? join(baseData, 'broker');
+  return {
+    logLevel: raw.SIGHTLINE_LOG_LEVEL,
+    topicPrefix: raw.SIGHTLINE_TOPIC_PREFIX,
+    host,
+    httpHost,
+    ports: {
+      mqtt: raw.SIGHTLINE_BROKER_MQTT_PORT,
+      ws: raw.SIGHTLINE_BROKER_WS_PORT,
+      mqtts: raw.SIGHTLINE_BROKER_MQTTS_PORT,
+      wss: raw.SIGHTLINE_BROKER_WSS_PORT,
+      http: raw.SIGHTLINE_BROKER_HTTP_PORT,
+    },
+    tls,
+    usersFile,
+    anonymous: raw.SIGHTLINE_BROKER_ANONYMOUS,
+    insecure: raw.SIGHTLINE_BROKER_INSECURE,
+    dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
+    persistence: raw.SIGHTLINE_BROKER_PERSISTENCE,
+    maxPayloadBytes: raw.SIGHTLINE_BROKER_MAX_PAYLOAD_BYTES,
+    connectRate: raw.SIGHTLINE_BROKER_CONNECT_RATE,
+    connectBurst: raw.SIGHTLINE_BROKER_CONNECT_BURST,
+    provision: provisionUsers.length > 0 && provisionDir !== undefined ? { users: provisionUsers, dir: resolve(provisionDir) } : null,
+  };
+}
+
+/** Settings for tests and embedding: the defaults, with overrides. */
+export function brokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfig {
+  return {
+    logLevel: 'silent',
+    topicPrefix: DEFAULT_TOPIC_PREFIX,
+    host: '127.0.0.1',
+    httpHost: '127.0.0.1',
+    ports: { mqtt: 0, ws: 0, mqtts: 0, wss: 0, http: 0 },
+    tls: null,
+    usersFile: null,
+    anonymous: 'loopback',
+    insecure: false,
+    dataDir: resolve('.data/broker'),
+    persistence: 'memory',
+    maxPayloadBytes: 4 * MIB,
+    connectRate: 0,
+    connectBurst: 50,
+    provision: null,
+    ...overrides,
+  };
+}

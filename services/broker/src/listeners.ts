@@ -1,0 +1,136 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { createSecureContext, createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Logger } from '@sightline/kit';
+
+export type ListenerKind = 'mqtt' | 'ws' | 'mqtts' | 'wss';
+
+export interface Listener {
+  kind: ListenerKind;
+  port(): number;
+  close(): Promise<void>;
+}
+
+export type Handle = (stream: Duplex, request?: IncomingMessage) => void;
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
+/** Reads and checks the certificate and key, so a bad file fails the start with a clear message. */
+export async function loadTls(files: TlsFiles): Promise<SecureContextOptions> {
+  const read = async (what: string, path: string) => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new Error(`cannot read TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const options = { cert: await read('certificate', files.cert), key: await read('key', files.key) };
+  try {
+    createSecureContext(options);
+  } catch (err) {
+    throw new Error(`invalid TLS certificate or key (${files.cert}, ${files.key}): ${(err as Error).message}`);
+  }
+  return options;
+}
+
+function listen(server: NetServer, host: string, port: number, kind: ListenerKind): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(new Error(`${kind} listener cannot bind ${host}:${port}: ${err.code ?? err.message}`));
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function boundPort(server: NetServer): number {
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
+
+function closeServer(server: NetServer, sockets: Set<Socket>): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    for (const socket of sockets) socket.destroy();
+  });
+}
+
+function trackSockets(server: NetServer): Set<Socket> {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  server.on('connection', track);
+  return sockets;
+}
+
+export async function startStreamListener(
+  kind: 'mqtt' | 'mqtts',
+  host: string,
+  port: number,
+  handle: Handle,
+  log: Logger,
+  tls?: SecureContextOptions,
+): Promise<Listener> {
+  const onStream = (socket: Socket) => {
+    socket.setNoDelay(true);
+    handle(socket);
+  };
+  const server = tls === undefined ? createNetServer(onStream) : createTlsServer(tls, onStream);
+  if (tls !== undefined) server.on('tlsClientError', (err, socket) => log.debug({ err: { message: err.message }, address: socket.remoteAddress }, 'TLS handshake failed'));
+  const sockets = trackSockets(server);
+  await listen(server, host, port, kind);
+  server.on('error', (err) => log.error({ err, kind }, 'listener error'));
+  return { kind, port: () => boundPort(server), close: () => closeServer(server, sockets) };
+}
+
+export async function startWebSocketListener(
+  kind: 'ws' | 'wss',
+  host: string,
+  port: number,
+  handle: Handle,
+  maxMessageBytes: number,
+  log: Logger,
+  tls?: SecureContextOptions,
+): Promise<Listener> {
+  const onRequest = (_request: IncomingMessage, response: import('node:http').ServerResponse) => {
+    response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('MQTT over WebSocket: upgrade required\n');
+  };
+  const server: HttpServer = tls === undefined ? createHttpServer(onRequest) : createHttpsServer(tls, onRequest);
+  const wss = new WebSocketServer({
+    server,
+    perMessageDeflate: false,
+    maxPayload: maxMessageBytes,
+    handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+  });
+  wss.on('connection', (socket, request) => {
+    request.socket.setNoDelay(true);
+    const stream = createWebSocketStream(socket);
+    stream.on('error', (err) => log.debug({ err: { message: err.message } }, 'websocket stream error'));
+    handle(stream, request);
+  });
+  wss.on('error', (err) => log.error({ err, kind }, 'websocket server error'));
+  const sockets = trackSockets(server);
+  await listen(server, host, port, kind);
+  return {
+    kind,
+    port: () => boundPort(server),
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await closeServer(server, sockets);
+    },
+  };
+}
