@@ -71,7 +71,10 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
     const child = spawn(process.execPath, [join(root, entry.service.entry)], {
       cwd: root,
       env: childEnv(entry.service),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so Ctrl-C reaches only the stack, which stops the services in
+      // reverse order; the IPC channel stops them if the stack itself dies.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     entry.child = child;
     for (const stream of [child.stdout, child.stderr]) {

@@ -74,6 +74,9 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by a supervisor over IPC (the dev stack): when it goes away, even killed outright,
+  // the channel closes and this service stops instead of living on as an orphan.
+  if (process.send !== undefined) process.once('disconnect', () => stop('SIGTERM'));
 
   const started = (async () => {
     app = await build(config, logger);

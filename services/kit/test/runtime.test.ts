@@ -57,10 +57,10 @@ test('a service that vanishes is marked offline by its last will; a stopped one 
   assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
 });
 
-function runFixture(env: Record<string, string>) {
+function runFixture(env: Record<string, string>, ipc = false) {
   const child = spawn(process.execPath, [fixture], {
     env: { PATH: process.env.PATH ?? '', SIGHTLINE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -102,4 +102,15 @@ test('main: a stop that hangs is cut off after 5 s with exit 1', async (t) => {
   const took = Date.now() - started;
   assert.equal(code, 1);
   assert.ok(took >= 4900 && took < 7000, `stopped after ${took} ms`);
+});
+
+test('main: a service started by a supervisor stops gracefully when the supervisor goes away', async (t) => {
+  const { url, retained } = await startTestBroker(t);
+  const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url }, true);
+  await firstLine;
+  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+  child.disconnect();
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
 });
