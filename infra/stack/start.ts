@@ -77,7 +77,7 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     entry.child = child;
-    for (const stream of [child.stdout, child.stderr]) {
+    for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => log(formatLogLine(entry.service.name, line, width, colour)));
     }
     child.on('exit', (code, signal) => {

@@ -15,13 +15,17 @@ export type Handler<T, P extends string> = (payload: T, params: Record<P, string
 
 export interface Bus {
   readonly topics: Topics;
-  /** Encodes (validating) and publishes; QoS and retain come from the channel. */
+  /**
+   * Encodes (validating) and publishes; QoS and retain come from the channel. Resolves with the
+   * payload size once sent (QoS 0) or acknowledged (QoS 1). Rejects, and never queues, while
+   * disconnected or when the payload or topic is invalid.
+   */
   publish<T, P extends string>(
     channel: Channel<T, P>,
     params: Record<P, string>,
     payload: T,
     options?: Pick<IClientPublishOptions, 'retain'>,
-  ): Promise<void>;
+  ): Promise<number>;
   /**
    * Subscribes and resolves once the broker granted it. Payloads that fail validation are
    * logged, counted and dropped; a throwing handler is logged and counted. Neither reaches the caller.
@@ -121,13 +125,19 @@ export function createBus({ client, topics, logger, registry }: BusOptions): Bus
   return {
     topics,
     publish(channel, params, payload, options = {}) {
-      const topic = topics.topic(channel, params);
-      const bytes = channel.codec.encode(payload);
-      return new Promise((resolve, reject) => {
+      return new Promise<number>((resolve, reject) => {
+        const topic = topics.topic(channel, params);
+        const bytes = channel.codec.encode(payload);
+        if (!client.connected) return reject(new Error(`not connected: ${topic} not published`));
+        // mqtt.js waits for 'drain' on a full socket and never calls back if the connection dies
+        // meanwhile; the close settles the promise instead.
+        const onClose = () => reject(new Error(`connection closed before ${topic} was published`));
+        client.once('close', onClose);
         client.publish(topic, bytes, { qos: channel.qos, retain: options.retain ?? channel.retain }, (err) => {
+          client.removeListener('close', onClose);
           if (err) return reject(err);
           published.inc({ channel: channel.name });
-          resolve();
+          resolve(bytes.length);
         });
       });
     },

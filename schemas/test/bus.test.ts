@@ -134,3 +134,21 @@ test('subscriptions made while disconnected are granted on connect, and again af
   assert.equal(bus.ready(), false);
   await until(() => bus.ready());
 });
+
+test('publishing never queues: it rejects while disconnected and when the connection dies mid-publish', async (t) => {
+  const url = await startBroker(t);
+  const { connect } = await import('mqtt');
+  const c = connect(url, { protocolVersion: 4, manualConnect: true, reconnectPeriod: 0, queueQoSZero: false });
+  t.after(() => c.endAsync(true));
+  const bus = createBus({ client: c, topics: createTopics(), logger: recordingLogger().logger });
+  const frame = { jpeg: JPEG, meta: { camera: 'c', seq: 0, capturedAt: 1 } };
+  await assert.rejects(bus.publish(channels.frame, { camera: 'c' }, frame), /not connected/);
+  c.connect();
+  await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+  assert.equal(await bus.publish(channels.frame, { camera: 'c' }, frame), channels.frame.codec.encode(frame).length);
+  // A payload far larger than the socket buffer, then the connection dies before it drains.
+  const big = { jpeg: Buffer.concat([JPEG.subarray(0, -2), Buffer.alloc(3 * 1024 * 1024), JPEG.subarray(-2)]), meta: frame.meta };
+  const sending = bus.publish(channels.frame, { camera: 'c' }, big);
+  c.stream.destroy();
+  await assert.rejects(sending, /closed|not connected/);
+});

@@ -63,8 +63,8 @@ function runFixture(env: Record<string, string>, ipc = false) {
     stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const lines = createInterface({ input: child.stdout });
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines = createInterface({ input: child.stdout! });
   const firstLine = new Promise<string>((resolve) => lines.once('line', resolve));
   return { child, firstLine, stderr: () => stderr };
 }

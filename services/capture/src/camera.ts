@@ -1,0 +1,307 @@
+import type { Logger } from '@sightline/kit';
+import { isCompleteJpeg, MAX_FRAME_BYTES, type FrameMeta } from '@sightline/schemas';
+import type { CameraConfig } from './config.ts';
+import { runFfmpeg, splitInputArgs, type FfmpegProcess } from './ffmpeg.ts';
+import { JpegSplitter } from './jpeg-splitter.ts';
+import type { CaptureMetrics, DropReason } from './metrics.ts';
+import { describeSource, outputArgs } from './sources.ts';
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  /** A run that delivered frames for this long resets the backoff. */
+  resetAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, resetAfterMs: 30_000 };
+
+/** Where frames go: the bus in the app, anything in a test. */
+export interface FramePublisher {
+  connected(): boolean;
+  /** Resolves with the bytes published. */
+  publish(camera: string, jpeg: Buffer, meta: FrameMeta): Promise<number>;
+}
+
+export interface CameraOptions {
+  config: CameraConfig;
+  ffmpegPath: string;
+  /** ffmpeg input arguments (ending in `-i <input>`), computed at each start (files may change). */
+  inputArgs: () => Promise<string[]>;
+  publisher: FramePublisher;
+  metrics: CaptureMetrics;
+  logger: Logger;
+  now: () => number;
+  backoff: BackoffOptions;
+  /** No frame for this long means the source stalled: ffmpeg is killed and restarted. */
+  stallMs: number;
+  maxFrameBytes?: number;
+}
+
+
+export type CameraState = 'stopped' | 'starting' | 'online' | 'offline';
+
+export interface CameraStatus {
+  camera: string;
+  source: string;
+  state: CameraState;
+  online: boolean;
+  /** Why it is offline (null while online). */
+  reason: string | null;
+  pid: number | null;
+  restarts: number;
+  /** The seq the next published frame gets. */
+  nextSeq: number;
+  lastFrameAt: number | null;
+  /** Delay before the next restart while offline. */
+  retryInMs: number | null;
+}
+
+interface PendingFrame {
+  jpeg: Buffer;
+  capturedAt: number;
+}
+
+/**
+ * One camera: runs ffmpeg, splits its MJPEG output, stamps and publishes frames. When ffmpeg
+ * exits or stalls the camera goes offline and ffmpeg is restarted with exponential backoff.
+ * Publishing never holds frames back from ffmpeg: one frame in flight, and one waiting which a
+ * newer frame replaces (latest wins); nothing is queued while the broker is away.
+ */
+export class Camera {
+  readonly id: string;
+  readonly #o: CameraOptions;
+  readonly #log: Logger;
+  #state: CameraState = 'stopped';
+  #reason: string | null = 'not started';
+  #proc: FfmpegProcess | null = null;
+  #splitter: JpegSplitter | null = null;
+  #stopped = true;
+  #seq = 0;
+  #restarts = 0;
+  #failures = 0;
+  #runStartedAt = 0;
+  #onlineSince: number | null = null;
+  #lastFrameAt: number | null = null;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #retryInMs: number | null = null;
+  #watchdog: NodeJS.Timeout | null = null;
+  #stallKill = false;
+  #inFlight = false;
+  #pending: PendingFrame | null = null;
+  #stderr: string[] = [];
+  #launching: Promise<void> | null = null;
+
+  constructor(options: CameraOptions) {
+    this.#o = options;
+    this.id = options.config.id;
+    this.#log = options.logger.child({ module: 'camera', camera: options.config.id });
+  }
+
+  get online(): boolean {
+    return this.#state === 'online';
+  }
+
+  get lastFrameAt(): number | null {
+    return this.#lastFrameAt;
+  }
+
+  status(): CameraStatus {
+    return {
+      camera: this.id,
+      source: describeSource(this.#o.config.source),
+      state: this.#state,
+      online: this.#state === 'online',
+      reason: this.#state === 'online' ? null : this.#reason,
+      pid: this.#proc?.pid() ?? null,
+      restarts: this.#restarts,
+      nextSeq: this.#seq,
+      lastFrameAt: this.#lastFrameAt,
+      retryInMs: this.#retryInMs,
+    };
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#o.metrics.online.set({ camera: this.id }, 0);
+    this.#log.info({ source: describeSource(this.#o.config.source), fps: this.#o.config.fps, size: `${this.#o.config.width}x${this.#o.config.height}`, motion: this.#o.config.motion }, 'camera starting');
+    this.#launch();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#retryInMs = null;
+    this.#stopWatchdog();
+    await this.#launching;
+    await this.#proc?.stop();
+    this.#proc = null;
+    this.#pending = null;
+    this.#state = 'stopped';
+    this.#reason = 'stopped';
+    this.#o.metrics.online.set({ camera: this.id }, 0);
+  }
+
+  #launch(): void {
+    this.#launching = this.#spawn().finally(() => (this.#launching = null));
+  }
+
+  async #spawn(): Promise<void> {
+    if (this.#stopped) return;
+    this.#state = 'starting';
+    this.#retryInMs = null;
+    this.#runStartedAt = this.#o.now();
+    this.#onlineSince = null;
+    this.#stderr = [];
+    let args: string[];
+    try {
+      args = await this.#o.inputArgs();
+    } catch (err) {
+      this.#exited(err as Error);
+      return;
+    }
+    if (this.#stopped) return;
+    const { config } = this.#o;
+    const splitter = new JpegSplitter({
+      maxBytes: this.#o.maxFrameBytes ?? MAX_FRAME_BYTES,
+      onFrame: (jpeg) => this.#onFrame(jpeg),
+      onDrop: (reason, bytes, detail) => {
+        this.#o.metrics.dropped.inc({ camera: this.id, reason });
+        this.#o.metrics.skippedBytes.inc({ camera: this.id }, bytes);
+        this.#log.warn({ reason, bytes, detail }, 'dropped bad ffmpeg output');
+      },
+    });
+    this.#splitter = splitter;
+    const { inputOptions, input } = splitInputArgs(args);
+    this.#stallKill = false;
+    this.#proc = runFfmpeg({
+      ffmpegPath: this.#o.ffmpegPath,
+      inputOptions,
+      input,
+      outputOptions: outputArgs({ fps: config.fps, width: config.width, height: config.height, qscale: config.qscale, motion: config.motion }),
+      onData: (chunk) => splitter.push(chunk),
+      onStart: (pid, commandLine) => this.#log.debug({ pid, commandLine }, 'ffmpeg started'),
+      onStderr: (line) => {
+        this.#stderr.push(line);
+        if (this.#stderr.length > 8) this.#stderr.shift();
+      },
+      onExit: (err) => {
+        splitter.end();
+        this.#exited(err);
+      },
+    });
+    this.#startWatchdog();
+  }
+
+  #startWatchdog(): void {
+    this.#stopWatchdog();
+    const every = Math.max(50, Math.min(1000, this.#o.stallMs / 4));
+    this.#watchdog = setInterval(() => {
+      const lastActivity = Math.max(this.#runStartedAt, this.#lastFrameAt ?? 0);
+      if (this.#o.now() - lastActivity < this.#o.stallMs || this.#proc === null || this.#stallKill) return;
+      this.#stallKill = true;
+      this.#log.warn({ stallMs: this.#o.stallMs }, 'no frame from ffmpeg in time: the source stalled, killing ffmpeg');
+      void this.#proc.stop();
+    }, every);
+    this.#watchdog.unref();
+  }
+
+  #stopWatchdog(): void {
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  #exited(err: Error | null): void {
+    this.#stopWatchdog();
+    this.#proc = null;
+    this.#splitter = null;
+    if (this.#stopped) return;
+    const now = this.#o.now();
+    const reason = this.#stallKill
+      ? `stalled: no frame for ${Math.round(this.#o.stallMs / 100) / 10} s`
+      : err
+        ? oneLine(err.message)
+        : 'ffmpeg ended';
+    const healthy = this.#onlineSince !== null && now - this.#onlineSince >= this.#o.backoff.resetAfterMs;
+    if (healthy) this.#failures = 0;
+    const delay = Math.min(this.#o.backoff.maxMs, this.#o.backoff.initialMs * 2 ** this.#failures);
+    this.#failures = Math.min(this.#failures + 1, 30);
+    this.#setOffline(reason);
+    this.#log.warn({ reason, retryInMs: delay, stderr: this.#stderr.length > 0 ? this.#stderr : undefined }, 'camera offline, restarting ffmpeg after a pause');
+    this.#retryInMs = delay;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#stopped) return;
+      this.#restarts += 1;
+      this.#o.metrics.restarts.inc({ camera: this.id });
+      this.#launch();
+    }, delay);
+  }
+
+  #setOffline(reason: string): void {
+    const wasOnline = this.#state === 'online';
+    this.#state = 'offline';
+    this.#reason = reason;
+    this.#onlineSince = null;
+    this.#o.metrics.online.set({ camera: this.id }, 0);
+    if (wasOnline) this.#log.warn({ reason }, 'camera offline');
+  }
+
+  #onFrame(jpeg: Buffer): void {
+    const capturedAt = this.#o.now();
+    this.#lastFrameAt = capturedAt;
+    if (this.#state !== 'online') {
+      this.#state = 'online';
+      this.#reason = null;
+      this.#onlineSince = capturedAt;
+      this.#o.metrics.online.set({ camera: this.id }, 1);
+      this.#log.info({ pid: this.#proc?.pid() }, 'camera online');
+    }
+    if (!isCompleteJpeg(jpeg)) return this.#drop('corrupt');
+    if (!this.#o.publisher.connected()) return this.#drop('disconnected');
+    if (this.#inFlight) {
+      if (this.#pending) this.#drop('busy');
+      this.#pending = { jpeg, capturedAt };
+      return;
+    }
+    this.#send({ jpeg, capturedAt });
+  }
+
+  #drop(reason: DropReason): void {
+    this.#o.metrics.dropped.inc({ camera: this.id, reason });
+  }
+
+  #send(frame: PendingFrame): void {
+    const { config } = this.#o;
+    const meta: FrameMeta = { camera: this.id, seq: this.#seq, capturedAt: frame.capturedAt, width: config.width, height: config.height };
+    this.#inFlight = true;
+    this.#o.publisher
+      .publish(this.id, frame.jpeg, meta)
+      .then(
+        (bytes) => {
+          // seq only advances for frames that went out, so subscribers see it grow by exactly 1.
+          this.#seq += 1;
+          this.#o.metrics.published.inc({ camera: this.id });
+          this.#o.metrics.bytes.inc({ camera: this.id }, bytes);
+        },
+        (err: unknown) => {
+          this.#drop('disconnected');
+          this.#log.debug({ err }, 'publish failed');
+        },
+      )
+      .finally(() => {
+        this.#inFlight = false;
+        const next = this.#pending;
+        this.#pending = null;
+        if (next === null || this.#stopped) return;
+        if (!this.#o.publisher.connected()) return this.#drop('disconnected');
+        this.#send(next);
+      });
+  }
+}
+
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 300 ? `${flat.slice(0, 300)}...` : flat;
+}
