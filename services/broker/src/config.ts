@@ -2,9 +2,20 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, env, loadConfig } from '@sightline/kit';
 import { DEFAULT_TOPIC_PREFIX, topicPrefixSchema } from '@sightline/schemas';
-import { usernameSchema } from './users-file.ts';
+import { accessSchema, usernameSchema } from './users-file.ts';
 
 const MIB = 1024 * 1024;
+
+/** `name` (read and write under the prefix) or `name:read|write|readwrite`. */
+const provisionEntrySchema = z
+  .string()
+  .transform((entry) => {
+    const [username = '', access = 'readwrite'] = entry.split(':');
+    return { username, access };
+  })
+  .pipe(z.strictObject({ username: usernameSchema, access: accessSchema }));
+
+export type ProvisionedUser = z.infer<typeof provisionEntrySchema>;
 
 export const brokerConfigSchema = z.object({
   SIGHTLINE_LOG_LEVEL: env.logLevel(),
@@ -29,8 +40,8 @@ export const brokerConfigSchema = z.object({
   SIGHTLINE_BROKER_CONNECT_BURST: env.int(50, 1, 100000),
   SIGHTLINE_BROKER_PROVISION_USERS: z
     .string()
-    .transform((text) => text.split(',').map((name) => name.trim()).filter((name) => name.length > 0))
-    .pipe(z.array(usernameSchema))
+    .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0))
+    .pipe(z.array(provisionEntrySchema))
     .optional(),
   SIGHTLINE_BROKER_PROVISION_DIR: env.optionalString(),
 });
@@ -54,7 +65,7 @@ export interface BrokerConfig {
   maxPayloadBytes: number;
   connectRate: number;
   connectBurst: number;
-  provision: { users: string[]; dir: string } | null;
+  provision: { users: ProvisionedUser[]; dir: string } | null;
 }
 
 export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): BrokerConfig {

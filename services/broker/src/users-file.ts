@@ -17,6 +17,8 @@ import { parseHash } from './passwords.ts';
 
 export const MAX_USERS_FILE_BYTES = 1024 * 1024;
 
+export const accessSchema = z.enum(['read', 'write', 'readwrite'], { error: 'access must be "read", "write" or "readwrite"' });
+
 export const usernameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . @ - starting with a letter or digit');
@@ -27,7 +29,7 @@ const aclRuleSchema = z
       const problem = aclPatternProblem(pattern);
       if (problem !== null) ctx.addIssue({ code: 'custom', message: `ACL pattern ${JSON.stringify(pattern)} ${problem}` });
     }),
-    access: z.enum(['read', 'write', 'readwrite'], { error: 'access must be "read", "write" or "readwrite"' }),
+    access: accessSchema,
   })
   .strict();
 
@@ -137,6 +139,6 @@ export async function writeUsersFile(path: string, file: UsersFile): Promise<voi
   await writePrivateFile(path, `${JSON.stringify(checked, null, 2)}\n`);
 }
 
-export function prefixRules(prefix: string): AclRule[] {
-  return [{ pattern: `${prefix}/#`, access: 'readwrite' }];
+export function prefixRules(prefix: string, access: AclRule['access'] = 'readwrite'): AclRule[] {
+  return [{ pattern: `${prefix}/#`, access }];
 }

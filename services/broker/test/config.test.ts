@@ -58,7 +58,11 @@ test('anonymous off without a users file, provisioning without a dir, and clashi
   assert.deepEqual(problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_WS_PORT: '1883' }), [
     'SIGHTLINE_BROKER_WS_PORT and SIGHTLINE_BROKER_MQTT_PORT are both 1883',
   ]);
-  assert.deepEqual(problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'ok,bad/name', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0]?.startsWith('SIGHTLINE_BROKER_PROVISION_USERS.1: must be'), true);
+  assert.deepEqual(problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'ok,bad/name', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0]?.startsWith('SIGHTLINE_BROKER_PROVISION_USERS.1.username: must be'), true);
+  assert.match(
+    problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'capture,viewer:admin', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0] ?? '',
+    /^SIGHTLINE_BROKER_PROVISION_USERS\.1\.access: access must be "read", "write" or "readwrite"/,
+  );
 });
 
 test('users file problems name the file and the problem', async (t) => {

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createBrokerApp } from '../src/app.ts';
 import { brokerConfig } from '../src/config.ts';
-import { collect, connectClient, mqttUrl, quietLogger, startBroker, tempDir, tryConnect } from './helpers.ts';
+import { collect, connectClient, mqttUrl, quietLogger, startBroker, subscribeGranted, tempDir, tryConnect } from './helpers.ts';
 
 const CLI = fileURLToPath(new URL('../src/users-cli.ts', import.meta.url));
 
@@ -121,7 +121,7 @@ test('provisioning creates missing users with 0600 password files that authentic
   const lines: string[] = [];
   const { createLogger } = await import('@sightline/kit');
   const logger = createLogger('broker', 'debug', { write: (line: string) => lines.push(line) });
-  const config = brokerConfig({ usersFile, anonymous: 'off', provision: { users: ['capture', 'inference'], dir: provisionDir } });
+  const config = brokerConfig({ usersFile, anonymous: 'off', provision: { users: [{ username: 'capture', access: 'readwrite' }, { username: 'viewer', access: 'read' }], dir: provisionDir } });
   const app = createBrokerApp(config, logger);
   await app.start();
   t.after(() => app.stop());
@@ -132,6 +132,13 @@ test('provisioning creates missing users with 0600 password files that authentic
   const client = await connectClient(t, mqttUrl(app), { username: 'capture', password });
   await client.publishAsync('sightline/cameras/a/frame', 'x', { qos: 1 });
   assert.ok(lines.some((line) => line.includes('provisioned users')));
+  // A read-only provisioned user receives but cannot publish.
+  const viewer = await connectClient(t, mqttUrl(app), { username: 'viewer', password: await readFile(join(provisionDir, 'viewer'), 'utf8') });
+  const seen = collect(viewer);
+  assert.deepEqual(await subscribeGranted(viewer, ['sightline/#']), [1]);
+  await viewer.publishAsync('sightline/cameras/b/frame', 'from viewer', { qos: 1 });
+  await client.publishAsync('sightline/cameras/a/frame', 'from capture', { qos: 1 });
+  assert.equal((await seen.next((m) => m.topic.startsWith('sightline/cameras/'))).payload.toString(), 'from capture');
   assert.ok(!lines.some((line) => line.includes(password)), 'a password reached the log');
   await app.stop();
 
