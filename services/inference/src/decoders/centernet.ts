@@ -1,0 +1,158 @@
+/**
+ * CenterNet decoding for the default model's heads (checked against the graph's own `tower_0/detections`):
+ *
+ * - heatmaps `[1, gh, gw, classes]` are already probabilities (the graph ends in a Sigmoid);
+ * - a peak is a cell whose score equals the maximum of its 3x3 neighbourhood in the same class;
+ * - sizes `[1, gh, gw, 4]` are distances in input pixels (the graph already multiplied them by 16) from
+ *   the cell's corner point `(gx * stride, gy * stride)` — not its centre — to the box's left, top,
+ *   right and bottom edges, stride = input size / grid size (512 / 128 = 4).
+ */
+
+/** A rectangle normalised to the frame: origin top-left, all values in [0, 1]. */
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface Detection {
+  classId: number;
+  label: string;
+  score: number;
+  box: Box;
+}
+
+export interface CenterNetOutput {
+  /** NHWC heatmaps, probabilities. */
+  heatmaps: Float32Array;
+  /** NHWC distances left, top, right, bottom in input pixels. */
+  sizes: Float32Array;
+  gridWidth: number;
+  gridHeight: number;
+  classes: number;
+  inputWidth: number;
+  inputHeight: number;
+}
+
+/** A heatmap peak with its box in input pixels, as in the graph's `tower_0/detections` rows. */
+export interface Peak {
+  classId: number;
+  score: number;
+  gx: number;
+  gy: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+export interface PeakOptions {
+  /** How many peaks to keep, best first (the graph keeps 100). */
+  topK: number;
+  /** Peaks scoring below this are skipped before sorting (0 keeps everything, like the graph). */
+  minScore: number;
+}
+
+/** Where the frame lies in the model input, in input pixels (a letterboxed frame fills part of it). */
+export interface InputRegion {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface DecodeOptions {
+  labels: readonly string[];
+  scoreThreshold?: number;
+  /** Boxes of the same class overlapping more than this (IoU) are suppressed. */
+  iouThreshold?: number;
+  maxDetections?: number;
+  /** Peaks looked at before NMS. */
+  topK?: number;
+  /** Default: the frame was stretched over the whole input. */
+  region?: InputRegion;
+}
+
+export const DEFAULT_DECODE = { scoreThreshold: 0.25, iouThreshold: 0.5, maxDetections: 50, topK: 100 } as const;
+
+function checkShapes(out: CenterNetOutput): void {
+  const cells = out.gridWidth * out.gridHeight;
+  if (out.heatmaps.length !== cells * out.classes) throw new Error(`heatmaps hold ${out.heatmaps.length} values, expected ${cells} x ${out.classes}`);
+  if (out.sizes.length !== cells * 4) throw new Error(`sizes hold ${out.sizes.length} values, expected ${cells} x 4`);
+}
+
+export function findPeaks(out: CenterNetOutput, options: PeakOptions): Peak[] {
+  checkShapes(out);
+  const { heatmaps: h, sizes, gridWidth: gw, gridHeight: gh, classes: nc } = out;
+  const strideX = out.inputWidth / gw;
+  const strideY = out.inputHeight / gh;
+  const found: Array<{ index: number; score: number }> = [];
+  for (let gy = 0; gy < gh; gy++) {
+    for (let gx = 0; gx < gw; gx++) {
+      const cell = (gy * gw + gx) * nc;
+      for (let c = 0; c < nc; c++) {
+        const v = h[cell + c]!;
+        if (v < options.minScore || !(v > 0)) continue;
+        let peak = true;
+        for (let dy = -1; dy <= 1 && peak; dy++) {
+          const y = gy + dy;
+          if (y < 0 || y >= gh) continue;
+          for (let dx = -1; dx <= 1; dx++) {
+            const x = gx + dx;
+            if (x < 0 || x >= gw || (dx === 0 && dy === 0)) continue;
+            if (h[(y * gw + x) * nc + c]! > v) {
+              peak = false;
+              break;
+            }
+          }
+        }
+        if (peak) found.push({ index: cell + c, score: v });
+      }
+    }
+  }
+  found.sort((a, b) => b.score - a.score || a.index - b.index);
+  return found.slice(0, options.topK).map(({ index, score }) => {
+    const classId = index % nc;
+    const cell = (index - classId) / nc;
+    const gx = cell % gw;
+    const gy = (cell - gx) / gw;
+    const [l, t, r, b] = [sizes[cell * 4]!, sizes[cell * 4 + 1]!, sizes[cell * 4 + 2]!, sizes[cell * 4 + 3]!];
+    return { classId, score, gx, gy, x1: gx * strideX - l, y1: gy * strideY - t, x2: gx * strideX + r, y2: gy * strideY + b };
+  });
+}
+
+const clamp01 = (v: number): number => Math.min(1, Math.max(0, v));
+
+export function iou(a: Box, b: Box): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  const inter = w * h;
+  return inter / (a.width * a.height + b.width * b.height - inter);
+}
+
+/** Peaks above the score threshold, boxes normalised to the frame, class-wise NMS, best first. */
+export function decodeCenterNet(out: CenterNetOutput, options: DecodeOptions): Detection[] {
+  const scoreThreshold = options.scoreThreshold ?? DEFAULT_DECODE.scoreThreshold;
+  const iouThreshold = options.iouThreshold ?? DEFAULT_DECODE.iouThreshold;
+  const maxDetections = options.maxDetections ?? DEFAULT_DECODE.maxDetections;
+  const region = options.region ?? { x: 0, y: 0, width: out.inputWidth, height: out.inputHeight };
+  const candidates: Detection[] = [];
+  for (const p of findPeaks(out, { topK: options.topK ?? DEFAULT_DECODE.topK, minScore: scoreThreshold })) {
+    const x1 = clamp01((p.x1 - region.x) / region.width);
+    const y1 = clamp01((p.y1 - region.y) / region.height);
+    const x2 = clamp01((p.x2 - region.x) / region.width);
+    const y2 = clamp01((p.y2 - region.y) / region.height);
+    if (x2 <= x1 || y2 <= y1) continue;
+    const label = options.labels[p.classId] ?? `class ${p.classId}`;
+    candidates.push({ classId: p.classId, label, score: p.score, box: { x: x1, y: y1, width: x2 - x1, height: y2 - y1 } });
+  }
+  const kept: Detection[] = [];
+  for (const d of candidates) {
+    if (kept.some((k) => k.classId === d.classId && iou(k.box, d.box) > iouThreshold)) continue;
+    kept.push(d);
+    if (kept.length >= maxDetections) break;
+  }
+  return kept;
+}

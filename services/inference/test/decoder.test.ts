@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { decodeCenterNet, findPeaks, iou, type CenterNetOutput } from '../src/decoders/centernet.ts';
+import { DEFAULT_MODEL, ensureDefaultModel } from '../src/models/default-model.ts';
+import { centerNetOutput, emojiScene, runOnnx, tempDir, toModelInput } from './helpers.ts';
+
+/** An 8x8 grid over a 32x32 input (stride 4) with `classes` heatmaps, all zero but the given cells. */
+function grid(classes: number, cells: Array<{ gx: number; gy: number; c: number; score: number; ltrb?: [number, number, number, number] }>): CenterNetOutput {
+  const heatmaps = new Float32Array(8 * 8 * classes);
+  const sizes = new Float32Array(8 * 8 * 4);
+  for (const { gx, gy, c, score, ltrb = [4, 4, 4, 4] } of cells) {
+    heatmaps[(gy * 8 + gx) * classes + c] = score;
+    sizes.set(ltrb, (gy * 8 + gx) * 4);
+  }
+  return { heatmaps, sizes, gridWidth: 8, gridHeight: 8, classes, inputWidth: 32, inputHeight: 32 };
+}
+
+const LABELS = ['a', 'b', 'c'];
+
+test('sizes are left/top/right/bottom distances from the cell corner point (gx * stride, gy * stride)', () => {
+  const [p] = findPeaks(grid(3, [{ gx: 2, gy: 3, c: 1, score: 0.9, ltrb: [1, 2, 3, 4] }]), { topK: 10, minScore: 0.1 });
+  assert.deepEqual(p, { classId: 1, score: Math.fround(0.9), gx: 2, gy: 3, x1: 7, y1: 10, x2: 11, y2: 16 });
+  const [d] = decodeCenterNet(grid(3, [{ gx: 2, gy: 3, c: 1, score: 0.9, ltrb: [1, 2, 3, 4] }]), { labels: LABELS });
+  assert.deepEqual(d, { classId: 1, label: 'b', score: Math.fround(0.9), box: { x: 7 / 32, y: 10 / 32, width: 4 / 32, height: 6 / 32 } });
+});
+
+test('a cell is a peak only when no 3x3 neighbour of the same class scores higher', () => {
+  const out = grid(2, [
+    { gx: 4, gy: 4, c: 0, score: 0.8 },
+    { gx: 5, gy: 4, c: 0, score: 0.6 },
+    { gx: 5, gy: 5, c: 1, score: 0.7 },
+  ]);
+  const peaks = findPeaks(out, { topK: 10, minScore: 0.1 });
+  assert.deepEqual(peaks.map((p) => [p.gx, p.gy, p.classId]), [[4, 4, 0], [5, 5, 1]]);
+});
+
+test('class-wise NMS: overlapping boxes of one class collapse, of different classes stay; thresholds and limits apply', () => {
+  const out = grid(3, [
+    { gx: 2, gy: 2, c: 0, score: 0.9, ltrb: [12, 12, 12, 12] },
+    { gx: 4, gy: 2, c: 0, score: 0.8, ltrb: [12, 12, 12, 12] }, // IoU with the first: 0.57 once clipped
+    { gx: 4, gy: 2, c: 1, score: 0.7, ltrb: [12, 12, 12, 12] },
+    { gx: 6, gy: 6, c: 2, score: 0.5, ltrb: [1, 1, 1, 1] },
+    { gx: 0, gy: 7, c: 2, score: 0.2 },
+  ]);
+  const labelsOf = (ds: ReturnType<typeof decodeCenterNet>) => ds.map((d) => `${d.label}${d.score.toFixed(1)}`);
+  assert.deepEqual(labelsOf(decodeCenterNet(out, { labels: LABELS })), ['a0.9', 'b0.7', 'c0.5']);
+  assert.deepEqual(labelsOf(decodeCenterNet(out, { labels: LABELS, iouThreshold: 0.7 })), ['a0.9', 'a0.8', 'b0.7', 'c0.5']);
+  assert.deepEqual(labelsOf(decodeCenterNet(out, { labels: LABELS, scoreThreshold: 0.1 })), ['a0.9', 'b0.7', 'c0.5', 'c0.2']);
+  assert.deepEqual(labelsOf(decodeCenterNet(out, { labels: LABELS, maxDetections: 2 })), ['a0.9', 'b0.7']);
+});
+
+test('boxes are mapped from the input region the frame occupies and clipped to the frame', () => {
+  // A 32x16 frame letterboxed into the 32x32 input: it fills rows 8..24.
+  const out = grid(1, [{ gx: 1, gy: 3, c: 0, score: 0.9, ltrb: [8, 2, 4, 2] }]);
+  const [d] = decodeCenterNet(out, { labels: ['a'], region: { x: 0, y: 8, width: 32, height: 16 } });
+  assert.deepEqual(d?.box, { x: 0, y: 2 / 16, width: 8 / 32, height: 4 / 16 });
+});
+
+test('rejects outputs whose sizes do not match the grid', () => {
+  const out = grid(3, []);
+  assert.throws(() => findPeaks({ ...out, classes: 4 }, { topK: 1, minScore: 0 }), /heatmaps hold/);
+  assert.throws(() => findPeaks({ ...out, sizes: new Float32Array(3) }, { topK: 1, minScore: 0 }), /sizes hold/);
+});
+
+test('the default model on emoji scenes: what it really finds', async (t) => {
+  const model = await ensureDefaultModel(tempDir(t, 'emoji'));
+  const session = await ort.InferenceSession.create(model.onnxPath, { intraOpNumThreads: 1 });
+  t.after(() => session.release());
+  const detect = async (codepoint: string) => {
+    const scene = await emojiScene(codepoint);
+    const out = await runOnnx(session, await toModelInput(scene.rgb, scene.width, scene.height));
+    return { scene, detections: decodeCenterNet(centerNetOutput(out), { labels: DEFAULT_MODEL.labels }) };
+  };
+
+  const tangerine = await detect('1f34a');
+  const [best] = tangerine.detections;
+  assert.ok(best, 'the tangerine is detected');
+  assert.equal(best.label, 'orange');
+  assert.ok(best.score > 0.42 && best.score < 0.52, `score ${best.score}`);
+  assert.ok(iou(best.box, tangerine.scene.object) > 0.7, `box ${JSON.stringify(best.box)} vs emoji ${JSON.stringify(tangerine.scene.object)}`);
+  t.diagnostic(`tangerine: ${tangerine.detections.map((d) => `${d.label} ${d.score.toFixed(3)}`).join(', ')}`);
+
+  // The red apple is an orange to this model too, and the 3D person emoji is nothing at all.
+  const apple = await detect('1f34e');
+  assert.equal(apple.detections[0]?.label, 'orange');
+  assert.ok(iou(apple.detections[0].box, apple.scene.object) > 0.7);
+  const person = await detect('1f9d1');
+  assert.deepEqual(person.detections, []);
+});
