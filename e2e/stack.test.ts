@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { decodeFrame, type FrameMeta } from '@sightline/schemas';
+import { decodeFrame, detectionsSchema, type Detections, type FrameMeta } from '@sightline/schemas';
 
 /**
  * The whole dev stack as a user starts it (`node infra/stack/start.ts`), watched by Debian's
@@ -48,9 +48,20 @@ async function subscribeFrames(port: number, count: number, timeoutS = 30): Prom
     });
 }
 
+/** `count` detections messages as mosquitto_sub saw them, each checked against the schema. */
+async function subscribeDetections(port: number, count: number, timeoutS = 30): Promise<Detections[]> {
+  const { stdout } = await run('mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(port), '-t', 'sightline/cameras/+/detections', '-C', String(count), '-W', String(timeoutS)], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => detectionsSchema.parse(JSON.parse(line)));
+}
+
 test('the one-command stack delivers JPEG frames at the configured rate, and capture rides out a broker crash', { timeout: 180_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-e2e-'));
-  const ports = { mqtt: await freePort(), ws: await freePort(), brokerHttp: await freePort(), captureHttp: await freePort() };
+  const ports = { mqtt: await freePort(), ws: await freePort(), brokerHttp: await freePort(), captureHttp: await freePort(), inferenceHttp: await freePort() };
   const stack = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], {
     cwd: root,
     detached: true,
@@ -63,6 +74,7 @@ test('the one-command stack delivers JPEG frames at the configured rate, and cap
       SIGHTLINE_BROKER_WS_PORT: String(ports.ws),
       SIGHTLINE_BROKER_HTTP_PORT: String(ports.brokerHttp),
       SIGHTLINE_CAPTURE_HTTP_PORT: String(ports.captureHttp),
+      SIGHTLINE_INFERENCE_HTTP_PORT: String(ports.inferenceHttp),
       SIGHTLINE_CAPTURE_FPS: String(FPS),
     },
   });
@@ -86,7 +98,8 @@ test('the one-command stack delivers JPEG frames at the configured rate, and cap
   }
 
   // Frames: valid JPEGs with metadata, consecutive sequence numbers, at 5 fps +-20 %.
-  const frames = await subscribeFrames(ports.mqtt, 16);
+  // Detections arrive alongside: what inference made of those same frames.
+  const [frames, detections] = await Promise.all([subscribeFrames(ports.mqtt, 16), subscribeDetections(ports.mqtt, 5)]);
   assert.equal(frames.length, 16);
   for (const frame of frames) {
     assert.equal(frame.meta.camera, 'demo');
@@ -112,12 +125,31 @@ test('the one-command stack delivers JPEG frames at the configured rate, and cap
   });
   assert.equal(pixels.length, (frames[0]!.meta.width ?? 0) * (frames[0]!.meta.height ?? 0));
 
-  // Availability of both services, retained, as any integrator sees it.
+  // Detections: valid per the schema, for camera demo, each naming a frame that was published.
+  assert.equal(detections.length, 5);
+  const frameBySeq = new Map(frames.map((f) => [f.meta.seq, f.meta]));
+  let matched = 0;
+  for (const d of detections) {
+    assert.equal(d.camera, 'demo');
+    assert.equal(d.model.id, 'centernet-coco');
+    assert.ok(d.timings.inferenceMs > 0);
+    const frame = frameBySeq.get(d.seq);
+    if (frame) {
+      matched++;
+      assert.equal(d.capturedAt, frame.capturedAt, `detections of frame ${d.seq} carry its capture time`);
+      assert.deepEqual([d.width, d.height], [frame.width, frame.height]);
+    }
+  }
+  assert.ok(matched >= 3, `detections name the frames seen: ${detections.map((d) => d.seq).join(',')} vs ${[...frameBySeq.keys()].join(',')}`);
+  for (let i = 1; i < detections.length; i++) assert.ok(detections[i]!.seq > detections[i - 1]!.seq, 'detections follow the frame order');
+
+  // Availability of every service, retained, as any integrator sees it.
   const { stdout: availability } = await run('mosquitto_sub', [
-    '-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(ports.mqtt), '-t', 'sightline/services/+/availability', '-v', '-C', '2', '-W', '10',
+    '-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(ports.mqtt), '-t', 'sightline/services/+/availability', '-v', '-C', '3', '-W', '10',
   ]);
   assert.match(availability, /sightline\/services\/broker\/availability online/);
   assert.match(availability, /sightline\/services\/capture\/availability online/);
+  assert.match(availability, /sightline\/services\/inference\/availability online/);
 
   // Kill the broker outright; the stack restarts it and capture reconnects by itself.
   const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number }> };

@@ -28,4 +28,12 @@ export const stackServices: StackService[] = [
     defaultHttpPort: 8082,
     defaults: {},
   },
+  {
+    name: 'inference',
+    entry: 'services/inference/src/main.ts',
+    httpPortKey: 'SIGHTLINE_INFERENCE_HTTP_PORT',
+    defaultHttpPort: 8083,
+    // Converts the default model into the data dir on first start (well under a second).
+    defaults: {},
+  },
 ];

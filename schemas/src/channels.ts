@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PayloadError } from './errors.ts';
 import { decodeFrame, encodeFrame, frameMetaSchema, MAX_FRAME_BYTES, type Frame } from './frame.ts';
+import { idSchema } from './ids.ts';
 
 /**
  * Every MQTT topic Sightline uses, with its payload, defined once. Services build topic strings
@@ -83,6 +84,76 @@ const EXAMPLE_JPEG = Buffer.from(
 export const availabilitySchema = z.enum(['online', 'offline']).describe('service availability');
 export type Availability = z.infer<typeof availabilitySchema>;
 
+const unitInterval = z.number().min(0).max(1);
+
+export const boxSchema = z
+  .strictObject({
+    x: unitInterval.describe('left edge, 0 = left of the frame, 1 = right'),
+    y: unitInterval.describe('top edge, 0 = top of the frame, 1 = bottom'),
+    width: unitInterval.describe('width as a share of the frame width'),
+    height: unitInterval.describe('height as a share of the frame height'),
+  })
+  .describe('A rectangle normalised to the frame (origin top-left, all values 0-1)');
+
+const modelRefSchema = z
+  .strictObject({
+    id: z.string().min(1).max(64).describe('model id (its folder name, or `centernet-coco` for the built-in model)'),
+    version: z.string().min(1).max(64).describe('model version, from its descriptor'),
+  })
+  .describe('The model that produced the result');
+
+const msSchema = z.number().min(0);
+
+export const detectionsSchema = z
+  .strictObject({
+    camera: idSchema.describe('camera id, the same as in the topic'),
+    seq: z.number().int().min(0).describe('sequence number of the frame these detections belong to'),
+    capturedAt: z.number().int().min(0).describe('capture time of the frame, milliseconds since the Unix epoch (UTC)'),
+    width: z.number().int().positive().describe('frame width in pixels (after EXIF orientation)'),
+    height: z.number().int().positive().describe('frame height in pixels (after EXIF orientation)'),
+    model: modelRefSchema,
+    objects: z
+      .array(
+        z.strictObject({
+          label: z.string().min(1).max(256).describe('class name'),
+          score: unitInterval.describe('confidence, 0-1'),
+          box: boxSchema.nullable().describe('where the object is; null for a classification model (the label is about the whole frame)'),
+        }),
+      )
+      .max(1000)
+      .describe('what the model saw, best score first; empty when nothing passed the score threshold'),
+    timings: z
+      .strictObject({
+        decodeMs: msSchema.describe('JPEG decoding and resizing (sharp)'),
+        preprocessMs: msSchema.describe('pixels to the input tensor'),
+        inferenceMs: msSchema.describe('onnxruntime session.run'),
+        postprocessMs: msSchema.describe('model outputs to objects'),
+        totalMs: msSchema.describe('from taking the frame off the queue to the message being ready; excludes the time it waited'),
+      })
+      .describe('where the time went, milliseconds'),
+  })
+  .describe('Objects the inference service found in one frame');
+export type Detections = z.infer<typeof detectionsSchema>;
+
+export const modelCommandSchema = z
+  .strictObject({
+    model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be a model id: 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit').describe('id of the model to switch to (a folder of the models directory, or `centernet-coco`)'),
+  })
+  .describe('Ask the inference service to switch models');
+export type ModelCommand = z.infer<typeof modelCommandSchema>;
+
+export const modelStateSchema = z
+  .strictObject({
+    model: modelRefSchema.nullable().describe('the model now running; null while none is loaded'),
+    since: z.number().int().min(0).describe('when it started running, milliseconds since the Unix epoch (UTC)'),
+    request: z.string().max(64).optional().describe('the model asked for by the last command, when it was refused'),
+    error: z.string().max(2000).optional().describe('why the last requested switch was refused; the model above keeps running'),
+  })
+  .describe('The model the inference service runs, and the outcome of the last switch request');
+export type ModelState = z.infer<typeof modelStateSchema>;
+
+const EXAMPLE_MODEL = { id: 'centernet-coco', version: '1' };
+
 export const channels = {
   frame: {
     name: 'frame',
@@ -99,6 +170,60 @@ export const channels = {
     example: { meta: { camera: 'demo', seq: 42, capturedAt: 1795000000000, width: 640, height: 480 }, jpeg: EXAMPLE_JPEG },
     codec: frameCodec,
   } satisfies Channel<Frame, 'camera'>,
+  detections: {
+    name: 'detections',
+    template: 'cameras/{camera}/detections',
+    params: ['camera'],
+    qos: 0,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'What the inference service found in one frame: the frame it belongs to (seq, capture time, size), the model, the objects (label, score, box normalised to the frame) and where the time went. Frames arriving while one is being processed replace each other (latest wins), so under load some frames have no detections message.',
+    publishedBy: 'inference',
+    schema: detectionsSchema,
+    maxBytes: 256 * 1024,
+    example: {
+      camera: 'demo',
+      seq: 42,
+      capturedAt: 1795000000000,
+      width: 640,
+      height: 480,
+      model: EXAMPLE_MODEL,
+      objects: [{ label: 'orange', score: 0.47, box: { x: 0.31, y: 0.25, width: 0.38, height: 0.5 } }],
+      timings: { decodeMs: 4.1, preprocessMs: 0.9, inferenceMs: 180.2, postprocessMs: 2.3, totalMs: 187.5 },
+    } as Detections,
+    codec: jsonCodec(detectionsSchema, 256 * 1024),
+  } satisfies Channel<Detections, 'camera'>,
+  modelCommand: {
+    name: 'model-command',
+    template: 'services/inference/model/set',
+    params: [],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'Switch the inference model at run time. The new model is loaded, checked and warmed up while the old one keeps serving, then swapped in between two frames; the outcome is published on `services/inference/model/state`.',
+    publishedBy: 'integrators (anyone allowed to write it)',
+    schema: modelCommandSchema,
+    maxBytes: 1024,
+    example: { model: 'my-detector' } as ModelCommand,
+    codec: jsonCodec(modelCommandSchema, 1024),
+  } satisfies Channel<ModelCommand, never>,
+  modelState: {
+    name: 'model-state',
+    template: 'services/inference/model/state',
+    params: [],
+    qos: 1,
+    retain: true,
+    encoding: 'json',
+    summary:
+      'The model the inference service runs (retained), republished after each switch request: on success the new model, on refusal the old one with `error` saying why.',
+    publishedBy: 'inference',
+    schema: modelStateSchema,
+    maxBytes: 4096,
+    example: { model: EXAMPLE_MODEL, since: 1795000000000 } as ModelState,
+    codec: jsonCodec(modelStateSchema, 4096),
+  } satisfies Channel<ModelState, never>,
   availability: {
     name: 'availability',
     template: 'services/{service}/availability',
@@ -123,7 +248,6 @@ export type Channels = typeof channels;
  * that will publish them; listed so the docs show the whole tree and no one takes the names.
  */
 export const reservedTopics = [
-  { template: 'cameras/{camera}/detections', summary: 'objects the inference service found in a frame' },
   { template: 'lanes/{lane}/scan', summary: 'an item scanned at a checkout lane' },
   { template: 'lanes/{lane}/basket', summary: 'the basket of a lane (retained)' },
   { template: 'lanes/{lane}/weight', summary: 'scale readings of a lane' },

@@ -12,7 +12,11 @@ export {
 } from './frame.ts';
 export {
   availabilitySchema,
+  boxSchema,
   channels,
+  detectionsSchema,
+  modelCommandSchema,
+  modelStateSchema,
   jsonCodec,
   reservedTopics,
   type Availability,
@@ -20,6 +24,9 @@ export {
   type ChannelName,
   type Channels,
   type Codec,
+  type Detections,
+  type ModelCommand,
+  type ModelState,
   type Encoding,
   type ParamsOf,
   type PayloadOf,

@@ -1,0 +1,275 @@
+import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
+import { channels, type Detections, type Frame, type ModelState } from '@sightline/schemas';
+import type { Prediction } from './decoders/types.ts';
+import type { InferenceConfig } from './config.ts';
+import { registerModelRoutes } from './http/models.ts';
+import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits, type PreparedInput } from './pipeline/image.ts';
+import { createInferenceMetrics, type DropReason } from './pipeline/metrics.ts';
+import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo } from './pipeline/model-session.ts';
+import { Scheduler, type Job } from './pipeline/scheduler.ts';
+
+export interface Timings {
+  decodeMs: number;
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+  totalMs: number;
+}
+
+export interface PredictResult {
+  model: { id: string; version: string };
+  predictions: Prediction[];
+  timings: Timings;
+  width: number;
+  height: number;
+}
+
+export interface InferenceDeps {
+  now?: () => number;
+  /** Called after each detections message is published (tests, benchmarks). */
+  onPublished?: (detections: Detections) => void;
+}
+
+export interface InferenceApp {
+  readonly runtime: Runtime;
+  /** The frame scheduler: frames waiting (at most one per camera), busy, idle. */
+  readonly scheduler: Pick<Scheduler<Frame>, 'waiting' | 'busy' | 'idle'>;
+  /** The model serving now (null before the first one loaded). */
+  current(): ModelInfo | null;
+  currentModel(): LoadedModel | null;
+  /** Loads, checks and warms up `id`, then swaps it in between two runs. Throws a ModelError, the old model still serving. */
+  switchModel(id: string): Promise<ModelInfo>;
+  availableModels(): Promise<string[]>;
+  /**
+   * One image (JPEG, PNG or WebP) through the current model, taking its turn with the frames.
+   * Hook for HTTP prediction routes; throws an ImageError (bad image) or an Error (no model).
+   */
+  predict(image: Buffer, limits?: ImageLimits): Promise<PredictResult>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
+
+/**
+ * The inference service: camera frames in (`cameras/+/frame`), one model run at a time with the
+ * latest frame of each camera taking turns, detections out (`cameras/<camera>/detections`). The
+ * model switches at run time over HTTP (`POST /models/current`) or MQTT (`services/inference/model/set`).
+ */
+export function createInferenceApp(config: InferenceConfig, logger: Logger, deps: InferenceDeps = {}): InferenceApp {
+  const now = deps.now ?? Date.now;
+  const log = logger.child({ module: 'inference' });
+  let model: LoadedModel | null = null;
+  let modelSince = 0;
+  let switching: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+
+  const runtime = createRuntime({
+    service: 'inference',
+    logger,
+    mqtt: config.mqtt,
+    http: { ...config.http, bodyLimit: UPLOAD_LIMITS.maxBytes },
+    notReadyReason: () => (model === null ? 'model not loaded yet' : null),
+  });
+  const metrics = createInferenceMetrics(runtime.registry);
+
+  const drop = (camera: string, reason: DropReason) => metrics.dropped.inc({ camera, reason });
+
+  interface Prepared {
+    input: PreparedInput;
+    /** The model it was prepared for; a swap in between means preparing again. */
+    model: LoadedModel;
+    started: number;
+  }
+
+  async function prepare(bytes: Buffer, limits: ImageLimits): Promise<Prepared> {
+    const started = performance.now();
+    const serving = model;
+    if (serving === null) throw new Error('no model loaded yet');
+    return { input: await prepareInput(bytes, serving.descriptor.input, limits), model: serving, started };
+  }
+
+  /** Runs the prepared input through the current model (preparing it again after a swap). */
+  async function infer(bytes: Buffer, limits: ImageLimits, prepared: Prepared): Promise<PredictResult> {
+    const serving = model;
+    if (serving === null) throw new Error('no model loaded yet');
+    const input = prepared.model === serving ? prepared.input : await prepareInput(bytes, serving.descriptor.input, limits);
+    const result = await serving.run(input, config.scoreThreshold);
+    const totalMs = performance.now() - prepared.started;
+    metrics.stage.observe({ stage: 'decode' }, input.decodeMs / 1000);
+    metrics.stage.observe({ stage: 'preprocess' }, input.preprocessMs / 1000);
+    metrics.stage.observe({ stage: 'inference' }, result.inferenceMs / 1000);
+    metrics.stage.observe({ stage: 'postprocess' }, result.postprocessMs / 1000);
+    metrics.stage.observe({ stage: 'total' }, totalMs / 1000);
+    const timings: Timings = {
+      decodeMs: round(input.decodeMs),
+      preprocessMs: round(input.preprocessMs),
+      inferenceMs: round(result.inferenceMs),
+      postprocessMs: round(result.postprocessMs),
+      totalMs: round(totalMs),
+    };
+    return { model: { id: serving.info.id, version: serving.info.version }, predictions: result.predictions, timings, width: input.width, height: input.height };
+  }
+
+  async function runFrame(job: Job<Frame>, prepared: { value: Prepared } | { error: unknown }): Promise<void> {
+    metrics.wait.observe((performance.now() - job.submittedAt) / 1000);
+    const { camera, item: frame } = job;
+    if (model === null) return drop(camera, 'no-model');
+    let result: PredictResult;
+    try {
+      if ('error' in prepared) throw prepared.error;
+      result = await infer(frame.jpeg, FRAME_LIMITS, prepared.value);
+    } catch (err) {
+      if (err instanceof ImageError) {
+        drop(camera, 'bad-image');
+        log.warn({ camera, seq: frame.meta.seq, fault: err.fault, detail: err.message }, 'dropped a frame that cannot be read');
+      } else {
+        drop(camera, 'failed');
+        log.error({ err, camera, seq: frame.meta.seq }, 'inference failed');
+      }
+      return;
+    }
+    const detections: Detections = {
+      camera,
+      seq: frame.meta.seq,
+      capturedAt: frame.meta.capturedAt,
+      width: result.width,
+      height: result.height,
+      model: result.model,
+      objects: result.predictions.map((p) => ({ label: p.label || `class ${p.classId}`, score: clamp01(p.score), box: p.box })),
+      timings: result.timings,
+    };
+    try {
+      await runtime.bus.publish(channels.detections, { camera }, detections);
+    } catch (err) {
+      drop(camera, 'publish-failed');
+      log.warn({ camera, seq: frame.meta.seq, detail: (err as Error).message }, 'detections not published');
+      return;
+    }
+    metrics.frames.inc({ camera });
+    deps.onPublished?.(detections);
+  }
+
+  const scheduler = new Scheduler<Frame, Prepared>({
+    prepare: (job) => prepare(job.item.jpeg, FRAME_LIMITS),
+    run: runFrame,
+    onDrop: (camera, reason) => drop(camera, reason),
+    onError: (err, job) => log.error({ err, camera: job.camera }, 'frame job failed'),
+  });
+
+  function stateOf(extra: Partial<ModelState> = {}): ModelState {
+    return { model: model ? { id: model.info.id, version: model.info.version } : null, since: modelSince, ...extra };
+  }
+
+  function publishState(extra: Partial<ModelState> = {}): void {
+    if (!runtime.client.connected) return;
+    runtime.bus.publish(channels.modelState, {}, stateOf(extra)).catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'model state not published'));
+  }
+
+  async function doSwitch(id: string): Promise<ModelInfo> {
+    const started = performance.now();
+    log.info({ model: id, threads: config.threads }, 'loading model');
+    let loaded: LoadedModel;
+    try {
+      loaded = await loadModel(id, { threads: config.threads, modelsDir: config.modelsDir, dataDir: config.dataDir, log: (msg) => log.info(msg) });
+    } catch (err) {
+      metrics.switches.inc({ outcome: 'refused' });
+      log.warn({ model: id, detail: (err as Error).message, keeps: model?.info.id ?? null }, 'model refused');
+      publishState({ request: id, error: (err as Error).message.slice(0, 2000) });
+      throw err;
+    }
+    if (stopped) {
+      await loaded.release();
+      throw new Error('service stopping');
+    }
+    // The swap itself: between two runs, so no frame ever sees half a model.
+    const old = await scheduler.between(async () => {
+      const previous = model;
+      model = loaded;
+      modelSince = now();
+      return previous;
+    });
+    metrics.modelInfo.reset();
+    metrics.modelInfo.set({ model: loaded.info.id, version: loaded.info.version, threads: String(config.threads) }, 1);
+    metrics.switches.inc({ outcome: 'switched' });
+    log.info({ model: loaded.info.id, version: loaded.info.version, previous: old?.info.id ?? null, ms: Math.round(performance.now() - started) }, 'model serving');
+    publishState();
+    if (old && old !== loaded) await old.release().catch((err: unknown) => log.warn({ err }, 'releasing the old model failed'));
+    return loaded.info;
+  }
+
+  const app: InferenceApp = {
+    runtime,
+    scheduler,
+    current: () => model?.info ?? null,
+    currentModel: () => model,
+    switchModel(id) {
+      // One switch at a time; each waits for the one before.
+      const next = switching.then(() => doSwitch(id));
+      switching = next.catch(() => {});
+      return next;
+    },
+    availableModels: () => listModels(config.modelsDir),
+    async predict(image, limits = UPLOAD_LIMITS) {
+      const started = performance.now();
+      // Decoding happens outside the turn; the run takes its turn between two frames.
+      const serving = model;
+      if (serving === null) throw new Error('no model loaded yet');
+      const input = await prepareInput(image, serving.descriptor.input, limits);
+      return scheduler.between(async () => {
+        const current = model!;
+        const ready = current === serving ? input : await prepareInput(image, current.descriptor.input, limits);
+        const result = await current.run(ready, config.scoreThreshold);
+        return {
+          model: { id: current.info.id, version: current.info.version },
+          predictions: result.predictions,
+          timings: {
+            decodeMs: round(ready.decodeMs),
+            preprocessMs: round(ready.preprocessMs),
+            inferenceMs: round(result.inferenceMs),
+            postprocessMs: round(result.postprocessMs),
+            totalMs: round(performance.now() - started),
+          },
+          width: ready.width,
+          height: ready.height,
+        };
+      });
+    },
+    async start() {
+      await runtime.start();
+      await app.switchModel(config.model);
+      const wanted = config.cameras === null ? null : new Set(config.cameras);
+      runtime.bus
+        .subscribe(channels.frame, {}, (frame, { camera }) => {
+          if (wanted !== null && !wanted.has(camera)) return;
+          if (frame.meta.camera !== camera) log.debug({ camera, meta: frame.meta.camera }, 'frame metadata names another camera; the topic wins');
+          scheduler.submit(camera, frame);
+        })
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to frames'));
+      runtime.bus
+        .subscribe(channels.modelCommand, {}, async (command) => {
+          await app.switchModel(command.model).catch(() => {
+            // refused: already logged, counted and published on the state topic
+          });
+        })
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to model commands'));
+      runtime.client.on('connect', () => publishState());
+      publishState();
+    },
+    async stop() {
+      stopped = true;
+      await scheduler.stop();
+      await switching;
+      await runtime.stop();
+      const last = model;
+      model = null;
+      await last?.release().catch(() => {});
+    },
+  };
+
+  registerModelRoutes(runtime.http, app);
+  return app;
+}
+
+export { ImageError, ModelError };

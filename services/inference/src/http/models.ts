@@ -1,0 +1,36 @@
+import type { Runtime } from '@sightline/kit';
+import { modelCommandSchema } from '@sightline/schemas';
+import { z } from 'zod';
+import { ModelError, type ModelInfo } from '../pipeline/model-session.ts';
+
+export interface ModelRoutesTarget {
+  current(): ModelInfo | null;
+  availableModels(): Promise<string[]>;
+  switchModel(id: string): Promise<ModelInfo>;
+}
+
+/**
+ * `GET /models`: the models that can be asked for and the one serving.
+ * `POST /models/current` `{"model": "<id>"}`: load, check, warm up and swap; 200 with the model,
+ * 400 for a bad request, 404 for an unknown model, 422 for a model that cannot be used (the old
+ * one keeps serving).
+ */
+export function registerModelRoutes(http: Runtime['http'], target: ModelRoutesTarget): void {
+  http.get('/models', async () => ({ current: target.current(), available: await target.availableModels() }));
+
+  http.post('/models/current', async (request, reply) => {
+    const parsed = modelCommandSchema.safeParse(request.body);
+    if (!parsed.success) {
+      return reply.code(400).send({ error: `expected {"model": "<id>"}: ${z.prettifyError(parsed.error)}` });
+    }
+    try {
+      const model = await target.switchModel(parsed.data.model);
+      return { current: model };
+    } catch (err) {
+      if (err instanceof ModelError) {
+        return reply.code(err.status).send({ error: err.message, fault: err.fault, current: target.current() });
+      }
+      throw err;
+    }
+  });
+}

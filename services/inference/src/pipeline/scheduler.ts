@@ -1,0 +1,149 @@
+/**
+ * Which frame runs next. Each camera has a slot for one waiting frame: a frame that arrives while
+ * another of the same camera waits replaces it (latest wins, the replaced one is counted as
+ * dropped), so nothing ever queues up behind a slow model. Cameras with a waiting frame take turns
+ * (round-robin), and one job runs at a time: onnxruntime already spreads one run over the threads.
+ * Tasks given to `between()` (a model swap) run after the job in flight and before the next one.
+ *
+ * With a `prepare` step (decoding a JPEG), the next frame is taken and prepared while the current
+ * one runs: the model runs on onnxruntime's threads, so the JavaScript thread and libvips are free
+ * to get the next input ready. At most one frame is being prepared ahead.
+ */
+
+export interface Job<T> {
+  camera: string;
+  item: T;
+  /** performance.now() when it was submitted. */
+  submittedAt: number;
+}
+
+export interface SchedulerOptions<T, P = undefined> {
+  /** Work done ahead, overlapping the previous run; what it returns or throws is handed to `run`. */
+  prepare?: (job: Job<T>) => Promise<P>;
+  run: (job: Job<T>, prepared: { value: P } | { error: unknown }) => Promise<void>;
+  onDrop: (camera: string, reason: 'replaced' | 'stopped', item: T) => void;
+  onError?: (err: unknown, job: Job<T>) => void;
+}
+
+export class Scheduler<T, P = undefined> {
+  readonly #options: SchedulerOptions<T, P>;
+  readonly #slots = new Map<string, Job<T>>();
+  /** Cameras in the order they first sent a frame; `#next` is where the round-robin resumes. */
+  readonly #order: string[] = [];
+  #next = 0;
+  #busy = false;
+  #stopped = false;
+  #between: Array<{ task: () => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: SchedulerOptions<T, P>) {
+    this.#options = options;
+  }
+
+  submit(camera: string, item: T): void {
+    if (this.#stopped) {
+      this.#options.onDrop(camera, 'stopped', item);
+      return;
+    }
+    const waiting = this.#slots.get(camera);
+    if (waiting) this.#options.onDrop(camera, 'replaced', waiting.item);
+    if (!this.#order.includes(camera)) this.#order.push(camera);
+    this.#slots.set(camera, { camera, item, submittedAt: performance.now() });
+    this.#pump();
+  }
+
+  /** Frames waiting (at most one per camera). */
+  waiting(): number {
+    return this.#slots.size;
+  }
+
+  busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Runs `task` when no job is in flight, before the next job starts. */
+  between<R>(task: () => Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#between.push({ task, resolve: resolve as (v: unknown) => void, reject });
+      this.#pump();
+    });
+  }
+
+  /** Resolves once nothing runs and nothing waits. */
+  idle(): Promise<void> {
+    if (!this.#busy && this.#slots.size === 0 && this.#between.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Drops the waiting frames and waits for the job in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const job of this.#slots.values()) this.#options.onDrop(job.camera, 'stopped', job.item);
+    this.#slots.clear();
+    await this.idle();
+  }
+
+  #take(): Job<T> | null {
+    const n = this.#order.length;
+    for (let i = 0; i < n; i++) {
+      const index = (this.#next + i) % n;
+      const camera = this.#order[index]!;
+      const job = this.#slots.get(camera);
+      if (!job) continue;
+      this.#slots.delete(camera);
+      this.#next = (index + 1) % n;
+      return job;
+    }
+    return null;
+  }
+
+  #pump(): void {
+    if (this.#busy) return;
+    this.#busy = true;
+    void this.#loop();
+  }
+
+  #prepare(job: Job<T>): Promise<{ value: P } | { error: unknown }> {
+    const prepare = this.#options.prepare;
+    if (!prepare) return Promise.resolve({ value: undefined as P });
+    return prepare(job).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+  }
+
+  async #runBetween(): Promise<void> {
+    for (let between = this.#between.shift(); between; between = this.#between.shift()) {
+      try {
+        between.resolve(await between.task());
+      } catch (err) {
+        between.reject(err);
+      }
+    }
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      await this.#runBetween();
+      let job = this.#take();
+      let prepared = job ? this.#prepare(job) : null;
+      while (job && prepared) {
+        const ready = await prepared;
+        const current = job;
+        const running = this.#options.run(current, ready).catch((err: unknown) => this.#options.onError?.(err, current));
+        // Get the next frame ready while this one runs.
+        const next = this.#options.prepare ? this.#take() : null;
+        const nextPrepared = next ? this.#prepare(next) : null;
+        await running;
+        await this.#runBetween();
+        job = next ?? this.#take();
+        prepared = nextPrepared ?? (job ? this.#prepare(job) : null);
+      }
+    } finally {
+      this.#busy = false;
+      // Something may have arrived while the last run finished.
+      if (this.#between.length > 0 || (!this.#stopped && this.#slots.size > 0)) this.#pump();
+      else for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '@sightline/kit';
+import { DEFAULT_THREADS, loadInferenceConfig } from '../src/config.ts';
+
+test('defaults: loopback 8083, the built-in model, models under the data dir, all cameras', () => {
+  const config = loadInferenceConfig({}, '/srv');
+  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8083 });
+  assert.equal(config.model, 'centernet-coco');
+  assert.equal(config.threads, DEFAULT_THREADS);
+  assert.equal(config.dataDir, path.resolve('/srv/.data/inference'));
+  assert.equal(config.modelsDir, path.resolve('/srv/.data/inference/models'));
+  assert.equal(config.scoreThreshold, undefined);
+  assert.equal(config.cameras, null);
+});
+
+test('every setting is read', () => {
+  const config = loadInferenceConfig(
+    {
+      SIGHTLINE_DATA_DIR: '/data',
+      SIGHTLINE_INFERENCE_HTTP_HOST: '0.0.0.0',
+      SIGHTLINE_INFERENCE_HTTP_PORT: '9000',
+      SIGHTLINE_INFERENCE_MODELS_DIR: 'models',
+      SIGHTLINE_INFERENCE_MODEL: 'my-model.v2',
+      SIGHTLINE_INFERENCE_THREADS: '1',
+      SIGHTLINE_INFERENCE_SCORE_THRESHOLD: '0.4',
+      SIGHTLINE_INFERENCE_CAMERAS: 'front, back,front',
+      SIGHTLINE_CAPTURE_FPS: '5',
+    },
+    '/srv',
+  );
+  assert.deepEqual(config.http, { host: '0.0.0.0', port: 9000 });
+  assert.equal(config.modelsDir, path.resolve('/srv/models'));
+  assert.equal(config.dataDir, path.resolve('/data/inference'));
+  assert.equal(config.model, 'my-model.v2');
+  assert.equal(config.threads, 1);
+  assert.equal(config.scoreThreshold, 0.4);
+  assert.deepEqual(config.cameras, ['front', 'back']);
+});
+
+test('bad values and unknown settings are all reported at once', () => {
+  assert.throws(
+    () =>
+      loadInferenceConfig({
+        SIGHTLINE_INFERENCE_THREADS: '0',
+        SIGHTLINE_INFERENCE_SCORE_THRESHOLD: '1.5',
+        SIGHTLINE_INFERENCE_MODEL: '../x',
+        SIGHTLINE_INFERENCE_HTTP_PORT: 'http',
+        SIGHTLINE_INFERENCE_TREADS: '2',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      for (const key of ['SIGHTLINE_INFERENCE_THREADS', 'SIGHTLINE_INFERENCE_SCORE_THRESHOLD', 'SIGHTLINE_INFERENCE_MODEL', 'SIGHTLINE_INFERENCE_HTTP_PORT', 'SIGHTLINE_INFERENCE_TREADS: unknown setting']) {
+        assert.ok(text.includes(key), `${key} in\n${text}`);
+      }
+      return true;
+    },
+  );
+  assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_CAMERAS: 'ok,not ok' }), /"not ok" is not a camera id/);
+});
