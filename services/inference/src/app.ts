@@ -3,6 +3,7 @@ import { channels, type Detections, type Frame, type ModelState } from '@sightli
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
 import { registerModelRoutes } from './http/models.ts';
+import { predictionApi, type MappedError } from './custom-vision/prediction-api.ts';
 import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits, type PreparedInput } from './pipeline/image.ts';
 import { createInferenceMetrics, type DropReason } from './pipeline/metrics.ts';
 import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo } from './pipeline/model-session.ts';
@@ -57,6 +58,8 @@ const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
  * latest frame of each camera taking turns, detections out (`cameras/<camera>/detections`). The
  * model switches at run time over HTTP (`POST /models/current`) or MQTT (`services/inference/model/set`).
  */
+const NO_MODEL = 'no model loaded yet';
+
 export function createInferenceApp(config: InferenceConfig, logger: Logger, deps: InferenceDeps = {}): InferenceApp {
   const now = deps.now ?? Date.now;
   const log = logger.child({ module: 'inference' });
@@ -86,14 +89,14 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
   async function prepare(bytes: Buffer, limits: ImageLimits): Promise<Prepared> {
     const started = performance.now();
     const serving = model;
-    if (serving === null) throw new Error('no model loaded yet');
+    if (serving === null) throw new Error(NO_MODEL);
     return { input: await prepareInput(bytes, serving.descriptor.input, limits), model: serving, started };
   }
 
   /** Runs the prepared input through the current model (preparing it again after a swap). */
   async function infer(bytes: Buffer, limits: ImageLimits, prepared: Prepared): Promise<PredictResult> {
     const serving = model;
-    if (serving === null) throw new Error('no model loaded yet');
+    if (serving === null) throw new Error(NO_MODEL);
     const input = prepared.model === serving ? prepared.input : await prepareInput(bytes, serving.descriptor.input, limits);
     const result = await serving.run(input, config.scoreThreshold);
     const totalMs = performance.now() - prepared.started;
@@ -215,7 +218,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       const started = performance.now();
       // Decoding happens outside the turn; the run takes its turn between two frames.
       const serving = model;
-      if (serving === null) throw new Error('no model loaded yet');
+      if (serving === null) throw new Error(NO_MODEL);
       const input = await prepareInput(image, serving.descriptor.input, limits);
       return scheduler.between(async () => {
         const current = model!;
@@ -269,7 +272,29 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
   };
 
   registerModelRoutes(runtime.http, app);
+  // The Custom Vision prediction container's API, so its existing clients work unchanged.
+  void runtime.http.register(predictionApi, {
+    predict: async (image) => {
+      const result = await app.predict(image);
+      return { modelId: result.model.id, modelVersion: result.model.version, predictions: result.predictions };
+    },
+    mapError: customVisionError,
+  });
   return app;
+}
+
+const CUSTOM_VISION_IMAGE_CODES: Record<ImageError['fault'], string> = {
+  empty: 'BadRequestImageStream',
+  oversize: 'BadRequestImageSizeBytes',
+  'unsupported-format': 'BadRequestImageFormat',
+  'too-many-pixels': 'BadRequestImageDimensions',
+  corrupt: 'BadRequestImageFormat',
+};
+
+function customVisionError(err: unknown): MappedError | undefined {
+  if (err instanceof ImageError) return { statusCode: err.status === 415 ? 400 : err.status, code: CUSTOM_VISION_IMAGE_CODES[err.fault], message: err.message };
+  if (err instanceof Error && err.message === NO_MODEL) return { statusCode: 503, code: 'ServiceUnavailable', message: 'no model is loaded yet' };
+  return undefined;
 }
 
 export { ImageError, ModelError };

@@ -2,6 +2,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
+import { ExportFolderError, loadCustomVisionExport, MANIFEST_FILE } from '../custom-vision/export-folder.ts';
+import { checkOutputsReadable } from '../decoders/index.ts';
 import type { OutputDecoder, Prediction } from '../decoders/types.ts';
 import { modelDescriptorSchema, type ModelDescriptor } from '../model/descriptor.ts';
 import { COCO_LABELS } from '../models/coco-labels.ts';
@@ -53,7 +55,7 @@ export interface ModelInfo {
   id: string;
   version: string;
   task: ModelDescriptor['task'];
-  source: 'builtin' | 'folder';
+  source: 'builtin' | 'folder' | 'custom-vision';
 }
 
 export interface RunResult {
@@ -83,7 +85,10 @@ export interface LoadOptions {
   log?: (msg: string) => void;
 }
 
-/** Models that can be asked for: the built-in one and every folder of modelsDir holding a model.json. */
+/**
+ * Models that can be asked for: the built-in one and every folder of modelsDir holding a
+ * model.json, or a Custom Vision export (cvexport.manifest) loaded with no descriptor written.
+ */
 export async function listModels(modelsDir: string): Promise<string[]> {
   const ids = [BUILTIN_MODEL_ID];
   let entries: string[] = [];
@@ -94,13 +99,16 @@ export async function listModels(modelsDir: string): Promise<string[]> {
   }
   for (const name of entries.sort()) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name) || name === BUILTIN_MODEL_ID) continue;
-    try {
-      if ((await stat(path.join(modelsDir, name, 'model.json'))).isFile()) ids.push(name);
-    } catch {
-      // not a model folder
-    }
+    if ((await isFile(path.join(modelsDir, name, 'model.json'))) || (await isFile(path.join(modelsDir, name, MANIFEST_FILE)))) ids.push(name);
   }
   return ids;
+}
+
+async function isFile(file: string): Promise<boolean> {
+  return stat(file).then(
+    (info) => info.isFile(),
+    () => false,
+  );
 }
 
 async function readLimited(file: string, limit: number, what: string, model: string): Promise<Buffer> {
@@ -153,11 +161,21 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
   } else {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id)) throw new ModelError(id, 'not-found', 'is not a valid model id');
     const folder = path.join(options.modelsDir, id);
-    descriptor = await readDescriptor(folder, id);
+    if (!(await isFile(path.join(folder, 'model.json'))) && (await isFile(path.join(folder, MANIFEST_FILE)))) {
+      try {
+        ({ descriptor, labels } = await loadCustomVisionExport(folder, { id }));
+      } catch (err) {
+        if (err instanceof ExportFolderError) throw new ModelError(id, 'invalid-descriptor', err.message, { cause: err });
+        throw err;
+      }
+      source = 'custom-vision';
+    } else {
+      descriptor = await readDescriptor(folder, id);
+      labels = await readLabels(folder, descriptor, id);
+      source = 'folder';
+    }
     onnxPath = path.resolve(folder, descriptor.file);
     if (path.dirname(onnxPath) !== path.resolve(folder)) throw new ModelError(id, 'invalid-descriptor', `file "${descriptor.file}" must be inside the model folder`);
-    labels = await readLabels(folder, descriptor, id);
-    source = 'folder';
   }
 
   let decoder: OutputDecoder;
@@ -194,6 +212,11 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
   const missing = decoder.outputs.filter((o) => !session.outputNames.includes(o));
   if (missing.length > 0) {
     await fail('output-mismatch', `the decoder reads ${missing.map((n) => `"${n}"`).join(', ')}, which the ONNX model does not output (it has: ${session.outputNames.map((n) => `"${n}"`).join(', ')})`);
+  }
+  try {
+    checkOutputsReadable(decoder.outputs, session.outputMetadata);
+  } catch (err) {
+    await fail('unsupported', (err as Error).message, err);
   }
 
   const { width: W, height: H, layout } = descriptor.input;
