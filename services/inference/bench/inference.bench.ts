@@ -3,7 +3,8 @@
  * intra-op thread count,
  *
  *   (a) the ceiling: bare `session.run` in a loop on a tensor prepared once;
- *   (b) the service path: JPEG frames published on an in-process broker, offered at 1.5x the
+ *   (b) the service path: JPEG frames published on a broker (in a child process, with the
+ *       publisher and subscriber, so CPU and RSS are the service's own), offered at 1.5x the
  *       ceiling, through the real service (decode, resize, tensor, run, decode outputs, publish) to
  *       the detections messages arriving at a subscriber: throughput, and latency from publish to
  *       detections (latest wins, so the surplus is dropped);
@@ -15,21 +16,20 @@
  *   pnpm bench:inference [-- --frames 60 --threads 2]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
+import { fork } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Aedes } from 'aedes';
-import { connect } from 'mqtt';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { createLogger } from '@sightline/kit';
-import { channels, createTopics, encodeFrame } from '@sightline/schemas';
 import { createInferenceApp } from '../src/app.ts';
 import { DEFAULT_THREADS, type InferenceConfig } from '../src/config.ts';
 import { prepareInput } from '../src/pipeline/image.ts';
 import { BUILTIN_MODEL_ID, loadModel } from '../src/pipeline/model-session.ts';
 import { emojiScene } from '../test/helpers.ts';
+import type { PeerCommand, PeerReply } from './mqtt-peer.ts';
 
 const { values: args } = parseArgs({
   options: { frames: { type: 'string', default: '60' }, threads: { type: 'string', default: String(DEFAULT_THREADS) }, seconds: { type: 'string', default: '5' } },
@@ -87,11 +87,28 @@ try {
     await model.release();
   }
 
-  // (b) and (c): the service, over a real (in-process) broker.
-  const broker = await Aedes.createBroker();
-  const server = net.createServer((socket) => broker.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  // (b) and (b1): the service in this process; the broker, the frame publisher and the detections
+  // subscriber in a child process (as in production), so CPU and RSS here are the service's own.
+  const peer = fork(fileURLToPath(new URL('./mqtt-peer.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const replies: PeerReply[] = [];
+  const waiters: Array<() => void> = [];
+  peer.on('message', (msg: PeerReply) => {
+    replies.push(msg);
+    for (const w of waiters.splice(0)) w();
+  });
+  const reply = async <K extends PeerReply['reply']>(kind: K): Promise<Extract<PeerReply, { reply: K }>> => {
+    for (;;) {
+      const i = replies.findIndex((r) => r.reply === kind);
+      if (i >= 0) return replies.splice(i, 1)[0] as Extract<PeerReply, { reply: K }>;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  const ask = <K extends PeerReply['reply']>(command: PeerCommand, kind: K) => {
+    peer.send(command);
+    return reply(kind);
+  };
+  const { url } = await reply('listening');
+  await ask({ cmd: 'connect', jpeg: jpeg.toString('base64') }, 'connected');
   const config: InferenceConfig = {
     logLevel: 'silent',
     mqtt: { url, topicPrefix: 'sightline', username: undefined, password: undefined, ca: undefined },
@@ -105,77 +122,40 @@ try {
   };
   const app = createInferenceApp(config, logger);
   await app.start();
-  const topics = createTopics('sightline');
-  const client = connect(url, { protocolVersion: 4 });
-  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
-  const arrived = new Map<number, number>();
-  let onArrive: (() => void) | null = null;
-  client.on('message', (_topic, payload) => {
-    const d = channels.detections.codec.decode(payload);
-    arrived.set(d.seq, performance.now());
-    onArrive?.();
-  });
-  await client.subscribeAsync(topics.filter(channels.detections), { qos: 0 });
   while (!app.runtime.bus.ready()) await new Promise((r) => setTimeout(r, 20));
-  const frameTopic = topics.topic(channels.frame, { camera: 'bench' });
-  const frame = (seq: number) => encodeFrame(jpeg, { camera: 'bench', seq, capturedAt: Date.now() });
-
-  const sentAt = new Map<number, number>();
-  const send = (seq: number) => {
-    sentAt.set(seq, performance.now());
-    client.publish(frameTopic, frame(seq), { qos: 0 });
-  };
-  const sendAndWait = (seq: number) =>
-    new Promise<number>((resolve) => {
-      onArrive = () => {
-        if (arrived.has(seq)) resolve(arrived.get(seq)! - sentAt.get(seq)!);
-      };
-      send(seq);
-    });
-  for (let seq = 0; seq < 3; seq++) await sendAndWait(seq); // warm
+  await new Promise((r) => setTimeout(r, 100)); // the frame subscription is on its way to the broker
+  await ask({ cmd: 'sequential', from: 0, count: 3 }, 'sequential'); // warm
 
   // (b1) one frame at a time: the latency of a frame that never waits.
-  const latencies: number[] = [];
-  const single = await measured(async () => {
-    for (let seq = 3; seq < FRAMES + 3; seq++) latencies.push(await sendAndWait(seq));
-  });
-  onArrive = null;
+  const single = await measured(() => ask({ cmd: 'sequential', from: 3, count: FRAMES }, 'sequential'));
+  const latencies = single.result.latencies;
 
   // (b) offered at 1.5x the ceiling for SATURATE_S seconds: the service's throughput (latest wins).
   const offeredFps = 1.5 * ceilings.get(THREADS)!.fps;
   const firstSeq = 10_000;
-  let offered = 0;
   const saturated = await measured(async () => {
-    const t0 = performance.now();
-    const end = t0 + SATURATE_S * 1000;
-    let seq = firstSeq;
-    while (performance.now() < end) {
-      send(seq++);
-      offered++;
-      const due = t0 + (offered * 1000) / offeredFps;
-      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-    }
+    const { offered } = await ask({ cmd: 'saturate', firstSeq, fps: offeredFps, seconds: SATURATE_S }, 'saturated');
     await app.scheduler.idle();
     await new Promise((r) => setTimeout(r, 50));
+    return offered;
   });
-  const servedSeqs = [...arrived.keys()].filter((seq) => seq >= firstSeq);
-  const served = servedSeqs.length;
-  const saturatedLatencies = servedSeqs.map((seq) => arrived.get(seq)! - sentAt.get(seq)!);
-  const servedWindowMs = Math.max(...servedSeqs.map((seq) => arrived.get(seq)!)) - sentAt.get(firstSeq)!;
+  const offered = saturated.result;
+  const report = await ask({ cmd: 'report', firstSeq }, 'report');
+  const served = report.latencies.length;
+  const saturatedLatencies = report.latencies;
+  const servedWindowMs = report.servedWindowMs;
   const stage = await app.runtime.registry.getSingleMetric('sightline_inference_stage_seconds')?.get();
   const mean = (name: string) => {
     const sum = stage?.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_sum') && v.labels['stage'] === name)?.value ?? 0;
     const count = stage?.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels['stage'] === name)?.value ?? 1;
     return (sum / count) * 1000;
   };
-  await client.endAsync(true);
   await app.stop();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await new Promise<void>((resolve) => broker.close(() => resolve()));
+  await ask({ cmd: 'close' }, 'closed');
 
   const a = ceilings.get(THREADS)!;
   const bFps = (served * 1000) / servedWindowMs;
-  const singleFps = (FRAMES * 1000) / single.wallMs;
+  const singleFps = (FRAMES * 1000) / single.result.wallMs;
   console.log('');
   console.log('| threads | session.run p50 | p95 | fps | CPU |');
   console.log('|---|---|---|---|---|');
@@ -190,7 +170,7 @@ try {
   console.log(`ratio b/a (fps): ${(bFps / a.fps).toFixed(3)} (goal >= 0.85); one frame at a time: ${(singleFps / a.fps).toFixed(3)}`);
   console.log(`(b): ${offered} offered, ${served} served, ${offered - served} dropped (latest wins); latency is from publishing the frame to receiving its detections`);
   console.log(`service stages, mean: decode ${f1(mean('decode'))} ms, preprocess ${f1(mean('preprocess'))} ms, inference ${f1(mean('inference'))} ms, postprocess ${f1(mean('postprocess'))} ms`);
-  console.log('CPU and RSS are of this whole process: the broker and the MQTT clients run in it too.');
+  console.log('CPU and RSS are of the service process alone: the broker and the MQTT publisher/subscriber run in a child process.');
 } finally {
   await rm(dataDir, { recursive: true, force: true });
 }
