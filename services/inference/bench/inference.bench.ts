@@ -32,6 +32,8 @@ import { emojiScene } from '../test/helpers.ts';
 import type { PeerCommand, PeerReply } from './mqtt-peer.ts';
 
 const { values: args } = parseArgs({
+  // `pnpm bench:inference -- --threads 1` passes the `--` through.
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: { frames: { type: 'string', default: '60' }, threads: { type: 'string', default: String(DEFAULT_THREADS) }, seconds: { type: 'string', default: '5' } },
 });
 const FRAMES = Number(args.frames);
