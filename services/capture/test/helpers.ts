@@ -12,6 +12,7 @@ import { createCaptureApp, type CaptureApp, type CaptureDeps } from '../src/app.
 import type { CameraConfig, CaptureConfig } from '../src/config.ts';
 import { bundledFfmpeg, systemFfmpeg } from '../src/ffmpeg.ts';
 import { qscaleFromQuality, type Source } from '../src/sources.ts';
+import { sleep, waitUntil } from '@sightline/kit/testing';
 
 export const SYSTEM_FFMPEG = systemFfmpeg() ?? '/usr/bin/ffmpeg';
 export const BUNDLED_FFMPEG = bundledFfmpeg()!;
@@ -107,17 +108,7 @@ export async function subscribeFrames(t: TestContext, url: string, prefix = 'sig
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(25);
-  }
-}
+export { sleep, waitUntil };
 
 export function tempDir(t: TestContext, name = 'capture'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `sightline-${name}-`));

@@ -12,6 +12,7 @@ import { createInferenceApp, type InferenceApp, type InferenceDeps } from '../sr
 import type { InferenceConfig } from '../src/config.ts';
 import { BUILTIN_MODEL_ID } from '../src/pipeline/model-session.ts';
 import { emojiScene } from './helpers.ts';
+import { sleep, waitUntil } from '@sightline/kit/testing';
 
 export const topics = createTopics('sightline');
 
@@ -120,17 +121,7 @@ export async function watch(t: TestContext, url: string): Promise<Watcher> {
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
-}
+export { sleep, waitUntil };
 
 /** The tangerine emoji scene as a JPEG, with where the fruit is. */
 export async function tangerineJpeg(): Promise<{ jpeg: Buffer; object: { x: number; y: number; width: number; height: number } }> {

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
 import { Aedes } from 'aedes';
+import { waitUntil } from '../src/testing.ts';
 
 export interface TestBroker {
   url: string;
@@ -29,14 +30,7 @@ export async function startTestBroker(t: TestContext, port = 0): Promise<TestBro
   return { url: `mqtt://127.0.0.1:${bound}`, port: bound, broker, retained };
 }
 
+/** `waitUntil` with the arguments in the order these tests use. */
 export function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = async () => {
-      if (await check()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`${what} not met within ${timeoutMs} ms`));
-      setTimeout(poll, 25);
-    };
-    void poll();
-  });
+  return waitUntil(what, check, timeoutMs);
 }
