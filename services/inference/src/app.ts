@@ -2,7 +2,7 @@ import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { channels, type Detections, type Frame, type ModelState } from '@sightline/schemas';
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
-import { registerModelRoutes } from './http/models.ts';
+import { MODEL_ROUTES_OPENAPI, registerModelRoutes } from './http/models.ts';
 import { predictionApi, type MappedError } from './custom-vision/prediction-api.ts';
 import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits, type PreparedInput } from './pipeline/image.ts';
 import { createInferenceMetrics, type DropReason } from './pipeline/metrics.ts';
@@ -284,6 +284,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       return { modelId: result.model.id, modelVersion: result.model.version, predictions: result.predictions };
     },
     mapError: customVisionError,
+    openapiPaths: MODEL_ROUTES_OPENAPI,
   });
   return app;
 }

@@ -44,6 +44,9 @@ test('the Custom Vision prediction API answers from the running model, as its co
   assert.equal(truncated.json<{ code: string }>().code, 'BadRequestImageFormat');
   const wrongType = await app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'text/plain' }, payload: 'hello' });
   assert.equal(wrongType.statusCode, 415);
+  const openapi = (await app.runtime.http.inject({ url: '/openapi.json' })).json<{ openapi: string; paths: Record<string, unknown> }>();
+  assert.match(openapi.openapi, /^3\./);
+  for (const route of ['/image', '/{project}/detect/iterations/{name}/image/nostore', '/models', '/models/current']) assert.ok(route in openapi.paths, route);
   // Still serving after all that.
   const again = await app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: jpeg });
   assert.equal(again.statusCode, 200);

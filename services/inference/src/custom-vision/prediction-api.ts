@@ -35,6 +35,8 @@ export interface PredictionApiOptions {
   predict: (image: Buffer) => Promise<PredictResult>;
   /** Turns what predict threw into an answer; undefined falls back to ImageError → 400, else 500. */
   mapError?: (err: unknown) => MappedError | undefined;
+  /** The service's other routes, described in the same `/openapi.json`. */
+  openapiPaths?: Record<string, unknown>;
 }
 
 export interface CustomVisionPrediction {
@@ -203,7 +205,8 @@ export async function predictionApi(app: App, options: PredictionApiOptions): Pr
     return reply.code(mapped.statusCode).send({ code: mapped.code, message: mapped.message });
   });
 
-  app.get('/openapi.json', async () => PREDICTION_OPENAPI);
+  const openapi = { ...PREDICTION_OPENAPI, paths: { ...PREDICTION_OPENAPI.paths, ...options.openapiPaths } };
+  app.get('/openapi.json', async () => openapi);
 
   for (const route of ROUTES) {
     app.post(route.path, { bodyLimit: IMAGE_BYTES_LIMIT + 64 * 1024 }, async (request, reply) => {
