@@ -1,10 +1,8 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { Aedes } from 'aedes';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '@sightline/kit';
 import { channels, createTopics, decodeFrame, type Frame } from '@sightline/schemas';
@@ -12,58 +10,12 @@ import { createCaptureApp, type CaptureApp, type CaptureDeps } from '../src/app.
 import type { CameraConfig, CaptureConfig } from '../src/config.ts';
 import { bundledFfmpeg, systemFfmpeg } from '../src/ffmpeg.ts';
 import { qscaleFromQuality, type Source } from '../src/sources.ts';
-import { sleep, waitUntil } from '@sightline/kit/testing';
+import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
 
 export const SYSTEM_FFMPEG = systemFfmpeg() ?? '/usr/bin/ffmpeg';
 export const BUNDLED_FFMPEG = bundledFfmpeg()!;
 
-export interface TestBroker {
-  port: number;
-  url: string;
-  close(): Promise<void>;
-  /** Stops listening and drops every client (the broker is "down"). */
-  down(): Promise<void>;
-  /** Listens again on the same port. */
-  up(): Promise<void>;
-}
-
-export async function startBroker(t: TestContext): Promise<TestBroker> {
-  const broker = await Aedes.createBroker();
-  const sockets = new Set<net.Socket>();
-  let server = makeServer();
-  function makeServer() {
-    const s = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      broker.handle(socket);
-    });
-    return s;
-  }
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  const closeServer = () =>
-    new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    });
-  const handle: TestBroker = {
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
-    async down() {
-      await closeServer();
-    },
-    async up() {
-      server = makeServer();
-      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    },
-    async close() {
-      await closeServer();
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-    },
-  };
-  t.after(() => handle.close());
-  return handle;
-}
+export { startTestBroker as startBroker };
 
 export interface ReceivedFrame {
   frame: Frame;

@@ -1,9 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { Aedes } from 'aedes';
 import { connect, type MqttClient } from 'mqtt';
 import sharp from 'sharp';
 import { createLogger } from '@sightline/kit';
@@ -12,36 +10,11 @@ import { createInferenceApp, type InferenceApp, type InferenceDeps } from '../sr
 import type { InferenceConfig } from '../src/config.ts';
 import { BUILTIN_MODEL_ID } from '../src/pipeline/model-session.ts';
 import { emojiScene } from './helpers.ts';
-import { sleep, waitUntil } from '@sightline/kit/testing';
+import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
 
 export const topics = createTopics('sightline');
 
-export interface TestBroker {
-  url: string;
-  close(): Promise<void>;
-}
-
-export async function startBroker(t: TestContext): Promise<TestBroker> {
-  const broker = await Aedes.createBroker();
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    broker.handle(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  const handle = {
-    url: `mqtt://127.0.0.1:${port}`,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-    },
-  };
-  t.after(() => handle.close());
-  return handle;
-}
+export { startTestBroker as startBroker };
 
 /** One data dir per test file: the default model is converted once into it. */
 let sharedDataDir: string | undefined;
