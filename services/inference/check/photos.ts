@@ -7,16 +7,13 @@
  * the folder's SOURCES.md: what a COCO detector should find, and what it should not.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
-import { decodeCenterNet, type Detection } from '../src/decoders/centernet.ts';
-import { COCO_LABELS } from '../src/models/coco-labels.ts';
-import { DEFAULT_MODEL, ensureDefaultModel } from '../src/models/default-model.ts';
+import type { Prediction } from '../src/decoders/types.ts';
+import { prepareInput, UPLOAD_LIMITS } from '../src/pipeline/image.ts';
+import { BUILTIN_MODEL_ID, loadModel, type LoadedModel } from '../src/pipeline/model-session.ts';
 
-const INPUT = 512;
 const SCORE = 0.2;
 
 interface Expectation {
@@ -62,25 +59,13 @@ const expectations: Expectation[] = [
   },
 ];
 
-async function detect(session: ort.InferenceSession, file: string): Promise<Detection[]> {
-  const rgb = await sharp(file).rotate().removeAlpha().resize(INPUT, INPUT, { fit: 'fill' }).raw().toBuffer();
-  const input = new ort.Tensor('float32', Float32Array.from(rgb), [1, INPUT, INPUT, 3]);
-  const out = await session.run({ [DEFAULT_MODEL.input.name]: input });
-  return decodeCenterNet(
-    {
-      heatmaps: out['tower_0/keypoints']!.data as Float32Array,
-      sizes: out['tower_0/wh']!.data as Float32Array,
-      gridWidth: 128,
-      gridHeight: 128,
-      classes: 80,
-      inputWidth: INPUT,
-      inputHeight: INPUT,
-    },
-    { labels: COCO_LABELS, scoreThreshold: SCORE },
-  );
+/** The photo through the service's own path: decode, resize, tensor, run, decode outputs. */
+async function detect(model: LoadedModel, file: string): Promise<Prediction[]> {
+  const input = await prepareInput(await readFile(file), model.descriptor.input, UPLOAD_LIMITS);
+  return (await model.run(input, SCORE)).predictions;
 }
 
-function problemsWith(expectation: Expectation, found: Detection[]): string[] {
+function problemsWith(expectation: Expectation, found: Prediction[]): string[] {
   const problems: string[] = [];
   for (const want of expectation.finds) {
     const hits = found.filter((d) => d.label === want.label && d.score >= want.minScore).length;
@@ -103,8 +88,7 @@ if (!existsSync(photos)) {
 const dataDir = await mkdtemp(path.join(tmpdir(), 'sightline-photos-'));
 let failed = 0;
 try {
-  const model = await ensureDefaultModel(dataDir);
-  const session = await ort.InferenceSession.create(model.onnxPath, { intraOpNumThreads: 2 });
+  const model = await loadModel(BUILTIN_MODEL_ID, { threads: 2, dataDir, modelsDir: path.join(dataDir, 'models') });
   for (const expectation of expectations) {
     const file = path.join(photos, expectation.file);
     if (!existsSync(file)) {
@@ -112,13 +96,13 @@ try {
       failed += 1;
       continue;
     }
-    const found = await detect(session, file);
+    const found = await detect(model, file);
     const summary = found.map((d) => `${d.label} ${d.score.toFixed(2)}`).join(', ') || 'nothing';
     const problems = problemsWith(expectation, found);
     console.log(`${problems.length === 0 ? '✔' : '✖'} ${expectation.file}: ${summary}${problems.length ? `\n    ${problems.join('\n    ')}` : ''}`);
     if (problems.length > 0) failed += 1;
   }
-  await session.release();
+  await model.release();
 } finally {
   await rm(dataDir, { recursive: true, force: true });
 }
