@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PayloadError } from './errors.ts';
 import { decodeFrame, encodeFrame, frameMetaSchema, MAX_FRAME_BYTES, type Frame } from './frame.ts';
-import { idSchema } from './ids.ts';
+import { idSchema, modelIdSchema } from './ids.ts';
 
 /**
  * Every MQTT topic Sightline uses, with its payload, defined once. Services build topic strings
@@ -137,7 +137,7 @@ export type Detections = z.infer<typeof detectionsSchema>;
 
 export const modelCommandSchema = z
   .strictObject({
-    model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be a model id: 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit').describe('id of the model to switch to (a folder of the models directory, or `centernet-coco`)'),
+    model: modelIdSchema.describe('id of the model to switch to (a folder of the models directory, or `centernet-coco`)'),
   })
   .describe('Ask the inference service to switch models');
 export type ModelCommand = z.infer<typeof modelCommandSchema>;

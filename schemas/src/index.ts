@@ -1,4 +1,4 @@
-export { DEFAULT_TOPIC_PREFIX, idSchema, topicPrefixSchema } from './ids.ts';
+export { DEFAULT_TOPIC_PREFIX, idSchema, modelIdSchema, topicPrefixSchema } from './ids.ts';
 export { PayloadError, type PayloadFault } from './errors.ts';
 export {
   decodeFrame,

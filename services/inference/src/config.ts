@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, type MqttSettings } from '@sightline/kit';
-import { idSchema } from '@sightline/schemas';
+import { idSchema, modelIdSchema } from '@sightline/schemas';
 import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
 
 /**
@@ -11,7 +11,6 @@ import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
  */
 export const DEFAULT_THREADS = 2;
 
-const modelIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be a model id: 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit');
 
 export const inferenceEnvSchema = z.strictObject({
   ...mqttSettingsSchema,

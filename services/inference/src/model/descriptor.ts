@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { modelIdSchema } from '@sightline/schemas';
 
 /**
  * A model is a folder: the ONNX file, its labels, and `model.json`, this descriptor. Everything
@@ -42,7 +43,7 @@ export const decoderSpecSchema = z.discriminatedUnion('type', [
 export type DecoderSpec = z.infer<typeof decoderSpecSchema>;
 
 export const modelDescriptorSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit'),
+  id: modelIdSchema,
   version: z.string().min(1).max(64),
   file: z.string().min(1).max(256).default('model.onnx'),
   task: z.enum(['classification', 'detection']),

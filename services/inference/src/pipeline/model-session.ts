@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
+import { modelIdSchema } from '@sightline/schemas';
 import { ExportFolderError, loadCustomVisionExport, MANIFEST_FILE } from '../custom-vision/export-folder.ts';
 import { checkOutputsReadable } from '../decoders/index.ts';
 import type { OutputDecoder, Prediction } from '../decoders/types.ts';
@@ -98,7 +99,7 @@ export async function listModels(modelsDir: string): Promise<string[]> {
     return ids;
   }
   for (const name of entries.sort()) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name) || name === BUILTIN_MODEL_ID) continue;
+    if (!modelIdSchema.safeParse(name).success || name === BUILTIN_MODEL_ID) continue;
     if ((await isFile(path.join(modelsDir, name, 'model.json'))) || (await isFile(path.join(modelsDir, name, MANIFEST_FILE)))) ids.push(name);
   }
   return ids;
@@ -159,7 +160,7 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
     labels = descriptor.labels as string[];
     source = 'builtin';
   } else {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id)) throw new ModelError(id, 'not-found', 'is not a valid model id');
+    if (!modelIdSchema.safeParse(id).success) throw new ModelError(id, 'not-found', 'is not a valid model id');
     const folder = path.join(options.modelsDir, id);
     if (!(await isFile(path.join(folder, 'model.json'))) && (await isFile(path.join(folder, MANIFEST_FILE)))) {
       try {
