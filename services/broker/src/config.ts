@@ -1,6 +1,6 @@
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, env, loadConfig } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, serviceDataDir } from '@sightline/kit';
 import { DEFAULT_TOPIC_PREFIX, topicPrefixSchema } from '@sightline/schemas';
 import { accessSchema, usernameSchema } from './users-file.ts';
 
@@ -20,7 +20,7 @@ export type ProvisionedUser = z.infer<typeof provisionEntrySchema>;
 export const brokerConfigSchema = z.object({
   SIGHTLINE_LOG_LEVEL: env.logLevel(),
   SIGHTLINE_TOPIC_PREFIX: topicPrefixSchema.default(DEFAULT_TOPIC_PREFIX),
-  SIGHTLINE_DATA_DIR: env.string('./.data'),
+  ...dataDirSetting,
   SIGHTLINE_BROKER_HOST: env.host('127.0.0.1'),
   SIGHTLINE_BROKER_HTTP_HOST: env.optionalString(),
   SIGHTLINE_BROKER_MQTT_PORT: env.port(1883),
@@ -110,8 +110,7 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
   }
   if (problems.length > 0) throw new ConfigError('broker', problems);
 
-  const baseData = raw.SIGHTLINE_DATA_DIR;
-  const dataDir = raw.SIGHTLINE_BROKER_DATA_DIR ?? join(baseData, 'broker');
+  const dataDir = raw.SIGHTLINE_BROKER_DATA_DIR ?? serviceDataDir(raw, 'broker');
   return {
     logLevel: raw.SIGHTLINE_LOG_LEVEL,
     topicPrefix: raw.SIGHTLINE_TOPIC_PREFIX,
@@ -128,7 +127,7 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
     usersFile,
     anonymous: raw.SIGHTLINE_BROKER_ANONYMOUS,
     insecure: raw.SIGHTLINE_BROKER_INSECURE,
-    dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
+    dataDir: resolve(dataDir),
     persistence: raw.SIGHTLINE_BROKER_PERSISTENCE,
     maxPayloadBytes: raw.SIGHTLINE_BROKER_MAX_PAYLOAD_BYTES,
     connectRate: raw.SIGHTLINE_BROKER_CONNECT_RATE,

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
 import { idSchema } from '@sightline/schemas';
 import { selectFfmpeg } from './ffmpeg.ts';
 import { parseSource, qscaleFromQuality, SourceError, type Source } from './sources.ts';
@@ -16,7 +16,7 @@ export const MAX_CAMERAS = 32;
 
 export const captureEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
-  SIGHTLINE_DATA_DIR: env.optionalString().describe('root folder for service data; capture uses <it>/capture'),
+  ...dataDirSetting,
   SIGHTLINE_CAPTURE_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_CAPTURE_HTTP_PORT: env.port(8082),
   SIGHTLINE_CAPTURE_CAMERAS_FILE: env.optionalString().describe('JSON file listing the cameras'),
@@ -226,7 +226,7 @@ export function loadCaptureConfig(environment: NodeJS.ProcessEnv = process.env, 
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
     http: { host: settings.SIGHTLINE_CAPTURE_HTTP_HOST, port: settings.SIGHTLINE_CAPTURE_HTTP_PORT },
-    dataDir: path.resolve(cwd, settings.SIGHTLINE_DATA_DIR ?? '.data', 'capture'),
+    dataDir: serviceDataDir(settings, 'capture', cwd),
     ffmpegPath,
     stallSeconds: settings.SIGHTLINE_CAPTURE_STALL_SECONDS,
     cameras,

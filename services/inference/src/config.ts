@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
 import { idSchema, modelIdSchema } from '@sightline/schemas';
 import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
 
@@ -14,7 +14,7 @@ export const DEFAULT_THREADS = 2;
 
 export const inferenceEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
-  SIGHTLINE_DATA_DIR: env.optionalString().describe('root folder for service data; inference uses <it>/inference'),
+  ...dataDirSetting,
   SIGHTLINE_INFERENCE_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_INFERENCE_HTTP_PORT: env.port(8083),
   SIGHTLINE_INFERENCE_MODELS_DIR: env.optionalString().describe('folder of model folders (default <data dir>/inference/models)'),
@@ -52,7 +52,7 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     }
   }
   if (problems.length > 0) throw new ConfigError('inference', problems);
-  const dataDir = path.resolve(cwd, settings.SIGHTLINE_DATA_DIR ?? '.data', 'inference');
+  const dataDir = serviceDataDir(settings, 'inference', cwd);
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),

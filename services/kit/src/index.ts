@@ -4,4 +4,4 @@ export { createHttpApp, type HealthOptions } from './http.ts';
 export { closeServiceMqttClient, createServiceMqttClient, type MqttSettings } from './mqtt.ts';
 export { createRuntime, type Runtime, type RuntimeOptions, type Service } from './runtime.ts';
 export { runMain, type MainOptions } from './main.ts';
-export { mqttSettingsSchema, mqttSettingsFrom } from './shared-config.ts';
+export { dataDirSetting, mqttSettingsSchema, mqttSettingsFrom, serviceDataDir } from './shared-config.ts';

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TOPIC_PREFIX, topicPrefixSchema } from '@sightline/schemas';
 import { env } from './config.ts';
@@ -30,4 +31,13 @@ export function mqttSettingsFrom(config: {
     ca: config.SIGHTLINE_MQTT_CA,
     topicPrefix: config.SIGHTLINE_TOPIC_PREFIX,
   };
+}
+
+/** Where services keep state: `SIGHTLINE_DATA_DIR` (default `./.data`), one folder per service. */
+export const dataDirSetting = {
+  SIGHTLINE_DATA_DIR: env.string('./.data').describe('root folder for service data; each service uses <it>/<service>'),
+};
+
+export function serviceDataDir(config: { SIGHTLINE_DATA_DIR: string }, service: string, cwd: string = process.cwd()): string {
+  return resolve(cwd, config.SIGHTLINE_DATA_DIR, service);
 }
