@@ -2,13 +2,32 @@ import { z } from 'zod';
 import { PayloadError } from './errors.ts';
 import { decodeFrame, encodeFrame, frameMetaSchema, MAX_FRAME_BYTES, type Frame } from './frame.ts';
 import { idSchema, modelIdSchema } from './ids.ts';
+import {
+  audioCodec,
+  basketCommandSchema,
+  basketResultSchema,
+  basketSchema,
+  laneEventSchema,
+  scanSchema,
+  speechSchema,
+  weightReadingSchema,
+  type Audio,
+  type Basket,
+  type BasketCommand,
+  type BasketResult,
+  type LaneEvent,
+  type Scan,
+  type Speech,
+  type WeightReading,
+} from './lanes.ts';
+import { buildWav, MAX_WAV_BYTES } from './wav.ts';
 
 /**
  * Every MQTT topic Sightline uses, with its payload, defined once. Services build topic strings
  * only through `topics.ts`, and encode/decode payloads only through a channel's codec.
  */
 
-export type Encoding = 'jpeg' | 'json' | 'text';
+export type Encoding = 'jpeg' | 'json' | 'text' | 'wav';
 
 export interface Codec<T> {
   encode(value: T): Buffer;
@@ -154,6 +173,21 @@ export type ModelState = z.infer<typeof modelStateSchema>;
 
 const EXAMPLE_MODEL = { id: 'centernet-coco', version: '1' };
 
+const EXAMPLE_SPEECH: Speech = {
+  id: 'utt-77b1',
+  lane: 'lane-1',
+  at: 1795000000620,
+  source: { kind: 'scan', id: 'scan-3f1c2a', at: 1795000000500 },
+  text: 'You scanned an orange, 0.18 kilograms, 55 cents.',
+  locale: 'en-US',
+  provider: 'espeak',
+  voice: 'en-us',
+  cached: false,
+  synthMs: 96,
+  durationMs: 2710,
+  interruptible: true,
+};
+
 export const channels = {
   frame: {
     name: 'frame',
@@ -239,6 +273,152 @@ export const channels = {
     example: 'online',
     codec: textCodec(availabilitySchema, 16),
   } satisfies Channel<Availability, 'service'>,
+  weight: {
+    name: 'weight',
+    template: 'lanes/{lane}/weight',
+    params: ['lane'],
+    qos: 0,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'Readings of a lane scale, from any device adapter or integrator (the dev stack runs a simulator). Send every reading, settled or not, at least a few per second while the weight changes: checkout takes a weight once it has stayed within its tolerance for its settle time, or at once when `stable` is true.',
+    publishedBy: 'a scale adapter (integrators), or the scale simulator',
+    schema: weightReadingSchema,
+    maxBytes: 1024,
+    example: { grams: 182.5, at: 1795000000000 } as WeightReading,
+    codec: jsonCodec(weightReadingSchema, 1024),
+  } satisfies Channel<WeightReading, 'lane'>,
+  scan: {
+    name: 'scan',
+    template: 'lanes/{lane}/scan',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'An item was scanned: the product (named in the lane locale), how sure the camera was, the weight that priced it, its price and the basket total after it. Money is integer minor units of `currency`.',
+    publishedBy: 'checkout',
+    schema: scanSchema,
+    maxBytes: 16 * 1024,
+    example: {
+      id: 'scan-3f1c2a',
+      lane: 'lane-1',
+      locale: 'en-US',
+      at: 1795000000500,
+      camera: 'demo',
+      seq: 42,
+      capturedAt: 1795000000000,
+      product: { sku: 'FRUIT-ORANGE', label: 'orange', name: 'Oranges', spoken: { one: 'orange' } },
+      confidence: 0.47,
+      pricing: 'kg',
+      quantity: 1,
+      weightGrams: 182.5,
+      unitPriceMinor: 299,
+      priceMinor: 55,
+      currency: 'USD',
+      basket: { id: 'basket-9a7e', count: 3, totalMinor: 412 },
+    } as Scan,
+    codec: jsonCodec(scanSchema, 16 * 1024),
+  } satisfies Channel<Scan, 'lane'>,
+  basket: {
+    name: 'basket',
+    template: 'lanes/{lane}/basket',
+    params: ['lane'],
+    qos: 1,
+    retain: true,
+    encoding: 'json',
+    summary: 'The basket of a lane, retained and republished after every change, so a display that connects late shows it at once.',
+    publishedBy: 'checkout',
+    schema: basketSchema,
+    maxBytes: 512 * 1024,
+    example: {
+      id: 'basket-9a7e',
+      lane: 'lane-1',
+      status: 'open',
+      currency: 'USD',
+      items: [
+        { id: 'scan-3f1c2a', sku: 'FRUIT-ORANGE', name: 'Oranges', quantity: 1, weightGrams: 182.5, unitPriceMinor: 299, priceMinor: 55, at: 1795000000500 },
+      ],
+      count: 1,
+      totalMinor: 55,
+      updatedAt: 1795000000500,
+    } as Basket,
+    codec: jsonCodec(basketSchema, 512 * 1024),
+  } satisfies Channel<Basket, 'lane'>,
+  basketCommand: {
+    name: 'basket-command',
+    template: 'lanes/{lane}/basket/set',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'Change a basket: `remove-last`, `clear`, or `finish` (the total is announced and the next scan starts a new basket). Answered on `lanes/{lane}/basket/result`.',
+    publishedBy: 'integrators (a lane display, an assistant\'s handset)',
+    schema: basketCommandSchema,
+    maxBytes: 1024,
+    example: { action: 'remove-last', transaction: 'tx-1' } as BasketCommand,
+    codec: jsonCodec(basketCommandSchema, 1024),
+  } satisfies Channel<BasketCommand, 'lane'>,
+  basketResult: {
+    name: 'basket-result',
+    template: 'lanes/{lane}/basket/result',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary: 'The answer to a basket command: `{status: "ok", action, transaction, basket}` or `{status: "error", error, transaction}`.',
+    publishedBy: 'checkout',
+    schema: basketResultSchema,
+    maxBytes: 4096,
+    example: { status: 'ok', action: 'remove-last', transaction: 'tx-1', basket: { id: 'basket-9a7e', count: 2, totalMinor: 357 } } as BasketResult,
+    codec: jsonCodec(basketResultSchema, 4096),
+  } satisfies Channel<BasketResult, 'lane'>,
+  laneEvent: {
+    name: 'lane-event',
+    template: 'lanes/{lane}/event',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'Everything else the shopper must be told, by `type`: `not-recognised` (try again), `place-on-scale`, `weight-mismatch`, `removed`, `cleared`, `total`, and `trouble` (`camera-offline`, `inference-offline`, `scale-offline`, `speech-unavailable`; `state` begin or end).',
+    publishedBy: 'checkout',
+    schema: laneEventSchema,
+    maxBytes: 16 * 1024,
+    example: { id: 'ev-51d0', lane: 'lane-1', locale: 'en-US', at: 1795000000900, type: 'not-recognised', camera: 'demo', label: 'kite' } as LaneEvent,
+    codec: jsonCodec(laneEventSchema, 16 * 1024),
+  } satisfies Channel<LaneEvent, 'lane'>,
+  speech: {
+    name: 'speech',
+    template: 'lanes/{lane}/speech',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'What is being said to the shopper, as text with its provenance (provider, voice, cache, fallback, timings): for a display, a log, or a braille line. The same metadata rides inside the audio.',
+    publishedBy: 'tts',
+    schema: speechSchema,
+    maxBytes: 16 * 1024,
+    example: EXAMPLE_SPEECH,
+    codec: jsonCodec(speechSchema, 16 * 1024),
+  } satisfies Channel<Speech, 'lane'>,
+  audio: {
+    name: 'audio',
+    template: 'lanes/{lane}/audio',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    encoding: 'wav',
+    summary:
+      'The spoken audio as a plain 16-bit PCM WAV (any player plays it). Its metadata (the `speech` payload) is JSON in an extra RIFF chunk `slmd` after the `data` chunk.',
+    publishedBy: 'tts',
+    schema: speechSchema,
+    maxBytes: MAX_WAV_BYTES,
+    example: { meta: EXAMPLE_SPEECH, wav: buildWav(Buffer.alloc(2205 * 2), { sampleRate: 22050, channels: 1 }) },
+    codec: audioCodec,
+  } satisfies Channel<Audio, 'lane'>,
 } as const;
 
 export type Channels = typeof channels;
@@ -248,11 +428,6 @@ export type Channels = typeof channels;
  * that will publish them; listed so the docs show the whole tree and no one takes the names.
  */
 export const reservedTopics = [
-  { template: 'lanes/{lane}/scan', summary: 'an item scanned at a checkout lane' },
-  { template: 'lanes/{lane}/basket', summary: 'the basket of a lane (retained)' },
-  { template: 'lanes/{lane}/weight', summary: 'scale readings of a lane' },
-  { template: 'lanes/{lane}/speech', summary: 'what is being said to the shopper (metadata)' },
-  { template: 'lanes/{lane}/audio', summary: 'the spoken audio (WAV)' },
   { template: 'alerts', summary: 'alert events: new, update, end' },
 ] as const;
 export type ChannelName = keyof Channels;

@@ -33,3 +33,43 @@ export {
 } from './channels.ts';
 export { createTopics, type Topics } from './topics.ts';
 export { createBus, type Bus, type BusLogger, type BusOptions, type Handler } from './bus.ts';
+export {
+  catalogSchema,
+  currencySchema,
+  localeSchema,
+  MAX_ITEM_GRAMS,
+  plainTextSchema,
+  productSchema,
+  skuSchema,
+  spokenNameSchema,
+  type Catalog,
+  type Locale,
+  type Product,
+  type SpokenName,
+} from './catalog.ts';
+export {
+  audioCodec,
+  basketCommandSchema,
+  basketItemSchema,
+  basketResultSchema,
+  basketSchema,
+  laneEventSchema,
+  MAX_SCALE_GRAMS,
+  scanSchema,
+  speechSchema,
+  troubleSchema,
+  weightReadingSchema,
+  type Audio,
+  type Basket,
+  type BasketCommand,
+  type BasketItem,
+  type BasketResult,
+  type LaneEvent,
+  type LaneEventType,
+  type ProductRef,
+  type Scan,
+  type Speech,
+  type Trouble,
+  type WeightReading,
+} from './lanes.ts';
+export { buildWav, MAX_WAV_BYTES, parseWav, WAV_METADATA_CHUNK, type ParsedWav, type PcmFormat } from './wav.ts';

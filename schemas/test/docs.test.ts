@@ -6,14 +6,14 @@ import { channelJsonSchemas, mqttApiMarkdown } from '../src/json-schema.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
-test('docs/mqtt-api.md is what the schemas generate (run `pnpm docs` after changing a schema)', () => {
+test('docs/mqtt-api.md is what the schemas generate (run `pnpm docs:api` after changing a schema)', () => {
   assert.equal(readFileSync(join(root, 'docs', 'mqtt-api.md'), 'utf8'), mqttApiMarkdown());
 });
 
 test('schemas/json holds the JSON Schema of every channel as generated', () => {
   for (const [name, schema] of Object.entries(channelJsonSchemas())) {
     const committed = JSON.parse(readFileSync(join(root, 'schemas', 'json', `${name}.schema.json`), 'utf8')) as unknown;
-    assert.deepEqual(committed, schema, `${name}.schema.json drifted; run pnpm docs`);
+    assert.deepEqual(committed, schema, `${name}.schema.json drifted; run pnpm docs:api`);
   }
 });
 

@@ -1,0 +1,227 @@
+import { z } from 'zod';
+import { currencySchema, localeSchema, MAX_ITEM_GRAMS, plainTextSchema, skuSchema, spokenNameSchema } from './catalog.ts';
+import { PayloadError } from './errors.ts';
+import { idSchema } from './ids.ts';
+import { buildWav, MAX_WAV_BYTES, parseWav } from './wav.ts';
+
+/** Payloads of a checkout lane: scale readings, scans, the basket, lane events and speech. */
+
+/** The heaviest reading a lane's scale may report (a checkout scale's capacity). */
+export const MAX_SCALE_GRAMS = 2 * MAX_ITEM_GRAMS;
+
+const epochMs = z.number().int().min(0);
+const minor = z.number().int().min(0).max(10_000_000_000);
+/** Ids Sightline makes for scans, baskets and utterances (UUIDs), and an integrator's own ids. */
+const eventIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+
+export const weightReadingSchema = z
+  .strictObject({
+    grams: z
+      .number()
+      .finite()
+      .min(0, 'a scale never weighs less than nothing: zero (tare) it')
+      .max(MAX_SCALE_GRAMS, `is beyond any checkout scale (max ${MAX_SCALE_GRAMS} g)`)
+      .describe('weight on the scale, grams'),
+    at: epochMs.optional().describe('when it was read, milliseconds since the Unix epoch (UTC); the arrival time when absent'),
+    stable: z
+      .boolean()
+      .optional()
+      .describe('the scale says the reading has settled; when absent, checkout decides by itself (tolerance and settle time)'),
+  })
+  .describe('One reading of a lane scale');
+export type WeightReading = z.infer<typeof weightReadingSchema>;
+
+const productRefSchema = z
+  .strictObject({
+    sku: skuSchema,
+    label: z.string().min(1).max(256).describe('the model label it was recognised by'),
+    name: z.string().min(1).max(120).describe('display name in the lane locale'),
+    spoken: spokenNameSchema.describe('how to say it in the lane locale'),
+  })
+  .describe('A catalog product, named in the lane locale');
+export type ProductRef = z.infer<typeof productRefSchema>;
+
+const basketSummarySchema = z
+  .strictObject({
+    id: eventIdSchema.describe('basket id'),
+    count: z.number().int().min(0).describe('items in the basket'),
+    totalMinor: minor.describe('basket total, minor units'),
+  })
+  .describe('The basket after this event');
+
+export const scanSchema = z
+  .strictObject({
+    id: eventIdSchema.describe('scan id, also the basket item id'),
+    lane: idSchema,
+    locale: localeSchema.describe('the lane locale: what the shopper hears and reads'),
+    at: epochMs.describe('when the scan was decided'),
+    camera: idSchema.describe('camera that saw the item'),
+    seq: z.number().int().min(0).describe('sequence number of the frame that completed the scan'),
+    capturedAt: epochMs.describe('capture time of that frame'),
+    product: productRefSchema,
+    confidence: z.number().min(0).max(1).describe('mean detector score over the frames that made the scan'),
+    pricing: z.enum(['unit', 'kg']).describe('priced per item or by weight'),
+    quantity: z.number().int().min(1).describe('items (1 for goods sold by weight)'),
+    weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS).nullable().describe('the settled scale reading that priced the item; null when the scale was not needed'),
+    unitPriceMinor: minor.describe('price per item or per kilogram, minor units'),
+    priceMinor: minor.describe('what this scan costs, minor units (rounded half up from weight x price per kg)'),
+    currency: currencySchema,
+    basket: basketSummarySchema,
+  })
+  .describe('An item scanned at a checkout lane and added to its basket');
+export type Scan = z.infer<typeof scanSchema>;
+
+export const basketItemSchema = z.strictObject({
+  id: eventIdSchema.describe('scan id'),
+  sku: skuSchema,
+  name: z.string().min(1).max(120),
+  quantity: z.number().int().min(1),
+  weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS).nullable(),
+  unitPriceMinor: minor,
+  priceMinor: minor,
+  at: epochMs.describe('when it was scanned'),
+});
+export type BasketItem = z.infer<typeof basketItemSchema>;
+
+export const basketSchema = z
+  .strictObject({
+    id: eventIdSchema.describe('basket id; a new one starts after finish or clear'),
+    lane: idSchema,
+    status: z.enum(['open', 'finished']).describe('finished after the finish command: the total is final'),
+    currency: currencySchema,
+    items: z.array(basketItemSchema).max(1000),
+    count: z.number().int().min(0),
+    totalMinor: minor,
+    updatedAt: epochMs,
+  })
+  .describe('The basket of a lane, republished (retained) after every change');
+export type Basket = z.infer<typeof basketSchema>;
+
+export const basketCommandSchema = z
+  .strictObject({
+    action: z.enum(['remove-last', 'clear', 'finish']).describe('remove the last item, empty the basket, or end the purchase with its total'),
+    transaction: eventIdSchema.optional().describe('echoed in the result, to match the answer to the request'),
+  })
+  .describe('A command to a lane basket');
+export type BasketCommand = z.infer<typeof basketCommandSchema>;
+
+export const basketResultSchema = z
+  .discriminatedUnion('status', [
+    z.strictObject({
+      status: z.literal('ok'),
+      action: basketCommandSchema.shape.action,
+      transaction: eventIdSchema.optional(),
+      basket: basketSummarySchema,
+    }),
+    z.strictObject({
+      status: z.literal('error'),
+      action: basketCommandSchema.shape.action.optional(),
+      transaction: eventIdSchema.optional(),
+      error: z.string().min(1).max(2000),
+    }),
+  ])
+  .describe('The answer to a basket command');
+export type BasketResult = z.infer<typeof basketResultSchema>;
+
+const laneEventBase = {
+  id: eventIdSchema.describe('event id'),
+  lane: idSchema,
+  locale: localeSchema,
+  at: epochMs,
+};
+
+export const troubleSchema = z.enum(['camera-offline', 'inference-offline', 'scale-offline', 'speech-unavailable']);
+export type Trouble = z.infer<typeof troubleSchema>;
+
+export const laneEventSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      ...laneEventBase,
+      type: z.literal('not-recognised'),
+      camera: idSchema,
+      label: z.string().min(1).max(256).optional().describe('what the model saw, when it saw something the catalog does not sell'),
+    }),
+    z.strictObject({ ...laneEventBase, type: z.literal('place-on-scale'), product: productRefSchema }),
+    z.strictObject({
+      ...laneEventBase,
+      type: z.literal('weight-mismatch'),
+      product: productRefSchema,
+      weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS),
+      expected: z.strictObject({ min: z.number(), max: z.number() }).describe('expected grams for the counted items'),
+    }),
+    z.strictObject({
+      ...laneEventBase,
+      type: z.literal('removed'),
+      item: basketItemSchema,
+      product: productRefSchema,
+      currency: currencySchema,
+      basket: basketSummarySchema,
+    }),
+    z.strictObject({ ...laneEventBase, type: z.literal('cleared'), currency: currencySchema, basket: basketSummarySchema }),
+    z.strictObject({ ...laneEventBase, type: z.literal('total'), currency: currencySchema, basket: basketSummarySchema }),
+    z.strictObject({
+      ...laneEventBase,
+      type: z.literal('trouble'),
+      problem: troubleSchema,
+      state: z.enum(['begin', 'end']).describe('the problem started or went away'),
+    }),
+  ])
+  .describe('Something the shopper must be told that is not a scan');
+export type LaneEvent = z.infer<typeof laneEventSchema>;
+export type LaneEventType = LaneEvent['type'];
+
+export const speechSchema = z
+  .strictObject({
+    id: eventIdSchema.describe('utterance id'),
+    lane: idSchema,
+    at: epochMs.describe('when the audio was ready'),
+    source: z
+      .strictObject({
+        kind: z.enum(['scan', ...laneEventSchema.options.map((option) => option.shape.type.value)]),
+        id: eventIdSchema.describe('the scan or lane event id'),
+        at: epochMs.describe('when that scan or event happened'),
+      })
+      .describe('what is being announced'),
+    text: plainTextSchema(1000).describe('the sentence, as plain text'),
+    locale: localeSchema,
+    provider: z.string().min(1).max(32).describe('the voice that spoke it: `espeak` (offline) or `azure`'),
+    voice: z.string().min(1).max(128),
+    cached: z.boolean().describe('served from the audio cache'),
+    fallback: z
+      .strictObject({ from: z.string().max(32), reason: z.string().max(500) })
+      .optional()
+      .describe('present when the configured provider failed or was too slow and the offline voice spoke instead'),
+    synthMs: z.number().min(0).describe('time to get the audio (0 when cached)'),
+    durationMs: z.number().min(0).describe('length of the audio'),
+    interruptible: z.boolean().describe('a newer announcement may cut this one short; false for totals'),
+  })
+  .describe('What is being said to the shopper');
+export type Speech = z.infer<typeof speechSchema>;
+
+export interface Audio {
+  meta: Speech;
+  /** A 16-bit PCM WAV (the published bytes, metadata chunk included). */
+  wav: Buffer;
+}
+
+export const audioCodec = {
+  encode({ meta, wav }: Audio): Buffer {
+    const parsed = parseWav(wav);
+    return buildWav(parsed.samples, parsed, JSON.stringify(speechSchema.parse(meta)));
+  },
+  decode(payload: Buffer): Audio {
+    if (payload.length === 0) throw new PayloadError('empty', 'empty payload');
+    if (payload.length > MAX_WAV_BYTES) throw new PayloadError('oversize', `payload of ${payload.length} bytes exceeds ${MAX_WAV_BYTES}`);
+    const parsed = parseWav(payload);
+    if (parsed.metadata === undefined) throw new PayloadError('no-metadata', 'WAV has no slmd metadata chunk');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(parsed.metadata);
+    } catch (err) {
+      throw new PayloadError('no-metadata', `slmd chunk is not JSON: ${(err as Error).message}`);
+    }
+    const meta = speechSchema.safeParse(raw);
+    if (!meta.success) throw new PayloadError('invalid', z.prettifyError(meta.error));
+    return { meta: meta.data, wav: payload };
+  },
+};

@@ -1,0 +1,107 @@
+import { PayloadError } from './errors.ts';
+
+/**
+ * Spoken audio travels as a plain PCM WAV so any player can play it. What it says, for which lane
+ * and event, rides in the same file as one extra RIFF chunk (`slmd`, JSON) placed after the
+ * `data` chunk: players skip chunks they do not know, and naive readers that stop at `data` never
+ * see it.
+ */
+export const WAV_METADATA_CHUNK = 'slmd';
+
+/** The most audio one message may carry: about 47 s of 22.05 kHz mono, or 43 s of 24 kHz. */
+export const MAX_WAV_BYTES = 2 * 1024 * 1024;
+
+export interface PcmFormat {
+  sampleRate: number;
+  channels: number;
+  /** Always 16: the only sample format Sightline produces and plays. */
+  bitsPerSample: 16;
+}
+
+export interface ParsedWav extends PcmFormat {
+  /** The PCM samples (signed 16-bit little-endian, interleaved), a view into the input. */
+  samples: Buffer;
+  durationMs: number;
+  /** The text of the `slmd` chunk, when there is one. */
+  metadata?: string;
+}
+
+function fault(message: string): PayloadError {
+  return new PayloadError('not-wav', message);
+}
+
+/** Checks and reads a 16-bit PCM WAV; throws a PayloadError saying what is wrong with it. */
+export function parseWav(bytes: Buffer): ParsedWav {
+  if (bytes.length < 12) throw fault(`not a WAV: ${bytes.length} bytes is too short for a RIFF header`);
+  if (bytes.toString('latin1', 0, 4) !== 'RIFF' || bytes.toString('latin1', 8, 12) !== 'WAVE') {
+    throw fault('not a WAV: it does not start with RIFF....WAVE');
+  }
+  const riffEnd = 8 + bytes.readUInt32LE(4);
+  if (riffEnd > bytes.length) throw fault(`truncated WAV: the RIFF header announces ${riffEnd} bytes, ${bytes.length} arrived`);
+  let format: PcmFormat | undefined;
+  let samples: Buffer | undefined;
+  let metadata: string | undefined;
+  let offset = 12;
+  while (offset + 8 <= riffEnd) {
+    const id = bytes.toString('latin1', offset, offset + 4);
+    const size = bytes.readUInt32LE(offset + 4);
+    const body = offset + 8;
+    if (body + size > riffEnd) throw fault(`truncated WAV: chunk "${id}" runs past the end of the file`);
+    if (id === 'fmt ') {
+      if (size < 16) throw fault('corrupt WAV: the fmt chunk is shorter than 16 bytes');
+      const audioFormat = bytes.readUInt16LE(body);
+      const channels = bytes.readUInt16LE(body + 2);
+      const sampleRate = bytes.readUInt32LE(body + 4);
+      const bitsPerSample = bytes.readUInt16LE(body + 14);
+      // 0xFFFE (extensible) carries plain PCM too; its sub-format is not checked further here.
+      if (audioFormat !== 1 && audioFormat !== 0xfffe) throw fault(`unsupported WAV: audio format ${audioFormat}, only PCM (1) is played`);
+      if (bitsPerSample !== 16) throw fault(`unsupported WAV: ${bitsPerSample}-bit samples, only 16-bit is played`);
+      if (channels < 1 || channels > 2) throw fault(`unsupported WAV: ${channels} channels, only mono or stereo`);
+      if (sampleRate < 8000 || sampleRate > 48000) throw fault(`unsupported WAV: ${sampleRate} Hz, only 8000-48000 Hz`);
+      format = { sampleRate, channels, bitsPerSample: 16 };
+    } else if (id === 'data') {
+      if (!format) throw fault('corrupt WAV: the data chunk comes before the fmt chunk');
+      samples = bytes.subarray(body, body + size);
+    } else if (id === WAV_METADATA_CHUNK) {
+      metadata = bytes.toString('utf8', body, body + size);
+    }
+    offset = body + size + (size % 2);
+  }
+  if (!format) throw fault('corrupt WAV: no fmt chunk');
+  if (!samples) throw fault('corrupt WAV: no data chunk');
+  const frameBytes = format.channels * 2;
+  if (samples.length % frameBytes !== 0) throw fault('corrupt WAV: the data chunk ends inside a sample');
+  const durationMs = (samples.length / frameBytes / format.sampleRate) * 1000;
+  return { ...format, samples, durationMs, ...(metadata === undefined ? {} : { metadata }) };
+}
+
+/** A 16-bit PCM WAV around `samples`, with an optional metadata chunk after the data. */
+export function buildWav(samples: Buffer, format: Omit<PcmFormat, 'bitsPerSample'>, metadata?: string): Buffer {
+  const meta = metadata === undefined ? undefined : Buffer.from(metadata, 'utf8');
+  const metaBytes = meta ? 8 + meta.length + (meta.length % 2) : 0;
+  const dataPad = samples.length % 2;
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(36 + samples.length + dataPad + metaBytes, 4);
+  header.write('WAVE', 8, 'latin1');
+  header.write('fmt ', 12, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(format.channels, 22);
+  header.writeUInt32LE(format.sampleRate, 24);
+  header.writeUInt32LE(format.sampleRate * format.channels * 2, 28);
+  header.writeUInt16LE(format.channels * 2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(samples.length, 40);
+  const parts = [header, samples];
+  if (dataPad) parts.push(Buffer.alloc(1));
+  if (meta) {
+    const chunkHeader = Buffer.alloc(8);
+    chunkHeader.write(WAV_METADATA_CHUNK, 0, 'latin1');
+    chunkHeader.writeUInt32LE(meta.length, 4);
+    parts.push(chunkHeader, meta);
+    if (meta.length % 2) parts.push(Buffer.alloc(1));
+  }
+  return Buffer.concat(parts);
+}
