@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import type { Catalog } from '@sightline/schemas';
+import { CatalogError, loadCatalog } from './catalog.ts';
+import { parseVoiceMap, type Prosody } from './provider.ts';
+import { isSupportedLocale, SUPPORTED_LOCALES } from './sentences.ts';
+
+/** The repository root, to find the default catalog wherever the service is started from. */
+const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
+export const DEFAULT_CATALOG_FILE = 'services/checkout/catalog/sample.yaml';
+
+const voiceMapSetting = () => env.optionalString().describe('voices per locale: en-US=voice,es-ES=voice');
+
+export const ttsEnvSchema = z.strictObject({
+  ...mqttSettingsSchema,
+  ...dataDirSetting,
+  SIGHTLINE_TTS_HTTP_HOST: env.host('127.0.0.1'),
+  SIGHTLINE_TTS_HTTP_PORT: env.port(8085),
+  SIGHTLINE_TTS_PROVIDER: z.enum(['auto', 'espeak', 'azure'], { error: 'must be auto, espeak or azure' }).default('auto'),
+  SIGHTLINE_TTS_DEFAULT_LOCALE: env.string('en-US'),
+  SIGHTLINE_TTS_RATE: env.int(100, 50, 300).describe('speaking rate, percent of normal'),
+  SIGHTLINE_TTS_PITCH: env.int(0, -50, 50).describe('pitch change, percent'),
+  SIGHTLINE_TTS_ESPEAK_VOICES: voiceMapSetting(),
+  SIGHTLINE_TTS_AZURE_KEY: env.optionalString(),
+  SIGHTLINE_TTS_AZURE_REGION: z.string().regex(/^[a-z0-9]{2,32}$/, 'must be an Azure region name like westeurope').optional(),
+  SIGHTLINE_TTS_AZURE_ENDPOINT: z.string().regex(/^(wss?|https?):\/\/\S+$/, 'must be a wss:// (or ws:// for a local test endpoint) URL').optional(),
+  SIGHTLINE_TTS_AZURE_VOICES: voiceMapSetting(),
+  SIGHTLINE_TTS_AZURE_BUDGET_MS: env.int(1500, 50, 30_000),
+  SIGHTLINE_TTS_CATALOG_FILE: env.optionalString(),
+  SIGHTLINE_TTS_PRERENDER: env.bool(true),
+  SIGHTLINE_TTS_SPLIT_SCANS: env.bool(false),
+  SIGHTLINE_TTS_MEMORY_CACHE_MB: env.number(32, 0, 4096),
+  SIGHTLINE_TTS_DISK_CACHE_MB: env.number(256, 0, 1_000_000),
+  SIGHTLINE_TTS_LANE_QUEUE: env.int(32, 1, 1000).describe('announcements waiting per lane before the oldest interruptible one is dropped'),
+});
+
+export type TtsEnv = z.infer<typeof ttsEnvSchema>;
+
+export interface AzureSettings {
+  key: string;
+  region?: string;
+  endpoint?: string;
+  voices: Map<string, string>;
+  budgetMs: number;
+}
+
+export interface TtsConfig {
+  logLevel: string;
+  mqtt: MqttSettings;
+  http: { host: string; port: number };
+  dataDir: string;
+  defaultLocale: string;
+  prosody: Prosody;
+  espeakVoices: Map<string, string>;
+  /** Null: the offline voice speaks everything. */
+  azure: AzureSettings | null;
+  catalogFile: string;
+  /** Null when the default catalog file does not exist (yet). */
+  catalog: Catalog | null;
+  prerender: boolean;
+  splitScans: boolean;
+  memoryCacheBytes: number;
+  diskCacheBytes: number;
+  laneQueue: number;
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * The environment (through the kit, unknown keys refused), then the voice maps, the Azure
+ * settings and the catalog file; every problem is reported in one ConfigError.
+ */
+export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): TtsConfig {
+  const settings = loadConfig('tts', ttsEnvSchema, environment);
+  const problems: string[] = [];
+
+  const voiceMap = (key: 'SIGHTLINE_TTS_ESPEAK_VOICES' | 'SIGHTLINE_TTS_AZURE_VOICES'): Map<string, string> => {
+    const value = settings[key];
+    if (value === undefined) return new Map();
+    try {
+      return parseVoiceMap(value);
+    } catch (err) {
+      problems.push(`${key}: ${(err as Error).message}`);
+      return new Map();
+    }
+  };
+  const espeakVoices = voiceMap('SIGHTLINE_TTS_ESPEAK_VOICES');
+  const azureVoices = voiceMap('SIGHTLINE_TTS_AZURE_VOICES');
+
+  if (!isSupportedLocale(settings.SIGHTLINE_TTS_DEFAULT_LOCALE)) {
+    problems.push(`SIGHTLINE_TTS_DEFAULT_LOCALE: no sentences for ${JSON.stringify(settings.SIGHTLINE_TTS_DEFAULT_LOCALE)}; supported: ${SUPPORTED_LOCALES.join(', ')}`);
+  }
+
+  const key = settings.SIGHTLINE_TTS_AZURE_KEY;
+  const region = settings.SIGHTLINE_TTS_AZURE_REGION;
+  const endpoint = settings.SIGHTLINE_TTS_AZURE_ENDPOINT;
+  let azure: AzureSettings | null = null;
+  const wantsAzure = settings.SIGHTLINE_TTS_PROVIDER === 'azure' || (settings.SIGHTLINE_TTS_PROVIDER === 'auto' && key !== undefined);
+  if (key !== undefined && region === undefined && endpoint === undefined) {
+    problems.push('SIGHTLINE_TTS_AZURE_KEY is set without SIGHTLINE_TTS_AZURE_REGION (or SIGHTLINE_TTS_AZURE_ENDPOINT): Azure needs both');
+  } else if (key === undefined && (region !== undefined || endpoint !== undefined)) {
+    problems.push('SIGHTLINE_TTS_AZURE_REGION/ENDPOINT is set without SIGHTLINE_TTS_AZURE_KEY (or SIGHTLINE_TTS_AZURE_KEY_FILE)');
+  } else if (region !== undefined && endpoint !== undefined) {
+    problems.push('SIGHTLINE_TTS_AZURE_REGION and SIGHTLINE_TTS_AZURE_ENDPOINT are both set: use one');
+  } else if (settings.SIGHTLINE_TTS_PROVIDER === 'azure' && key === undefined) {
+    problems.push('SIGHTLINE_TTS_PROVIDER is azure but SIGHTLINE_TTS_AZURE_KEY and SIGHTLINE_TTS_AZURE_REGION are not set');
+  } else if (wantsAzure && key !== undefined) {
+    azure = {
+      key,
+      ...(region !== undefined ? { region } : {}),
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      voices: azureVoices,
+      budgetMs: settings.SIGHTLINE_TTS_AZURE_BUDGET_MS,
+    };
+  }
+
+  const explicitCatalog = settings.SIGHTLINE_TTS_CATALOG_FILE;
+  const catalogFile = explicitCatalog !== undefined ? path.resolve(cwd, explicitCatalog) : path.join(REPO_ROOT, DEFAULT_CATALOG_FILE);
+  let catalog: Catalog | null = null;
+  if (explicitCatalog !== undefined || existsSync(catalogFile)) {
+    try {
+      catalog = loadCatalog(catalogFile);
+    } catch (err) {
+      if (!(err instanceof CatalogError)) throw err;
+      problems.push(...err.problems.map((p) => `SIGHTLINE_TTS_CATALOG_FILE (${catalogFile}): ${p}`));
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError('tts', problems);
+  return {
+    logLevel: settings.SIGHTLINE_LOG_LEVEL,
+    mqtt: mqttSettingsFrom(settings),
+    http: { host: settings.SIGHTLINE_TTS_HTTP_HOST, port: settings.SIGHTLINE_TTS_HTTP_PORT },
+    dataDir: serviceDataDir(settings, 'tts', cwd),
+    defaultLocale: settings.SIGHTLINE_TTS_DEFAULT_LOCALE,
+    prosody: { ratePercent: settings.SIGHTLINE_TTS_RATE, pitchPercent: settings.SIGHTLINE_TTS_PITCH },
+    espeakVoices,
+    azure,
+    catalogFile,
+    catalog,
+    prerender: settings.SIGHTLINE_TTS_PRERENDER,
+    splitScans: settings.SIGHTLINE_TTS_SPLIT_SCANS,
+    memoryCacheBytes: Math.round(settings.SIGHTLINE_TTS_MEMORY_CACHE_MB * MB),
+    diskCacheBytes: Math.round(settings.SIGHTLINE_TTS_DISK_CACHE_MB * MB),
+    laneQueue: settings.SIGHTLINE_TTS_LANE_QUEUE,
+  };
+}

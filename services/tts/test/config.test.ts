@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '@sightline/kit';
+import { loadTtsConfig } from '../src/config.ts';
+import { FIXTURE_CATALOG, tempDir } from './helpers.ts';
+
+function problems(env: NodeJS.ProcessEnv, cwd?: string): string[] {
+  try {
+    loadTtsConfig(env, cwd);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail('the configuration was accepted');
+}
+
+test('defaults: offline voice, port 8085, en-US, caches on', () => {
+  const config = loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }, '/srv');
+  assert.equal(config.http.port, 8085);
+  assert.equal(config.azure, null);
+  assert.equal(config.defaultLocale, 'en-US');
+  assert.deepEqual(config.prosody, { ratePercent: 100, pitchPercent: 0 });
+  assert.equal(config.dataDir, '/srv/.data/tts');
+  assert.equal(config.memoryCacheBytes, 32 * 1024 * 1024);
+  assert.equal(config.catalog?.products.length, 3);
+  assert.equal(config.splitScans, false);
+});
+
+test('Azure from a key file and a region; the key never appears in problems', (t) => {
+  const dir = tempDir(t);
+  const keyFile = join(dir, 'azure-key');
+  writeFileSync(keyFile, 'sekrit-azure-key\n');
+  const config = loadTtsConfig({ SIGHTLINE_TTS_AZURE_KEY_FILE: keyFile, SIGHTLINE_TTS_AZURE_REGION: 'westeurope', SIGHTLINE_TTS_AZURE_VOICES: 'en-US=en-US-GuyNeural', SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG });
+  assert.equal(config.azure?.key, 'sekrit-azure-key');
+  assert.equal(config.azure?.region, 'westeurope');
+  assert.equal(config.azure?.budgetMs, 1500);
+  assert.equal(config.azure?.voices.get('en-US'), 'en-US-GuyNeural');
+  const offline = loadTtsConfig({ SIGHTLINE_TTS_PROVIDER: 'espeak', SIGHTLINE_TTS_AZURE_KEY: 'k', SIGHTLINE_TTS_AZURE_REGION: 'westeurope', SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG });
+  assert.equal(offline.azure, null, 'provider espeak keeps Azure off even with a key');
+});
+
+test('Azure half-configured is refused', () => {
+  assert.match(problems({ SIGHTLINE_TTS_AZURE_KEY: 'sekrit' }).join('\n'), /AZURE_KEY is set without SIGHTLINE_TTS_AZURE_REGION/);
+  assert.match(problems({ SIGHTLINE_TTS_AZURE_REGION: 'westeurope' }).join('\n'), /without SIGHTLINE_TTS_AZURE_KEY/);
+  assert.match(problems({ SIGHTLINE_TTS_PROVIDER: 'azure' }).join('\n'), /PROVIDER is azure but/);
+  assert.match(problems({ SIGHTLINE_TTS_AZURE_KEY: 'k', SIGHTLINE_TTS_AZURE_REGION: 'westeurope', SIGHTLINE_TTS_AZURE_ENDPOINT: 'wss://x' }).join('\n'), /both set/);
+  const listed = problems({ SIGHTLINE_TTS_AZURE_KEY: 'sekrit', SIGHTLINE_TTS_AZURE_REGION: 'West Europe!' });
+  assert.ok(!listed.join('\n').includes('sekrit'));
+});
+
+test('every problem is reported at once', () => {
+  const listed = problems({
+    SIGHTLINE_TTS_HTTP_PORT: 'eighty',
+    SIGHTLINE_TTS_RATE: '900',
+    SIGHTLINE_TTS_PITCH: 'high',
+    SIGHTLINE_TTS_PROVIDER: 'polly',
+    SIGHTLINE_TTS_DEFAULT_LOCALE: 'ja-JP',
+    SIGHTLINE_TTS_ESPEAK_VOICES: 'en-US',
+    SIGHTLINE_TTS_AZURE_BUDGET_MS: '10',
+    SIGHTLINE_TTS_VOICE: 'x',
+  });
+  const text = listed.join('\n');
+  for (const expected of ['SIGHTLINE_TTS_HTTP_PORT', 'SIGHTLINE_TTS_RATE', 'SIGHTLINE_TTS_PITCH', 'SIGHTLINE_TTS_PROVIDER', 'SIGHTLINE_TTS_VOICE: unknown setting', 'SIGHTLINE_TTS_AZURE_BUDGET_MS']) {
+    assert.ok(text.includes(expected), `${expected} in:\n${text}`);
+  }
+  // the kit stops at the schema; the locale and voice map are checked once the schema passes
+  const second = problems({ SIGHTLINE_TTS_DEFAULT_LOCALE: 'ja-JP', SIGHTLINE_TTS_ESPEAK_VOICES: 'en-US', SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }).join('\n');
+  assert.match(second, /DEFAULT_LOCALE: no sentences for "ja-JP"/);
+  assert.match(second, /ESPEAK_VOICES: "en-US" is not locale=voice/);
+});
+
+test('catalog file: missing, empty, corrupt, invalid or hostile is refused with every problem', (t) => {
+  const dir = tempDir(t);
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'nope.yaml') }).join('\n'), /cannot read: ENOENT/);
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('empty.yaml', '  \n') }).join('\n'), /is empty/);
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('bad.yaml', 'currency: [USD\nlocales: :') }).join('\n'), /not valid YAML/);
+  mkdirSync(join(dir, 'folder.yaml'));
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'folder.yaml') }).join('\n'), /is a folder/);
+  const invalid = problems({
+    SIGHTLINE_TTS_CATALOG_FILE: file(
+      'invalid.yaml',
+      'currency: XXXX\nlocales: [en-US]\nproducts:\n  - sku: A\n    labels: [a]\n    name: { en-US: "<b>A</b>" }\n    price: { per: unit, minor: -1 }\n    weight: { min: 10, max: 5 }\n',
+    ),
+  }).join('\n');
+  for (const expected of ['currency', 'products.0.name.en-US', 'products.0.price.minor', 'products.0.weight']) assert.ok(invalid.includes(expected), `${expected} in:\n${invalid}`);
+  const bomb = file('bomb.yaml', `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n`);
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: bomb }).join('\n'), /SIGHTLINE_TTS_CATALOG_FILE/);
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('big.yaml', `# ${'x'.repeat(9 * 1024 * 1024)}`) }).join('\n'), /larger than/);
+});

@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { createLogger, type Logger } from '@sightline/kit';
+import { buildWav, channels, type LaneEvent, type Scan } from '@sightline/schemas';
+import { createOfflineVoice, type OfflineVoice } from '../src/espeak.ts';
+import { ProviderError, type SpeechProvider, type Synthesis, type SynthesisRequest } from '../src/provider.ts';
+
+export const FIXTURE_CATALOG = join(import.meta.dirname, 'fixtures', 'catalog.yaml');
+
+export function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sightline-tts-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface CapturedLogs {
+  logger: Logger;
+  lines: Array<Record<string, unknown>>;
+  text(): string;
+}
+
+/** A real pino logger writing into memory, to check what is (and is not) logged. */
+export function captureLogs(level = 'debug'): CapturedLogs {
+  const lines: Array<Record<string, unknown>> = [];
+  const raw: string[] = [];
+  const logger = createLogger('tts', level, {
+    write(line: string) {
+      raw.push(line);
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  });
+  return { logger, lines, text: () => raw.join('') };
+}
+
+/** One offline voice for a whole test file: the engine is loaded once per process anyway. */
+let shared: OfflineVoice | undefined;
+export function offlineVoice(): OfflineVoice {
+  shared ??= createOfflineVoice();
+  return shared;
+}
+
+/**
+ * A provider that answers after a delay with a short tone: stands in for a cloud voice that is
+ * slow (the "slower than budget" path) or one whose answers must be told apart from espeak's.
+ */
+export function slowProvider(options: { name?: string; delayMs: number | ((text: string) => number); fail?: string }): SpeechProvider & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    name: options.name ?? 'slow',
+    soundKey: 'tone/16000',
+    calls,
+    voiceFor: (locale) => (['en-US', 'es-ES', 'fr-FR'].includes(locale) ? `tone-${locale}` : null),
+    voices: () => ['en-US', 'es-ES', 'fr-FR'].map((locale) => ({ locale, voice: `tone-${locale}` })),
+    synthesize({ text, locale, signal }: SynthesisRequest): Promise<Synthesis> {
+      calls.push(text);
+      const delay = typeof options.delayMs === 'function' ? options.delayMs(text) : options.delayMs;
+      return new Promise((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason);
+        if (!['en-US', 'es-ES', 'fr-FR'].includes(locale)) return reject(new ProviderError('slow', `no voice for ${locale}`));
+        const timer = setTimeout(() => {
+          if (options.fail) return reject(new ProviderError('slow', options.fail));
+          const samples = Buffer.alloc(1600 * 2);
+          for (let i = 0; i < 1600; i++) samples.writeInt16LE(Math.round(8000 * Math.sin(i / 5)), i * 2);
+          resolve({ wav: buildWav(samples, { sampleRate: 16000, channels: 1 }), voice: `tone-${locale}` });
+        }, delay);
+        signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
+    },
+    async close() {},
+  };
+}
+
+let counter = 0;
+export function scan(overrides: Partial<Scan> = {}): Scan {
+  counter += 1;
+  return { ...channels.scan.example, id: `scan-${counter}`, ...overrides };
+}
+
+export function laneEvent<T extends LaneEvent['type']>(type: T, fields: Omit<Extract<LaneEvent, { type: T }>, 'id' | 'lane' | 'locale' | 'at' | 'type'> & { locale?: string; lane?: string }): LaneEvent {
+  counter += 1;
+  return { id: `ev-${counter}`, lane: 'lane-1', locale: 'en-US', at: 1795000000900, type, ...fields } as unknown as LaneEvent;
+}
+
+export const BANANA = { sku: 'FRUIT-BANANA', label: 'banana', name: 'Bananas', spoken: { one: 'banana' } };
