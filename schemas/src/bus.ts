@@ -45,6 +45,8 @@ export interface BusOptions {
 interface Subscription {
   channel: Channel<unknown, string>;
   filter: string;
+  /** The topic levels the subscriber fixed; a message on the same channel with others is not for it. */
+  fixed: Array<[string, string]>;
   handler: Handler<unknown, string>;
   granted: boolean;
   waiters: Array<{ resolve: () => void; reject: (err: Error) => void }>;
@@ -94,8 +96,8 @@ export function createBus({ client, topics, logger, registry }: BusOptions): Bus
 
   client.on('message', (topic, payload) => {
     for (const subscription of subscriptions) {
-      const params = topics.match(subscription.channel, topic);
-      if (params === null) continue;
+      const params = topics.match(subscription.channel, topic) as Record<string, string> | null;
+      if (params === null || subscription.fixed.some(([name, value]) => params[name] !== value)) continue;
       const { channel } = subscription;
       let value: unknown;
       try {
@@ -145,6 +147,7 @@ export function createBus({ client, topics, logger, registry }: BusOptions): Bus
       const subscription: Subscription = {
         channel: channel as Channel<unknown, string>,
         filter: topics.filter(channel, params),
+        fixed: Object.entries((params ?? {}) as Record<string, string | undefined>).filter((entry): entry is [string, string] => entry[1] !== undefined),
         handler: handler as Handler<unknown, string>,
         granted: false,
         waiters: [],

@@ -80,6 +80,23 @@ test('a valid frame reaches the handler with its topic parameters; invalid ones 
   assert.equal(warnings.length, 3);
 });
 
+test('a subscription for one service gets only that service, beside one for all services on the same client', async (t) => {
+  const url = await startBroker(t);
+  const topics = createTopics();
+  const { logger } = recordingLogger();
+  const bus = createBus({ client: await client(t, url), topics, logger, registry: new Registry() });
+  const one: string[] = [];
+  const all: string[] = [];
+  await bus.subscribe(channels.availability, { service: 'capture' }, (state, params) => void one.push(`${params.service} ${state}`));
+  await bus.subscribe(channels.availability, {}, (state, params) => void all.push(`${params.service} ${state}`));
+  const pub = createBus({ client: await client(t, url), topics, logger, registry: new Registry() });
+  await pub.publish(channels.availability, { service: 'inference' }, 'offline', { retain: false });
+  await pub.publish(channels.availability, { service: 'capture' }, 'online', { retain: false });
+  await until(() => all.length === 2);
+  assert.deepEqual(all, ['inference offline', 'capture online']);
+  assert.deepEqual(one, ['capture online']);
+});
+
 test('a throwing or rejecting handler is counted and the subscriber keeps receiving', async (t) => {
   const url = await startBroker(t);
   const topics = createTopics();
