@@ -1,0 +1,238 @@
+import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
+import { basketCommandSchema, channels, idSchema, type Basket, type BasketCommand, type BasketResult } from '@sightline/schemas';
+import { z } from 'zod';
+import { summary } from './basket.ts';
+import type { CheckoutConfig } from './config.ts';
+import { Lane, type LaneStatus } from './lane.ts';
+import { createCheckoutMetrics, type CheckoutMetrics } from './metrics.ts';
+import { ScaleSimulator } from './simulator.ts';
+import { openLaneStore, type LaneStore } from './store.ts';
+
+export const HTTP_BODY_LIMIT = 4096;
+
+export interface CheckoutDeps {
+  /** Wall clock in ms: scan, event and basket times, weight settling, timeouts. */
+  now?: () => number;
+  /** How often timers are checked (settling, waiting for the scale, trouble). */
+  tickMs?: number;
+  /** The scale simulator's randomness (tests). */
+  random?: () => number;
+}
+
+export interface CheckoutApp {
+  readonly runtime: Runtime;
+  readonly lanes: ReadonlyMap<string, Lane>;
+  readonly metrics: CheckoutMetrics;
+  readonly simulator: ScaleSimulator | null;
+  /** Runs the timers now (tests drive a fake clock with it). */
+  tick(): void;
+  runCommand(lane: string, command: BasketCommand, via: 'mqtt' | 'http'): BasketResult;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type ServiceState = 'unknown' | 'online' | 'offline';
+
+/**
+ * The checkout service: a Lane per configured lane, fed by its camera's detections and its scale's
+ * readings, persisting to SQLite and publishing scans, baskets and lane events on the bus; basket
+ * commands over MQTT and HTTP; optionally the scale simulator.
+ */
+export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: CheckoutDeps = {}): CheckoutApp {
+  const now = deps.now ?? Date.now;
+  const log = logger.child({ module: 'checkout' });
+  const runtime = createRuntime({ service: 'checkout', logger, mqtt: config.mqtt, http: { ...config.http, bodyLimit: HTTP_BODY_LIMIT } });
+  const metrics = createCheckoutMetrics(runtime.registry);
+  const { bus } = runtime;
+  let store: LaneStore | null = openLaneStore(config.dataDir);
+  const availability: Record<'capture' | 'inference', ServiceState> = { capture: 'unknown', inference: 'unknown' };
+  let stopped = false;
+
+  const publish = <T,>(what: string, sending: Promise<T>) => {
+    sending.catch((err: unknown) => {
+      metrics.publishFailures.inc({ channel: what });
+      if (!stopped) log.warn({ err: { message: (err as Error).message }, channel: what }, 'publish failed');
+    });
+  };
+  const publishBasket = (basket: Basket) => publish('basket', bus.publish(channels.basket, { lane: basket.lane }, basket));
+
+  const lanes = new Map<string, Lane>();
+  for (const laneConfig of config.lanes) {
+    lanes.set(
+      laneConfig.id,
+      new Lane({
+        config: laneConfig,
+        catalog: config.catalog,
+        store,
+        metrics,
+        now,
+        logger: log,
+        output: {
+          scan: (scan) => publish('scan', bus.publish(channels.scan, { lane: scan.lane }, scan)),
+          basket: publishBasket,
+          event: (event) => publish('lane-event', bus.publish(channels.laneEvent, { lane: event.lane }, event)),
+        },
+      }),
+    );
+  }
+  const cameras = new Set(config.lanes.map((lane) => lane.camera));
+
+  const simulator = config.scaleSimulator
+    ? new ScaleSimulator({
+        lanes: config.lanes,
+        catalog: config.catalog,
+        now,
+        ...(deps.random ? { random: deps.random } : {}),
+        publish: async (lane, reading) => {
+          await bus.publish(channels.weight, { lane }, reading);
+          metrics.simulatedReadings.inc({ lane });
+        },
+        onError: (err) => log.debug({ err: { message: (err as Error).message } }, 'simulated reading not published'),
+      })
+    : null;
+
+  const tick = () => {
+    const flags = { captureOffline: availability.capture === 'offline', inferenceOffline: availability.inference === 'offline' };
+    for (const lane of lanes.values()) {
+      try {
+        lane.tick(flags);
+      } catch (err) {
+        log.error({ err, lane: lane.id }, 'lane timer failed');
+      }
+    }
+  };
+
+  const runCommand = (laneId: string, command: BasketCommand, via: 'mqtt' | 'http'): BasketResult => {
+    const lane = lanes.get(laneId);
+    const base = { action: command.action, ...(command.transaction !== undefined ? { transaction: command.transaction } : {}) };
+    let result: BasketResult;
+    if (!lane) {
+      result = { status: 'error', ...base, error: `unknown lane "${laneId}": this checkout serves ${[...lanes.keys()].join(', ')}` };
+    } else {
+      const outcome = lane.command(command);
+      result = outcome.ok ? { status: 'ok', ...base, basket: summary(outcome.basket) } : { status: 'error', ...base, error: outcome.error };
+    }
+    metrics.commands.inc({ action: command.action, result: result.status, via });
+    log.info({ lane: laneId, action: command.action, via, result: result.status, ...(result.status === 'error' ? { error: result.error } : {}) }, 'basket command');
+    return result;
+  };
+
+  registerRoutes(runtime, lanes, runCommand);
+
+  let ticker: NodeJS.Timeout | null = null;
+  const onConnect = () => {
+    for (const lane of lanes.values()) publishBasket(lane.basket);
+  };
+  // Commands the bus drops as invalid still get an answer, so a caller is never left waiting.
+  const onRawMessage = (topic: string, payload: Buffer) => {
+    const params = runtime.topics.match(channels.basketCommand, topic);
+    if (params === null) return;
+    try {
+      channels.basketCommand.codec.decode(payload);
+    } catch (err) {
+      metrics.commands.inc({ action: 'invalid', result: 'error', via: 'mqtt' });
+      const error = `invalid command: ${(err as Error).message}`.slice(0, 2000);
+      publish('basket-result', bus.publish(channels.basketResult, { lane: params.lane }, { status: 'error', error }));
+    }
+  };
+
+  return {
+    runtime,
+    lanes,
+    metrics,
+    simulator,
+    tick,
+    runCommand,
+    async start() {
+      runtime.client.on('connect', onConnect);
+      runtime.client.on('message', onRawMessage);
+      await runtime.start();
+      const subscribed = (what: string) => (err: unknown) => log.error({ err }, `cannot subscribe to ${what}`);
+      for (const service of ['capture', 'inference'] as const) {
+        bus
+          .subscribe(channels.availability, { service }, (state, params) => {
+            // The bus hands every subscription each message of its channel: keep to our own.
+            if (params.service !== service) return;
+            if (availability[service] !== state) log.info({ service, state }, `${service} is ${state}`);
+            availability[service] = state;
+            tick();
+          })
+          .catch(subscribed(`${service} availability`));
+      }
+      for (const camera of cameras) {
+        bus
+          .subscribe(channels.detections, { camera }, (detections, params) => {
+            if (params.camera !== camera) return;
+            simulator?.onDetections(camera, detections);
+            for (const lane of lanes.values()) if (lane.config.camera === camera) lane.onDetections(detections);
+          })
+          .catch(subscribed(`detections of ${camera}`));
+      }
+      bus
+        .subscribe(channels.weight, {}, (reading, { lane: laneId }) => {
+          const lane = lanes.get(laneId);
+          if (!lane) {
+            metrics.dropped.inc({ channel: 'weight', reason: 'unknown-lane' });
+            log.debug({ lane: laneId }, 'weight reading for a lane this checkout does not serve');
+            return;
+          }
+          if (!lane.config.scale) {
+            metrics.dropped.inc({ channel: 'weight', reason: 'scale-disabled' });
+            return;
+          }
+          lane.onWeight(reading.grams, reading.stable);
+        })
+        .catch(subscribed('weight readings'));
+      bus
+        .subscribe(channels.basketCommand, {}, (command, { lane }) => {
+          const result = runCommand(lane, command, 'mqtt');
+          publish('basket-result', bus.publish(channels.basketResult, { lane }, result));
+        })
+        .catch(subscribed('basket commands'));
+      ticker = setInterval(tick, deps.tickMs ?? 100);
+      simulator?.start();
+      log.info({ lanes: [...lanes.keys()], catalog: config.catalogFile, products: config.catalog.catalog.products.length, simulator: simulator !== null }, 'checkout started');
+    },
+    async stop() {
+      stopped = true;
+      simulator?.stop();
+      if (ticker) clearInterval(ticker);
+      ticker = null;
+      await runtime.stop();
+      runtime.client.removeListener('connect', onConnect);
+      runtime.client.removeListener('message', onRawMessage);
+      store?.close();
+      store = null;
+    },
+  };
+}
+
+const laneParamsSchema = z.strictObject({ lane: idSchema });
+
+function registerRoutes(runtime: Runtime, lanes: ReadonlyMap<string, Lane>, runCommand: CheckoutApp['runCommand']): void {
+  const { http } = runtime;
+  const laneOf = (params: unknown): { lane?: Lane; code?: number; error?: string } => {
+    const parsed = laneParamsSchema.safeParse(params);
+    if (!parsed.success) return { code: 400, error: `bad lane id: ${z.prettifyError(parsed.error).replace(/^✖ /, '')}` };
+    const lane = lanes.get(parsed.data.lane);
+    if (!lane) return { code: 404, error: `unknown lane "${parsed.data.lane}": this checkout serves ${[...lanes.keys()].join(', ')}` };
+    return { lane };
+  };
+
+  http.get('/lanes', async (): Promise<{ lanes: LaneStatus[] }> => ({ lanes: [...lanes.values()].map((lane) => lane.status()) }));
+
+  http.get('/lanes/:lane/basket', async (request, reply) => {
+    const { lane, code, error } = laneOf(request.params);
+    if (!lane) return reply.code(code!).send({ error });
+    return lane.basket;
+  });
+
+  http.post('/lanes/:lane/basket', async (request, reply) => {
+    const { lane, code, error } = laneOf(request.params);
+    if (!lane) return reply.code(code!).send({ error });
+    const body = basketCommandSchema.safeParse(request.body);
+    if (!body.success) return reply.code(400).send({ error: `bad command: ${z.prettifyError(body.error)}` });
+    const result = runCommand(lane.id, body.data, 'http');
+    return reply.code(result.status === 'ok' ? 200 : 409).send(result);
+  });
+}

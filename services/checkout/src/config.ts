@@ -1,0 +1,210 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { idSchema, localeSchema } from '@sightline/schemas';
+import { loadCatalog, normaliseLabel, SAMPLE_CATALOG_FILE, type CatalogIndex } from './catalog.ts';
+import { loadDataFile } from './files.ts';
+import { polygonArea, WHOLE_FRAME, type Point } from './zone.ts';
+
+export const MAX_LANES_FILE_BYTES = 256 * 1024;
+export const MAX_LANES = 64;
+
+const labelList = z
+  .string()
+  .default('person')
+  .transform((value) => value.split(',').map(normaliseLabel).filter((label) => label.length > 0));
+
+export const checkoutEnvSchema = z.strictObject({
+  ...mqttSettingsSchema,
+  ...dataDirSetting,
+  SIGHTLINE_CHECKOUT_HTTP_HOST: env.host('127.0.0.1'),
+  SIGHTLINE_CHECKOUT_HTTP_PORT: env.port(8084),
+  SIGHTLINE_CHECKOUT_LANES_FILE: env.optionalString().describe('YAML or JSON file listing the lanes'),
+  SIGHTLINE_CHECKOUT_CATALOG_FILE: env.optionalString().describe('YAML or JSON product catalog (default: the sample catalog)'),
+  SIGHTLINE_CHECKOUT_SCAN_FRAMES: env.int(3, 1, 100),
+  SIGHTLINE_CHECKOUT_SCAN_MS: env.int(600, 0, 60_000),
+  SIGHTLINE_CHECKOUT_CLEAR_MS: env.int(1000, 0, 60_000),
+  SIGHTLINE_CHECKOUT_SCORE_THRESHOLD: env.number(0.3, 0, 1),
+  SIGHTLINE_CHECKOUT_IGNORE_LABELS: labelList,
+  SIGHTLINE_CHECKOUT_WEIGHT_TOLERANCE_GRAMS: env.number(2, 0, 1000),
+  SIGHTLINE_CHECKOUT_SETTLE_MS: env.int(500, 0, 60_000),
+  SIGHTLINE_CHECKOUT_MIN_GRAMS: env.number(5, 0, 10_000),
+  SIGHTLINE_CHECKOUT_PLACE_WAIT_MS: env.int(1500, 0, 600_000),
+  SIGHTLINE_CHECKOUT_WEIGHT_TIMEOUT_MS: env.int(15_000, 0, 3_600_000),
+  SIGHTLINE_CHECKOUT_CAMERA_TIMEOUT_SECONDS: env.number(10, 0.1, 3600),
+  SIGHTLINE_CHECKOUT_SCALE_TIMEOUT_SECONDS: env.number(30, 0.1, 3600),
+  SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: env.bool(false),
+});
+export type CheckoutEnv = z.infer<typeof checkoutEnvSchema>;
+
+/** What a lane may set for itself; everything else comes from the environment. */
+export interface LaneTuning {
+  /** Consecutive detections messages that make a scan. */
+  scanFrames: number;
+  /** Or this long (frame capture times) in view. */
+  scanMs: number;
+  /** A product must be out of the zone this long before it can be scanned again. */
+  clearMs: number;
+  /** Score a product needs when the catalog gives it no threshold; also for unknown objects. */
+  scoreThreshold: number;
+  /** Labels that are never products: people, hands. */
+  ignoreLabels: string[];
+  toleranceGrams: number;
+  settleMs: number;
+  minGrams: number;
+  placeWaitMs: number;
+  weightTimeoutMs: number;
+  cameraTimeoutMs: number;
+  scaleTimeoutMs: number;
+}
+
+export interface LaneConfig {
+  id: string;
+  camera: string;
+  locale: string;
+  zone: Point[];
+  scale: boolean;
+  tuning: LaneTuning;
+}
+
+export interface CheckoutConfig {
+  logLevel: string;
+  mqtt: MqttSettings;
+  http: { host: string; port: number };
+  dataDir: string;
+  catalogFile: string;
+  catalog: CatalogIndex;
+  lanes: LaneConfig[];
+  scaleSimulator: boolean;
+}
+
+const pointSchema = z
+  .union([
+    z.tuple([z.number(), z.number()]),
+    z.strictObject({ x: z.number(), y: z.number() }).transform((p): [number, number] => [p.x, p.y]),
+  ])
+  .pipe(z.tuple([z.number().min(0, 'x must be 0-1').max(1, 'x must be 0-1'), z.number().min(0, 'y must be 0-1').max(1, 'y must be 0-1')]));
+
+const zoneSchema = z
+  .array(pointSchema, { error: 'must be a list of [x, y] points' })
+  .min(3, 'needs at least 3 points')
+  .max(64, 'has more than 64 points')
+  .refine((points) => polygonArea(points) > 1e-6, 'encloses no area (its points are on one line)');
+
+const tuningSchema = z.strictObject({
+  scanFrames: z.number().int().min(1).max(100).optional(),
+  scanMs: z.number().int().min(0).max(60_000).optional(),
+  clearMs: z.number().int().min(0).max(60_000).optional(),
+  scoreThreshold: z.number().min(0).max(1).optional(),
+  ignoreLabels: z.array(z.string().min(1).max(256)).max(100).optional(),
+  toleranceGrams: z.number().min(0).max(1000).optional(),
+  settleMs: z.number().int().min(0).max(60_000).optional(),
+  minGrams: z.number().min(0).max(10_000).optional(),
+  placeWaitMs: z.number().int().min(0).max(600_000).optional(),
+  weightTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
+  cameraTimeoutSeconds: z.number().min(0.1).max(3600).optional(),
+  scaleTimeoutSeconds: z.number().min(0.1).max(3600).optional(),
+});
+
+export const lanesFileSchema = z.strictObject({
+  lanes: z
+    .array(
+      z.strictObject({
+        id: idSchema,
+        camera: idSchema,
+        locale: localeSchema,
+        zone: zoneSchema.optional().describe('default: the whole frame'),
+        scale: z.boolean().default(true),
+        overrides: tuningSchema.optional(),
+      }),
+    )
+    .min(1, 'must list at least one lane')
+    .max(MAX_LANES, `must list at most ${MAX_LANES} lanes`),
+});
+export type LanesFile = z.infer<typeof lanesFileSchema>;
+
+export function tuningFrom(settings: CheckoutEnv): LaneTuning {
+  return {
+    scanFrames: settings.SIGHTLINE_CHECKOUT_SCAN_FRAMES,
+    scanMs: settings.SIGHTLINE_CHECKOUT_SCAN_MS,
+    clearMs: settings.SIGHTLINE_CHECKOUT_CLEAR_MS,
+    scoreThreshold: settings.SIGHTLINE_CHECKOUT_SCORE_THRESHOLD,
+    ignoreLabels: settings.SIGHTLINE_CHECKOUT_IGNORE_LABELS,
+    toleranceGrams: settings.SIGHTLINE_CHECKOUT_WEIGHT_TOLERANCE_GRAMS,
+    settleMs: settings.SIGHTLINE_CHECKOUT_SETTLE_MS,
+    minGrams: settings.SIGHTLINE_CHECKOUT_MIN_GRAMS,
+    placeWaitMs: settings.SIGHTLINE_CHECKOUT_PLACE_WAIT_MS,
+    weightTimeoutMs: settings.SIGHTLINE_CHECKOUT_WEIGHT_TIMEOUT_MS,
+    cameraTimeoutMs: Math.round(settings.SIGHTLINE_CHECKOUT_CAMERA_TIMEOUT_SECONDS * 1000),
+    scaleTimeoutMs: Math.round(settings.SIGHTLINE_CHECKOUT_SCALE_TIMEOUT_SECONDS * 1000),
+  };
+}
+
+function applyOverrides(base: LaneTuning, overrides: z.infer<typeof tuningSchema> | undefined): LaneTuning {
+  if (!overrides) return base;
+  const { cameraTimeoutSeconds, scaleTimeoutSeconds, ignoreLabels, ...rest } = overrides;
+  const tuning: LaneTuning = { ...base };
+  for (const [key, value] of Object.entries(rest)) if (value !== undefined) (tuning as unknown as Record<string, number>)[key] = value;
+  if (ignoreLabels) tuning.ignoreLabels = ignoreLabels.map(normaliseLabel);
+  if (cameraTimeoutSeconds !== undefined) tuning.cameraTimeoutMs = Math.round(cameraTimeoutSeconds * 1000);
+  if (scaleTimeoutSeconds !== undefined) tuning.scaleTimeoutMs = Math.round(scaleTimeoutSeconds * 1000);
+  return tuning;
+}
+
+/**
+ * Loads the environment (through the kit: unknown keys refused), the catalog and the lanes file,
+ * and checks them against each other. Every problem is reported together in one ConfigError.
+ */
+export function loadCheckoutConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): CheckoutConfig {
+  const settings = loadConfig('checkout', checkoutEnvSchema, environment);
+  const problems: string[] = [];
+  const base = tuningFrom(settings);
+
+  const catalogFile = settings.SIGHTLINE_CHECKOUT_CATALOG_FILE ? path.resolve(cwd, settings.SIGHTLINE_CHECKOUT_CATALOG_FILE) : SAMPLE_CATALOG_FILE;
+  const { catalog, problems: catalogProblems } = loadCatalog(catalogFile);
+  problems.push(...catalogProblems);
+
+  let lanes: LaneConfig[] = [];
+  if (settings.SIGHTLINE_CHECKOUT_LANES_FILE !== undefined) {
+    const key = 'SIGHTLINE_CHECKOUT_LANES_FILE';
+    const file = path.resolve(cwd, settings.SIGHTLINE_CHECKOUT_LANES_FILE);
+    const { value, problems: fileProblems } = loadDataFile(key, file, lanesFileSchema, MAX_LANES_FILE_BYTES);
+    problems.push(...fileProblems);
+    if (value) {
+      const seen = new Map<string, number>();
+      value.lanes.forEach((lane, index) => {
+        const first = seen.get(lane.id);
+        if (first !== undefined) problems.push(`${key}: ${file}: lanes.${index}.id: duplicate lane id "${lane.id}" (also lanes.${first}.id)`);
+        seen.set(lane.id, index);
+        if (catalog && !catalog.catalog.locales.includes(lane.locale)) {
+          problems.push(`${key}: ${file}: lanes.${index}.locale: ${lane.locale} is not one of the catalog locales (${catalog.catalog.locales.join(', ')})`);
+        }
+      });
+      lanes = value.lanes.map((lane) => ({
+        id: lane.id,
+        camera: lane.camera,
+        locale: lane.locale,
+        zone: lane.zone ?? WHOLE_FRAME.map((p): Point => [p[0], p[1]]),
+        scale: lane.scale,
+        tuning: applyOverrides(base, lane.overrides),
+      }));
+    }
+  } else {
+    lanes = [{ id: 'lane-1', camera: 'demo', locale: 'en-US', zone: [...WHOLE_FRAME], scale: true, tuning: base }];
+    if (catalog && !catalog.catalog.locales.includes('en-US')) {
+      problems.push(`SIGHTLINE_CHECKOUT_CATALOG_FILE: the default lane speaks en-US, which the catalog does not name products in; list lanes in SIGHTLINE_CHECKOUT_LANES_FILE`);
+    }
+  }
+
+  if (problems.length > 0 || !catalog) throw new ConfigError('checkout', problems);
+  return {
+    logLevel: settings.SIGHTLINE_LOG_LEVEL,
+    mqtt: mqttSettingsFrom(settings),
+    http: { host: settings.SIGHTLINE_CHECKOUT_HTTP_HOST, port: settings.SIGHTLINE_CHECKOUT_HTTP_PORT },
+    dataDir: serviceDataDir(settings, 'checkout', cwd),
+    catalogFile,
+    catalog,
+    lanes,
+    scaleSimulator: settings.SIGHTLINE_CHECKOUT_SCALE_SIMULATOR,
+  };
+}

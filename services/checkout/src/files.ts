@@ -1,0 +1,61 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+
+/** Reads a small file without trusting its size: at most `limit` + 1 bytes are ever read. */
+export function readSmallFile(file: string, limit: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    if (fstatSync(fd).isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    if (length > limit) throw Object.assign(new Error(`is larger than ${limit} bytes`), { code: 'EFBIG' });
+    return buffer.subarray(0, length).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads a YAML or JSON file (`.json` is parsed as JSON, anything else as YAML, which also reads
+ * JSON) and validates it. Returns the value, or every problem found, each prefixed by `label: file`.
+ */
+export function loadDataFile<S extends z.ZodType>(label: string, file: string, schema: S, limit: number): { value?: z.infer<S>; problems: string[] } {
+  const where = `${label}: ${file}`;
+  let text: string;
+  try {
+    text = readSmallFile(file, limit);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EFBIG' || code === 'EISDIR' ? (err as Error).message : code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`;
+    return { problems: [`${where} ${why}`] };
+  }
+  if (text.trim() === '') return { problems: [`${where} is empty`] };
+  let raw: unknown;
+  if (path.extname(file).toLowerCase() === '.json') {
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      return { problems: [`${where} is not valid JSON: ${(err as Error).message}`] };
+    }
+  } else {
+    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    if (doc.errors.length > 0) return { problems: doc.errors.map((e) => `${where} is not valid YAML: ${e.message.split('\n')[0]}`) };
+    try {
+      raw = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      return { problems: [`${where} cannot be read as YAML: ${(err as Error).message}`] };
+    }
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return { problems: parsed.error.issues.map((issue) => `${where}: ${issue.path.map(String).join('.') || '(top level)'}: ${issue.message}`) };
+  }
+  return { value: parsed.data, problems: [] };
+}

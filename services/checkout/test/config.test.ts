@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError } from '@sightline/kit';
+import { loadCheckoutConfig } from '../src/config.ts';
+import { SAMPLE_CATALOG_FILE } from '../src/catalog.ts';
+import { writeTemp } from './helpers.ts';
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadCheckoutConfig(env, '/tmp');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('defaults: one lane on the demo camera, whole frame, scale on, the sample catalog', () => {
+  const config = loadCheckoutConfig({}, '/srv');
+  assert.equal(config.http.port, 8084);
+  assert.equal(config.dataDir, '/srv/.data/checkout');
+  assert.equal(config.catalogFile, SAMPLE_CATALOG_FILE);
+  assert.equal(config.catalog.catalog.currency, 'USD');
+  assert.deepEqual(config.catalog.catalog.locales, ['en-US', 'es-ES']);
+  assert.equal(config.lanes.length, 1);
+  const [lane] = config.lanes;
+  assert.deepEqual({ id: lane!.id, camera: lane!.camera, locale: lane!.locale, scale: lane!.scale }, { id: 'lane-1', camera: 'demo', locale: 'en-US', scale: true });
+  assert.deepEqual(lane!.zone, [[0, 0], [1, 0], [1, 1], [0, 1]]);
+  assert.deepEqual(lane!.tuning, {
+    scanFrames: 3, scanMs: 600, clearMs: 1000, scoreThreshold: 0.3, ignoreLabels: ['person'], toleranceGrams: 2, settleMs: 500,
+    minGrams: 5, placeWaitMs: 1500, weightTimeoutMs: 15_000, cameraTimeoutMs: 10_000, scaleTimeoutMs: 30_000,
+  });
+  assert.equal(config.scaleSimulator, false);
+});
+
+test('the sample catalog holds the grocery classes of the default detector, priced both ways', () => {
+  const { catalog } = loadCheckoutConfig({}, '/tmp');
+  for (const label of ['banana', 'apple', 'orange', 'broccoli', 'carrot', 'bottle', 'cup', 'donut', 'sandwich', 'hot dog', 'pizza', 'cake', 'wine glass']) {
+    const product = catalog.byLabel(label);
+    assert.ok(product, label);
+    assert.ok(product.name['en-US'] && product.name['es-ES'] && product.spoken?.['es-ES']?.article, label);
+  }
+  assert.equal(catalog.byLabel('orange')!.price.per, 'kg');
+  assert.deepEqual(catalog.byLabel('orange')!.weight, { min: 120, max: 260 });
+  assert.equal(catalog.byLabel('bottle')!.price.per, 'unit');
+  assert.equal(catalog.byLabel('person'), undefined);
+});
+
+test('a lanes file in YAML with zones, per-lane overrides and environment settings', (t) => {
+  const file = writeTemp(t, 'lanes.yaml', `
+lanes:
+  - id: lane-1
+    camera: cam-a
+    locale: es-ES
+    zone: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
+    overrides: { scanFrames: 5, ignoreLabels: [person, Hand], scaleTimeoutSeconds: 5 }
+  - id: lane-2
+    camera: cam-b
+    locale: en-US
+    scale: false
+    zone: [{x: 0, y: 0}, {x: 1, y: 0}, {x: 0.5, y: 1}]
+`);
+  const config = loadCheckoutConfig({ SIGHTLINE_CHECKOUT_LANES_FILE: file, SIGHTLINE_CHECKOUT_SCAN_MS: '800', SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: 'true' }, '/tmp');
+  assert.equal(config.scaleSimulator, true);
+  const [a, b] = config.lanes;
+  assert.equal(a!.tuning.scanFrames, 5);
+  assert.equal(a!.tuning.scanMs, 800);
+  assert.deepEqual(a!.tuning.ignoreLabels, ['person', 'hand']);
+  assert.equal(a!.tuning.scaleTimeoutMs, 5000);
+  assert.equal(a!.scale, true);
+  assert.equal(b!.tuning.scanFrames, 3);
+  assert.equal(b!.scale, false);
+  assert.deepEqual(b!.zone, [[0, 0], [1, 0], [0.5, 1]]);
+});
+
+test('a bad lanes file: every problem is reported at once', (t) => {
+  const file = writeTemp(t, 'lanes.json', JSON.stringify({
+    lanes: [
+      { id: 'lane-1', camera: 'demo', locale: 'en-US', zone: [[0, 0], [1, 1]] },
+      { id: 'lane-1', camera: 'demo', locale: 'fr-FR', zone: [[0, 0], [1.5, 0], [1, -0.1]] },
+      { id: 'bad/id', camera: '#', locale: 'english', zone: [[0, 0], [0.5, 0.5], [1, 1]], scale: 'yes', overrides: { scanFrames: 0, colour: 'red' } },
+    ],
+  }));
+  const problems = problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: file, SIGHTLINE_CHECKOUT_SCAN_FRAMES: 'lots', SIGHTLINE_CHECKOUT_TYPO: '1' });
+  const text = problems.join('\n');
+  assert.match(text, /SIGHTLINE_CHECKOUT_TYPO: unknown setting/);
+  assert.match(text, /SIGHTLINE_CHECKOUT_SCAN_FRAMES: must be a number/);
+  // the kit stops before the files when the environment is wrong; fix it and look again
+  const fileProblems = problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: file }).join('\n');
+  for (const expected of [
+    /lanes\.0\.zone: needs at least 3 points/,
+    /lanes\.1\.zone\.1\.0: x must be 0-1/,
+    /lanes\.1\.zone\.2\.1: y must be 0-1/,
+    /lanes\.2\.id: must be 1-64 characters/,
+    /lanes\.2\.camera: must be 1-64 characters/,
+    /lanes\.2\.locale: must be a locale/,
+    /lanes\.2\.zone: encloses no area/,
+    /lanes\.2\.scale/,
+    /lanes\.2\.overrides\.scanFrames/,
+    /lanes\.2\.overrides: Unrecognized key: "colour"/,
+  ]) {
+    assert.match(fileProblems, expected);
+  }
+  assert.ok(problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: file }).length >= 10);
+});
+
+test('lanes checked against each other and the catalog: duplicate ids, locales the catalog lacks', (t) => {
+  const file = writeTemp(t, 'lanes.yaml', 'lanes:\n  - { id: a, camera: demo, locale: en-US }\n  - { id: a, camera: demo, locale: fr-FR }\n');
+  const problems = problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: file });
+  assert.equal(problems.length, 2);
+  assert.match(problems[0]!, /lanes\.1\.id: duplicate lane id "a" \(also lanes\.0\.id\)/);
+  assert.match(problems[1]!, /lanes\.1\.locale: fr-FR is not one of the catalog locales \(en-US, es-ES\)/);
+});
+
+test('unreadable lanes files: missing, empty, not YAML, not JSON, too big, a folder, no lanes', (t) => {
+  const cases: Array<[string, string | null, RegExp]> = [
+    ['missing.yaml', null, /does not exist/],
+    ['empty.yaml', '  \n', /is empty/],
+    ['broken.yaml', 'lanes: [ {id: a\n  camera: : :', /is not valid YAML/],
+    ['broken.json', '{"lanes": [', /is not valid JSON/],
+    ['big.yaml', `# ${'x'.repeat(300 * 1024)}\nlanes: []`, /is larger than 262144 bytes/],
+    ['none.yaml', 'lanes: []', /must list at least one lane/],
+    ['scalar.yaml', '42', /\(top level\)/],
+    ['dupkeys.yaml', 'lanes: []\nlanes: []', /is not valid YAML/],
+  ];
+  for (const [name, content, expected] of cases) {
+    const file = content === null ? `/nonexistent-${process.pid}/${name}` : writeTemp(t, name, content);
+    const problems = problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: file });
+    assert.match(problems.join('\n'), expected, name);
+  }
+  assert.match(problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: '/tmp' }).join('\n'), /is a folder/);
+});
+
+test('a bad catalog: every problem reported, with the lanes file problems too', (t) => {
+  const catalog = writeTemp(t, 'catalog.yaml', `
+currency: XYZ
+locales: [en-US, de-DE]
+products:
+  - sku: A
+    labels: [apple]
+    name: { en-US: Apple }
+    price: { per: kg, minor: 1.5 }
+    weight: { min: 300, max: 100 }
+  - sku: A
+    labels: [Apple]
+    name: { en-US: Apple, de-DE: Apfel }
+    price: { per: pound, minor: 100 }
+    weight: { min: 100, max: 200 }
+    threshold: 2
+`);
+  const lanes = writeTemp(t, 'lanes.yaml', 'lanes: [{ id: x, camera: demo, locale: en-US, zone: [[0,0]] }]');
+  const problems = problemsOf({ SIGHTLINE_CHECKOUT_CATALOG_FILE: catalog, SIGHTLINE_CHECKOUT_LANES_FILE: lanes });
+  const text = problems.join('\n');
+  for (const expected of [
+    /currency: must be an ISO 4217 currency code/,
+    /products\.0\.price\.minor/,
+    /products\.0\.weight: min must not exceed max/,
+    /products\.1\.price/,
+    /products\.1\.threshold/,
+    /lanes\.0\.zone: needs at least 3 points/,
+  ]) {
+    assert.match(text, expected);
+  }
+});
+
+test('catalog cross-checks: duplicate skus and labels, a locale missing a name', (t) => {
+  const catalog = writeTemp(t, 'catalog.json', JSON.stringify({
+    currency: 'EUR',
+    locales: ['en-US', 'de-DE'],
+    products: [
+      { sku: 'A', labels: ['apple'], name: { 'en-US': 'Apple' }, price: { per: 'kg', minor: 199 }, weight: { min: 100, max: 300 } },
+      { sku: 'A', labels: ['Apple'], name: { 'en-US': 'Apple', 'de-DE': 'Apfel' }, price: { per: 'unit', minor: 99 }, weight: { min: 100, max: 300 } },
+    ],
+  }));
+  const text = problemsOf({ SIGHTLINE_CHECKOUT_CATALOG_FILE: catalog }).join('\n');
+  assert.match(text, /products\.0\.name: no display name for locale de-DE/);
+  assert.match(text, /products\.1\.sku: duplicate sku "A"/);
+  assert.match(text, /products\.1\.labels\.0: label "Apple" already belongs to products\[0\]/);
+});

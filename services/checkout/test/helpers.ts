@@ -1,0 +1,214 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { connect } from 'mqtt';
+import { Registry } from 'prom-client';
+import { createLogger, type Logger } from '@sightline/kit';
+import { createBus, createTopics, type Basket, type Bus, type Channel, type Detections, type LaneEvent, type Scan } from '@sightline/schemas';
+import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '../src/catalog.ts';
+import type { CheckoutConfig, LaneConfig, LaneTuning } from '../src/config.ts';
+import { Lane } from '../src/lane.ts';
+import { createCheckoutMetrics, type CheckoutMetrics } from '../src/metrics.ts';
+import { openLaneStore, type LaneStore } from '../src/store.ts';
+import { WHOLE_FRAME, type Point } from '../src/zone.ts';
+
+export const silentLogger: Logger = createLogger('checkout-test', 'silent');
+
+export function sampleCatalog(): CatalogIndex {
+  const { catalog, problems } = loadCatalog(SAMPLE_CATALOG_FILE);
+  if (!catalog) throw new Error(problems.join('\n'));
+  return catalog;
+}
+
+export function tempDir(t: TestContext, prefix = 'checkout-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function writeTemp(t: TestContext, name: string, content: string): string {
+  const file = path.join(tempDir(t), name);
+  writeFileSync(file, content);
+  return file;
+}
+
+export const DEFAULT_TUNING: LaneTuning = {
+  scanFrames: 3,
+  scanMs: 600,
+  clearMs: 1000,
+  scoreThreshold: 0.3,
+  ignoreLabels: ['person'],
+  toleranceGrams: 2,
+  settleMs: 500,
+  minGrams: 5,
+  placeWaitMs: 1500,
+  weightTimeoutMs: 15_000,
+  cameraTimeoutMs: 10_000,
+  scaleTimeoutMs: 30_000,
+};
+
+export function laneConfig(overrides: Partial<Omit<LaneConfig, 'tuning'>> & { tuning?: Partial<LaneTuning> } = {}): LaneConfig {
+  return {
+    id: 'lane-1',
+    camera: 'demo',
+    locale: 'en-US',
+    zone: WHOLE_FRAME.map((p): Point => [p[0], p[1]]),
+    scale: true,
+    ...overrides,
+    tuning: { ...DEFAULT_TUNING, ...overrides.tuning },
+  };
+}
+
+export class Clock {
+  t = 1_795_000_000_000;
+  now = (): number => this.t;
+  advance(ms: number): number {
+    this.t += ms;
+    return this.t;
+  }
+}
+
+export interface Obj {
+  label: string;
+  score?: number;
+  /** Box centre; the box is 0.1 x 0.1 around it. Default: the middle of the frame. */
+  at?: [number, number];
+  box?: null;
+}
+
+let seqCounter = 0;
+export function detections(camera: string, capturedAt: number, objects: Obj[], seq = ++seqCounter): Detections {
+  return {
+    camera,
+    seq,
+    capturedAt,
+    width: 640,
+    height: 480,
+    model: { id: 'centernet-coco', version: '1' },
+    objects: objects.map((o) => ({
+      label: o.label,
+      score: o.score ?? 0.6,
+      box: o.box === null ? null : { x: (o.at?.[0] ?? 0.5) - 0.05, y: (o.at?.[1] ?? 0.5) - 0.05, width: 0.1, height: 0.1 },
+    })),
+    timings: { decodeMs: 1, preprocessMs: 1, inferenceMs: 40, postprocessMs: 1, totalMs: 43 },
+  };
+}
+
+export interface LaneHarness {
+  lane: Lane;
+  clock: Clock;
+  store: LaneStore;
+  metrics: CheckoutMetrics;
+  registry: Registry;
+  scans: Scan[];
+  events: LaneEvent[];
+  baskets: Basket[];
+  eventsOf<T extends LaneEvent['type']>(type: T): Extract<LaneEvent, { type: T }>[];
+  /** Feeds `count` frames `everyMs` apart (camera time and clock advance together). */
+  frames(count: number, objects: Obj[], everyMs?: number): void;
+  /** Feeds readings `everyMs` apart for `forMs`. */
+  weigh(grams: number, forMs?: number, everyMs?: number): void;
+  tick(flags?: { captureOffline?: boolean; inferenceOffline?: boolean }): void;
+}
+
+export function laneHarness(
+  t: TestContext,
+  config: LaneConfig = laneConfig(),
+  options: { dataDir?: string; clock?: Clock; catalog?: CatalogIndex } = {},
+): LaneHarness {
+  const clock = options.clock ?? new Clock();
+  const store = openLaneStore(options.dataDir ?? tempDir(t));
+  t.after(() => store.close());
+  const registry = new Registry();
+  const metrics = createCheckoutMetrics(registry);
+  const scans: Scan[] = [];
+  const events: LaneEvent[] = [];
+  const baskets: Basket[] = [];
+  const lane = new Lane({
+    config,
+    catalog: options.catalog ?? sampleCatalog(),
+    store,
+    metrics,
+    logger: silentLogger,
+    now: clock.now,
+    output: { scan: (s) => scans.push(s), event: (e) => events.push(e), basket: (b) => baskets.push(b) },
+  });
+  const harness: LaneHarness = {
+    lane,
+    clock,
+    store,
+    metrics,
+    registry,
+    scans,
+    events,
+    baskets,
+    eventsOf: (type) => events.filter((e) => e.type === type) as never,
+    frames(count, objects, everyMs = 200) {
+      for (let i = 0; i < count; i++) {
+        lane.onDetections(detections(config.camera, clock.t, objects));
+        clock.advance(everyMs);
+      }
+    },
+    weigh(grams, forMs = 600, everyMs = 100) {
+      for (let elapsed = 0; elapsed <= forMs; elapsed += everyMs) {
+        lane.onWeight(grams, undefined);
+        if (elapsed + everyMs <= forMs) clock.advance(everyMs);
+      }
+    },
+    tick(flags = {}) {
+      lane.tick({ captureOffline: flags.captureOffline ?? false, inferenceOffline: flags.inferenceOffline ?? false });
+    },
+  };
+  return harness;
+}
+
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = await registry.getSingleMetric(name)?.get();
+  if (!metric) throw new Error(`no metric ${name}`);
+  return metric.values.filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)).reduce((sum, v) => sum + v.value, 0);
+}
+
+export function testConfig(dataDir: string, url: string, overrides: Partial<CheckoutConfig> = {}): CheckoutConfig {
+  return {
+    logLevel: 'silent',
+    mqtt: { url, topicPrefix: 'sightline' },
+    http: { host: '127.0.0.1', port: 0 },
+    dataDir,
+    catalogFile: SAMPLE_CATALOG_FILE,
+    catalog: sampleCatalog(),
+    lanes: [laneConfig()],
+    scaleSimulator: false,
+    ...overrides,
+  };
+}
+
+export interface Peer {
+  bus: Bus;
+  raw(topic: string, payload: string | Buffer): Promise<void>;
+  received: Array<{ topic: string; payload: Buffer }>;
+  collect<T, P extends string>(channel: Channel<T, P>): Promise<T[]>;
+}
+
+/** An integrator on the broker: publishes through its own validating bus, or raw bytes. */
+export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
+  const client = connect(url, { protocolVersion: 4, reconnectPeriod: 200, clientId: `peer-${Math.random().toString(16).slice(2)}` });
+  t.after(() => client.endAsync(true));
+  const topics = createTopics('sightline');
+  const bus = createBus({ client, topics, logger: { warn() {}, error() {}, debug() {} } });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  const received: Peer['received'] = [];
+  client.on('message', (topic, payload) => received.push({ topic, payload }));
+  return {
+    bus,
+    received,
+    raw: (topic, payload) => new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve()))),
+    async collect(channel) {
+      const values: never[] = [];
+      await bus.subscribe(channel, {}, (value) => {
+        values.push(value as never);
+      });
+      return values;
+    },
+  };
+}
