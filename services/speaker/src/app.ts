@@ -1,0 +1,256 @@
+import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
+import { channels, parseWav, type Audio, type LaneEvent, type Scan } from '@sightline/schemas';
+import type { SpeakerConfig } from './config.ts';
+import { EARCON_FORMAT, NOT_RECOGNISED_CHIME, notesDurationMs, renderNotes, SCAN_CHIME } from './earcons.ts';
+import { EarconFallbackAnnouncer, type FallbackAnnouncer } from './fallback.ts';
+import { createSpeakerMetrics, type SpeakerMetrics } from './metrics.ts';
+import { Player, type Announcement, type LaneStatus } from './player.ts';
+import { createSink } from './sinks/index.ts';
+import type { AudioSink, Clip, ClipLabel } from './sinks/sink.ts';
+
+export interface SpeakerDeps {
+  /** The output; made from the config when absent. */
+  sink?: AudioSink;
+  /** What to play when speech is unavailable; earcon patterns when absent. */
+  announcer?: FallbackAnnouncer;
+  now?: () => number;
+  /** Environment of player processes (PULSE_SERVER...), when not this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** How often a failing output is tried again while nothing plays. */
+  probeIntervalMs?: number;
+}
+
+export type TtsState = 'unknown' | 'online' | 'offline';
+
+export interface LaneReport extends LaneStatus {
+  locale: string;
+}
+
+export interface SpeakerApp {
+  readonly runtime: Runtime;
+  readonly sink: AudioSink;
+  readonly player: Player;
+  readonly metrics: SpeakerMetrics;
+  ttsState(): TtsState;
+  lanes(): LaneReport[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const RECENT_UTTERANCES = 64;
+
+function clipOf(samples: Buffer, format: { sampleRate: number; channels: number }, durationMs: number, label: ClipLabel): Clip {
+  return { samples, format: { sampleRate: format.sampleRate, channels: format.channels }, durationMs, label };
+}
+
+/**
+ * The speaker: plays each lane's announcements on one output. A scan gets an earcon at once, its
+ * speech follows; a newer scan cuts a stale announcement; when the speech service is offline, the
+ * fallback announcer tells each lane once, and again when speech is back.
+ */
+export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: SpeakerDeps = {}): SpeakerApp {
+  const now = deps.now ?? Date.now;
+  const log = logger.child({ module: 'speaker' });
+  const sink = deps.sink ?? createSink(config, { ...(deps.env ? { env: deps.env } : {}), now });
+  const announcer = deps.announcer ?? new EarconFallbackAnnouncer();
+  const builtInAnnouncer = new EarconFallbackAnnouncer();
+
+  const runtime = createRuntime({
+    service: 'speaker',
+    logger,
+    mqtt: config.mqtt,
+    http: config.http,
+    notReadyReason: () => {
+      const problem = player.outputProblem();
+      return problem === null ? null : `audio output failing: ${problem}`;
+    },
+  });
+  const metrics = createSpeakerMetrics(runtime.registry, () => player.queueLengths());
+  const player = new Player({
+    sink,
+    metrics,
+    logger,
+    now,
+    maxAgeMs: config.maxAgeMs,
+    interruptOnScan: config.interruptOnScan,
+    maxQueuePerLane: config.maxQueuePerLane,
+  });
+
+  const scanChime = renderNotes(SCAN_CHIME, EARCON_FORMAT.sampleRate);
+  const notRecognisedChime = renderNotes(NOT_RECOGNISED_CHIME, EARCON_FORMAT.sampleRate);
+  const wanted = config.lanes === null ? null : new Set(config.lanes);
+  const locales = new Map<string, string>();
+  const recentUtterances = new Map<string, Set<string>>();
+  let tts: TtsState = 'unknown';
+  let outage = 0;
+  const toldOutage = new Set<string>();
+  let stopped = false;
+
+  const knownLanes = (): string[] => [...new Set([...(config.lanes ?? []), ...locales.keys()])];
+  const localeOf = (lane: string): string => locales.get(lane) ?? config.defaultLocale;
+
+  function laneSeen(lane: string, locale: string | undefined): void {
+    const isNew = !locales.has(lane);
+    if (locale !== undefined || isNew) locales.set(lane, locale ?? localeOf(lane));
+    player.laneState(lane);
+    if (tts === 'offline' && !toldOutage.has(lane)) void announceFallback(lane, 'speech-unavailable');
+  }
+
+  async function announceFallback(lane: string, kind: 'speech-unavailable' | 'speech-restored'): Promise<void> {
+    if (kind === 'speech-unavailable') toldOutage.add(lane);
+    const locale = localeOf(lane);
+    let wav: Buffer;
+    try {
+      wav = kind === 'speech-unavailable' ? await announcer.speechUnavailable(locale) : await announcer.speechRestored(locale);
+      parseWav(wav);
+    } catch (err) {
+      log.error({ err, lane, locale, kind }, 'fallback announcer failed: playing the built-in earcon instead');
+      wav = kind === 'speech-unavailable' ? await builtInAnnouncer.speechUnavailable(locale) : await builtInAnnouncer.speechRestored(locale);
+    }
+    const parsed = parseWav(wav);
+    const id = `outage-${outage}`;
+    log.info({ lane, locale, kind }, kind === 'speech-unavailable' ? 'speech unavailable: telling the lane' : 'speech is back: telling the lane');
+    player.enqueue({
+      lane,
+      kind: 'fallback',
+      clip: clipOf(parsed.samples, parsed, parsed.durationMs, { lane, kind, id }),
+      sourceKind: kind,
+      sourceId: id,
+      sourceAt: now(),
+      interruptible: false,
+    });
+  }
+
+  function onTtsAvailability(state: 'online' | 'offline'): void {
+    if (state === tts) return;
+    const previous = tts;
+    tts = state;
+    log.info({ tts: state }, `speech service ${state}`);
+    if (state === 'offline') {
+      outage += 1;
+      metrics.outages.inc();
+      for (const lane of knownLanes()) if (!toldOutage.has(lane)) void announceFallback(lane, 'speech-unavailable');
+    } else if (previous === 'offline') {
+      for (const lane of [...toldOutage]) void announceFallback(lane, 'speech-restored');
+      toldOutage.clear();
+    }
+  }
+
+  function earcon(lane: string, samples: Buffer, sourceKind: string, sourceId: string, sourceAt: number): Announcement {
+    return {
+      lane,
+      kind: 'earcon',
+      clip: clipOf(samples, EARCON_FORMAT, notesDurationMs(sourceKind === 'scan' ? SCAN_CHIME : NOT_RECOGNISED_CHIME), { lane, kind: `earcon-${sourceKind}`, id: sourceId }),
+      sourceKind,
+      sourceId,
+      sourceAt,
+      interruptible: true,
+    };
+  }
+
+  function laneMismatch(lane: string, named: string, what: string): boolean {
+    if (named === lane) return false;
+    metrics.dropped.inc({ lane, reason: 'lane-mismatch' });
+    log.warn({ lane, named }, `${what} on lane ${lane}'s topic names lane ${named}: dropped`);
+    return true;
+  }
+
+  function onScan(scan: Scan, lane: string): void {
+    if (laneMismatch(lane, scan.lane, 'scan')) return;
+    laneSeen(lane, scan.locale);
+    player.newerScan(lane, scan.at);
+    // Its speech may have overtaken the scan (two paths through the broker): the chime still goes first.
+    if (config.earcon) player.enqueue(earcon(lane, scanChime, 'scan', scan.id, scan.at), (waiting) => waiting.lane === lane && waiting.sourceId === scan.id);
+  }
+
+  function onLaneEvent(event: LaneEvent, lane: string): void {
+    if (laneMismatch(lane, event.lane, 'lane event')) return;
+    laneSeen(lane, event.locale);
+    if (event.type !== 'not-recognised') return;
+    // The shopper tried again: like a scan, it makes older chatter stale, and gets its own earcon.
+    player.newerScan(lane, event.at);
+    if (config.earcon) player.enqueue(earcon(lane, notRecognisedChime, 'not-recognised', event.id, event.at));
+  }
+
+  function onAudio(audio: Audio, lane: string): void {
+    const { meta } = audio;
+    if (laneMismatch(lane, meta.lane, 'audio')) return;
+    let recent = recentUtterances.get(lane);
+    if (!recent) recentUtterances.set(lane, (recent = new Set()));
+    if (recent.has(meta.id)) {
+      metrics.dropped.inc({ lane, reason: 'duplicate' });
+      log.info({ lane, id: meta.id }, 'utterance received twice: played once');
+      return;
+    }
+    recent.add(meta.id);
+    if (recent.size > RECENT_UTTERANCES) recent.delete(recent.values().next().value!);
+    laneSeen(lane, meta.locale);
+    const wav = parseWav(audio.wav);
+    player.enqueue({
+      lane,
+      kind: 'speech',
+      clip: clipOf(wav.samples, wav, wav.durationMs, { lane, kind: meta.source.kind, id: meta.source.id }),
+      sourceKind: meta.source.kind,
+      sourceId: meta.source.id,
+      sourceAt: meta.source.at,
+      interruptible: meta.interruptible,
+      text: meta.text,
+    });
+  }
+
+  runtime.http.get('/lanes', async () => ({ output: sink.name, tts, lanes: lanes() }));
+
+  function lanes(): LaneReport[] {
+    return player.status().map((s) => ({ ...s, locale: localeOf(s.lane) }));
+  }
+
+  let probeTimer: NodeJS.Timeout | undefined;
+  /** Checks the output (and warms it up: the pulse stream is opened here); the result is what /readyz says. */
+  async function probe(): Promise<void> {
+    const before = player.outputProblem();
+    try {
+      await sink.open();
+      if (before !== null) log.info({ sink: sink.name }, 'audio output works again');
+      player.setOutputProblem(null);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (before !== message) log.error({ sink: sink.name, reason: message }, `audio output not available: ${message}`);
+      player.setOutputProblem(message);
+    }
+  }
+
+  const subscribe = <T>(what: string, promise: Promise<T>) => promise.catch((err: unknown) => log.error({ err }, `cannot subscribe to ${what}`));
+  const laneParams: Array<{ lane?: string }> = wanted === null ? [{}] : [...wanted].map((lane) => ({ lane }));
+
+  return {
+    runtime,
+    sink,
+    player: player,
+    metrics,
+    ttsState: () => tts,
+    lanes,
+    async start() {
+      log.info({ output: sink.name, lanes: config.lanes ?? 'all' }, 'starting');
+      for (const lane of config.lanes ?? []) laneSeen(lane, undefined);
+      await probe();
+      probeTimer = setInterval(() => {
+        if (!stopped && player.outputProblem() !== null && player.status().every((s) => s.playing === null)) void probe();
+      }, deps.probeIntervalMs ?? 5000);
+      probeTimer.unref();
+      await runtime.start();
+      for (const params of laneParams) {
+        void subscribe('scans', runtime.bus.subscribe(channels.scan, params, (scan, { lane }) => onScan(scan, lane)));
+        void subscribe('lane events', runtime.bus.subscribe(channels.laneEvent, params, (event, { lane }) => onLaneEvent(event, lane)));
+        void subscribe('audio', runtime.bus.subscribe(channels.audio, params, (audio, { lane }) => onAudio(audio, lane)));
+      }
+      void subscribe('tts availability', runtime.bus.subscribe(channels.availability, { service: 'tts' }, (state) => onTtsAvailability(state)));
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(probeTimer);
+      await player.stop().catch((err: unknown) => log.warn({ err }, 'stopping the player failed'));
+      await sink.close().catch((err: unknown) => log.warn({ err }, 'closing the audio output failed'));
+      await runtime.stop();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { idSchema, localeSchema } from '@sightline/schemas';
+
+export const OUTPUTS = ['auto', 'pulse', 'alsa', 'file', 'none'] as const;
+export type OutputKind = (typeof OUTPUTS)[number];
+export const PULSE_MODES = ['stream', 'paplay'] as const;
+export type PulseMode = (typeof PULSE_MODES)[number];
+
+const MAX_LANES = 64;
+
+export const speakerEnvSchema = z.strictObject({
+  ...mqttSettingsSchema,
+  ...dataDirSetting,
+  SIGHTLINE_SPEAKER_HTTP_HOST: env.host('127.0.0.1'),
+  SIGHTLINE_SPEAKER_HTTP_PORT: env.port(8086),
+  SIGHTLINE_SPEAKER_OUTPUT: z.enum(OUTPUTS, { error: `must be one of ${OUTPUTS.join(', ')}` }).default('auto'),
+  SIGHTLINE_SPEAKER_LANES: env.optionalString().describe('comma-separated lane ids this speaker plays; all lanes when absent'),
+  SIGHTLINE_SPEAKER_LOCALE: localeSchema.default('en-US').describe('locale for fallback announcements on a lane not heard from yet'),
+  SIGHTLINE_SPEAKER_MAX_AGE_SECONDS: env.number(10, 0.5, 600),
+  SIGHTLINE_SPEAKER_INTERRUPT: env.bool(true),
+  SIGHTLINE_SPEAKER_EARCON: env.bool(true),
+  SIGHTLINE_SPEAKER_MAX_QUEUE: env.int(20, 1, 1000),
+  SIGHTLINE_SPEAKER_PULSE_MODE: z.enum(PULSE_MODES, { error: `must be one of ${PULSE_MODES.join(', ')}` }).default('stream'),
+  SIGHTLINE_SPEAKER_PULSE_DEVICE: env.optionalString().describe('PulseAudio sink name; the default sink when absent'),
+  SIGHTLINE_SPEAKER_PULSE_SERVER: env.optionalString().describe('PulseAudio server (unix:/path or tcp:host); PULSE_SERVER or the usual one when absent'),
+  SIGHTLINE_SPEAKER_LATENCY_MS: env.int(30, 5, 2000),
+  SIGHTLINE_SPEAKER_STREAM_RATE: env.int(22050, 8000, 48000),
+  SIGHTLINE_SPEAKER_STREAM_CHANNELS: env.int(1, 1, 2),
+  SIGHTLINE_SPEAKER_ALSA_DEVICE: env.string('default'),
+  SIGHTLINE_SPEAKER_FILE_DIR: env.optionalString().describe('folder for the file output; <data dir>/speaker/played when absent'),
+  SIGHTLINE_SPEAKER_FILE_MAX_FILES: env.int(1000, 1, 1_000_000),
+  SIGHTLINE_SPEAKER_FILE_MAX_MB: env.number(200, 0.01, 1_000_000),
+});
+
+export type SpeakerEnv = z.infer<typeof speakerEnvSchema>;
+
+export interface SpeakerConfig {
+  logLevel: string;
+  mqtt: MqttSettings;
+  http: { host: string; port: number };
+  dataDir: string;
+  output: OutputKind;
+  /** Lanes this speaker plays; null for every lane. */
+  lanes: string[] | null;
+  defaultLocale: string;
+  maxAgeMs: number;
+  interruptOnScan: boolean;
+  earcon: boolean;
+  maxQueuePerLane: number;
+  pulse: { mode: PulseMode; device: string | undefined; server: string | undefined; latencyMs: number; rate: number; channels: number };
+  alsa: { device: string; bufferMs: number };
+  file: { dir: string; maxFiles: number; maxBytes: number };
+}
+
+export function loadSpeakerConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): SpeakerConfig {
+  const settings = loadConfig('speaker', speakerEnvSchema, environment);
+  const problems: string[] = [];
+  let lanes: string[] | null = null;
+  if (settings.SIGHTLINE_SPEAKER_LANES !== undefined) {
+    const listed = settings.SIGHTLINE_SPEAKER_LANES.split(',').map((lane) => lane.trim()).filter((lane) => lane !== '');
+    if (listed.length === 0) problems.push('SIGHTLINE_SPEAKER_LANES: lists no lane; leave it unset for every lane');
+    if (listed.length > MAX_LANES) problems.push(`SIGHTLINE_SPEAKER_LANES: at most ${MAX_LANES} lanes`);
+    for (const lane of listed) {
+      const parsed = idSchema.safeParse(lane);
+      if (!parsed.success) problems.push(`SIGHTLINE_SPEAKER_LANES: "${lane}" ${parsed.error.issues[0]?.message ?? 'is not a lane id'}`);
+    }
+    lanes = [...new Set(listed)];
+  }
+  if (problems.length > 0) throw new ConfigError('speaker', problems);
+  const dataDir = serviceDataDir(settings, 'speaker', cwd);
+  return {
+    logLevel: settings.SIGHTLINE_LOG_LEVEL,
+    mqtt: mqttSettingsFrom(settings),
+    http: { host: settings.SIGHTLINE_SPEAKER_HTTP_HOST, port: settings.SIGHTLINE_SPEAKER_HTTP_PORT },
+    dataDir,
+    output: settings.SIGHTLINE_SPEAKER_OUTPUT,
+    lanes,
+    defaultLocale: settings.SIGHTLINE_SPEAKER_LOCALE,
+    maxAgeMs: settings.SIGHTLINE_SPEAKER_MAX_AGE_SECONDS * 1000,
+    interruptOnScan: settings.SIGHTLINE_SPEAKER_INTERRUPT,
+    earcon: settings.SIGHTLINE_SPEAKER_EARCON,
+    maxQueuePerLane: settings.SIGHTLINE_SPEAKER_MAX_QUEUE,
+    pulse: {
+      mode: settings.SIGHTLINE_SPEAKER_PULSE_MODE,
+      device: settings.SIGHTLINE_SPEAKER_PULSE_DEVICE,
+      server: settings.SIGHTLINE_SPEAKER_PULSE_SERVER,
+      latencyMs: settings.SIGHTLINE_SPEAKER_LATENCY_MS,
+      rate: settings.SIGHTLINE_SPEAKER_STREAM_RATE,
+      channels: settings.SIGHTLINE_SPEAKER_STREAM_CHANNELS,
+    },
+    alsa: { device: settings.SIGHTLINE_SPEAKER_ALSA_DEVICE, bufferMs: Math.max(20, settings.SIGHTLINE_SPEAKER_LATENCY_MS) },
+    file: {
+      dir: settings.SIGHTLINE_SPEAKER_FILE_DIR !== undefined ? path.resolve(cwd, settings.SIGHTLINE_SPEAKER_FILE_DIR) : path.join(dataDir, 'played'),
+      maxFiles: settings.SIGHTLINE_SPEAKER_FILE_MAX_FILES,
+      maxBytes: Math.round(settings.SIGHTLINE_SPEAKER_FILE_MAX_MB * 1024 * 1024),
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '@sightline/kit';
+import { createSink, FileSink, loadSpeakerConfig, NoneSink, ProcessSink, PulseStreamSink } from '../src/index.ts';
+
+test('defaults: auto output (pulse stream when a server answers), every lane, 10 s max age, interruption and earcons on, port 8086', () => {
+  const config = { ...loadSpeakerConfig({}, '/srv'), output: 'pulse' as const };
+  assert.equal(loadSpeakerConfig({}, '/srv').output, 'auto');
+  assert.equal(config.pulse.mode, 'stream');
+  assert.equal(config.pulse.latencyMs, 30);
+  assert.equal(config.pulse.device, undefined);
+  assert.equal(config.lanes, null);
+  assert.equal(config.maxAgeMs, 10_000);
+  assert.equal(config.interruptOnScan, true);
+  assert.equal(config.earcon, true);
+  assert.equal(config.defaultLocale, 'en-US');
+  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8086 });
+  assert.equal(config.file.dir, path.join('/srv', '.data', 'speaker', 'played'));
+  assert.ok(createSink(config) instanceof PulseStreamSink);
+});
+
+test('every output can be chosen', () => {
+  const sink = (settings: Record<string, string>) => createSink(loadSpeakerConfig(settings, '/srv'));
+  assert.ok(sink({ SIGHTLINE_SPEAKER_OUTPUT: 'file', SIGHTLINE_SPEAKER_FILE_DIR: 'out' }) instanceof FileSink);
+  assert.ok(sink({ SIGHTLINE_SPEAKER_OUTPUT: 'none' }) instanceof NoneSink);
+  assert.equal(sink({ SIGHTLINE_SPEAKER_OUTPUT: 'alsa' }).name, 'alsa');
+  assert.ok(sink({ SIGHTLINE_SPEAKER_OUTPUT: 'alsa' }) instanceof ProcessSink);
+  assert.equal(sink({ SIGHTLINE_SPEAKER_OUTPUT: 'pulse', SIGHTLINE_SPEAKER_PULSE_MODE: 'paplay' }).name, 'pulse-paplay');
+  assert.throws(() => sink({}), /output auto must be resolved/);
+  const config = loadSpeakerConfig({ SIGHTLINE_SPEAKER_FILE_DIR: 'out', SIGHTLINE_SPEAKER_FILE_MAX_MB: '1.5', SIGHTLINE_SPEAKER_LANES: 'lane-1, lane-2,lane-1' }, '/srv');
+  assert.equal(config.file.dir, '/srv/out');
+  assert.equal(config.file.maxBytes, 1.5 * 1024 * 1024);
+  assert.deepEqual(config.lanes, ['lane-1', 'lane-2']);
+});
+
+test('every problem is reported at once, unknown speaker settings included', () => {
+  assert.throws(
+    () =>
+      loadSpeakerConfig({
+        SIGHTLINE_SPEAKER_OUTPUT: 'bluetooth',
+        SIGHTLINE_SPEAKER_MAX_AGE_SECONDS: 'soon',
+        SIGHTLINE_SPEAKER_LANES: 'lane-1,lane/2,#',
+        SIGHTLINE_SPEAKER_LATENCY_MS: '1',
+        SIGHTLINE_SPEAKER_LOCALE: 'english',
+        SIGHTLINE_SPEAKER_VOLUME: '11',
+        SIGHTLINE_TTS_VOICE: 'belongs to tts: not our business',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      for (const key of ['SIGHTLINE_SPEAKER_OUTPUT', 'SIGHTLINE_SPEAKER_MAX_AGE_SECONDS', 'SIGHTLINE_SPEAKER_LATENCY_MS', 'SIGHTLINE_SPEAKER_LOCALE', 'SIGHTLINE_SPEAKER_VOLUME: unknown setting']) {
+        assert.ok(text.includes(key), `${key} in\n${text}`);
+      }
+      assert.ok(!text.includes('SIGHTLINE_TTS_VOICE'));
+      return true;
+    },
+  );
+  assert.throws(() => loadSpeakerConfig({ SIGHTLINE_SPEAKER_LANES: 'lane-1,lane/2' }), /SIGHTLINE_SPEAKER_LANES: "lane\/2"/);
+  assert.throws(() => loadSpeakerConfig({ SIGHTLINE_SPEAKER_LANES: ' , ' }), /lists no lane/);
+});

@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { connect, type MqttClient } from 'mqtt';
+import { createLogger } from '@sightline/kit';
+import { buildWav, channels, createBus, createTopics, type Bus, type Scan, type Speech } from '@sightline/schemas';
+import { createSpeakerApp, loadSpeakerConfig, type SpeakerApp, type SpeakerConfig, type SpeakerDeps } from '../src/index.ts';
+import { tone } from './tones.ts';
+import type { CleanupScope } from './pulse-server.ts';
+
+export const silentLogger = createLogger('speaker', 'silent');
+
+export function tempDir(t: CleanupScope): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'speaker-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A folder for an app's file output. It is removed by `cleanUp`, which the test registers after
+ * the app: after hooks run in order, and a file output still playing would make the folder again.
+ */
+export function outputDir(): { dir: string; cleanUp: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'speaker-test-'));
+  return { dir, cleanUp: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A config as main.ts would load it, from these settings on top of a broker URL. */
+export function testConfig(brokerUrl: string, settings: Record<string, string> = {}): SpeakerConfig {
+  return loadSpeakerConfig({ SIGHTLINE_MQTT_URL: brokerUrl, SIGHTLINE_SPEAKER_HTTP_PORT: '0', ...settings });
+}
+
+export async function startApp(t: TestContext, config: SpeakerConfig, deps: SpeakerDeps = {}): Promise<SpeakerApp> {
+  const app = createSpeakerApp(config, silentLogger, deps);
+  t.after(() => app.stop());
+  await app.start();
+  return app;
+}
+
+/** The test's side of the bus: what checkout and tts would publish. */
+export interface Peer {
+  client: MqttClient;
+  bus: Bus;
+  scan(lane: string, id: string, at?: number): Promise<Scan>;
+  /** Publishes a tone as an utterance about `sourceId`. */
+  say(lane: string, options: SayOptions): Promise<Speech>;
+  raw(topic: string, payload: Buffer | string, retain?: boolean): Promise<void>;
+  tts(state: 'online' | 'offline'): Promise<void>;
+}
+
+export interface SayOptions {
+  frequency: number;
+  ms: number;
+  sourceId: string;
+  sourceAt?: number;
+  kind?: Speech['source']['kind'];
+  interruptible?: boolean;
+  id?: string;
+  locale?: string;
+  sampleRate?: number;
+}
+
+let counter = 0;
+
+export function scanOf(lane: string, id: string, at: number, locale = 'en-US'): Scan {
+  return {
+    id,
+    lane,
+    locale,
+    at,
+    camera: 'demo',
+    seq: 1,
+    capturedAt: at - 100,
+    product: { sku: 'FRUIT-ORANGE', label: 'orange', name: 'Oranges', spoken: { one: 'orange' } },
+    confidence: 0.9,
+    pricing: 'unit',
+    quantity: 1,
+    weightGrams: null,
+    unitPriceMinor: 55,
+    priceMinor: 55,
+    currency: 'USD',
+    basket: { id: 'basket-1', count: 1, totalMinor: 55 },
+  } as Scan;
+}
+
+export function speechOf(lane: string, options: SayOptions): Speech {
+  const at = options.sourceAt ?? Date.now();
+  return {
+    id: options.id ?? `utt-${++counter}`,
+    lane,
+    at,
+    source: { kind: options.kind ?? 'scan', id: options.sourceId, at },
+    text: `tone ${options.frequency}`,
+    locale: options.locale ?? 'en-US',
+    provider: 'espeak',
+    voice: 'en-us',
+    cached: false,
+    synthMs: 1,
+    durationMs: options.ms,
+    interruptible: options.interruptible ?? true,
+  } as Speech;
+}
+
+export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
+  const client = await new Promise<MqttClient>((resolve, reject) => {
+    const c = connect(url, { protocolVersion: 4, reconnectPeriod: 0 });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+  t.after(() => client.endAsync(true));
+  const topics = createTopics('sightline');
+  const bus = createBus({ client, topics, logger: silentLogger });
+  return {
+    client,
+    bus,
+    async scan(lane, id, at = Date.now()) {
+      const scan = scanOf(lane, id, at);
+      await bus.publish(channels.scan, { lane }, scan);
+      return scan;
+    },
+    async say(lane, options) {
+      const meta = speechOf(lane, options);
+      const rate = options.sampleRate ?? 22050;
+      await bus.publish(channels.audio, { lane }, { meta, wav: buildWav(tone(options.frequency, options.ms, rate), { sampleRate: rate, channels: 1 }) });
+      return meta;
+    },
+    async raw(topic, payload, retain = false) {
+      await client.publishAsync(topic, payload, { qos: 1, retain });
+    },
+    async tts(state) {
+      await bus.publish(channels.availability, { service: 'tts' }, state);
+    },
+  };
+}
+
+async function values(app: SpeakerApp, name: string) {
+  const metric = app.runtime.registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  return (await metric.get()).values as Array<{ value: number; labels: Record<string, unknown>; metricName?: string }>;
+}
+
+/** A counter's value summed over the series matching `labels`. */
+export async function metricValue(app: SpeakerApp, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return (await values(app, name))
+    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** How many observations a histogram holds, and their sum. */
+export async function histogram(app: SpeakerApp, name: string): Promise<{ count: number; sum: number }> {
+  const all = await values(app, name);
+  const pick = (suffix: string) => all.filter((v) => v.metricName === `${name}${suffix}`).reduce((sum, v) => sum + v.value, 0);
+  return { count: pick('_count'), sum: pick('_sum') };
+}

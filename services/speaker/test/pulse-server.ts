@@ -1,0 +1,195 @@
+/**
+ * A private PulseAudio for tests: its own runtime folder and socket, one null sink (a virtual
+ * sound card that plays into nothing, in real time), and a recorder on the sink's monitor, so a
+ * test hears exactly what was played, when, and in which order. Killed when the test ends.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sleep, waitUntil } from '@sightline/kit/testing';
+import { findTones, type ToneSegment } from './tones.ts';
+
+export interface PulseServer {
+  /** Its runtime folder (socket, state). */
+  dir: string;
+  /** For `--server=` and PULSE_SERVER: `unix:<socket>`. */
+  server: string;
+  /** The null sink's name (the output to play to). */
+  sink: string;
+  /** The null sink's rate (what the monitor records at). */
+  sampleRate: number;
+  /** This process's environment with PULSE_SERVER pointing at this server. */
+  env: NodeJS.ProcessEnv;
+  pid: number;
+  /** Starts recording the sink's monitor; resolves once audio flows. */
+  record(): Promise<Recording>;
+  /** Kills the daemon (a "pulse server gone" test); safe to call twice. */
+  kill(): Promise<void>;
+}
+
+export interface Recording {
+  sampleRate: number;
+  /** Everything recorded so far, mono. */
+  samples(): Int16Array;
+  /** Wall-clock time (epoch ms) of a sample, from when the recorder's data arrived. */
+  timeAt(sampleIndex: number): number;
+  /** How many samples are recorded so far: pass it to `tones` to look only at what follows. */
+  mark(): number;
+  /** Tone segments found so far (from sample `since`), with their wall-clock start and end. */
+  tones(frequencies: readonly number[], since?: number): Array<ToneSegment & { at: number; endAt: number }>;
+  stop(): Promise<void>;
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ ok: boolean; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { env, timeout: 5000 }, (err, stdout) => resolve({ ok: !err, stdout: String(stdout) }));
+  });
+}
+
+function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  child.kill('SIGTERM');
+  if (!(await exited(child, 2000))) {
+    child.kill('SIGKILL');
+    await exited(child, 2000);
+  }
+}
+
+/** Where cleanup is registered: a TestContext, or `{ after }` from node:test for a whole suite. */
+export interface CleanupScope {
+  after(fn: () => unknown): void;
+}
+
+/**
+ * Starts the daemon and waits until it answers. Note: an idle null sink renders in blocks of up
+ * to 2 s, so the first recording on a fresh server waits that long for its first data; share one
+ * server and recording across a suite's tests (`mark()` separates them).
+ */
+export async function startPulseServer(t: CleanupScope, options: { sink?: string; sampleRate?: number; dir?: string } = {}): Promise<PulseServer> {
+  const sink = options.sink ?? 'sightline_test';
+  const sampleRate = options.sampleRate ?? 16000;
+  // A given folder lets a second server take over the first one's socket ("the server came back").
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'sightline-pulse-'));
+  const socket = path.join(dir, 'native');
+  const server = `unix:${socket}`;
+  const daemonEnv: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    XDG_RUNTIME_DIR: dir,
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    PULSE_RUNTIME_PATH: dir,
+    PULSE_STATE_PATH: path.join(dir, 'state'),
+  };
+  const daemon = spawn(
+    'pulseaudio',
+    [
+      '--daemonize=no',
+      '--system=false',
+      '--exit-idle-time=-1',
+      '--disallow-exit',
+      '--use-pid-file=no',
+      '--disable-shm=yes',
+      '-n',
+      '--log-target=stderr',
+      '--log-level=error',
+      `--load=module-null-sink sink_name=${sink} rate=${sampleRate} channels=1`,
+      `--load=module-native-protocol-unix socket=${socket} auth-anonymous=1`,
+    ],
+    { env: daemonEnv, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  daemon.stderr?.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-4000);
+  });
+  const recorders = new Set<ChildProcess>();
+  const kill = async () => {
+    for (const recorder of recorders) await stopChild(recorder);
+    await stopChild(daemon);
+  };
+  t.after(async () => {
+    await kill();
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  });
+  const clientEnv: NodeJS.ProcessEnv = { ...process.env, PULSE_SERVER: server, PULSE_RUNTIME_PATH: dir, XDG_RUNTIME_DIR: dir };
+  await waitUntil(
+    `PulseAudio answers on ${socket}${log ? ` (it said: ${log.trim()})` : ''}`,
+    async () => {
+      if (daemon.exitCode !== null) throw new Error(`pulseaudio exited with code ${daemon.exitCode}: ${log.trim()}`);
+      const info = await run('pactl', [`--server=${server}`, 'list', 'short', 'sinks'], clientEnv);
+      return info.ok && info.stdout.includes(sink);
+    },
+    10_000,
+  );
+
+  return {
+    dir,
+    server,
+    sink,
+    sampleRate,
+    env: clientEnv,
+    pid: daemon.pid!,
+    kill,
+    async record() {
+      const recorder = spawn(
+        'parecord',
+        [`--server=${server}`, `--device=${sink}.monitor`, '--raw', '--format=s16le', `--rate=${sampleRate}`, '--channels=1', '--latency-msec=10'],
+        { env: clientEnv, stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      recorders.add(recorder);
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      // The time of sample 0: a chunk's last sample was recorded no later than the chunk arrived,
+      // so each chunk gives an upper bound; the smallest one is the closest.
+      let origin = Infinity;
+      recorder.stdout!.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        bytes += chunk.length;
+        origin = Math.min(origin, Date.now() - (Math.floor(bytes / 2) / sampleRate) * 1000);
+      });
+      await waitUntil('the monitor recording delivers audio', () => bytes > 0, 5000);
+      const samples = () => {
+        // A fresh (unpooled, aligned) copy: Int16Array needs an even byte offset.
+        const all = Buffer.concat(chunks);
+        const aligned = Buffer.alloc(all.length - (all.length % 2));
+        all.copy(aligned);
+        return new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
+      };
+      const timeAt = (index: number) => origin + (index / sampleRate) * 1000;
+      return {
+        sampleRate,
+        samples,
+        timeAt,
+        mark: () => Math.floor(bytes / 2),
+        tones(frequencies, since = 0) {
+          return findTones(samples().subarray(since), sampleRate, frequencies).map((segment) => ({
+            ...segment,
+            start: segment.start + since,
+            end: segment.end + since,
+            at: timeAt(segment.start + since),
+            endAt: timeAt(segment.end + since),
+          }));
+        },
+        async stop() {
+          await sleep(0);
+          await stopChild(recorder);
+          recorders.delete(recorder);
+        },
+      };
+    },
+  };
+}
+
+export { findTones, tone, toneWav, type ToneSegment } from './tones.ts';
