@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeFrame, detectionsSchema, type Detections, type FrameMeta } from '@sightline/schemas';
+import { stackServices } from '../infra/stack/services.ts';
+import { freePort } from './ports.ts';
 
 /**
  * The whole dev stack as a user starts it (`node infra/stack/start.ts`), watched by Debian's
@@ -16,14 +17,6 @@ import { decodeFrame, detectionsSchema, type Detections, type FrameMeta } from '
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const FPS = 5;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Received {
   at: number;
@@ -61,7 +54,9 @@ async function subscribeDetections(port: number, count: number, timeoutS = 30): 
 
 test('the one-command stack delivers JPEG frames at the configured rate, and capture rides out a broker crash', { timeout: 180_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-e2e-'));
-  const ports = { mqtt: await freePort(), ws: await freePort(), brokerHttp: await freePort(), captureHttp: await freePort(), inferenceHttp: await freePort() };
+  const ports = { mqtt: await freePort(), ws: await freePort() };
+  const httpPorts: Record<string, string> = {};
+  for (const service of stackServices) httpPorts[service.httpPortKey] = String(await freePort());
   const stack = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], {
     cwd: root,
     detached: true,
@@ -72,9 +67,7 @@ test('the one-command stack delivers JPEG frames at the configured rate, and cap
       SIGHTLINE_DATA_DIR: dataDir,
       SIGHTLINE_BROKER_MQTT_PORT: String(ports.mqtt),
       SIGHTLINE_BROKER_WS_PORT: String(ports.ws),
-      SIGHTLINE_BROKER_HTTP_PORT: String(ports.brokerHttp),
-      SIGHTLINE_CAPTURE_HTTP_PORT: String(ports.captureHttp),
-      SIGHTLINE_INFERENCE_HTTP_PORT: String(ports.inferenceHttp),
+      ...httpPorts,
       SIGHTLINE_CAPTURE_FPS: String(FPS),
     },
   });
@@ -145,11 +138,11 @@ test('the one-command stack delivers JPEG frames at the configured rate, and cap
 
   // Availability of every service, retained, as any integrator sees it.
   const { stdout: availability } = await run('mosquitto_sub', [
-    '-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(ports.mqtt), '-t', 'sightline/services/+/availability', '-v', '-C', '3', '-W', '10',
+    '-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(ports.mqtt), '-t', 'sightline/services/+/availability', '-v', '-C', String(stackServices.length), '-W', '10',
   ]);
-  assert.match(availability, /sightline\/services\/broker\/availability online/);
-  assert.match(availability, /sightline\/services\/capture\/availability online/);
-  assert.match(availability, /sightline\/services\/inference\/availability online/);
+  for (const service of stackServices) {
+    assert.match(availability, new RegExp(`sightline/services/${service.name}/availability online`));
+  }
 
   // Kill the broker outright; the stack restarts it and capture reconnects by itself.
   const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number }> };

@@ -36,4 +36,28 @@ export const stackServices: StackService[] = [
     // Converts the default model into the data dir on first start (well under a second).
     defaults: {},
   },
+  {
+    name: 'checkout',
+    entry: 'services/checkout/src/main.ts',
+    httpPortKey: 'SIGHTLINE_CHECKOUT_HTTP_PORT',
+    defaultHttpPort: 8084,
+    // No scale on a developer's desk: the simulator weighs what the camera sees, over MQTT.
+    defaults: { SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: 'true' },
+  },
+  {
+    name: 'tts',
+    entry: 'services/tts/src/main.ts',
+    httpPortKey: 'SIGHTLINE_TTS_HTTP_PORT',
+    defaultHttpPort: 8085,
+    // The offline espeak-ng voice unless an Azure key is set; ready once the voice is warm.
+    defaults: {},
+  },
+  {
+    name: 'speaker',
+    entry: 'services/speaker/src/main.ts',
+    httpPortKey: 'SIGHTLINE_SPEAKER_HTTP_PORT',
+    defaultHttpPort: 8086,
+    // Output `auto`: the desktop's PulseAudio (or PipeWire) when there is one, else WAV files in the data dir.
+    defaults: {},
+  },
 ];
