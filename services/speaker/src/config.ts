@@ -21,6 +21,7 @@ export const speakerEnvSchema = z.strictObject({
   SIGHTLINE_SPEAKER_MAX_AGE_SECONDS: env.number(10, 0.5, 600),
   SIGHTLINE_SPEAKER_INTERRUPT: env.bool(true),
   SIGHTLINE_SPEAKER_EARCON: env.bool(true),
+  SIGHTLINE_SPEAKER_FALLBACK: z.enum(['voice', 'earcon'], { error: 'must be voice or earcon' }).default('voice').describe('how to say that speech is unavailable while tts is down: an offline voice inside the speaker, or earcons only'),
   SIGHTLINE_SPEAKER_MAX_QUEUE: env.int(20, 1, 1000),
   SIGHTLINE_SPEAKER_PULSE_MODE: z.enum(PULSE_MODES, { error: `must be one of ${PULSE_MODES.join(', ')}` }).default('stream'),
   SIGHTLINE_SPEAKER_PULSE_DEVICE: env.optionalString().describe('PulseAudio sink name; the default sink when absent'),
@@ -48,6 +49,7 @@ export interface SpeakerConfig {
   maxAgeMs: number;
   interruptOnScan: boolean;
   earcon: boolean;
+  fallback: 'voice' | 'earcon';
   maxQueuePerLane: number;
   pulse: { mode: PulseMode; device: string | undefined; server: string | undefined; latencyMs: number; rate: number; channels: number };
   alsa: { device: string; bufferMs: number };
@@ -81,6 +83,7 @@ export function loadSpeakerConfig(environment: NodeJS.ProcessEnv = process.env, 
     maxAgeMs: settings.SIGHTLINE_SPEAKER_MAX_AGE_SECONDS * 1000,
     interruptOnScan: settings.SIGHTLINE_SPEAKER_INTERRUPT,
     earcon: settings.SIGHTLINE_SPEAKER_EARCON,
+    fallback: settings.SIGHTLINE_SPEAKER_FALLBACK,
     maxQueuePerLane: settings.SIGHTLINE_SPEAKER_MAX_QUEUE,
     pulse: {
       mode: settings.SIGHTLINE_SPEAKER_PULSE_MODE,

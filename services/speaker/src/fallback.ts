@@ -25,3 +25,45 @@ export class EarconFallbackAnnouncer implements FallbackAnnouncer {
     return this.restored;
   }
 }
+
+/** What a voice announcer needs: the tts service's offline voice has this shape. */
+export interface OfflineSpeech {
+  synthesize(request: { text: string; locale: string }): Promise<{ wav: Buffer }>;
+}
+
+/**
+ * Says it in words, in the lane's locale, with an offline voice that runs inside the speaker (so
+ * it works while the tts service is down). `sentence` gives the text for a locale and state.
+ * Rendered once per locale and state, then kept.
+ */
+export class VoiceFallbackAnnouncer implements FallbackAnnouncer {
+  private readonly rendered = new Map<string, Promise<Buffer>>();
+  private readonly voice: OfflineSpeech;
+  private readonly sentence: (locale: string, state: 'begin' | 'end') => { text: string; locale: string };
+
+  constructor(voice: OfflineSpeech, sentence: (locale: string, state: 'begin' | 'end') => { text: string; locale: string }) {
+    this.voice = voice;
+    this.sentence = sentence;
+  }
+
+  private say(locale: string, state: 'begin' | 'end'): Promise<Buffer> {
+    const key = `${locale} ${state}`;
+    let wav = this.rendered.get(key);
+    if (!wav) {
+      const { text, locale: spoken } = this.sentence(locale, state);
+      wav = this.voice.synthesize({ text, locale: spoken }).then((result) => result.wav);
+      // A failure is not kept: the next outage tries again (the player falls back to earcons meanwhile).
+      wav.catch(() => this.rendered.delete(key));
+      this.rendered.set(key, wav);
+    }
+    return wav;
+  }
+
+  speechUnavailable(locale: string): Promise<Buffer> {
+    return this.say(locale, 'begin');
+  }
+
+  speechRestored(locale: string): Promise<Buffer> {
+    return this.say(locale, 'end');
+  }
+}

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildWav, channels, createTopics, parseWav } from '@sightline/schemas';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { EarconFallbackAnnouncer, FileSink, PulseStreamSink, type FallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
+import { EarconFallbackAnnouncer, FileSink, offlineVoiceAnnouncer, PulseStreamSink, type FallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
 import { connectPeer, metricValue, outputDir, speechOf, startApp, testConfig, type Peer } from './helpers.ts';
 import { tone, toneWav } from './tones.ts';
 
@@ -234,6 +234,23 @@ test('tts already offline (retained) at start: configured lanes are told with th
   const builtIn = new EarconFallbackAnnouncer();
   assert.deepEqual(readFileSync(path.join(dir, files[0]!)).subarray(44), parseWav(await builtIn.speechUnavailable('en-US')).samples);
   assert.equal(app.lanes()[0]!.lane, 'lane-7');
+});
+
+test('tts offline with the offline voice: the lane hears "speech is unavailable" in words, in its own locale', async (t) => {
+  const announcer = offlineVoiceAnnouncer('en-US');
+  const { peer, dir } = await speaker(t, {}, { realtime: false, announcer });
+  await peer.tts('online');
+  await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, { id: 'ev-1', lane: 'lane-1', locale: 'es-ES', at: Date.now(), type: 'not-recognised', camera: 'demo' });
+  await peer.tts('offline');
+  await waitUntil('told', () => readdirSync(dir).some((n) => n.includes('speech-unavailable')), 10_000);
+  const file = readdirSync(dir).find((n) => n.includes('speech-unavailable'))!;
+  const played = parseWav(readFileSync(path.join(dir, file)));
+  const spanish = parseWav(await announcer.speechUnavailable('es-ES'));
+  const english = parseWav(await announcer.speechUnavailable('en-US'));
+  // Words take seconds; the earcon pattern takes well under one.
+  assert.ok(played.durationMs > 1500, `${played.durationMs} ms`);
+  assert.ok(played.samples.equals(spanish.samples), 'the Spanish sentence was played');
+  assert.ok(!spanish.samples.equals(english.samples));
 });
 
 test('/lanes shows what plays and what waits; /metrics has the speaker metrics', async (t) => {
