@@ -51,8 +51,8 @@ export interface InferenceApp {
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
-/** Decode the next frame while the current one runs (see the scheduler); off, see below. */
-const PREPARE_AHEAD = false;
+/** One turn of the event loop: pending I/O (incoming frames) and queued continuations run first. */
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
 
 /**
@@ -88,19 +88,48 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     started: number;
   }
 
+  /**
+   * Input tensors of the frame path, two per model, taken in turn: a frame is prepared only once
+   * the run before it has finished with its tensor (see the scheduler), so a tensor is never
+   * overwritten while a run reads it, and no 3 MB array is allocated (and collected) per frame.
+   */
+  const frameTensors = new WeakMap<LoadedModel, { tensors: Float32Array[]; next: number }>();
+  function frameTensor(serving: LoadedModel): Float32Array {
+    let ring = frameTensors.get(serving);
+    if (ring === undefined) {
+      const { width, height } = serving.descriptor.input;
+      ring = { tensors: [new Float32Array(width * height * 3), new Float32Array(width * height * 3)], next: 0 };
+      frameTensors.set(serving, ring);
+    }
+    const tensor = ring.tensors[ring.next]!;
+    ring.next = (ring.next + 1) % ring.tensors.length;
+    return tensor;
+  }
+
   async function prepare(bytes: Buffer, limits: ImageLimits): Promise<Prepared> {
     const started = performance.now();
     const serving = model;
     if (serving === null) throw new Error(NO_MODEL);
-    return { input: await prepareInput(bytes, serving.descriptor.input, limits), model: serving, started };
+    return { input: await prepareInput(bytes, serving.descriptor.input, limits, frameTensor(serving)), model: serving, started };
   }
 
   /** Runs the prepared input through the current model (preparing it again after a swap). */
-  async function infer(bytes: Buffer, limits: ImageLimits, prepared: Prepared): Promise<PredictResult> {
+  async function infer(bytes: Buffer, limits: ImageLimits, prepared: Prepared, modelDone?: () => void): Promise<PredictResult> {
     const serving = model;
     if (serving === null) throw new Error(NO_MODEL);
     const input = prepared.model === serving ? prepared.input : await prepareInput(bytes, serving.descriptor.input, limits);
-    const result = await serving.run(input, config.scoreThreshold);
+    // Once the model has run, the scheduler starts decoding the next JPEG (on a libvips thread)
+    // while this thread decodes the outputs and publishes them. The run blocked this thread, so
+    // one turn first lets the frames that arrived meanwhile reach their slots (the freshest is
+    // taken), one after lets the scheduler start that decode before the outputs are read.
+    const afterRun = modelDone
+      ? async () => {
+          await yieldTurn();
+          modelDone();
+          await yieldTurn();
+        }
+      : undefined;
+    const result = await serving.run(input, config.scoreThreshold, afterRun);
     const totalMs = performance.now() - prepared.started;
     metrics.stage.observe({ stage: 'decode' }, input.decodeMs / 1000);
     metrics.stage.observe({ stage: 'preprocess' }, input.preprocessMs / 1000);
@@ -117,14 +146,14 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     return { model: { id: serving.info.id, version: serving.info.version }, predictions: result.predictions, timings, width: input.width, height: input.height };
   }
 
-  async function runFrame(job: Job<Frame>, prepared: { value: Prepared | undefined } | { error: unknown }): Promise<void> {
+  async function runFrame(job: Job<Frame>, prepared: { value: Prepared | undefined } | { error: unknown }, modelDone: () => void): Promise<void> {
     metrics.wait.observe((performance.now() - job.submittedAt) / 1000);
     const { camera, item: frame } = job;
     if (model === null) return drop(camera, 'no-model');
     let result: PredictResult;
     try {
       if ('error' in prepared) throw prepared.error;
-      result = await infer(frame.jpeg, FRAME_LIMITS, prepared.value ?? (await prepare(frame.jpeg, FRAME_LIMITS)));
+      result = await infer(frame.jpeg, FRAME_LIMITS, prepared.value ?? (await prepare(frame.jpeg, FRAME_LIMITS)), modelDone);
     } catch (err) {
       if (err instanceof ImageError) {
         drop(camera, 'bad-image');
@@ -157,10 +186,12 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
   }
 
   const scheduler = new Scheduler<Frame, Prepared | undefined>({
-    // No decoding ahead: on a small machine the next JPEG's decode competes with the run's intra-op
-    // threads for the same cores and both slow down (bench: decode 3.5 -> 31 ms, run 39 -> 51 ms),
-    // with no gain in throughput; decoded in turn, the frame is also the freshest one.
-    prepare: PREPARE_AHEAD ? (job) => prepare(job.item.jpeg, FRAME_LIMITS) : undefined,
+    // The next frame is decoded once the current one's model run is over, while its outputs are
+    // decoded and published: not during the run, where on a small machine the JPEG decode competes
+    // with the run's intra-op threads for the same cores and both slow down (bench: decode 3.5 ->
+    // 31 ms, run 39 -> 51 ms, no gain in throughput).
+    prepare: (job) => prepare(job.item.jpeg, FRAME_LIMITS),
+    prepareDuring: 'tail',
     run: runFrame,
     onDrop: (camera, reason) => drop(camera, reason),
     onError: (err, job) => log.error({ err, camera: job.camera }, 'frame job failed'),

@@ -88,3 +88,24 @@ test('the default model on emoji scenes: what it really finds', async (t) => {
   const person = await detect('1f9d1');
   assert.deepEqual(person.detections, []);
 });
+
+test('findPeaks (one pass, one comparison per value) keeps exactly the peaks of the reference, with ties, zeros, negatives and NaN, at any threshold', async () => {
+  const { referenceFindPeaks } = await import('./reference-impl.ts');
+  let seed = 3;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  for (let k = 0; k < 8; k++) {
+    const gw = 5 + k;
+    const gh = 4 + 2 * k;
+    const nc = 1 + k;
+    const heatmaps = Float32Array.from({ length: gw * gh * nc }, () => {
+      const r = rnd();
+      return r < 0.05 ? Number.NaN : r < 0.12 ? 0 : r < 0.18 ? -r : r < 0.3 ? 0.5 : r < 0.33 ? 0.25 : Math.round(r * 16) / 16;
+    });
+    const out: CenterNetOutput = { heatmaps, sizes: Float32Array.from({ length: gw * gh * 4 }, () => rnd() * 20), gridWidth: gw, gridHeight: gh, classes: nc, inputWidth: gw * 4, inputHeight: gh * 4 };
+    for (const minScore of [0, 0.25, 0.3, 0.5, 1, -1, Number.NaN, 1e-30]) {
+      for (const topK of [1, 7, 100, 1e6]) {
+        assert.deepEqual(findPeaks(out, { topK, minScore }), referenceFindPeaks(out, { topK, minScore }), `grid ${gw}x${gh}x${nc} minScore ${minScore} topK ${topK}`);
+      }
+    }
+  }
+});

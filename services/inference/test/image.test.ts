@@ -87,3 +87,72 @@ test('jpegSize reads a plain JPEG header and leaves Exif JPEGs to libvips', asyn
   assert.equal(jpegSize(exif), null);
   assert.equal(jpegSize(plain.subarray(0, 10)), null);
 });
+
+test('the rewritten resample gives the reference floats bit for bit, in every mode, layout, channel order and normalisation, into a new or a reused array', async () => {
+  const { resampleToTensor } = await import('../src/pipeline/image.ts');
+  const { referenceResampleToTensor } = await import('./reference-impl.ts');
+  const { emojiScene } = await import('./helpers.ts');
+  const scene = await emojiScene('1f34a');
+  let seed = 7;
+  const noise = (n: number) => Uint8Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+  // Images: a real decoded camera frame, resized ones, and noise (odd sizes).
+  const images: Array<{ rgb: Uint8Array; width: number; height: number }> = [{ rgb: scene.rgb, width: scene.width, height: scene.height }];
+  for (const [width, height] of [[333, 517], [97, 61]] as const) {
+    images.push({ rgb: await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).resize(width, height, { fit: 'fill' }).raw().toBuffer(), width, height });
+  }
+  images.push({ rgb: noise(45 * 38 * 3), width: 45, height: 38 });
+  const norms = [{}, { scale: 1 / 255 }, { mean: [123.675, 116.28, 103.53] as [number, number, number], std: [58.395, 57.12, 57.375] as [number, number, number] }];
+  const bits = (t: Float32Array) => new Uint32Array(t.buffer, t.byteOffset, t.length);
+  let compared = 0;
+  for (const image of images) {
+    for (const [W, H] of [[512, 512], [96, 64], [40, 50]] as const) {
+      const full = { x: 0, y: 0, width: image.width, height: image.height };
+      const scale = Math.min(W / image.width, H / image.height);
+      const w = Math.max(1, Math.round(image.width * scale));
+      const h = Math.max(1, Math.round(image.height * scale));
+      const cases = [
+        { src: full, dst: { x: 0, y: 0, width: W, height: H } }, // stretch
+        { src: full, dst: { x: Math.floor((W - w) / 2), y: Math.floor((H - h) / 2), width: w, height: h } }, // letterbox
+        { src: { x: 3.5, y: 1.25, width: image.width * 0.6, height: image.height * 0.7 }, dst: { x: 0, y: 0, width: W, height: H } }, // a fractional crop (custom vision)
+        { src: { x: 2, y: 1, width: Math.min(W, image.width - 2), height: Math.min(H, image.height - 1) }, dst: { x: 0, y: 0, width: Math.min(W, image.width - 2), height: Math.min(H, image.height - 1) } }, // same size: a copy
+      ];
+      for (const { src, dst } of cases) {
+        for (const layout of ['NHWC', 'NCHW'] as const) {
+          for (const channels of ['RGB', 'BGR'] as const) {
+            for (const norm of norms) {
+              const s = spec({ width: W, height: H, layout, channels, ...norm });
+              const want = bits(referenceResampleToTensor(image.rgb, image.width, image.height, src, dst, s));
+              const reused = new Float32Array(W * H * 3).fill(Number.NaN);
+              for (const into of [undefined, reused]) {
+                const got = resampleToTensor(image.rgb, image.width, image.height, src, dst, s, into);
+                if (into) assert.equal(got, into, 'fills the array it is given');
+                assert.deepEqual(bits(got), want, `${image.width}x${image.height} -> ${W}x${H} ${JSON.stringify({ src, dst, layout, channels, norm, reused: !!into })}`);
+                compared++;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  assert.equal(compared, images.length * 3 * 4 * 2 * 2 * norms.length * 2);
+});
+
+test('prepareInput fills a given (dirty) array exactly as it fills a new one, in every resize mode; an array of the wrong size is not used', async () => {
+  const { emojiScene } = await import('./helpers.ts');
+  const scene = await emojiScene('1f34a');
+  const jpeg = await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  for (const resize of ['stretch', 'letterbox', 'custom-vision'] as const) {
+    for (const layout of ['NHWC', 'NCHW'] as const) {
+      const s = spec({ width: 512, height: 384, resize, layout });
+      const fresh = await prepareInput(jpeg, s, UPLOAD_LIMITS);
+      const into = new Float32Array(512 * 384 * 3).fill(-1);
+      const reused = await prepareInput(jpeg, s, UPLOAD_LIMITS, into);
+      assert.equal(reused.tensor, into);
+      assert.deepEqual(reused.tensor, fresh.tensor, `${resize} ${layout}`);
+      assert.deepEqual(reused.region, fresh.region);
+    }
+  }
+  const wrong = new Float32Array(5);
+  assert.notEqual((await prepareInput(jpeg, spec(), FRAME_LIMITS, wrong)).tensor, wrong);
+});

@@ -92,3 +92,57 @@ test('the decoder registry knows every descriptor form', async () => {
   assert.deepEqual(createDecoder({ type: 'centernet', heatmaps: 'h', sizes: 's' }).outputs, ['h', 's']);
   assert.deepEqual(createDecoder({ type: 'softmax', output: 'probs', applySoftmax: true }).outputs, ['probs']);
 });
+
+test("prepareDuring 'tail': the next frame is prepared once the run calls modelDone (or ends), not while its model runs", async () => {
+  const events: string[] = [];
+  const scheduler = new Scheduler<string, string>({
+    prepareDuring: 'tail',
+    prepare: async (job) => {
+      events.push(`prepare:${job.item}`);
+      return job.item;
+    },
+    run: async (job, ready, modelDone) => {
+      assert.ok('value' in ready && ready.value === job.item);
+      events.push(`model:${job.item}`);
+      await tick(10);
+      if (job.item !== 'c') {
+        modelDone(); // 'c' never says so: its end counts
+        await Promise.resolve();
+      }
+      events.push(`tail:${job.item}`);
+      await tick(5);
+      events.push(`end:${job.item}`);
+    },
+    onDrop: () => {},
+  });
+  scheduler.submit('x', 'a');
+  await tick(1);
+  scheduler.submit('x', 'b'); // waits while a's model runs
+  await tick(12);
+  scheduler.submit('x', 'c'); // arrives during a's tail: prepared when b's model is done
+  await scheduler.idle();
+  assert.deepEqual(events, ['prepare:a', 'model:a', 'prepare:b', 'tail:a', 'end:a', 'model:b', 'prepare:c', 'tail:b', 'end:b', 'model:c', 'tail:c', 'end:c']);
+});
+
+test('stop() drops the frame already taken and prepared ahead instead of running it', async () => {
+  const ran: string[] = [];
+  const dropped: string[] = [];
+  const scheduler = new Scheduler<string, string>({
+    prepareDuring: 'tail',
+    prepare: async (job) => job.item,
+    run: async (job, _ready, modelDone) => {
+      await tick(5);
+      modelDone();
+      await tick(5);
+      ran.push(job.item);
+    },
+    onDrop: (_camera, reason, item) => dropped.push(`${item}:${reason}`),
+  });
+  scheduler.submit('a', 'a0');
+  await tick(1);
+  scheduler.submit('a', 'a1'); // taken and prepared when a0's model is done
+  await tick(7);
+  await scheduler.stop();
+  assert.deepEqual(ran, ['a0']);
+  assert.deepEqual(dropped, ['a1:stopped']);
+});

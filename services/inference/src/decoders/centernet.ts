@@ -88,28 +88,30 @@ export function findPeaks(out: CenterNetOutput, options: PeakOptions): Peak[] {
   const strideX = out.inputWidth / gw;
   const strideY = out.inputHeight / gh;
   const found: Array<{ index: number; score: number }> = [];
-  for (let gy = 0; gy < gh; gy++) {
-    for (let gx = 0; gx < gw; gx++) {
-      const cell = (gy * gw + gx) * nc;
-      for (let c = 0; c < nc; c++) {
-        const v = h[cell + c]!;
-        if (v < options.minScore || !(v > 0)) continue;
-        let peak = true;
-        for (let dy = -1; dy <= 1 && peak; dy++) {
-          const y = gy + dy;
-          if (y < 0 || y >= gh) continue;
-          for (let dx = -1; dx <= 1; dx++) {
-            const x = gx + dx;
-            if (x < 0 || x >= gw || (dx === 0 && dy === 0)) continue;
-            if (h[(y * gw + x) * nc + c]! > v) {
-              peak = false;
-              break;
-            }
-          }
+  // Two steps: a tight scan for the values at or above the threshold (almost none are), then the
+  // 3x3 peak test for those few only. `v >= least` keeps exactly what `v >= minScore && v > 0`
+  // kept: for every double, v > 0 is v >= Number.MIN_VALUE, and NaN fails both.
+  const least = options.minScore > 0 ? options.minScore : Number.MIN_VALUE;
+  const rowStride = gw * nc;
+  for (const index of indicesAtLeast(h, least)) {
+    const v = h[index]!;
+    const cell = (index / nc) | 0;
+    const gx = cell % gw;
+    const gy = (cell - gx) / gw;
+    let peak = true;
+    for (let dy = -1; dy <= 1 && peak; dy++) {
+      const y = gy + dy;
+      if (y < 0 || y >= gh) continue;
+      for (let dx = -1; dx <= 1; dx++) {
+        const x = gx + dx;
+        if (x < 0 || x >= gw || (dx === 0 && dy === 0)) continue;
+        if (h[index + dy * rowStride + dx * nc]! > v) {
+          peak = false;
+          break;
         }
-        if (peak) found.push({ index: cell + c, score: v });
       }
     }
+    if (peak) found.push({ index, score: v });
   }
   found.sort((a, b) => b.score - a.score || a.index - b.index);
   return found.slice(0, options.topK).map(({ index, score }) => {
@@ -120,6 +122,16 @@ export function findPeaks(out: CenterNetOutput, options: PeakOptions): Peak[] {
     const [l, t, r, b] = [sizes[cell * 4]!, sizes[cell * 4 + 1]!, sizes[cell * 4 + 2]!, sizes[cell * 4 + 3]!];
     return { classId, score, gx, gy, x1: gx * strideX - l, y1: gy * strideY - t, x2: gx * strideX + r, y2: gy * strideY + b };
   });
+}
+
+/** Indices of the values `>= least`, in order: one comparison per value, in a loop of its own (kept small so it is optimised as such). */
+function indicesAtLeast(values: Float32Array, least: number): number[] {
+  const hits: number[] = [];
+  const n = values.length;
+  for (let i = 0; i < n; i++) {
+    if (values[i]! >= least) hits.push(i);
+  }
+  return hits;
 }
 
 const clamp01 = (v: number): number => Math.min(1, Math.max(0, v));

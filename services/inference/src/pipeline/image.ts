@@ -89,7 +89,11 @@ export function jpegSize(bytes: Uint8Array): { width: number; height: number; or
   return null;
 }
 
-export async function prepareInput(bytes: Buffer, input: InputSpec, limits: ImageLimits = FRAME_LIMITS): Promise<PreparedInput> {
+/**
+ * `into`: an array to fill instead of allocating the tensor (the frame path reuses two); it is
+ * used only when it has the input's size, and must not be in use by a run at the same time.
+ */
+export async function prepareInput(bytes: Buffer, input: InputSpec, limits: ImageLimits = FRAME_LIMITS, into?: Float32Array): Promise<PreparedInput> {
   const t0 = performance.now();
   if (bytes.length === 0) throw new ImageError('empty', 'empty image');
   if (bytes.length > limits.maxBytes) throw new ImageError('oversize', `image of ${bytes.length} bytes exceeds ${limits.maxBytes}`);
@@ -163,8 +167,8 @@ export async function prepareInput(bytes: Buffer, input: InputSpec, limits: Imag
   if (info.channels !== 3 || raw.length !== info.width * info.height * 3) throw new ImageError('corrupt', `decoded ${raw.length} bytes in ${info.channels} channels, expected RGB`);
   const t1 = performance.now();
   const tensor = fused
-    ? resampleToTensor(raw, info.width, info.height, src, dst, input)
-    : resampleToTensor(raw, info.width, info.height, { x: 0, y: 0, width: info.width, height: info.height }, dst, input);
+    ? resampleToTensor(raw, info.width, info.height, src, dst, input, into)
+    : resampleToTensor(raw, info.width, info.height, { x: 0, y: 0, width: info.width, height: info.height }, dst, input, into);
   const t2 = performance.now();
   return {
     tensor,
@@ -189,14 +193,20 @@ type TensorSpec = Pick<InputSpec, 'width' | 'height' | 'layout' | 'channels' | '
 /**
  * Resamples `src` of an RGB image (bilinear, pixel centres aligned) onto `dst` of the model
  * input and converts to floats in the same pass; the input outside `dst` is letterbox grey.
- * When src and dst have the same size this is a plain copy of the pixels.
+ * When src and dst have the same size this is a plain copy of the pixels. `into`, when given and
+ * of the input's size, is filled (every value written) instead of allocating a new array.
+ *
+ * The arithmetic is fixed, so every path gives the same floats bit for bit: each source row pair
+ * is blended in doubles and rounded to float32 (`row`), each output value blends two of those in
+ * doubles with the float32 column weight `fx` and `1 - fx`, then `* a + b` (skipped when it is
+ * `* 1 + 0`, which changes no value) and rounded to float32 on the store.
  */
-export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHeight: number, src: Rect, dst: Rect, input: TensorSpec): Float32Array {
+export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHeight: number, src: Rect, dst: Rect, input: TensorSpec, into?: Float32Array): Float32Array {
   // A plain Uint8Array view (not a Buffer) keeps the element accesses monomorphic.
   const rgb = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length);
   const W = input.width;
   const H = input.height;
-  const out = new Float32Array(W * H * 3);
+  const out = into !== undefined && into.length === W * H * 3 ? into : new Float32Array(W * H * 3);
   const bgr = input.channels === 'BGR';
   const a = [0, 1, 2].map((c) => input.scale / input.std[c]!);
   const b = [0, 1, 2].map((c) => -input.mean[c]! / input.std[c]!);
@@ -213,12 +223,16 @@ export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHe
   const B = [bgr ? b[2]! : b[0]!, b[1]!, bgr ? b[0]! : b[2]!];
   const fill = [LETTERBOX_GREY * A[0]! + B[0]!, LETTERBOX_GREY * A[1]! + B[1]!, LETTERBOX_GREY * A[2]! + B[2]!];
   const ar = A[0]!, ag = A[1]!, ab = A[2]!, br = B[0]!, bg = B[1]!, bb = B[2]!;
+  // x * 1 + 0 (or - 0) is x for every value the blend can give, so that pass can be left out.
+  const plain = ar === 1 && ag === 1 && ab === 1 && br === 0 && bg === 0 && bb === 0;
   const identity = src.width === dst.width && src.height === dst.height && Number.isInteger(src.x) && Number.isInteger(src.y);
 
-  // Per output column: the two source columns (byte offsets) and the weight of the right one.
+  // Per output column: the two source columns (byte offsets) and the weights of the left and
+  // right one (fx rounded to float32, as it always was; 1 - fx is exact in a double).
   const x0s = new Int32Array(dst.width);
   const x1s = new Int32Array(dst.width);
-  const fxs = new Float32Array(dst.width);
+  const fxs = new Float64Array(dst.width);
+  const gxs = new Float64Array(dst.width);
   const kx = src.width / dst.width;
   for (let i = 0; i < dst.width; i++) {
     let sx = identity ? src.x + i : (i + 0.5) * kx - 0.5 + src.x;
@@ -226,10 +240,12 @@ export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHe
     const x0 = Math.floor(sx);
     x0s[i] = x0 * 3;
     x1s[i] = Math.min(x0 + 1, imageWidth - 1) * 3;
-    fxs[i] = sx - x0;
+    const fx = Math.fround(sx - x0);
+    fxs[i] = fx;
+    gxs[i] = 1 - fx;
   }
   // Letterbox bars: the whole input grey first, the image drawn over it.
-  if (dst.width !== W || dst.height !== H) {
+  if (dst.x !== 0 || dst.y !== 0 || dst.width !== W || dst.height !== H) {
     for (let p = 0; p < plane; p++) {
       const q = p * step;
       out[q + off0] = fill[0]!;
@@ -237,13 +253,14 @@ export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHe
       out[q + off2] = fill[2]!;
     }
   }
-  // Separable bilinear: blend the two source rows into `row` (only the columns used), then
-  // blend two columns of `row` per output pixel.
+  // Separable bilinear: blend the two source rows into `row` (only the columns used, rounded to
+  // float32), then blend two columns of `row` per output pixel.
   const ky = src.height / dst.height;
   const rowBytes = imageWidth * 3;
   const first = x0s[0]!;
   const last = x1s[dst.width - 1]! + 3;
-  const row = new Float32Array(rowBytes);
+  const row = new Float64Array(rowBytes);
+  const dw = dst.width;
   for (let j = 0; j < dst.height; j++) {
     let sy = identity ? src.y + j : (j + 0.5) * ky - 0.5 + src.y;
     sy = Math.min(Math.max(sy, 0), imageHeight - 1);
@@ -255,17 +272,29 @@ export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHe
       for (let k = first; k < last; k++) row[k] = rgb[r0 + k]!;
     } else {
       const gy = 1 - fy;
-      for (let k = first; k < last; k++) row[k] = rgb[r0 + k]! * gy + rgb[r1 + k]! * fy;
+      for (let k = first; k < last; k++) row[k] = Math.fround(rgb[r0 + k]! * gy + rgb[r1 + k]! * fy);
     }
     let p = ((dst.y + j) * W + dst.x) * step;
-    for (let i = 0; i < dst.width; i++, p += step) {
-      const c0 = x0s[i]!;
-      const c1 = x1s[i]!;
-      const fx = fxs[i]!;
-      const gx = 1 - fx;
-      out[p + off0] = (row[c0]! * gx + row[c1]! * fx) * ar + br;
-      out[p + off1] = (row[c0 + 1]! * gx + row[c1 + 1]! * fx) * ag + bg;
-      out[p + off2] = (row[c0 + 2]! * gx + row[c1 + 2]! * fx) * ab + bb;
+    if (plain) {
+      for (let i = 0; i < dw; i++, p += step) {
+        const c0 = x0s[i]!;
+        const c1 = x1s[i]!;
+        const fx = fxs[i]!;
+        const gx = gxs[i]!;
+        out[p + off0] = row[c0]! * gx + row[c1]! * fx;
+        out[p + off1] = row[c0 + 1]! * gx + row[c1 + 1]! * fx;
+        out[p + off2] = row[c0 + 2]! * gx + row[c1 + 2]! * fx;
+      }
+    } else {
+      for (let i = 0; i < dw; i++, p += step) {
+        const c0 = x0s[i]!;
+        const c1 = x1s[i]!;
+        const fx = fxs[i]!;
+        const gx = gxs[i]!;
+        out[p + off0] = (row[c0]! * gx + row[c1]! * fx) * ar + br;
+        out[p + off1] = (row[c0 + 1]! * gx + row[c1 + 1]! * fx) * ag + bg;
+        out[p + off2] = (row[c0 + 2]! * gx + row[c1 + 2]! * fx) * ab + bb;
+      }
     }
   }
   return out;

@@ -70,7 +70,11 @@ export interface LoadedModel {
   readonly descriptor: ModelDescriptor;
   readonly labels: readonly string[];
   readonly threads: number;
-  run(input: PreparedInput, scoreThreshold?: number): Promise<RunResult>;
+  /**
+   * `afterRun`, awaited between the model run and the decoding of its outputs: the frame path
+   * uses it to start decoding the next JPEG (libvips) while this run's outputs are decoded here.
+   */
+  run(input: PreparedInput, scoreThreshold?: number, afterRun?: () => Promise<void> | void): Promise<RunResult>;
   /** A tensor of the right shape, for warm-up and benchmarks. */
   blankInput(): PreparedInput;
   readonly session: ort.InferenceSession;
@@ -232,11 +236,13 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
     threads: options.threads,
     session,
     blankInput: blank,
-    async run(input, scoreThreshold) {
+    async run(input, scoreThreshold, afterRun) {
       const t0 = performance.now();
       const feeds = { [descriptor.input.name]: new ort.Tensor('float32', input.tensor, input.dims) };
       const outputs = await session.run(feeds, fetches);
       const t1 = performance.now();
+      if (afterRun) await afterRun();
+      const t2 = performance.now();
       const predictions = decoder.decode(outputs, {
         labels,
         inputWidth: W,
@@ -247,7 +253,7 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
         maxDetections: descriptor.thresholds.maxDetections,
       });
       for (const tensor of Object.values(outputs)) tensor.dispose?.();
-      return { predictions, inferenceMs: t1 - t0, postprocessMs: performance.now() - t1 };
+      return { predictions, inferenceMs: t1 - t0, postprocessMs: performance.now() - t2 };
     },
     release: () => session.release(),
   };

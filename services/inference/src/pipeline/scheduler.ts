@@ -6,8 +6,9 @@
  * Tasks given to `between()` (a model swap) run after the job in flight and before the next one.
  *
  * With a `prepare` step (decoding a JPEG), the next frame is taken and prepared while the current
- * one runs: the model runs on onnxruntime's threads, so the JavaScript thread and libvips are free
- * to get the next input ready. At most one frame is being prepared ahead.
+ * one runs. `prepareDuring` says when: 'run' (the default) as soon as the run starts; 'tail' once
+ * the run calls `modelDone` (its model has finished and the cores are free, what is left is e.g.
+ * decoding the outputs and publishing them) or ends. At most one frame is being prepared ahead.
  */
 
 export interface Job<T> {
@@ -20,7 +21,10 @@ export interface Job<T> {
 export interface SchedulerOptions<T, P = undefined> {
   /** Work done ahead, overlapping the previous run; what it returns or throws is handed to `run`. */
   prepare?: (job: Job<T>) => Promise<P>;
-  run: (job: Job<T>, prepared: { value: P } | { error: unknown }) => Promise<void>;
+  /** When the next frame's `prepare` starts: with the run ('run', the default) or at its `modelDone` ('tail'). */
+  prepareDuring?: 'run' | 'tail';
+  /** `modelDone`: the heavy part of the run is over (only used with prepareDuring 'tail'; calling it is optional). */
+  run: (job: Job<T>, prepared: { value: P } | { error: unknown }, modelDone: () => void) => Promise<void>;
   onDrop: (camera: string, reason: 'replaced' | 'stopped', item: T) => void;
   onError?: (err: unknown, job: Job<T>) => void;
 }
@@ -130,11 +134,23 @@ export class Scheduler<T, P = undefined> {
       while (job && prepared) {
         const ready = await prepared;
         const current = job;
-        const running = this.#options.run(current, ready).catch((err: unknown) => this.#options.onError?.(err, current));
-        // Get the next frame ready while this one runs.
-        const next = this.#options.prepare ? this.#take() : null;
-        const nextPrepared = next ? this.#prepare(next) : null;
+        let modelDone!: () => void;
+        const tail = new Promise<void>((resolve) => (modelDone = resolve));
+        const running = this.#options
+          .run(current, ready, modelDone)
+          .catch((err: unknown) => this.#options.onError?.(err, current))
+          .finally(modelDone);
+        if (this.#options.prepareDuring === 'tail') await tail;
+        // Get the next frame ready while this one runs (or finishes).
+        let next = this.#options.prepare ? this.#take() : null;
+        let nextPrepared = next ? this.#prepare(next) : null;
         await running;
+        if (next && this.#stopped) {
+          // Stopped meanwhile: the frame taken ahead is dropped like the waiting ones.
+          this.#options.onDrop(next.camera, 'stopped', next.item);
+          next = null;
+          nextPrepared = null;
+        }
         await this.#runBetween();
         job = next ?? this.#take();
         prepared = nextPrepared ?? (job ? this.#prepare(job) : null);
