@@ -29,3 +29,13 @@ export async function makeItemVideo(dir: string, options: { emptySeconds?: numbe
   ]);
   return video;
 }
+
+// `pnpm demo:video [dir]`: the same video for trying the checkout story on the dev stack.
+if (import.meta.main) {
+  const { mkdirSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  const dir = resolve(process.argv[2] ?? '.data/demo');
+  mkdirSync(dir, { recursive: true });
+  const video = await makeItemVideo(dir);
+  console.log(`wrote ${video}\nnow: SIGHTLINE_CAPTURE_SOURCE=${video} pnpm start`);
+}

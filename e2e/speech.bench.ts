@@ -3,7 +3,9 @@
  * tts (offline voice) and speaker run as `pnpm start` runs them, the speaker playing to a private
  * PulseAudio null sink whose monitor is recorded. The bench plays camera and scale: it publishes
  * a settled weight, then the detections messages that make a scan; the clock runs from publishing
- * the detections message that completes the scan to the first audio sample on the sink.
+ * the detections message that completes the scan to the first audio sample on the sink, timed
+ * when the monitor recording hands that sample over (10 ms recorder latency: a little late, never
+ * early).
  *
  * - uncached: every scan says a new sentence (a new weight, so a new price);
  * - cached: the same scan again, so its sentence comes from the audio cache;
@@ -40,9 +42,9 @@ function percentile(values: number[], p: number): number {
 
 /** The wall-clock time of the first sound on the sink after `since` (epoch ms), or null. */
 function firstSoundAfter(recording: Recording, since: number): number | null {
-  const samples = recording.samples();
   const start = Math.max(0, Math.floor(((since - recording.timeAt(0)) / 1000) * recording.sampleRate));
-  for (let i = start; i < samples.length; i++) if (Math.abs(samples[i]!) > SOUND) return recording.timeAt(i);
+  const samples = recording.samples(start);
+  for (let i = 0; i < samples.length; i++) if (Math.abs(samples[i]!) > SOUND) return recording.arrivedAt(start + i);
   return null;
 }
 
@@ -61,8 +63,7 @@ async function waitForSilence(recording: Recording, quietMs = 400, timeoutMs = 2
   const deadline = Date.now() + timeoutMs;
   const window = Math.round((quietMs / 1000) * recording.sampleRate);
   for (;;) {
-    const samples = recording.samples();
-    const tail = samples.subarray(Math.max(0, samples.length - window));
+    const tail = recording.samples(Math.max(0, recording.mark() - window));
     if (tail.length === window && tail.every((s) => Math.abs(s) <= SOUND)) return;
     if (Date.now() > deadline) throw new Error('the sink never went quiet');
     await sleep(50);

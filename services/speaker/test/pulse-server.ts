@@ -30,10 +30,16 @@ export interface PulseServer {
 
 export interface Recording {
   sampleRate: number;
-  /** Everything recorded so far, mono. */
-  samples(): Int16Array;
+  /** What was recorded so far from sample `from` (default: everything), mono. */
+  samples(from?: number): Int16Array;
   /** Wall-clock time (epoch ms) of a sample, from when the recorder's data arrived. */
   timeAt(sampleIndex: number): number;
+  /**
+   * When the recorder handed over the chunk holding this sample (epoch ms): a time by which the
+   * sample had certainly been played, late by at most the recorder's latency. Benchmarks use it;
+   * `timeAt` can be early by a few ms.
+   */
+  arrivedAt(sampleIndex: number): number;
   /** How many samples are recorded so far: pass it to `tones` to look only at what follows. */
   mark(): number;
   /** Tone segments found so far (from sample `since`), with their wall-clock start and end. */
@@ -154,27 +160,46 @@ export async function startPulseServer(t: CleanupScope, options: { sink?: string
       // The time of sample 0: a chunk's last sample was recorded no later than the chunk arrived,
       // so each chunk gives an upper bound; the smallest one is the closest.
       let origin = Infinity;
+      const arrivals: Array<{ end: number; at: number }> = [];
       recorder.stdout!.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
         bytes += chunk.length;
+        arrivals.push({ end: Math.floor(bytes / 2), at: Date.now() });
         origin = Math.min(origin, Date.now() - (Math.floor(bytes / 2) / sampleRate) * 1000);
       });
       await waitUntil('the monitor recording delivers audio', () => bytes > 0, 5000);
-      const samples = () => {
+      const samples = (from = 0) => {
+        // Only the chunks that reach past `from` are copied: a long recording is polled often.
+        const firstByte = Math.max(0, from) * 2;
+        let skipped = 0;
+        let index = 0;
+        while (index < chunks.length && skipped + chunks[index]!.length <= firstByte) skipped += chunks[index++]!.length;
+        const tail = Buffer.concat(chunks.slice(index)).subarray(firstByte - skipped);
         // A fresh (unpooled, aligned) copy: Int16Array needs an even byte offset.
-        const all = Buffer.concat(chunks);
-        const aligned = Buffer.alloc(all.length - (all.length % 2));
-        all.copy(aligned);
+        const aligned = Buffer.alloc(tail.length - (tail.length % 2));
+        tail.copy(aligned);
         return new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
       };
       const timeAt = (index: number) => origin + (index / sampleRate) * 1000;
+      const arrivedAt = (index: number) => {
+        let low = 0;
+        let high = arrivals.length - 1;
+        if (high < 0 || arrivals[high]!.end <= index) return Number.NaN;
+        while (low < high) {
+          const mid = (low + high) >> 1;
+          if (arrivals[mid]!.end > index) high = mid;
+          else low = mid + 1;
+        }
+        return arrivals[low]!.at;
+      };
       return {
         sampleRate,
         samples,
         timeAt,
+        arrivedAt,
         mark: () => Math.floor(bytes / 2),
         tones(frequencies, since = 0) {
-          return findTones(samples().subarray(since), sampleRate, frequencies).map((segment) => ({
+          return findTones(samples(since), sampleRate, frequencies).map((segment) => ({
             ...segment,
             start: segment.start + since,
             end: segment.end + since,
