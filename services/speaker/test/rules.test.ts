@@ -257,7 +257,8 @@ test('/lanes shows what plays and what waits; /metrics has the speaker metrics',
   const { app, peer } = await speaker(t);
   await peer.say('lane-1', { frequency: 2000, ms: 600, sourceId: 'a' });
   await peer.say('lane-1', { frequency: 2000, ms: 100, sourceId: 'b' });
-  await waitUntil('playing', () => app.lanes()[0]?.playing !== null && app.lanes()[0]?.queued === 1, 3000);
+  // Playing, and started: the output reports the start a moment after it takes the clip.
+  await waitUntil('playing', () => typeof app.lanes()[0]?.playing?.startedAt === 'number' && app.lanes()[0]?.queued === 1, 3000);
   const lane = (await app.runtime.http.inject({ url: '/lanes' })).json().lanes[0];
   assert.equal(lane.playing.sourceId, 'a');
   assert.equal(lane.playing.text, 'tone 2000');
