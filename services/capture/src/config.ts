@@ -1,7 +1,6 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, readSmallFile, serviceDataDir, type MqttSettings } from '@sightline/kit';
 import { idSchema } from '@sightline/schemas';
 import { selectFfmpeg } from './ffmpeg.ts';
 import { parseSource, qscaleFromQuality, SourceError, type Source } from './sources.ts';
@@ -83,26 +82,6 @@ export interface CaptureConfig {
   ffmpegPath: string | undefined;
   stallSeconds: number;
   cameras: CameraConfig[];
-}
-
-/** Reads a small file without trusting its size: at most `limit` + 1 bytes are ever read. */
-function readSmallFile(file: string, limit: number): string {
-  const fd = openSync(file, 'r');
-  try {
-    const stats = fstatSync(fd);
-    if (stats.isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
-    const buffer = Buffer.alloc(limit + 1);
-    let length = 0;
-    while (length < buffer.length) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    if (length > limit) throw Object.assign(new Error(`is larger than ${limit} bytes`), { code: 'EFBIG' });
-    return buffer.subarray(0, length).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function issuePath(prefix: string, issuePath: readonly PropertyKey[]): string {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
+import { loadDataFile } from '@sightline/kit';
 import { catalogSchema, type Catalog, type Product, type ProductRef } from '@sightline/schemas';
-import { loadDataFile } from './files.ts';
 
 export const SAMPLE_CATALOG_FILE = fileURLToPath(new URL('../catalog/sample.yaml', import.meta.url));
 export const MAX_CATALOG_FILE_BYTES = 8 * 1024 * 1024;

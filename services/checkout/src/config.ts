@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
 import { idSchema, localeSchema } from '@sightline/schemas';
 import { loadCatalog, normaliseLabel, SAMPLE_CATALOG_FILE, type CatalogIndex } from './catalog.ts';
-import { loadDataFile } from './files.ts';
 import { polygonArea, WHOLE_FRAME, type Point } from './zone.ts';
 
 export const MAX_LANES_FILE_BYTES = 256 * 1024;

@@ -5,3 +5,4 @@ export { closeServiceMqttClient, createServiceMqttClient, type MqttSettings } fr
 export { createRuntime, type Runtime, type RuntimeOptions, type Service } from './runtime.ts';
 export { runMain, type MainOptions } from './main.ts';
 export { dataDirSetting, mqttSettingsSchema, mqttSettingsFrom, serviceDataDir } from './shared-config.ts';
+export { loadDataFile, readSmallFile } from './files.ts';

@@ -121,10 +121,10 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
   let catalog: Catalog | null = null;
   if (explicitCatalog !== undefined || existsSync(catalogFile)) {
     try {
-      catalog = loadCatalog(catalogFile);
+      catalog = loadCatalog(catalogFile, 'SIGHTLINE_TTS_CATALOG_FILE');
     } catch (err) {
       if (!(err instanceof CatalogError)) throw err;
-      problems.push(...err.problems.map((p) => `SIGHTLINE_TTS_CATALOG_FILE (${catalogFile}): ${p}`));
+      problems.push(...err.problems);
     }
   }
 

@@ -78,7 +78,7 @@ test('catalog file: missing, empty, corrupt, invalid or hostile is refused with 
     writeFileSync(path, text);
     return path;
   };
-  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'nope.yaml') }).join('\n'), /cannot read: ENOENT/);
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'nope.yaml') }).join('\n'), /nope\.yaml does not exist/);
   assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('empty.yaml', '  \n') }).join('\n'), /is empty/);
   assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('bad.yaml', 'currency: [USD\nlocales: :') }).join('\n'), /not valid YAML/);
   mkdirSync(join(dir, 'folder.yaml'));
