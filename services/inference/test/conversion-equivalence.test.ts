@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import { findPeaks } from '../src/decoders/centernet.ts';
 import { loadTfjsGraphModel } from '../src/convert/tfjs-model.ts';
 import { convertTfjsToOnnx } from '../src/convert/tfjs-to-onnx.ts';

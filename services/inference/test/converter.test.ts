@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import { ConversionError, UnsupportedOpError } from '../src/convert/attrs.ts';
 import { halfToFloat } from '../src/convert/float16.ts';
 import { onnx } from '../src/convert/onnx-builder.ts';

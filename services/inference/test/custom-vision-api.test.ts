@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { createHttpApp, createLogger } from '@sightline/kit';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import sharp from 'sharp';
 import { ImageError, IMAGE_BYTES_LIMIT, predictionApi, type PredictionApiOptions, type PredictResult } from '../src/custom-vision/prediction-api.ts';
 import { createDecoder } from '../src/decoders/index.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import { decodeCenterNet, findPeaks, iou, type CenterNetOutput } from '../src/decoders/centernet.ts';
 import { DEFAULT_MODEL, ensureDefaultModel } from '../src/models/default-model.ts';
 import { centerNetOutput, emojiScene, runOnnx, tempDir, toModelInput } from './helpers.ts';

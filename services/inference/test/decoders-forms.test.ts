@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import { checkOutputsReadable, createDecoder, DecodeError, OLD_LOSS_EXPORT_MESSAGE, UnsupportedModelError, type DecodeContext } from '../src/decoders/index.ts';
 import { zipMapClassifier } from './onnx-fixtures.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import { ElemType } from '../src/convert/onnx-builder.ts';
 import { createDecoder, DecodeError, type DecodeContext, type OutputDecoder, type Prediction } from '../src/decoders/index.ts';
 import { CUSTOM_VISION_ANCHORS } from '../src/decoders/yolov2.ts';

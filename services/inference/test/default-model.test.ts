@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import { onnx } from '../src/convert/onnx-builder.ts';
 import { CONVERTER_VERSION } from '../src/convert/tfjs-to-onnx.ts';
 import { COCO_LABELS } from '../src/models/coco-labels.ts';

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../src/onnxruntime.ts';
 import sharp from 'sharp';
 import { DEFAULT_MODEL, locateDefaultModel } from '../src/models/default-model.ts';
 import type { Box, CenterNetOutput } from '../src/decoders/centernet.ts';

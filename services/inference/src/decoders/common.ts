@@ -1,4 +1,4 @@
-import type { Tensor } from 'onnxruntime-node';
+import type { Tensor } from '../onnxruntime.ts';
 import { iou, type Box } from './centernet.ts';
 import type { DecodeContext, InputRegion, Prediction } from './types.ts';
 

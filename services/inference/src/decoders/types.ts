@@ -1,4 +1,4 @@
-import type { Tensor } from 'onnxruntime-node';
+import type { Tensor } from '../onnxruntime.ts';
 import type { Box } from './centernet.ts';
 
 export type { Box } from './centernet.ts';

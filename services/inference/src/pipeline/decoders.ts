@@ -1,4 +1,4 @@
-import type { Tensor } from 'onnxruntime-node';
+import type { Tensor } from '../onnxruntime.ts';
 import { decodeCenterNet } from '../decoders/centernet.ts';
 import { createDecoder as createFormDecoder } from '../decoders/index.ts';
 import type { DecodeContext, OutputDecoder, Prediction } from '../decoders/types.ts';

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import * as ort from '../onnxruntime.ts';
 import { z } from 'zod';
 import { modelIdSchema } from '@sightline/schemas';
 import { ExportFolderError, loadCustomVisionExport, MANIFEST_FILE } from '../custom-vision/export-folder.ts';
