@@ -21,6 +21,7 @@ import {
   type WeightReading,
 } from './lanes.ts';
 import { buildWav, MAX_WAV_BYTES } from './wav.ts';
+import { alertEventSchema, type AlertEvent } from './alerts.ts';
 
 /**
  * Every MQTT topic Sightline uses, with its payload, defined once. Services build topic strings
@@ -419,6 +420,37 @@ export const channels = {
     example: { meta: EXAMPLE_SPEECH, wav: buildWav(Buffer.alloc(2205 * 2), { sampleRate: 22050, channels: 1 }) },
     codec: audioCodec,
   } satisfies Channel<Audio, 'lane'>,
+  alerts: {
+    name: 'alerts',
+    template: 'alerts',
+    params: [],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'Alert events, never retained: `new` when an alert is raised, `update` when it is seen again (count, last seen) or acknowledged, `end` when it is resolved. The alert keeps its `id` throughout; the alert service\'s HTTP API lists current and past alerts.',
+    publishedBy: 'alert',
+    schema: alertEventSchema,
+    maxBytes: 16 * 1024,
+    example: {
+      type: 'new',
+      alert: {
+        id: 'alert-5c1e',
+        type: 'person-in-zone',
+        rule: 'stockroom-door',
+        severity: 'warning',
+        camera: 'demo',
+        message: 'Person in restricted zone stockroom-door for 5 s',
+        firstSeen: 1795000000000,
+        lastSeen: 1795000005000,
+        count: 1,
+        snapshot: { camera: 'demo', seq: 42, capturedAt: 1795000005000 },
+        state: 'active',
+        details: { score: 0.71 },
+      },
+    } as AlertEvent,
+    codec: jsonCodec(alertEventSchema, 16 * 1024),
+  } satisfies Channel<AlertEvent, never>,
 } as const;
 
 export type Channels = typeof channels;
@@ -427,9 +459,7 @@ export type Channels = typeof channels;
  * Topics whose names are promised to integrators but whose payloads are defined by the services
  * that will publish them; listed so the docs show the whole tree and no one takes the names.
  */
-export const reservedTopics = [
-  { template: 'alerts', summary: 'alert events: new, update, end' },
-] as const;
+export const reservedTopics: ReadonlyArray<{ template: string; summary: string }> = [];
 export type ChannelName = keyof Channels;
 export type PayloadOf<C> = C extends Channel<infer T, string> ? T : never;
 export type ParamsOf<C> = C extends Channel<unknown, infer P> ? Record<P, string> : never;

@@ -73,3 +73,18 @@ export {
   type WeightReading,
 } from './lanes.ts';
 export { buildWav, MAX_WAV_BYTES, parseWav, WAV_METADATA_CHUNK, type ParsedWav, type PcmFormat } from './wav.ts';
+export {
+  alertEventSchema,
+  alertIdSchema,
+  alertSchema,
+  alertStateSchema,
+  alertTypeSchema,
+  severitySchema,
+  snapshotRefSchema,
+  type Alert,
+  type AlertEvent,
+  type AlertState,
+  type AlertType,
+  type Severity,
+  type SnapshotRef,
+} from './alerts.ts';

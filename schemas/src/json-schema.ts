@@ -86,7 +86,9 @@ export function mqttApiMarkdown(): string {
     }
     lines.push('Example:', '', exampleText(channel));
   }
-  lines.push('', '## Reserved topics', '', 'Names kept for the services still to come; their payloads are defined when those services land.', '');
-  for (const reserved of reservedTopics) lines.push(`- \`${topics.prefix}/${reserved.template}\`: ${reserved.summary}`);
+  if (reservedTopics.length > 0) {
+    lines.push('', '## Reserved topics', '', 'Names kept for the services still to come; their payloads are defined when those services land.', '');
+    for (const reserved of reservedTopics) lines.push(`- \`${topics.prefix}/${reserved.template}\`: ${reserved.summary}`);
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -177,3 +177,15 @@ test('lane events are told apart by type, and an unknown type is refused', () =>
   assert.match(faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, type: 'explode' })))), /^invalid/);
   assert.match(faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, problem: 'gremlins' })))), /^invalid/);
 });
+
+test('alert events carry a whole alert with its stable id; bad ones are refused', () => {
+  const codec = channels.alerts.codec;
+  const event = channels.alerts.example;
+  assert.deepEqual(codec.decode(codec.encode(event)), event);
+  const bad = (patch: object) => Buffer.from(JSON.stringify({ ...event, alert: { ...event.alert, ...patch } }));
+  assert.match(faultOf(() => codec.decode(bad({ id: '../../etc' }))), /^invalid/);
+  assert.match(faultOf(() => codec.decode(bad({ severity: 'apocalyptic' }))), /^invalid/);
+  assert.match(faultOf(() => codec.decode(bad({ count: 0 }))), /^invalid/);
+  assert.match(faultOf(() => codec.decode(bad({ message: '<script>alert(1)</script>' }))), /^invalid/);
+  assert.match(faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, type: 'explode' })))), /^invalid/);
+});

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { plainTextSchema } from './catalog.ts';
+import { idSchema } from './ids.ts';
+
+/** Alerts: what needs a person's attention, kept by the alert service and announced on `alerts`. */
+
+const epochMs = z.number().int().min(0);
+
+export const alertIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+
+export const alertTypeSchema = z.enum([
+  'person-in-zone',
+  'unknown-item',
+  'low-confidence-scan',
+  'weight-mismatch',
+  'camera-offline',
+  'service-offline',
+  'model-drift',
+]);
+export type AlertType = z.infer<typeof alertTypeSchema>;
+
+export const severitySchema = z.enum(['info', 'warning', 'critical']);
+export type Severity = z.infer<typeof severitySchema>;
+
+export const alertStateSchema = z.enum(['active', 'acknowledged', 'resolved']);
+export type AlertState = z.infer<typeof alertStateSchema>;
+
+export const snapshotRefSchema = z
+  .strictObject({
+    camera: idSchema,
+    seq: z.number().int().min(0),
+    capturedAt: epochMs,
+  })
+  .describe('The frame that shows it (the sync service stores it under a name made from these three)');
+export type SnapshotRef = z.infer<typeof snapshotRefSchema>;
+
+export const alertSchema = z
+  .strictObject({
+    id: alertIdSchema.describe('stable id: the same alert keeps it through every update'),
+    type: alertTypeSchema,
+    rule: idSchema.describe('the configured rule that raised it'),
+    severity: severitySchema,
+    camera: idSchema.optional(),
+    lane: idSchema.optional(),
+    service: idSchema.optional().describe('for service-offline: the service'),
+    message: plainTextSchema(500).describe('what happened, for a person'),
+    firstSeen: epochMs,
+    lastSeen: epochMs,
+    count: z.number().int().min(1).describe('how many times it was seen; repeats aggregate here instead of raising new alerts'),
+    snapshot: snapshotRefSchema.nullable(),
+    state: alertStateSchema,
+    acknowledgedAt: epochMs.optional(),
+    resolvedAt: epochMs.optional(),
+    details: z.record(z.string().max(64), z.union([z.string().max(256), z.number(), z.boolean()])).optional().describe('rule-specific facts (label, score, grams, baseline...)'),
+  })
+  .describe('An alert');
+export type Alert = z.infer<typeof alertSchema>;
+
+export const alertEventSchema = z
+  .strictObject({
+    type: z.enum(['new', 'update', 'end']).describe('raised, changed (seen again, acknowledged), or resolved'),
+    alert: alertSchema,
+  })
+  .describe('A change to an alert');
+export type AlertEvent = z.infer<typeof alertEventSchema>;
