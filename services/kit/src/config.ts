@@ -10,7 +10,7 @@ import { z } from 'zod';
  * (Docker/Kubernetes secrets).
  */
 
-export const SERVICE_NAMES = ['broker', 'capture', 'inference', 'checkout', 'tts', 'speaker', 'alert', 'sync', 'stack'] as const;
+export const SERVICE_NAMES = ['broker', 'capture', 'inference', 'checkout', 'tts', 'speaker', 'alert', 'sync', 'azurite', 'stack'] as const;
 
 /** Settings every service understands (or may ignore without complaint). */
 export const SHARED_KEYS = [

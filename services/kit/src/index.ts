@@ -1,7 +1,7 @@
 export { ConfigError, env, loadConfig, SERVICE_NAMES, SHARED_KEYS } from './config.ts';
 export { createLogger, REDACTED_PATHS, type Logger } from './logger.ts';
 export { createHttpApp, type HealthOptions } from './http.ts';
-export { closeServiceMqttClient, createServiceMqttClient, type MqttSettings } from './mqtt.ts';
+export { closeServiceMqttClient, createServiceMqttClient, type MqttSession, type MqttSettings } from './mqtt.ts';
 export { createRuntime, type Runtime, type RuntimeOptions, type Service } from './runtime.ts';
 export { runMain, type MainOptions } from './main.ts';
 export { dataDirSetting, mqttSettingsSchema, mqttSettingsFrom, serviceDataDir } from './shared-config.ts';

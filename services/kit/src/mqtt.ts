@@ -16,13 +16,23 @@ export interface MqttSettings {
  * reconnects by itself every second. QoS 0 messages published while offline are dropped. Subscriptions are the bus's job (it re-subscribes on each
  * connect and tracks readiness), so the client's own resubscribe is off.
  */
-export function createServiceMqttClient(service: string, settings: MqttSettings, logger: Logger): { client: MqttClient; topics: Topics } {
+export interface MqttSession {
+  /** A fixed client id: the broker recognises the service across restarts by it. */
+  clientId: string;
+}
+
+/**
+ * With `session`, the service keeps a persistent session (clean=false under a fixed client id):
+ * the broker keeps its subscriptions and queues its QoS 1 messages while it is down, and delivers
+ * them when it is back. Without it, a clean session under a fresh id each time.
+ */
+export function createServiceMqttClient(service: string, settings: MqttSettings, logger: Logger, session?: MqttSession): { client: MqttClient; topics: Topics } {
   const topics = createTopics(settings.topicPrefix);
   const availability = topics.topic(channels.availability, { service });
   const options: IClientOptions = {
-    clientId: `${service}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    clientId: session?.clientId ?? `${service}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
     protocolVersion: 4,
-    clean: true,
+    clean: session === undefined,
     keepalive: 15,
     reconnectPeriod: 1000,
     connectTimeout: 5000,
@@ -38,8 +48,11 @@ export function createServiceMqttClient(service: string, settings: MqttSettings,
   const client = connect(settings.url, options);
   const log = logger.child({ module: 'mqtt' });
   let wasConnected = false;
-  client.on('connect', () => {
-    log.info({ url: redactUrl(settings.url) }, wasConnected ? 'reconnected to broker' : 'connected to broker');
+  client.on('connect', (connack) => {
+    log.info(
+      { url: redactUrl(settings.url), ...(session ? { clientId: session.clientId, sessionPresent: connack.sessionPresent } : {}) },
+      wasConnected ? 'reconnected to broker' : 'connected to broker',
+    );
     wasConnected = true;
     client.publish(availability, channels.availability.codec.encode('online'), { qos: 1, retain: true });
   });
@@ -50,6 +63,8 @@ export function createServiceMqttClient(service: string, settings: MqttSettings,
 
 /** Publishes `offline` and disconnects, waiting at most `timeoutMs`. */
 export async function closeServiceMqttClient(service: string, client: MqttClient, topics: Topics, timeoutMs = 2000): Promise<void> {
+  // mqtt.js cannot end a client that never began connecting (a service stopped before its start).
+  if ((client as unknown as { stream?: unknown }).stream === undefined) return;
   const availability = topics.topic(channels.availability, { service });
   const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
   const goodbye = new Promise<void>((resolve) => {

@@ -4,7 +4,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createBus, type Bus, type Topics } from '@sightline/schemas';
 import type { Logger } from 'pino';
 import { createHttpApp } from './http.ts';
-import { closeServiceMqttClient, createServiceMqttClient, type MqttSettings } from './mqtt.ts';
+import { closeServiceMqttClient, createServiceMqttClient, type MqttSession, type MqttSettings } from './mqtt.ts';
 
 export interface Service {
   start(): Promise<void>;
@@ -18,6 +18,8 @@ export interface RuntimeOptions {
   http: { host: string; port: number; bodyLimit?: number };
   /** Extra readiness condition of the service: why it is not ready, or null. */
   notReadyReason?: () => string | null;
+  /** Keep a persistent MQTT session under this fixed client id (see createServiceMqttClient). */
+  mqttSession?: MqttSession;
 }
 
 /** What a bus-connected service is built from: MQTT client, bus, HTTP app and metrics registry. */
@@ -44,7 +46,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
-  const { client, topics } = createServiceMqttClient(service, options.mqtt, logger);
+  const { client, topics } = createServiceMqttClient(service, options.mqtt, logger, options.mqttSession);
   const bus = createBus({ client, topics, logger: logger.child({ module: 'bus' }), registry });
   const http = createHttpApp({
     logger,

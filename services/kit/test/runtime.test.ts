@@ -114,3 +114,30 @@ test('main: a service started by a supervisor stops gracefully when the supervis
   assert.equal(code, 0);
   assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
 });
+
+test('a persistent session gets what was published while the service was down; a runtime never started stops cleanly', async (t) => {
+  const { url } = await startTestBroker(t);
+  const options = { service: 'alert', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 }, mqttSession: { clientId: 'sightline-alert-test' } };
+  const received: string[] = [];
+  const first = createRuntime(options);
+  // Subscribed before connecting (granted on connect), as a service does.
+  const granted = first.bus.subscribe(channels.availability, { service: 'inference' }, (state) => void received.push(`first ${state}`));
+  await first.start();
+  await granted;
+  await first.stop();
+
+  const publisher = createRuntime({ ...options, service: 'capture', mqttSession: undefined });
+  await publisher.start();
+  await until(() => publisher.client.connected);
+  await publisher.bus.publish(channels.availability, { service: 'inference' }, 'offline', { retain: false });
+  await publisher.stop();
+
+  const second = createRuntime(options);
+  void second.bus.subscribe(channels.availability, { service: 'inference' }, (state) => void received.push(`second ${state}`));
+  await second.start();
+  t.after(() => second.stop());
+  // Queued by the broker for the session while nobody was connected, then delivered.
+  await until(() => received.includes('second offline'));
+
+  await createRuntime(options).stop();
+});
