@@ -1,0 +1,134 @@
+import type { MqttClient } from 'mqtt';
+import type { Registry } from 'prom-client';
+import { createRuntime } from '@sightline/kit';
+import { channels, type AlertEvent, type Bus } from '@sightline/schemas';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '@sightline/kit';
+import type { AlertConfig } from './config.ts';
+import { RuleEngine } from './engine.ts';
+import { createAlertMetrics } from './metrics.ts';
+import { registerAlertRoutes } from './routes.ts';
+import { AlertStore } from './store.ts';
+
+export const SERVICE = 'alert';
+
+export interface AlertAppDeps {
+  now?: () => number;
+}
+
+export interface AlertApp {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly http: FastifyInstance;
+  readonly engine: RuleEngine;
+  readonly store: AlertStore;
+  readonly registry: Registry;
+  readonly client: MqttClient;
+  readonly bus: Bus;
+  httpPort(): number;
+  /** Runs the retention policy now; returns how many rows went. */
+  prune(): { expired: number; overflow: number };
+}
+
+export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertAppDeps = {}): AlertApp {
+  const now = deps.now ?? Date.now;
+  // Events on the lanes must survive a restart of this service: a persistent session under a
+  // fixed client id makes the broker queue them while it is down.
+  const runtime = createRuntime({
+    service: SERVICE,
+    logger,
+    mqtt: config.mqtt,
+    http: config.http,
+    mqttSession: { clientId: config.clientId },
+  });
+  const { registry, client, bus, http } = runtime;
+  const store = new AlertStore(config.dataDir);
+  let engine: RuleEngine | undefined;
+  const metrics = createAlertMetrics(registry, () => engine?.openByType() ?? new Map());
+  const log = logger.child({ module: 'alerts' });
+
+  const publish = (event: AlertEvent) => {
+    bus.publish(channels.alerts, {}, event).catch((err: unknown) => {
+      metrics.publishFailures.inc();
+      log.warn({ err: { message: (err as Error).message }, alert: event.alert.id, event: event.type }, 'alert event not published (it is stored)');
+    });
+  };
+  engine = new RuleEngine({
+    rules: config.rules,
+    store,
+    metrics,
+    logger: log,
+    publish,
+    now,
+    updateIntervalMs: config.updateIntervalMs,
+    expireSeconds: config.expireSeconds,
+    self: SERVICE,
+  });
+  const ruleEngine = engine;
+
+  registerAlertRoutes(http, ruleEngine, store);
+
+  const guarded = <T>(channel: string, handle: (value: T) => void) => (value: T) => {
+    try {
+      handle(value);
+    } catch (err) {
+      metrics.droppedInputs.inc({ channel, reason: 'handler-error' });
+      log.error({ err, channel }, 'rule evaluation failed');
+    }
+  };
+
+  const prune = () => {
+    const result = store.prune(now() - config.retentionDays * 86_400_000, config.maxRows);
+    if (result.expired > 0) metrics.pruned.inc({ reason: 'age' }, result.expired);
+    if (result.overflow > 0) metrics.pruned.inc({ reason: 'max-rows' }, result.overflow);
+    if (result.expired + result.overflow > 0) log.info(result, 'pruned resolved alerts');
+    return result;
+  };
+
+  const types = new Set(config.rules.map((rule) => rule.type));
+  let ticker: NodeJS.Timeout | undefined;
+  let pruner: NodeJS.Timeout | undefined;
+  let subscribed: Promise<unknown> | undefined;
+
+  return {
+    http,
+    engine: ruleEngine,
+    store,
+    registry,
+    client,
+    bus,
+    prune,
+    httpPort: () => runtime.httpPort(),
+    async start() {
+      log.info({ rules: config.rules.length, from: config.rulesSource, database: store.file, open: ruleEngine.openAlerts().length }, 'starting');
+      // Subscribed before connecting: queued messages of the persistent session arrive right after CONNACK.
+      const pending: Array<Promise<void>> = [];
+      if (types.has('person-in-zone')) pending.push(bus.subscribe(channels.detections, {}, guarded('detections', (d) => ruleEngine.onDetections(d))));
+      if (types.has('camera-offline')) pending.push(bus.subscribe(channels.frame, {}, guarded('frame', (f) => ruleEngine.onFrame(f.meta))));
+      if (types.has('low-confidence-scan') || types.has('model-drift')) pending.push(bus.subscribe(channels.scan, {}, guarded('scan', (s) => ruleEngine.onScan(s))));
+      if (types.has('unknown-item') || types.has('weight-mismatch')) pending.push(bus.subscribe(channels.laneEvent, {}, guarded('laneEvent', (e) => ruleEngine.onLaneEvent(e))));
+      if (types.has('service-offline')) {
+        pending.push(bus.subscribe(channels.availability, {}, (value, params) => guarded('availability', (v: typeof value) => ruleEngine.onAvailability(params.service, v))(value)));
+      }
+      subscribed = Promise.allSettled(pending);
+      prune();
+      ticker = setInterval(guarded('tick', () => ruleEngine.tick()), config.tickMs);
+      pruner = setInterval(guarded('prune', prune), config.pruneIntervalMs);
+      ticker.unref();
+      pruner.unref();
+      await runtime.start();
+    },
+    async stop() {
+      if (ticker) clearInterval(ticker);
+      if (pruner) clearInterval(pruner);
+      try {
+        ruleEngine.flushAll();
+      } catch (err) {
+        log.warn({ err }, 'flushing alerts failed');
+      }
+      void subscribed;
+      await runtime.stop();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,430 @@
+import { randomBytes } from 'node:crypto';
+import type { Alert, AlertEvent, AlertType, Detections, FrameMeta, LaneEvent, Scan, SnapshotRef } from '@sightline/schemas';
+import type { Logger } from '@sightline/kit';
+import type { AlertMetrics } from './metrics.ts';
+import { insidePolygon, type Rule, type RuleOf } from './rules.ts';
+import type { AlertStore } from './store.ts';
+
+export interface EngineOptions {
+  rules: Rule[];
+  store: AlertStore;
+  metrics: AlertMetrics;
+  logger: Logger;
+  /** Announces a change; called after the change is stored. */
+  publish: (event: AlertEvent) => void;
+  now?: () => number;
+  /** Repeats of an open alert are announced at most this often (ms). */
+  updateIntervalMs: number;
+  /** Event alerts (unknown item, weight mismatch, low confidence) resolve after this long without a repeat. */
+  expireSeconds: number;
+  /** This service's own name: its own availability is not watched. */
+  self: string;
+}
+
+interface OpenAlert {
+  key: string;
+  alert: Alert;
+  lastPublishedAt: number;
+  dirty: boolean;
+}
+
+interface ZoneState {
+  presentSince: number | undefined;
+  lastInZone: number;
+}
+
+interface DriftState {
+  baseline: number | undefined;
+  learning: number[];
+  window: number[];
+  sum: number;
+  next: number;
+}
+
+export type TransitionResult = { ok: true; alert: Alert } | { ok: false; status: 404 | 409; message: string };
+
+type Subject = Pick<Alert, 'camera' | 'lane' | 'service'>;
+
+interface Sighting {
+  subject: Subject;
+  /** Distinguishes alerts of one rule on one subject (the sku, for drift). */
+  part?: string;
+  message: string;
+  details: NonNullable<Alert['details']>;
+  snapshot: SnapshotRef | null;
+}
+
+const EVENT_TYPES = new Set<AlertType>(['unknown-item', 'low-confidence-scan', 'weight-mismatch']);
+
+/** Alerts must be plain text: the characters the schema refuses are replaced. */
+export function plain(text: string, max: number): string {
+  const cleaned = text.replace(/[<>&{}\\\u0000-\u001f\u007f]/g, '?').trim();
+  return (cleaned.length > max ? cleaned.slice(0, max) : cleaned) || '?';
+}
+
+export function newAlertId(now: number): string {
+  return `al-${now.toString(36)}-${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * Evaluates the rules against the inputs and keeps the open alerts. Synchronous: each change is
+ * stored before `publish` is called, and the caller's MQTT acknowledgement follows both.
+ */
+export class RuleEngine {
+  private readonly options: EngineOptions;
+  private readonly now: () => number;
+  private readonly open = new Map<string, OpenAlert>();
+  private readonly byId = new Map<string, string>();
+  private readonly zones = new Map<string, ZoneState>();
+  private readonly drift = new Map<string, DriftState>();
+  private readonly lastFrame = new Map<string, number>();
+  private readonly startedAt: number;
+  private readonly rulesById: Map<string, Rule>;
+  private readonly zoneRules: Array<RuleOf<'person-in-zone'> & { bounds: { minX: number; maxX: number; minY: number; maxY: number } }>;
+  private readonly evaluations;
+
+  constructor(options: EngineOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.rulesById = new Map(options.rules.map((rule) => [rule.id, rule]));
+    this.zoneRules = options.rules
+      .filter((rule): rule is RuleOf<'person-in-zone'> => rule.type === 'person-in-zone')
+      .map((rule) => ({
+        ...rule,
+        bounds: {
+          minX: Math.min(...rule.zone.map((p) => p.x)),
+          maxX: Math.max(...rule.zone.map((p) => p.x)),
+          minY: Math.min(...rule.zone.map((p) => p.y)),
+          maxY: Math.max(...rule.zone.map((p) => p.y)),
+        },
+      }));
+    const counter = options.metrics.evaluations;
+    this.evaluations = new Map<string, { inc(n?: number): void }>();
+    for (const rule of options.rules) this.evaluations.set(rule.type, counter.labels({ type: rule.type }));
+    for (const { key, alert } of options.store.open()) {
+      this.open.set(key, { key, alert, lastPublishedAt: this.startedAt, dirty: false });
+      this.byId.set(alert.id, key);
+      if (alert.type === 'person-in-zone') this.zones.set(alert.rule, { presentSince: alert.firstSeen, lastInZone: this.startedAt });
+    }
+  }
+
+  rules(): readonly Rule[] {
+    return this.options.rules;
+  }
+
+  openAlerts(): Alert[] {
+    return [...this.open.values()].map((o) => o.alert);
+  }
+
+  openByType(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const { alert } of this.open.values()) counts.set(alert.type, (counts.get(alert.type) ?? 0) + 1);
+    return counts;
+  }
+
+  onDetections(detections: Detections): void {
+    const now = this.now();
+    const count = this.evaluations.get('person-in-zone');
+    for (const rule of this.zoneRules) {
+      if (rule.camera !== detections.camera) continue;
+      count?.inc();
+      const { bounds } = rule;
+      let hit: Detections['objects'][number] | undefined;
+      for (const object of detections.objects) {
+        const box = object.box;
+        if (box === null || object.score < rule.minScore || !rule.labels.includes(object.label)) continue;
+        // The foot point: where a person stands, not where their head is.
+        const x = box.x + box.width / 2;
+        const y = box.y + box.height;
+        if (x < bounds.minX || x > bounds.maxX || y < bounds.minY || y > bounds.maxY) continue;
+        if (insidePolygon(x, y, rule.zone)) {
+          hit = object;
+          break;
+        }
+      }
+      let state = this.zones.get(rule.id);
+      if (hit === undefined) {
+        if (state?.presentSince !== undefined && now - state.lastInZone >= rule.clearSeconds * 1000) state.presentSince = undefined;
+        continue;
+      }
+      if (state === undefined) {
+        state = { presentSince: now, lastInZone: now };
+        this.zones.set(rule.id, state);
+      }
+      state.lastInZone = now;
+      state.presentSince ??= now;
+      if (now - state.presentSince < rule.dwellSeconds * 1000) continue;
+      this.raise(rule, now, {
+        subject: { camera: rule.camera },
+        message: plain(`${hit.label} in restricted zone ${rule.id} on camera ${rule.camera}`, 500),
+        details: { label: plain(hit.label, 256), score: round(hit.score), dwellSeconds: round((now - state.presentSince) / 1000) },
+        snapshot: { camera: detections.camera, seq: detections.seq, capturedAt: detections.capturedAt },
+      });
+    }
+  }
+
+  onFrame(meta: FrameMeta): void {
+    const now = this.now();
+    this.lastFrame.set(meta.camera, now);
+    for (const rule of this.options.rules) {
+      if (rule.type !== 'camera-offline' || (rule.camera !== undefined && rule.camera !== meta.camera)) continue;
+      this.evaluations.get(rule.type)?.inc();
+      this.resolveKey(keyOf(rule, { camera: meta.camera }), 'recovered');
+    }
+  }
+
+  onScan(scan: Scan): void {
+    const now = this.now();
+    for (const rule of this.options.rules) {
+      if ((rule.type !== 'low-confidence-scan' && rule.type !== 'model-drift') || (rule.lane !== undefined && rule.lane !== scan.lane)) continue;
+      this.evaluations.get(rule.type)?.inc();
+      if (rule.type === 'low-confidence-scan') {
+        if (scan.confidence >= rule.below) continue;
+        this.raise(rule, now, {
+          subject: { lane: scan.lane, camera: scan.camera },
+          message: plain(`low-confidence scan of ${scan.product.sku} on lane ${scan.lane}: ${scan.confidence.toFixed(2)} < ${rule.below}`, 500),
+          details: { sku: scan.product.sku, confidence: round(scan.confidence), threshold: rule.below, scan: scan.id },
+          snapshot: { camera: scan.camera, seq: scan.seq, capturedAt: scan.capturedAt },
+        });
+      } else {
+        this.evaluateDrift(rule, scan, now);
+      }
+    }
+  }
+
+  onLaneEvent(event: LaneEvent): void {
+    const now = this.now();
+    for (const rule of this.options.rules) {
+      if (rule.type !== 'unknown-item' && rule.type !== 'weight-mismatch') continue;
+      if (rule.lane !== undefined && rule.lane !== event.lane) continue;
+      this.evaluations.get(rule.type)?.inc();
+      if (rule.type === 'unknown-item' && event.type === 'not-recognised' && event.label !== undefined) {
+        this.raise(rule, now, {
+          subject: { lane: event.lane, camera: event.camera },
+          message: plain(`unknown item on lane ${event.lane}: the camera saw "${event.label}", which the catalog does not know`, 500),
+          details: { label: plain(event.label, 256), event: event.id },
+          snapshot: null,
+        });
+      } else if (rule.type === 'weight-mismatch' && event.type === 'weight-mismatch') {
+        this.raise(rule, now, {
+          subject: { lane: event.lane },
+          message: plain(`weight mismatch on lane ${event.lane}: ${event.product.sku} weighs ${event.weightGrams} g, expected ${event.expected.min}-${event.expected.max} g`, 500),
+          details: { sku: event.product.sku, weightGrams: event.weightGrams, expectedMin: event.expected.min, expectedMax: event.expected.max, event: event.id },
+          snapshot: null,
+        });
+      }
+    }
+  }
+
+  onAvailability(service: string, availability: 'online' | 'offline'): void {
+    if (service === this.options.self) return;
+    const now = this.now();
+    for (const rule of this.options.rules) {
+      if (rule.type !== 'service-offline' || (rule.service !== undefined && rule.service !== service)) continue;
+      this.evaluations.get(rule.type)?.inc();
+      const key = keyOf(rule, { service });
+      if (availability === 'online') this.resolveKey(key, 'recovered');
+      else if (!this.open.has(key)) {
+        this.raise(rule, now, { subject: { service }, message: plain(`service ${service} is offline`, 500), details: { service }, snapshot: null });
+      }
+    }
+  }
+
+  /** Time-driven work: trailing updates, offline cameras, clear zones, expiry. Call about once a second. */
+  tick(): void {
+    const now = this.now();
+    for (const rule of this.options.rules) {
+      if (rule.type !== 'camera-offline') continue;
+      const cameras = rule.camera !== undefined ? [rule.camera] : [...this.lastFrame.keys()];
+      for (const camera of cameras) {
+        const last = this.lastFrame.get(camera) ?? this.startedAt;
+        const key = keyOf(rule, { camera });
+        if (now - last < rule.offlineSeconds * 1000 || this.open.has(key)) continue;
+        const seconds = Math.round((now - last) / 1000);
+        this.raise(rule, now, {
+          subject: { camera },
+          message: plain(`camera ${camera} sent no frames for ${seconds} s`, 500),
+          details: { offlineSeconds: rule.offlineSeconds, ...(this.lastFrame.has(camera) ? { lastFrameAt: last } : {}) },
+          snapshot: null,
+        });
+      }
+    }
+    for (const open of [...this.open.values()]) {
+      const { alert } = open;
+      const rule = this.rulesById.get(alert.rule);
+      if (alert.type === 'person-in-zone' && rule?.type === 'person-in-zone') {
+        const state = this.zones.get(rule.id);
+        if (state === undefined || now - state.lastInZone >= rule.clearSeconds * 1000) {
+          if (state) state.presentSince = undefined;
+          this.resolveKey(open.key, 'cleared');
+          continue;
+        }
+      } else if (EVENT_TYPES.has(alert.type)) {
+        const expireSeconds = rule !== undefined && 'expireSeconds' in rule && rule.expireSeconds !== undefined ? rule.expireSeconds : this.options.expireSeconds;
+        if (now - alert.lastSeen >= expireSeconds * 1000) {
+          this.resolveKey(open.key, 'expired');
+          continue;
+        }
+      }
+      this.flush(open, now, false);
+    }
+  }
+
+  acknowledge(id: string): TransitionResult {
+    const open = this.findOpen(id);
+    if (open === undefined) return this.notOpen(id, 'acknowledged');
+    if (open.alert.state === 'acknowledged') return { ok: false, status: 409, message: `alert ${id} is already acknowledged` };
+    const now = this.now();
+    open.alert = { ...open.alert, state: 'acknowledged', acknowledgedAt: now };
+    open.dirty = true;
+    this.flush(open, now, true);
+    return { ok: true, alert: open.alert };
+  }
+
+  resolve(id: string): TransitionResult {
+    const open = this.findOpen(id);
+    if (open === undefined) return this.notOpen(id, 'resolved');
+    this.resolveKey(open.key, 'person');
+    return { ok: true, alert: open.alert };
+  }
+
+  /** Stores and announces every pending repeat (on stop). */
+  flushAll(): void {
+    const now = this.now();
+    for (const open of this.open.values()) this.flush(open, now, true);
+  }
+
+  private findOpen(id: string): OpenAlert | undefined {
+    const key = this.byId.get(id);
+    return key === undefined ? undefined : this.open.get(key);
+  }
+
+  private notOpen(id: string, verb: string): TransitionResult {
+    const stored = this.options.store.get(id);
+    if (stored === undefined) return { ok: false, status: 404, message: `no alert ${id}` };
+    return { ok: false, status: 409, message: `alert ${id} is ${stored.state} and cannot be ${verb}` };
+  }
+
+  private evaluateDrift(rule: RuleOf<'model-drift'>, scan: Scan, now: number): void {
+    const sku = scan.product.sku;
+    const stateKey = `${rule.id}|${scan.lane}|${sku}`;
+    let state = this.drift.get(stateKey);
+    if (state === undefined) {
+      state = { baseline: rule.baselines?.[sku] ?? this.options.store.getBaseline(stateKey), learning: [], window: [], sum: 0, next: 0 };
+      this.drift.set(stateKey, state);
+    }
+    if (state.baseline === undefined) {
+      state.learning.push(scan.confidence);
+      if (state.learning.length >= rule.window) {
+        state.baseline = state.learning.reduce((a, b) => a + b, 0) / state.learning.length;
+        state.learning = [];
+        this.options.store.setBaseline(stateKey, state.baseline);
+        this.options.logger.info({ rule: rule.id, lane: scan.lane, sku, baseline: state.baseline }, 'learned drift baseline');
+      }
+      return;
+    }
+    if (state.window.length < rule.window) {
+      state.window.push(scan.confidence);
+    } else {
+      state.sum -= state.window[state.next]!;
+      state.window[state.next] = scan.confidence;
+      state.next = (state.next + 1) % rule.window;
+    }
+    state.sum += scan.confidence;
+    if (state.window.length < rule.window) return;
+    const mean = state.sum / state.window.length;
+    const key = keyOf(rule, { lane: scan.lane }, sku);
+    if (mean < state.baseline - rule.margin) {
+      this.raise(
+        rule,
+        now,
+        {
+          subject: { lane: scan.lane },
+          part: sku,
+          message: plain(`model drift on lane ${scan.lane}: mean confidence of ${sku} over the last ${rule.window} scans is ${mean.toFixed(2)}, baseline ${state.baseline.toFixed(2)}`, 500),
+          details: { sku, mean: round(mean), baseline: round(state.baseline), margin: rule.margin, window: rule.window },
+          snapshot: { camera: scan.camera, seq: scan.seq, capturedAt: scan.capturedAt },
+        },
+      );
+    } else if (mean >= state.baseline - rule.margin / 2) {
+      this.resolveKey(key, 'recovered');
+    }
+  }
+
+  private raise(rule: Rule, now: number, sighting: Sighting): void {
+    const key = keyOf(rule, sighting.subject, sighting.part);
+    const existing = this.open.get(key);
+    if (existing !== undefined) {
+      existing.alert = {
+        ...existing.alert,
+        count: existing.alert.count + 1,
+        lastSeen: Math.max(now, existing.alert.lastSeen),
+        message: sighting.message,
+        details: sighting.details,
+        snapshot: sighting.snapshot ?? existing.alert.snapshot,
+      };
+      existing.dirty = true;
+      this.flush(existing, now, false);
+      return;
+    }
+    const alert: Alert = {
+      id: newAlertId(now),
+      type: rule.type,
+      rule: rule.id,
+      severity: rule.severity,
+      ...definedOnly(sighting.subject),
+      message: sighting.message,
+      firstSeen: now,
+      lastSeen: now,
+      count: 1,
+      snapshot: sighting.snapshot,
+      state: 'active',
+      details: sighting.details,
+    };
+    this.options.store.save(alert, key);
+    const open: OpenAlert = { key, alert, lastPublishedAt: now, dirty: false };
+    this.open.set(key, open);
+    this.byId.set(alert.id, key);
+    this.options.metrics.raised.inc({ type: alert.type });
+    this.options.publish({ type: 'new', alert });
+  }
+
+  private flush(open: OpenAlert, now: number, force: boolean): void {
+    if (!open.dirty || (!force && now - open.lastPublishedAt < this.options.updateIntervalMs)) return;
+    this.options.store.save(open.alert, open.key);
+    open.dirty = false;
+    open.lastPublishedAt = now;
+    this.options.metrics.updated.inc({ type: open.alert.type });
+    this.options.publish({ type: 'update', alert: open.alert });
+  }
+
+  private resolveKey(key: string, by: string): void {
+    const open = this.open.get(key);
+    if (open === undefined) return;
+    const now = this.now();
+    open.alert = { ...open.alert, state: 'resolved', resolvedAt: now };
+    this.options.store.save(open.alert, key);
+    this.open.delete(key);
+    this.byId.delete(open.alert.id);
+    this.options.metrics.ended.inc({ type: open.alert.type, by });
+    this.options.publish({ type: 'end', alert: open.alert });
+  }
+}
+
+function keyOf(rule: Rule, subject: Subject, part?: string): string {
+  const where = rule.type === 'service-offline' ? `service:${subject.service}` : rule.type === 'person-in-zone' || rule.type === 'camera-offline' ? `camera:${subject.camera}` : `lane:${subject.lane}`;
+  return part === undefined ? `${rule.id}|${where}` : `${rule.id}|${where}|${part}`;
+}
+
+function definedOnly(subject: Subject): Subject {
+  const out: Subject = {};
+  if (subject.camera !== undefined) out.camera = subject.camera;
+  if (subject.lane !== undefined) out.lane = subject.lane;
+  if (subject.service !== undefined) out.service = subject.service;
+  return out;
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

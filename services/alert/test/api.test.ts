@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { alertSchema } from '@sightline/schemas';
+import { createAlertApp, type AlertApp } from '../src/app.ts';
+import { FakeClock, makeConfig, notRecognised, rules, scan, tempDir, testLogger, weightMismatch } from './helpers.ts';
+
+function makeApp(t: TestContext, clock = new FakeClock()): { app: AlertApp; clock: FakeClock } {
+  const config = makeConfig(tempDir(t), {
+    updateIntervalMs: 0,
+    rules: rules({ id: 'w', type: 'weight-mismatch', severity: 'critical' }, { id: 'u', type: 'unknown-item' }, { id: 'low', type: 'low-confidence-scan' }),
+  });
+  const app = createAlertApp(config, testLogger(), { now: clock.now });
+  t.after(() => app.stop());
+  return { app, clock };
+}
+
+async function get(app: AlertApp, url: string) {
+  const response = await app.http.inject({ method: 'GET', url });
+  return { status: response.statusCode, body: response.json() };
+}
+
+test('GET /alerts filters by state, type, severity, lane, camera, since and until', async (t) => {
+  const { app, clock } = makeApp(t);
+  app.engine.onLaneEvent(weightMismatch('lane-1'));
+  clock.advance(1000);
+  app.engine.onLaneEvent(notRecognised('lane-2', 'kite'));
+  clock.advance(1000);
+  app.engine.onScan(scan('lane-3', 0.1));
+  const all = await get(app, '/alerts');
+  assert.equal(all.status, 200);
+  assert.equal(all.body.alerts.length, 3);
+  for (const alert of all.body.alerts) alertSchema.parse(alert);
+  assert.deepEqual(all.body.alerts.map((a: { lane: string }) => a.lane), ['lane-3', 'lane-2', 'lane-1'], 'newest first');
+  assert.equal(all.body.nextCursor, null);
+
+  const first = all.body.alerts[2].id;
+  await app.http.inject({ method: 'POST', url: `/alerts/${first}/acknowledge` });
+  assert.deepEqual((await get(app, '/alerts?state=acknowledged')).body.alerts.map((a: { id: string }) => a.id), [first]);
+  assert.equal((await get(app, '/alerts?state=active')).body.alerts.length, 2);
+  assert.deepEqual((await get(app, '/alerts?type=unknown-item')).body.alerts.map((a: { lane: string }) => a.lane), ['lane-2']);
+  assert.deepEqual((await get(app, '/alerts?severity=critical')).body.alerts.map((a: { lane: string }) => a.lane), ['lane-1']);
+  assert.deepEqual((await get(app, '/alerts?lane=lane-3')).body.alerts.map((a: { type: string }) => a.type), ['low-confidence-scan']);
+  assert.equal((await get(app, `/alerts?camera=${scan('x', 0).camera}`)).body.alerts.length, 2, 'unknown item and low confidence carry a camera');
+  const t0 = clock.time - 2000;
+  assert.equal((await get(app, `/alerts?since=${t0 + 1000}`)).body.alerts.length, 2);
+  assert.equal((await get(app, `/alerts?until=${t0 + 1000}`)).body.alerts.length, 2);
+  assert.equal((await get(app, `/alerts?since=${new Date(t0 + 1000).toISOString()}&until=${new Date(t0 + 1000).toISOString()}`)).body.alerts.length, 1);
+  assert.equal((await get(app, '/alerts?state=resolved')).body.alerts.length, 0);
+});
+
+test('GET /alerts pages with a cursor without gaps or repeats', async (t) => {
+  const { app, clock } = makeApp(t);
+  for (let i = 0; i < 23; i++) {
+    if (i % 3 === 0) clock.advance(1);
+    app.engine.onLaneEvent(weightMismatch(`lane-${i}`));
+  }
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const page = await get(app, `/alerts?limit=5${cursor ? `&cursor=${cursor}` : ''}`);
+    assert.equal(page.status, 200);
+    assert.ok(page.body.alerts.length <= 5);
+    seen.push(...page.body.alerts.map((a: { id: string }) => a.id));
+    cursor = page.body.nextCursor;
+    pages += 1;
+  } while (cursor !== null && pages < 10);
+  assert.equal(pages, 5);
+  assert.equal(seen.length, 23);
+  assert.equal(new Set(seen).size, 23);
+  assert.equal((await get(app, '/alerts?limit=500')).body.alerts.length, 23);
+});
+
+test('GET /alerts refuses bad filters with a clear message', async (t) => {
+  const { app } = makeApp(t);
+  const cases: Array<[string, RegExp]> = [
+    ['/alerts?limit=501', /limit: must be 1-500/],
+    ['/alerts?limit=0', /limit/],
+    ['/alerts?limit=abc', /limit/],
+    ['/alerts?state=open', /state/],
+    ['/alerts?type=fire', /type/],
+    ['/alerts?severity=loud', /severity/],
+    ['/alerts?lane=a/b', /lane/],
+    ['/alerts?since=yesterday', /since/],
+    ['/alerts?since=2000&until=1000', /since must not be after until/],
+    ['/alerts?cursor=!!!', /cursor/],
+    [`/alerts?cursor=${Buffer.from('not a cursor').toString('base64url')}`, /cursor/],
+    ['/alerts?colour=red', /colour|Unrecognized/i],
+    ['/alerts?state=active&state=resolved', /state/],
+  ];
+  for (const [url, message] of cases) {
+    const response = await get(app, url);
+    assert.equal(response.status, 400, url);
+    assert.equal(response.body.error, 'bad request');
+    assert.match(response.body.message, message, url);
+  }
+});
+
+test('GET /alerts/:id, acknowledge and resolve: 200, 400, 404 and 409', async (t) => {
+  const { app } = makeApp(t);
+  app.engine.onLaneEvent(weightMismatch('lane-1'));
+  const [alert] = app.engine.openAlerts();
+  const id = alert!.id;
+  assert.equal((await get(app, `/alerts/${id}`)).body.state, 'active');
+  assert.equal((await get(app, '/alerts/al-unknown')).status, 404);
+  assert.equal((await get(app, '/alerts/bad%20id%3F')).status, 400);
+  assert.equal((await get(app, `/alerts/${'x'.repeat(65)}`)).status, 400);
+
+  const post = (url: string) => app.http.inject({ method: 'POST', url });
+  const ack = await post(`/alerts/${id}/acknowledge`);
+  assert.equal(ack.statusCode, 200);
+  assert.equal(ack.json().state, 'acknowledged');
+  assert.equal(typeof ack.json().acknowledgedAt, 'number');
+  const again = await post(`/alerts/${id}/acknowledge`);
+  assert.equal(again.statusCode, 409);
+  assert.match(again.json().message, /already acknowledged/);
+  const resolved = await post(`/alerts/${id}/resolve`);
+  assert.equal(resolved.statusCode, 200);
+  assert.equal(resolved.json().state, 'resolved');
+  assert.equal((await post(`/alerts/${id}/resolve`)).statusCode, 409);
+  assert.equal((await post(`/alerts/${id}/acknowledge`)).statusCode, 409);
+  assert.equal((await get(app, `/alerts/${id}`)).body.state, 'resolved');
+  assert.equal((await post('/alerts/al-unknown/resolve')).statusCode, 404);
+  assert.equal((await post('/alerts/al-unknown/acknowledge')).statusCode, 404);
+  assert.equal((await post('/alerts/%24%24/resolve')).statusCode, 400);
+});
+
+test('GET /openapi.json describes the routes; /healthz and /metrics answer', async (t) => {
+  const { app } = makeApp(t);
+  const doc = (await get(app, '/openapi.json')).body;
+  assert.match(doc.openapi, /^3\./);
+  assert.deepEqual(Object.keys(doc.paths).sort(), ['/alerts', '/alerts/{id}', '/alerts/{id}/acknowledge', '/alerts/{id}/resolve']);
+  assert.ok(doc.paths['/alerts/{id}/resolve'].post.responses['409']);
+  assert.ok(doc.components.schemas.Alert.properties.snapshot);
+  assert.equal((await get(app, '/healthz')).status, 200);
+  assert.equal((await app.http.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'not connected to a broker');
+  app.engine.onLaneEvent(weightMismatch('lane-1'));
+  const metrics = (await app.http.inject({ method: 'GET', url: '/metrics' })).body;
+  assert.match(metrics, /sightline_alert_alerts_raised_total\{type="weight-mismatch",service="alert"\} 1/);
+  assert.match(metrics, /sightline_alert_alerts_open\{type="weight-mismatch",service="alert"\} 1/);
+  assert.match(metrics, /sightline_alert_rule_evaluations_total\{type="weight-mismatch",service="alert"\} 1/);
+});

@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { alertEventSchema } from '@sightline/schemas';
+import { insidePolygon } from '../src/rules.ts';
+import { detections, makeEngine, notRecognised, personAt, rules, scan, weightMismatch } from './helpers.ts';
+
+const zone = [
+  [0.5, 0.5],
+  [1, 0.5],
+  [1, 1],
+  [0.5, 1],
+];
+
+test('polygon test: inside, outside, concave', () => {
+  const square = zone.map(([x, y]) => ({ x: x!, y: y! }));
+  assert.equal(insidePolygon(0.75, 0.75, square), true);
+  assert.equal(insidePolygon(0.25, 0.75, square), false);
+  const ell = [
+    { x: 0, y: 0 },
+    { x: 1, y: 0 },
+    { x: 1, y: 0.2 },
+    { x: 0.2, y: 0.2 },
+    { x: 0.2, y: 1 },
+    { x: 0, y: 1 },
+  ];
+  assert.equal(insidePolygon(0.1, 0.9, ell), true);
+  assert.equal(insidePolygon(0.6, 0.6, ell), false);
+});
+
+test('person in zone: fires after the dwell time, aggregates with throttled updates, resolves when clear', (t) => {
+  const h = makeEngine(t, rules({ id: 'door', type: 'person-in-zone', camera: 'cam1', zone, dwellSeconds: 2, clearSeconds: 3, severity: 'critical' }), { updateIntervalMs: 5000 });
+  h.engine.onDetections(detections('cam1', [personAt(0.2, 0.9)]));
+  h.engine.onDetections(detections('cam2', [personAt(0.75, 0.9)]));
+  h.engine.onDetections(detections('cam1', [{ ...personAt(0.75, 0.9), label: 'dog' }]));
+  h.engine.onDetections(detections('cam1', [personAt(0.75, 0.9, 0.2)]));
+  assert.equal(h.events.length, 0, 'outside, other camera, other label, low score: nothing');
+
+  h.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
+  h.clock.advance(1000);
+  h.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
+  assert.equal(h.events.length, 0, 'not yet dwelt long enough');
+  h.clock.advance(1000);
+  const shown = detections('cam1', [personAt(0.75, 0.9)]);
+  h.engine.onDetections(shown);
+  assert.equal(h.events.length, 1);
+  const raised = h.events[0]!;
+  assert.equal(raised.type, 'new');
+  alertEventSchema.parse(raised);
+  assert.equal(raised.alert.type, 'person-in-zone');
+  assert.equal(raised.alert.severity, 'critical');
+  assert.equal(raised.alert.camera, 'cam1');
+  assert.deepEqual(raised.alert.snapshot, { camera: 'cam1', seq: shown.seq, capturedAt: shown.capturedAt });
+  assert.equal(h.store.get(raised.alert.id)?.state, 'active', 'stored before it was announced');
+
+  for (let i = 0; i < 20; i++) {
+    h.clock.advance(100);
+    h.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
+  }
+  assert.equal(h.events.length, 1, 'repeats within the update interval send no event');
+  h.clock.advance(3000);
+  h.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
+  assert.equal(h.events.length, 2);
+  assert.equal(h.events[1]!.type, 'update');
+  assert.equal(h.events[1]!.alert.id, raised.alert.id);
+  assert.equal(h.events[1]!.alert.count, 22);
+
+  h.clock.advance(2000);
+  h.engine.onDetections(detections('cam1', []));
+  h.engine.tick();
+  assert.equal(h.events.at(-1)!.type, 'update', 'not clear long enough yet; the tick sends nothing new or a trailing update');
+  assert.equal(h.engine.openAlerts().length, 1);
+  h.clock.advance(1500);
+  h.engine.tick();
+  const end = h.events.at(-1)!;
+  assert.equal(end.type, 'end');
+  assert.equal(end.alert.state, 'resolved');
+  assert.equal(h.store.get(raised.alert.id)?.state, 'resolved');
+
+  h.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
+  assert.equal(h.events.at(-1)!.type, 'end', 'a new presence starts a new dwell');
+  h.clock.advance(2000);
+  h.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
+  assert.equal(h.events.at(-1)!.type, 'new');
+  assert.notEqual(h.events.at(-1)!.alert.id, raised.alert.id);
+});
+
+test('trailing update: a repeat inside the interval is announced by a later tick', (t) => {
+  const h = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch' }), { updateIntervalMs: 5000 });
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  h.engine.tick();
+  assert.equal(h.events.length, 1);
+  h.clock.advance(5000);
+  h.engine.tick();
+  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update']);
+  assert.equal(h.events[1]!.alert.count, 3);
+  assert.equal(h.store.get(h.events[0]!.alert.id)?.count, 3);
+  h.clock.advance(5000);
+  h.engine.tick();
+  assert.equal(h.events.length, 2, 'nothing new, nothing sent');
+});
+
+test('weight mismatch: per lane, aggregates, expires after the quiet period', (t) => {
+  const h = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch', expireSeconds: 60 }), { updateIntervalMs: 0 });
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  h.engine.onLaneEvent(weightMismatch('lane-2'));
+  h.engine.onLaneEvent(notRecognised('lane-1', 'kite'));
+  assert.equal(h.events.length, 2);
+  assert.deepEqual(h.events.map((e) => e.alert.lane).sort(), ['lane-1', 'lane-2']);
+  assert.equal(h.events[0]!.alert.details?.['weightGrams'], 900);
+  assert.equal(h.events[0]!.alert.snapshot, null);
+  h.clock.advance(30_000);
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  assert.equal(h.events.at(-1)!.type, 'update');
+  assert.equal(h.events.at(-1)!.alert.count, 2);
+  h.clock.advance(31_000);
+  h.engine.tick();
+  assert.deepEqual(h.events.slice(-1).map((e) => [e.type, e.alert.lane]), [['end', 'lane-2']], 'lane-2 was quiet for 61 s, lane-1 only 31 s');
+  h.clock.advance(30_000);
+  h.engine.tick();
+  assert.deepEqual(h.events.slice(-1).map((e) => [e.type, e.alert.lane]), [['end', 'lane-1']]);
+  assert.equal(h.engine.openAlerts().length, 0);
+});
+
+test('unknown item: needs a label, honours the lane, uses the service expiry default', (t) => {
+  const h = makeEngine(t, rules({ id: 'u', type: 'unknown-item', lane: 'lane-1' }), { updateIntervalMs: 0, expireSeconds: 10 });
+  h.engine.onLaneEvent(notRecognised('lane-1', undefined));
+  h.engine.onLaneEvent(notRecognised('lane-2', 'kite'));
+  assert.equal(h.events.length, 0);
+  h.engine.onLaneEvent(notRecognised('lane-1', 'kite <script>'));
+  h.engine.onLaneEvent(notRecognised('lane-1', 'drone'));
+  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update']);
+  alertEventSchema.parse(h.events[0]);
+  assert.match(h.events[0]!.alert.message, /kite \?script\?/, 'markup is neutralised');
+  assert.equal(h.events[1]!.alert.details?.['label'], 'drone');
+  h.clock.advance(10_000);
+  h.engine.tick();
+  assert.equal(h.events.at(-1)!.type, 'end');
+});
+
+test('low-confidence scan: below the threshold fires with the scan frame as snapshot', (t) => {
+  const h = makeEngine(t, rules({ id: 'low', type: 'low-confidence-scan', below: 0.4 }), { updateIntervalMs: 0, expireSeconds: 5 });
+  h.engine.onScan(scan('lane-1', 0.4));
+  assert.equal(h.events.length, 0);
+  const low = scan('lane-1', 0.2);
+  h.engine.onScan(low);
+  h.engine.onScan(scan('lane-1', 0.1));
+  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update']);
+  assert.deepEqual(h.events[0]!.alert.snapshot, { camera: low.camera, seq: low.seq, capturedAt: low.capturedAt });
+  assert.equal(h.events[1]!.alert.count, 2);
+  h.clock.advance(5000);
+  h.engine.tick();
+  assert.equal(h.events.at(-1)!.type, 'end');
+});
+
+test('camera offline: every camera seen, fires after N s without frames, resolves when frames return', (t) => {
+  const h = makeEngine(t, rules({ id: 'cams', type: 'camera-offline', offlineSeconds: 30 }, { id: 'front', type: 'camera-offline', camera: 'front', offlineSeconds: 10 }));
+  h.engine.onFrame({ camera: 'cam1', seq: 1, capturedAt: 1 });
+  h.clock.advance(20_000);
+  h.engine.tick();
+  assert.deepEqual(h.events.map((e) => [e.type, e.alert.rule, e.alert.camera]), [['new', 'front', 'front']], 'a configured camera never seen counts from start');
+  h.clock.advance(10_000);
+  h.engine.tick();
+  h.engine.tick();
+  assert.deepEqual(h.events.map((e) => [e.type, e.alert.rule, e.alert.camera]).slice(1), [['new', 'cams', 'cam1']], 'raised once, not per tick');
+  h.engine.onFrame({ camera: 'cam1', seq: 2, capturedAt: 2 });
+  assert.deepEqual([h.events.at(-1)!.type, h.events.at(-1)!.alert.camera], ['end', 'cam1']);
+  h.engine.onFrame({ camera: 'front', seq: 2, capturedAt: 2 });
+  assert.deepEqual([h.events.at(-1)!.type, h.events.at(-1)!.alert.camera, h.events.at(-1)!.alert.rule], ['end', 'front', 'front']);
+  assert.equal(h.engine.openAlerts().length, 0, 'both resolved');
+});
+
+test('service offline: raised on offline, once; resolved on online; own availability ignored', (t) => {
+  const h = makeEngine(t, rules({ id: 'svc', type: 'service-offline', severity: 'critical' }));
+  h.engine.onAvailability('alert', 'offline');
+  h.engine.onAvailability('checkout', 'online');
+  assert.equal(h.events.length, 0);
+  h.engine.onAvailability('checkout', 'offline');
+  h.engine.onAvailability('checkout', 'offline');
+  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  assert.equal(h.events[0]!.alert.service, 'checkout');
+  assert.equal(h.events[0]!.alert.snapshot, null);
+  h.engine.onAvailability('checkout', 'online');
+  assert.deepEqual(h.events.map((e) => e.type), ['new', 'end']);
+});
+
+test('model drift: learns the baseline from the first window, fires when the rolling mean drops by the margin, resolves on recovery', (t) => {
+  const h = makeEngine(t, rules({ id: 'drift', type: 'model-drift', window: 5, margin: 0.15 }), { updateIntervalMs: 0 });
+  for (let i = 0; i < 5; i++) h.engine.onScan(scan('lane-1', 0.9));
+  assert.equal(h.store.getBaseline('drift|lane-1|FRUIT-ORANGE'), 0.9);
+  for (let i = 0; i < 5; i++) h.engine.onScan(scan('lane-1', 0.8));
+  assert.equal(h.events.length, 0, 'mean 0.8 is within the margin');
+  h.engine.onScan(scan('lane-1', 0.5));
+  // window: 0.8 0.8 0.8 0.8 0.5 -> 0.74 < 0.9 - 0.15
+  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  h.engine.onScan(scan('lane-1', 0.5));
+  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update'], 'still drifting: the same alert');
+  assert.equal(h.events[0]!.alert.details?.['sku'], 'FRUIT-ORANGE');
+  assert.equal(h.events[0]!.alert.details?.['baseline'], 0.9);
+  h.engine.onScan(scan('lane-1', 0.5, 'FRUIT-APPLE'));
+  assert.equal(h.events.length, 2, 'other skus have their own window');
+  for (let i = 0; i < 5; i++) h.engine.onScan(scan('lane-1', 0.9));
+  assert.equal(h.events.at(-1)!.type, 'end');
+});
+
+test('model drift: a configured baseline is used at once', (t) => {
+  const h = makeEngine(t, rules({ id: 'drift', type: 'model-drift', window: 3, margin: 0.1, baselines: { 'FRUIT-ORANGE': 0.95 } }), { updateIntervalMs: 0 });
+  for (let i = 0; i < 3; i++) h.engine.onScan(scan('lane-1', 0.8));
+  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+});
+
+test('acknowledge and resolve: transitions, conflicts, unknown ids', (t) => {
+  const h = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch' }), { updateIntervalMs: 0 });
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  const id = h.events[0]!.alert.id;
+  const ack = h.engine.acknowledge(id);
+  assert.equal(ack.ok, true);
+  assert.equal(h.events.at(-1)!.type, 'update');
+  assert.equal(h.events.at(-1)!.alert.state, 'acknowledged');
+  assert.deepEqual(h.engine.acknowledge(id), { ok: false, status: 409, message: `alert ${id} is already acknowledged` });
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  assert.equal(h.events.at(-1)!.alert.state, 'acknowledged', 'repeats keep it acknowledged');
+  assert.equal(h.events.at(-1)!.alert.count, 2);
+  const resolved = h.engine.resolve(id);
+  assert.equal(resolved.ok && resolved.alert.state, 'resolved');
+  assert.equal(h.engine.resolve(id).ok, false);
+  assert.equal((h.engine.resolve(id) as { status: number }).status, 409);
+  assert.equal((h.engine.acknowledge(id) as { status: number }).status, 409);
+  assert.equal((h.engine.acknowledge('al-nope') as { status: number }).status, 404);
+  h.engine.onLaneEvent(weightMismatch('lane-1'));
+  assert.notEqual(h.events.at(-1)!.alert.id, id, 'after resolve a repeat is a new alert');
+});
+
+test('restart: open alerts are reloaded and keep aggregating under the same id', (t) => {
+  const first = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch' }, { id: 'door', type: 'person-in-zone', camera: 'cam1', zone, clearSeconds: 3 }), { updateIntervalMs: 0 });
+  first.engine.onLaneEvent(weightMismatch('lane-1'));
+  first.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
+  const ids = first.events.map((e) => e.alert.id);
+  first.store.close();
+  const second = makeEngine(t, first.engine.rules() as never, { dir: first.dir, clock: first.clock, updateIntervalMs: 0 });
+  assert.deepEqual(second.engine.openAlerts().map((a) => a.id).sort(), [...ids].sort());
+  second.engine.onLaneEvent(weightMismatch('lane-1'));
+  assert.equal(second.events[0]!.alert.id, ids[0]);
+  assert.equal(second.events[0]!.alert.count, 2);
+  second.clock.advance(3000);
+  second.engine.tick();
+  assert.deepEqual(second.events.filter((e) => e.type === 'end').map((e) => e.alert.id), [ids[1]], 'a reloaded zone alert resolves once the zone stays clear');
+});
+
+test('retention: old resolved alerts and the overflow above the row limit are deleted, open ones never', (t) => {
+  const h = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch' }), { updateIntervalMs: 0 });
+  for (let i = 0; i < 5; i++) h.engine.onLaneEvent(weightMismatch(`lane-${i}`));
+  const ids = h.events.map((e) => e.alert.id);
+  h.engine.resolve(ids[0]!);
+  h.clock.advance(40 * 86_400_000);
+  h.engine.resolve(ids[1]!);
+  h.engine.resolve(ids[2]!);
+  const now = h.clock.now();
+  assert.deepEqual(h.store.prune(now - 30 * 86_400_000, 100), { expired: 1, overflow: 0 });
+  assert.equal(h.store.get(ids[0]!), undefined);
+  assert.deepEqual(h.store.prune(now - 30 * 86_400_000, 2), { expired: 0, overflow: 2 });
+  assert.equal(h.store.count(), 2, 'the two open ones stay, even above the limit');
+  assert.deepEqual(h.store.open().map((o) => o.alert.id).sort(), [ids[3], ids[4]].sort());
+});
