@@ -1,0 +1,388 @@
+import path from 'node:path';
+import type { ContainerClient } from '@azure/storage-blob';
+import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
+import { channels, type Detections } from '@sightline/schemas';
+import { blobName, classify, containerClientFor, ensureContainer, metadataValue, tagValue, uploadImage, type UploadOutcome } from './blob.ts';
+import type { SyncConfig } from './config.ts';
+import { createSyncMetrics } from './metrics.ts';
+import { Outbox, type EvictReason, type OutboxEntry, type OutboxHeader } from './outbox.ts';
+import { bestScore, FrameRing, REASONS, SelectionPolicy, type Reason, type RingFrame } from './selection.ts';
+
+export interface SyncDeps {
+  now?: () => number;
+  /** Called once an image is confirmed in blob storage (benchmarks, tests). */
+  onUploaded?: (header: OutboxHeader, outcome: UploadOutcome, at: number) => void;
+  random?: () => number;
+}
+
+export interface SyncStats {
+  outbox: { images: number; bytes: number; oldestAgeSeconds: number | null };
+  selected: Record<Reason, number>;
+  notSelected: { cap: number; missingFrame: number; tooLarge: number };
+  uploaded: number;
+  evicted: Record<EvictReason, number>;
+  bytes: { captured: number; selected: number; uploaded: number; evicted: number };
+  framesSeen: number;
+  store: { reachable: boolean | null; lastError: string | null; retryInMs: number };
+}
+
+export interface SyncApp {
+  readonly runtime: Runtime;
+  readonly outbox: Outbox;
+  stats(): SyncStats;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Raised by `start()` when the blob store answers but refuses us (bad key, bad SAS, bad account). */
+export class StoreRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreRefusedError';
+  }
+}
+
+const PENDING_LIMIT = 200;
+const RECENT_LIMIT = 2000;
+
+export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps = {}): SyncApp {
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const log = logger.child({ module: 'sync' });
+  let storeReachable: boolean | null = null;
+  let lastStoreError: string | null = null;
+  let containerReady = false;
+
+  const runtime = createRuntime({
+    service: 'sync',
+    logger,
+    mqtt: config.mqtt,
+    http: config.http,
+    notReadyReason: () => {
+      if (lastStoreError !== null) return `blob storage ${storeReachable === false ? 'unreachable' : 'refusing requests'}: ${lastStoreError} (images wait in the outbox)`;
+      if (!containerReady) return 'blob container not yet checked';
+      return null;
+    },
+  });
+
+  const counts = {
+    selected: { alert: 0, uncertain: 0, sample: 0 } as Record<Reason, number>,
+    notSelected: { cap: 0, missingFrame: 0, tooLarge: 0 },
+    uploaded: 0,
+    evicted: { ttl: 0, disk: 0, corrupt: 0, rejected: 0 } as Record<EvictReason, number>,
+    bytes: { captured: 0, selected: 0, uploaded: 0, evicted: 0 },
+    framesSeen: 0,
+  };
+
+  // The outbox is created before the metrics so evictions found while opening are counted.
+  let metrics: ReturnType<typeof createSyncMetrics> | undefined;
+  const outbox = new Outbox({
+    dir: path.join(config.dataDir, 'outbox'),
+    fsync: config.outbox.fsync,
+    maxBytes: config.outbox.maxBytes,
+    ttlMs: config.outbox.ttlMs,
+    now,
+    logger,
+    onEvict: (entry, reason) => {
+      counts.evicted[reason] += 1;
+      counts.bytes.evicted += entry.bytes;
+      metrics?.evicted.inc({ reason });
+      metrics?.evictedBytes.inc({ reason }, entry.bytes);
+    },
+  });
+  metrics = createSyncMetrics(runtime.registry, () => outbox.stats(), now);
+  const m = metrics;
+  for (const reason of REASONS) m.selected.inc({ reason }, 0);
+  for (const reason of ['ttl', 'disk', 'corrupt', 'rejected']) m.evicted.inc({ reason }, 0);
+
+  const container: ContainerClient = containerClientFor(config.blob, config.container, config.upload.timeoutMs);
+  const ring = new FrameRing(config.ring);
+  const policy = new SelectionPolicy(config.selection);
+  const pendingDetections: Detections[] = [];
+  const pendingSnapshots: Array<{ camera: string; seq: number }> = [];
+  const recent = new Set<string>();
+
+  const remember = (name: string) => {
+    recent.add(name);
+    if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value!);
+  };
+
+  async function select(frame: RingFrame, reason: Reason): Promise<void> {
+    const name = blobName(frame.camera, frame.capturedAt, frame.seq);
+    if (outbox.has(name) || recent.has(name)) return;
+    if (!policy.admit(reason, now())) {
+      counts.notSelected.cap += 1;
+      m.notSelected.inc({ reason, cause: 'cap' });
+      return;
+    }
+    if (reason === 'sample') policy.takeSample(frame.camera, frame.capturedAt);
+    remember(name);
+    const detections = frame.detections;
+    const labels = [...new Set(detections?.objects.map((o) => o.label) ?? [])];
+    const score = bestScore(detections);
+    const fields: Record<string, string> = {
+      camera: frame.camera,
+      seq: String(frame.seq),
+      capturedat: new Date(frame.capturedAt).toISOString(),
+      reason,
+      labels: labels.join(','),
+      bestscore: score === null ? '' : score.toFixed(3),
+      modelid: detections?.model.id ?? '',
+      modelversion: detections?.model.version ?? '',
+    };
+    const metadata = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, metadataValue(v)]));
+    const tags = Object.fromEntries(
+      Object.entries({ ...fields, labels: labels.map(tagValue).join(' ') })
+        .filter(([k]) => k !== 'seq')
+        .map(([k, v]) => [k, tagValue(v)]),
+    );
+    try {
+      const result = await outbox.add({ blobName: name, camera: frame.camera, seq: frame.seq, capturedAt: frame.capturedAt, reason, metadata, tags, jpeg: frame.jpeg });
+      if (result === 'too-large') {
+        counts.notSelected.tooLarge += 1;
+        m.notSelected.inc({ reason, cause: 'too-large' });
+        log.error({ blob: name, bytes: frame.jpeg.length }, 'image larger than the whole outbox: not stored');
+        return;
+      }
+      if (result === 'duplicate') return;
+      counts.selected[reason] += 1;
+      counts.bytes.selected += frame.jpeg.length;
+      m.selected.inc({ reason });
+      m.bytesSelected.inc(frame.jpeg.length);
+      log.debug({ blob: name, reason }, 'image selected');
+      pump();
+    } catch (err) {
+      recent.delete(name);
+      log.error({ err, blob: name }, 'cannot write the image to the outbox: not accepted');
+    }
+  }
+
+  function onFrame(camera: string, frame: { meta: { seq: number; capturedAt: number }; jpeg: Buffer }): void {
+    counts.framesSeen += 1;
+    counts.bytes.captured += frame.jpeg.length;
+    m.framesSeen.inc({ camera });
+    m.bytesCaptured.inc(frame.jpeg.length);
+    const entry: RingFrame = { camera, seq: frame.meta.seq, capturedAt: frame.meta.capturedAt, jpeg: frame.jpeg };
+    const waiting = pendingDetections.findIndex((d) => d.camera === camera && d.seq === entry.seq);
+    if (waiting >= 0) entry.detections = pendingDetections.splice(waiting, 1)[0];
+    ring.add(entry);
+    const snapshot = pendingSnapshots.findIndex((s) => s.camera === camera && s.seq === entry.seq);
+    if (snapshot >= 0) {
+      pendingSnapshots.splice(snapshot, 1);
+      void select(entry, 'alert');
+    } else if (entry.detections !== undefined && policy.isUncertain(entry.detections)) {
+      void select(entry, 'uncertain');
+    } else if (policy.sampleDue(camera, entry.capturedAt)) {
+      void select(entry, 'sample');
+    }
+  }
+
+  function onDetections(camera: string, detections: Detections): void {
+    const frame = ring.find(camera, detections.seq);
+    if (frame === undefined) {
+      pendingDetections.push({ ...detections, camera });
+      if (pendingDetections.length > PENDING_LIMIT) pendingDetections.shift();
+      return;
+    }
+    frame.detections = detections;
+    if (policy.isUncertain(detections)) void select(frame, 'uncertain');
+  }
+
+  function onSnapshot(camera: string, seq: number): void {
+    const frame = ring.find(camera, seq);
+    if (frame !== undefined) {
+      void select(frame, 'alert');
+      return;
+    }
+    pendingSnapshots.push({ camera, seq });
+    if (pendingSnapshots.length > PENDING_LIMIT) {
+      pendingSnapshots.shift();
+      counts.notSelected.missingFrame += 1;
+      m.notSelected.inc({ reason: 'alert', cause: 'missing-frame' });
+      log.warn({ camera, seq }, 'alert snapshot frame never arrived: not stored');
+    }
+  }
+
+  // --- uploads: oldest first, a few at a time, one shared backoff while the store fails ---
+  const busy = new Set<OutboxEntry>();
+  let failures = 0;
+  let nextAttemptAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = true;
+  let checkingContainer = false;
+
+  function backoffMs(): number {
+    const base = Math.min(config.upload.retryMaxMs, config.upload.retryMinMs * 2 ** Math.min(30, failures - 1));
+    return Math.round(base * (0.5 + random() * 0.5));
+  }
+
+  function schedule(delayMs: number): void {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(pump, delayMs);
+  }
+
+  function storeFailed(err: unknown, what: string): void {
+    const fault = classify(err);
+    failures += 1;
+    storeReachable = fault.kind === 'refused' ? true : false;
+    lastStoreError = fault.message;
+    m.storeReachable.set(0);
+    m.uploadFailures.inc({ kind: fault.kind });
+    const delay = backoffMs();
+    nextAttemptAt = Math.max(nextAttemptAt, now() + delay);
+    log.warn({ cause: fault.message, retryInMs: delay, waiting: outbox.stats().images }, `${what} failed, will retry`);
+    schedule(delay);
+  }
+
+  function storeWorked(): void {
+    failures = 0;
+    nextAttemptAt = 0;
+    if (storeReachable !== true) log.info('blob storage reachable');
+    storeReachable = true;
+    lastStoreError = null;
+    m.storeReachable.set(1);
+  }
+
+  function pump(): void {
+    if (stopped) return;
+    const wait = nextAttemptAt - now();
+    if (wait > 0) return schedule(wait);
+    if (!containerReady) {
+      if (checkingContainer) return;
+      checkingContainer = true;
+      ensureContainer(container, config.upload.startTimeoutMs).then(
+        () => {
+          checkingContainer = false;
+          containerReady = true;
+          storeWorked();
+          pump();
+        },
+        (err: unknown) => {
+          checkingContainer = false;
+          storeFailed(err, 'creating the container');
+        },
+      );
+      return;
+    }
+    for (const entry of outbox.oldest(config.upload.concurrency - busy.size, busy)) {
+      busy.add(entry);
+      void upload(entry).finally(() => {
+        busy.delete(entry);
+        pump();
+      });
+    }
+  }
+
+  async function upload(entry: OutboxEntry): Promise<void> {
+    let item: { header: OutboxHeader; jpeg: Buffer };
+    try {
+      item = await outbox.read(entry);
+    } catch (err) {
+      if (!outbox.contains(entry)) return; // evicted meanwhile
+      log.error({ err: { message: (err as Error).message }, blob: entry.blobName }, 'outbox image unreadable');
+      await outbox.discard(entry, 'corrupt');
+      return;
+    }
+    const { header, jpeg } = item;
+    try {
+      let outcome = await uploadImage(container, header, jpeg, config.upload.timeoutMs);
+      if (outcome === 'conflict') {
+        // Another image already holds this name (a camera restarted its seq in the same ms):
+        // keep both, this one under a name that carries its hash.
+        log.error({ blob: header.blobName }, 'a different image already has this blob name: uploading under a name with its hash');
+        const renamed = { ...header, blobName: header.blobName.replace(/\.jpg$/, `-${header.sha256.slice(0, 12)}.jpg`) };
+        outcome = await uploadImage(container, renamed, jpeg, config.upload.timeoutMs);
+        if (outcome === 'conflict') throw new Error(`blob ${renamed.blobName} exists with other content`);
+      }
+      storeWorked();
+      await outbox.remove(entry);
+      const at = now();
+      counts.uploaded += 1;
+      counts.bytes.uploaded += jpeg.length;
+      m.uploaded.inc({ outcome });
+      m.bytesUploaded.inc(jpeg.length);
+      m.captureToBlob.observe(Math.max(0, (at - header.capturedAt) / 1000));
+      deps.onUploaded?.(header, outcome, at);
+    } catch (err) {
+      const fault = classify(err);
+      if (fault.kind === 'refused' && (fault.status === 400 || fault.status === 413)) {
+        log.error({ blob: header.blobName, cause: fault.message }, 'blob storage refuses this image for good');
+        await outbox.discard(entry, 'rejected');
+        return;
+      }
+      if (fault.kind === 'refused' && fault.status === 404) containerReady = false;
+      storeFailed(err, `uploading ${header.blobName}`);
+    }
+  }
+
+  let sweeper: NodeJS.Timeout | undefined;
+  let runtimeStarted = false;
+
+  runtime.http.get('/stats', async (): Promise<SyncStats> => stats());
+
+  function stats(): SyncStats {
+    const o = outbox.stats();
+    return {
+      outbox: { images: o.images, bytes: o.bytes, oldestAgeSeconds: o.oldestAcceptedAt === null ? null : Math.max(0, (now() - o.oldestAcceptedAt) / 1000) },
+      selected: { ...counts.selected },
+      notSelected: { ...counts.notSelected },
+      uploaded: counts.uploaded,
+      evicted: { ...counts.evicted },
+      bytes: { ...counts.bytes },
+      framesSeen: counts.framesSeen,
+      store: { reachable: storeReachable, lastError: lastStoreError, retryInMs: Math.max(0, nextAttemptAt - now()) },
+    };
+  }
+
+  return {
+    runtime,
+    outbox,
+    stats,
+    async start() {
+      await outbox.open();
+      try {
+        await ensureContainer(container, config.upload.startTimeoutMs);
+        containerReady = true;
+        storeWorked();
+      } catch (err) {
+        const fault = classify(err);
+        if (fault.kind === 'refused') {
+          throw new StoreRefusedError(`blob storage refused container "${config.container}" at ${storeEndpoint(config)}: ${fault.message} (check the connection string / SAS)`);
+        }
+        storeReachable = false;
+        lastStoreError = fault.message;
+        failures = 1;
+        nextAttemptAt = now() + backoffMs();
+        log.warn({ endpoint: storeEndpoint(config), cause: fault.message }, 'blob storage unreachable at start: images wait in the outbox, retrying with backoff');
+      }
+      runtimeStarted = true;
+      await runtime.start();
+      stopped = false;
+      sweeper = setInterval(() => void outbox.expire(), Math.min(60_000, Math.max(1000, config.outbox.ttlMs / 10)));
+      sweeper.unref();
+      runtime.bus.subscribe(channels.frame, {}, (frame, { camera }) => onFrame(camera, frame)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to frames'));
+      runtime.bus.subscribe(channels.detections, {}, (detections, { camera }) => onDetections(camera, detections)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to detections'));
+      runtime.bus
+        .subscribe(channels.alerts, {}, (event) => {
+          if (event.type === 'new' && event.alert.snapshot !== null) onSnapshot(event.alert.snapshot.camera, event.alert.snapshot.seq);
+        })
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to alerts'));
+      pump();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(sweeper);
+      // A client that never connected has nothing to close (and mqtt.js cannot end it).
+      if (runtimeStarted) await runtime.stop();
+      // In-flight uploads finish or time out; whatever is not confirmed stays in the outbox.
+      const deadline = Date.now() + 3000;
+      while (busy.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+  };
+}
+
+function storeEndpoint(config: SyncConfig): string {
+  return config.blob.kind === 'sas' ? config.blob.accountUrl : config.blob.blobEndpoint;
+}

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '@sightline/kit';
+import { devConnectionString, loadSyncConfig, parseConnectionString } from '../src/config.ts';
+import { tempDir } from './helpers.ts';
+
+const SECRET = 'c2VjcmV0LWtleS1kby1ub3QtcHJpbnQ=';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadSyncConfig(env, '/srv');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('defaults: the dev stack Azurite, port 8088, data under <data dir>/sync, the documented policy', () => {
+  const config = loadSyncConfig({}, '/srv');
+  assert.equal(config.http.port, 8088);
+  assert.equal(config.dataDir, '/srv/.data/sync');
+  assert.equal(config.blob.kind, 'connection-string');
+  assert.equal(config.blob.kind === 'connection-string' && config.blob.blobEndpoint, 'http://127.0.0.1:10000/devstoreaccount1');
+  assert.equal(config.container, 'sightline-frames');
+  assert.deepEqual(config.selection, { uncertainMin: 0.3, uncertainMax: 0.8, samplesPerHour: 2, maxUploadsPerHour: 200 });
+  assert.deepEqual(config.outbox, { ttlMs: 86_400_000, maxBytes: 1024 ** 3, fsync: true });
+  assert.equal(config.upload.retryMaxMs, 60_000);
+});
+
+test('malformed connection strings are refused with the cause, never echoing the secret', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['just some text', /expected Key=Value pairs/],
+    [`AccountKey=${SECRET}`, /has no AccountName/],
+    ['AccountName=acct;DefaultEndpointsProtocol=https', /neither AccountKey nor SharedAccessSignature/],
+    ['AccountName=acct;AccountKey=not base64!!', /AccountKey that is not base64/],
+    [`AccountName=acct;AccountKey=${SECRET};BlobEndpoint=ftp://x`, /not an http\(s\) URL/],
+    [`AccountName=acct;AccountKey=${SECRET};BlobEndpoint=::nope`, /not a URL/],
+  ];
+  for (const [value, expected] of cases) {
+    const found = problems({ SIGHTLINE_SYNC_CONNECTION_STRING: value });
+    assert.equal(found.length, 1, found.join('\n'));
+    assert.match(found[0]!, expected);
+    assert.match(found[0]!, /^SIGHTLINE_SYNC_CONNECTION_STRING: /);
+    assert.ok(!found[0]!.includes(SECRET) && !found[0]!.includes(value), found[0]);
+  }
+  assert.ok('accountName' in parseConnectionString(devConnectionString()));
+  assert.ok('accountName' in parseConnectionString('UseDevelopmentStorage=true'));
+  assert.ok('accountName' in parseConnectionString(`DefaultEndpointsProtocol=https;AccountName=prod1;AccountKey=${SECRET};EndpointSuffix=core.windows.net`));
+});
+
+test('the connection string can come from a file; SAS and account URL go together; every problem is reported at once', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'cs');
+  writeFileSync(file, `${devConnectionString('127.0.0.1', 10123)}\n`);
+  const config = loadSyncConfig({ SIGHTLINE_SYNC_CONNECTION_STRING_FILE: file }, '/srv');
+  assert.equal(config.blob.kind === 'connection-string' && config.blob.blobEndpoint, 'http://127.0.0.1:10123/devstoreaccount1');
+
+  const sas = loadSyncConfig({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://acct.blob.core.windows.net', SIGHTLINE_SYNC_SAS_TOKEN: '?sv=2024&sig=abc' }, '/srv');
+  assert.deepEqual(sas.blob, { kind: 'sas', accountUrl: 'https://acct.blob.core.windows.net', sasToken: 'sv=2024&sig=abc' });
+  assert.match(problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://acct.blob.core.windows.net' }).join('\n'), /SAS_TOKEN: required/);
+  assert.match(problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://a', SIGHTLINE_SYNC_SAS_TOKEN: 'x', SIGHTLINE_SYNC_CONNECTION_STRING: devConnectionString() }).join('\n'), /both set/);
+
+  const many = problems({ SIGHTLINE_SYNC_CONTAINER: 'Bad_Name', SIGHTLINE_SYNC_UNCERTAIN_MIN: '2', SIGHTLINE_SYNC_FSYNC: 'maybe', SIGHTLINE_SYNC_TYPO: '1' });
+  assert.equal(many.length, 4, many.join('\n'));
+  assert.match(many.join('\n'), /SIGHTLINE_SYNC_TYPO: unknown setting/);
+  assert.match(problems({ SIGHTLINE_SYNC_UNCERTAIN_MIN: '0.9', SIGHTLINE_SYNC_UNCERTAIN_MAX: '0.5' }).join('\n'), /must not be above/);
+});
