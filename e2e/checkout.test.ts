@@ -115,6 +115,7 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
       SIGHTLINE_BROKER_MQTT_PORT: String(mqttPort),
       SIGHTLINE_BROKER_WS_PORT: String(await freePort()),
       ...httpPorts,
+      SIGHTLINE_AZURITE_BLOB_PORT: String(await freePort()),
       SIGHTLINE_CAPTURE_SOURCE: video,
       SIGHTLINE_CAPTURE_FPS: '5',
       SIGHTLINE_SPEAKER_OUTPUT: 'pulse',

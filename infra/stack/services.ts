@@ -1,3 +1,5 @@
+import { devConnectionString } from '@sightline/sync';
+
 /**
  * The services the one-command stack runs, in start order. A new service is one more entry here
  * (and one more in compose.yaml).
@@ -10,6 +12,8 @@ export interface StackService {
   defaultHttpPort: number;
   /** Defaults the stack sets for it, under anything the user's environment says. */
   defaults: Record<string, string>;
+  /** False for a helper that is not on the bus (it announces no availability). */
+  onBus?: false;
 }
 
 export const stackServices: StackService[] = [
@@ -59,5 +63,30 @@ export const stackServices: StackService[] = [
     defaultHttpPort: 8086,
     // Output `auto`: the desktop's PulseAudio (or PipeWire) when there is one, else WAV files in the data dir.
     defaults: {},
+  },
+  {
+    name: 'alert',
+    entry: 'services/alert/src/main.ts',
+    httpPortKey: 'SIGHTLINE_ALERT_HTTP_PORT',
+    defaultHttpPort: 8087,
+    // The default rules: offline cameras and services, unknown items, weight mismatches, low-confidence scans, drift.
+    defaults: {},
+  },
+  {
+    name: 'azurite',
+    entry: 'infra/azurite/main.ts',
+    httpPortKey: 'SIGHTLINE_AZURITE_HTTP_PORT',
+    defaultHttpPort: 8089,
+    // Microsoft's Blob Storage emulator, so sync needs no cloud account.
+    defaults: {},
+    onBus: false,
+  },
+  {
+    name: 'sync',
+    entry: 'services/sync/src/main.ts',
+    httpPortKey: 'SIGHTLINE_SYNC_HTTP_PORT',
+    defaultHttpPort: 8088,
+    // Azurite's published development account, on the port the stack runs it on.
+    defaults: { SIGHTLINE_SYNC_CONNECTION_STRING: devConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
   },
 ];
