@@ -16,6 +16,7 @@ export const alertTypeSchema = z.enum([
   'camera-offline',
   'service-offline',
   'model-drift',
+  'images-evicted',
 ]);
 export type AlertType = z.infer<typeof alertTypeSchema>;
 
@@ -63,3 +64,15 @@ export const alertEventSchema = z
   })
   .describe('A change to an alert');
 export type AlertEvent = z.infer<typeof alertEventSchema>;
+
+export const evictionSchema = z
+  .strictObject({
+    at: epochMs.describe('when the image was dropped'),
+    reason: z.enum(['ttl', 'disk', 'corrupt', 'rejected']).describe('older than the TTL, disk cap reached, unreadable on disk, or refused by the blob store'),
+    blob: z.string().min(1).max(1024).describe('the blob name it would have had'),
+    camera: idSchema.optional(),
+    capturedAt: epochMs.optional(),
+    bytes: z.number().int().min(0),
+  })
+  .describe('An image the sync service dropped from its outbox without uploading it');
+export type Eviction = z.infer<typeof evictionSchema>;

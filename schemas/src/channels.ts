@@ -21,7 +21,7 @@ import {
   type WeightReading,
 } from './lanes.ts';
 import { buildWav, MAX_WAV_BYTES } from './wav.ts';
-import { alertEventSchema, type AlertEvent } from './alerts.ts';
+import { alertEventSchema, evictionSchema, type AlertEvent, type Eviction } from './alerts.ts';
 
 /**
  * Every MQTT topic Sightline uses, with its payload, defined once. Services build topic strings
@@ -451,6 +451,21 @@ export const channels = {
     } as AlertEvent,
     codec: jsonCodec(alertEventSchema, 16 * 1024),
   } satisfies Channel<AlertEvent, never>,
+  syncEviction: {
+    name: 'sync-eviction',
+    template: 'services/sync/evicted',
+    params: [],
+    qos: 1,
+    retain: false,
+    encoding: 'json',
+    summary:
+      'An image the sync service had accepted but dropped without uploading it (its outbox TTL or disk cap, a corrupt file, or a refusal by the store). Never silent: the alert service raises an `images-evicted` alert from these.',
+    publishedBy: 'sync',
+    schema: evictionSchema,
+    maxBytes: 4096,
+    example: { at: 1795000900000, reason: 'disk', blob: 'demo/2026/11/22/1795000000000-42.jpg', camera: 'demo', capturedAt: 1795000000000, bytes: 48213 } as Eviction,
+    codec: jsonCodec(evictionSchema, 4096),
+  } satisfies Channel<Eviction, never>,
 } as const;
 
 export type Channels = typeof channels;

@@ -107,6 +107,7 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
       if (types.has('camera-offline')) pending.push(bus.subscribe(channels.frame, {}, guarded('frame', (f) => ruleEngine.onFrame(f.meta))));
       if (types.has('low-confidence-scan') || types.has('model-drift')) pending.push(bus.subscribe(channels.scan, {}, guarded('scan', (s) => ruleEngine.onScan(s))));
       if (types.has('unknown-item') || types.has('weight-mismatch')) pending.push(bus.subscribe(channels.laneEvent, {}, guarded('laneEvent', (e) => ruleEngine.onLaneEvent(e))));
+      if (types.has('images-evicted')) pending.push(bus.subscribe(channels.syncEviction, {}, guarded('syncEviction', (e) => ruleEngine.onEviction(e))));
       if (types.has('service-offline')) {
         pending.push(bus.subscribe(channels.availability, {}, (value, params) => guarded('availability', (v: typeof value) => ruleEngine.onAvailability(params.service, v))(value)));
       }

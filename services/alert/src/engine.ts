@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Alert, AlertEvent, AlertType, Detections, FrameMeta, LaneEvent, Scan, SnapshotRef } from '@sightline/schemas';
+import type { Alert, AlertEvent, AlertType, Detections, Eviction, FrameMeta, LaneEvent, Scan, SnapshotRef } from '@sightline/schemas';
 import type { Logger } from '@sightline/kit';
 import type { AlertMetrics } from './metrics.ts';
 import { insidePolygon, type Rule, type RuleOf } from './rules.ts';
@@ -54,7 +54,14 @@ interface Sighting {
   snapshot: SnapshotRef | null;
 }
 
-const EVENT_TYPES = new Set<AlertType>(['unknown-item', 'low-confidence-scan', 'weight-mismatch']);
+const EVICTION_WHY: Record<Eviction['reason'], string> = {
+  ttl: 'it waited longer than the outbox TTL',
+  disk: 'the outbox disk cap was reached',
+  corrupt: 'its outbox file was unreadable',
+  rejected: 'the blob store refused it',
+};
+
+const EVENT_TYPES = new Set<AlertType>(['unknown-item', 'low-confidence-scan', 'weight-mismatch', 'images-evicted']);
 
 /** Alerts must be plain text: the characters the schema refuses are replaced. */
 export function plain(text: string, max: number): string {
@@ -214,6 +221,22 @@ export class RuleEngine {
           snapshot: null,
         });
       }
+    }
+  }
+
+  /** Images the sync service dropped without uploading: one alert per camera, counting them. */
+  onEviction(eviction: Eviction): void {
+    const now = this.now();
+    for (const rule of this.options.rules) {
+      if (rule.type !== 'images-evicted' || (rule.camera !== undefined && rule.camera !== eviction.camera)) continue;
+      this.evaluations.get(rule.type)?.inc();
+      const where = eviction.camera !== undefined ? ` of camera ${eviction.camera}` : '';
+      this.raise(rule, now, {
+        subject: eviction.camera !== undefined ? { camera: eviction.camera } : {},
+        message: plain(`sync dropped an image${where} without uploading it (${EVICTION_WHY[eviction.reason]})`, 500),
+        details: { reason: eviction.reason, blob: plain(eviction.blob, 256), bytes: eviction.bytes },
+        snapshot: null,
+      });
     }
   }
 
@@ -413,7 +436,7 @@ export class RuleEngine {
 }
 
 function keyOf(rule: Rule, subject: Subject, part?: string): string {
-  const where = rule.type === 'service-offline' ? `service:${subject.service}` : rule.type === 'person-in-zone' || rule.type === 'camera-offline' ? `camera:${subject.camera}` : `lane:${subject.lane}`;
+  const where = rule.type === 'service-offline' ? `service:${subject.service}` : rule.type === 'person-in-zone' || rule.type === 'camera-offline' || rule.type === 'images-evicted' ? `camera:${subject.camera}` : `lane:${subject.lane}`;
   return part === undefined ? `${rule.id}|${where}` : `${rule.id}|${where}|${part}`;
 }
 

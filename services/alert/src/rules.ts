@@ -32,6 +32,7 @@ export const ruleSchema = z.discriminatedUnion('type', [
   z.strictObject({ ...base, ...expiring, type: z.literal('weight-mismatch'), lane: idSchema.optional() }),
   z.strictObject({ ...base, type: z.literal('camera-offline'), camera: idSchema.optional(), offlineSeconds: z.number().min(1).max(86_400).default(30) }),
   z.strictObject({ ...base, type: z.literal('service-offline'), service: idSchema.optional() }),
+  z.strictObject({ ...base, ...expiring, type: z.literal('images-evicted'), camera: idSchema.optional() }),
   z.strictObject({
     ...base,
     type: z.literal('model-drift'),
@@ -66,6 +67,7 @@ export function defaultRules(severity: Severity = 'warning'): Rule[] {
     { id: 'unknown-item', type: 'unknown-item', severity },
     { id: 'low-confidence-scan', type: 'low-confidence-scan', severity: 'info', below: 0.35 },
     { id: 'model-drift', type: 'model-drift', severity, window: 20, margin: 0.15 },
+    { id: 'images-evicted', type: 'images-evicted', severity },
   ];
 }
 

@@ -23,7 +23,7 @@ test('no rules file: the default rules, port 8087, data in <data dir>/alert', (t
   assert.equal(config.dataDir, path.join(dir, 'alert'));
   assert.equal(config.rulesSource, 'defaults');
   const byType = Object.fromEntries(config.rules.map((r) => [r.type, r]));
-  assert.deepEqual(Object.keys(byType).sort(), ['camera-offline', 'low-confidence-scan', 'model-drift', 'service-offline', 'unknown-item', 'weight-mismatch']);
+  assert.deepEqual(Object.keys(byType).sort(), ['camera-offline', 'images-evicted', 'low-confidence-scan', 'model-drift', 'service-offline', 'unknown-item', 'weight-mismatch']);
   assert.equal((byType['camera-offline'] as { offlineSeconds: number }).offlineSeconds, 30);
   assert.equal((byType['low-confidence-scan'] as { below: number }).below, 0.35);
   assert.deepEqual([(byType['model-drift'] as { window: number }).window, (byType['model-drift'] as { margin: number }).margin], [20, 0.15]);

@@ -124,6 +124,32 @@ test('weight mismatch: per lane, aggregates, expires after the quiet period', (t
   assert.equal(h.engine.openAlerts().length, 0);
 });
 
+test('images evicted by sync: one alert per camera counting the images, never silent, expires when quiet', (t) => {
+  const h = makeEngine(t, rules({ id: 'ev', type: 'images-evicted', expireSeconds: 60 }), { updateIntervalMs: 0 });
+  const eviction = (camera: string | undefined, n: number) => ({
+    at: h.clock.now(),
+    reason: 'disk' as const,
+    blob: `${camera ?? 'x'}/2026/11/22/${n}-${n}.jpg`,
+    ...(camera ? { camera } : {}),
+    capturedAt: n,
+    bytes: 1000,
+  });
+  h.engine.onEviction(eviction('cam1', 1));
+  h.engine.onEviction(eviction('cam1', 2));
+  h.engine.onEviction(eviction('cam2', 3));
+  h.engine.onEviction(eviction(undefined, 4));
+  const open = h.engine.openAlerts();
+  assert.equal(open.length, 3);
+  const cam1 = open.find((a) => a.camera === 'cam1')!;
+  assert.equal(cam1.count, 2);
+  assert.equal(cam1.type, 'images-evicted');
+  assert.match(cam1.message, /sync dropped an image of camera cam1 without uploading it \(the outbox disk cap was reached\)/);
+  assert.equal(cam1.details?.['reason'], 'disk');
+  h.clock.advance(61_000);
+  h.engine.tick();
+  assert.equal(h.engine.openAlerts().length, 0);
+});
+
 test('unknown item: needs a label, honours the lane, uses the service expiry default', (t) => {
   const h = makeEngine(t, rules({ id: 'u', type: 'unknown-item', lane: 'lane-1' }), { updateIntervalMs: 0, expireSeconds: 10 });
   h.engine.onLaneEvent(notRecognised('lane-1', undefined));

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, type Detections } from '@sightline/schemas';
+import { channels, idSchema, type Detections } from '@sightline/schemas';
 import { blobName, classify, containerClientFor, ensureContainer, metadataValue, tagValue, uploadImage, type UploadOutcome } from './blob.ts';
 import type { SyncConfig } from './config.ts';
 import { createSyncMetrics } from './metrics.ts';
@@ -74,6 +74,28 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     framesSeen: 0,
   };
 
+  /**
+   * Every image dropped without upload is also announced on the bus (the alert service raises
+   * `images-evicted` from it). Evictions found while opening come before the broker is reached:
+   * a publish that cannot go out is logged; the metric and the log line above still have it.
+   */
+  const announceEviction = (entry: OutboxEntry | { file: string; bytes: number }, reason: EvictReason) => {
+    // A corrupt file has no readable header: it is named by its file.
+    const blob = 'blobName' in entry ? entry.blobName : path.basename(entry.file);
+    const camera = 'blobName' in entry ? entry.blobName.split('/')[0] : undefined;
+    const event = {
+      at: now(),
+      reason,
+      blob,
+      ...(camera !== undefined && idSchema.safeParse(camera).success ? { camera } : {}),
+      ...('capturedAt' in entry && entry.capturedAt > 0 ? { capturedAt: entry.capturedAt } : {}),
+      bytes: entry.bytes,
+    };
+    runtime.bus.publish(channels.syncEviction, {}, event).catch((err: unknown) => {
+      log.warn({ err: { message: (err as Error).message }, blob, reason }, 'eviction not announced on MQTT');
+    });
+  };
+
   // The outbox is created before the metrics so evictions found while opening are counted.
   let metrics: ReturnType<typeof createSyncMetrics> | undefined;
   const outbox = new Outbox({
@@ -88,6 +110,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       counts.bytes.evicted += entry.bytes;
       metrics?.evicted.inc({ reason });
       metrics?.evictedBytes.inc({ reason }, entry.bytes);
+      announceEviction(entry, reason);
     },
   });
   metrics = createSyncMetrics(runtime.registry, () => outbox.stats(), now);

@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { connectAsync } from 'mqtt';
+import { channels, createTopics, type Eviction } from '@sightline/schemas';
 import { blobName } from '../src/blob.ts';
 import type { SyncStats } from '../src/app.ts';
 import { detectionsFor, freePort, listBlobs, metric, publisher, sha256, sleep, startApp, startAzurite, startTestBroker, SYNC_DIR, tempDir, testConfig, testEnv, waitUntil } from './helpers.ts';
@@ -96,6 +98,12 @@ test('disk cap reached while Azurite is down: the oldest are evicted and counted
   const app = await startApp(t, testConfig(broker.url, dir, azurite.connectionString, { SIGHTLINE_SYNC_OUTBOX_MAX_BYTES: String(100 * 1024) }));
   const pub = await publisher(t, broker.url);
   await waitUntil('ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200, 5000);
+  // Every eviction is announced, for the alert service.
+  const announced: Eviction[] = [];
+  const watcher = await connectAsync(broker.url, { protocolVersion: 4 });
+  t.after(() => watcher.endAsync(true));
+  watcher.on('message', (_topic, payload) => announced.push(channels.syncEviction.codec.decode(payload)));
+  await watcher.subscribeAsync(createTopics().topic(channels.syncEviction, {}), { qos: 1 });
   await azurite.stop();
   const t0 = Date.now();
   const names: string[] = [];
@@ -110,6 +118,11 @@ test('disk cap reached while Azurite is down: the oldest are evicted and counted
   assert.equal(s.outbox.images + s.evicted.disk, 10);
   assert.ok(s.evicted.disk >= 5, JSON.stringify(s.evicted));
   assert.equal(await metric(app, 'sightline_sync_images_evicted_total', { reason: 'disk' }), s.evicted.disk);
+  await waitUntil('evictions announced', () => announced.length === s.evicted.disk, 5000);
+  assert.deepEqual(
+    announced.map((e) => [e.reason, e.camera, e.blob]),
+    names.slice(0, s.evicted.disk).map((name) => ['disk', 'cam', name]),
+  );
   await azurite.restart();
   await waitUntil('the kept images uploaded', () => app.stats().outbox.images === 0, 10_000);
   await sleep(100);
