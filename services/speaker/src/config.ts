@@ -26,7 +26,7 @@ export const speakerEnvSchema = z.strictObject({
   SIGHTLINE_SPEAKER_PULSE_MODE: z.enum(PULSE_MODES, { error: `must be one of ${PULSE_MODES.join(', ')}` }).default('stream'),
   SIGHTLINE_SPEAKER_PULSE_DEVICE: env.optionalString().describe('PulseAudio sink name; the default sink when absent'),
   SIGHTLINE_SPEAKER_PULSE_SERVER: env.optionalString().describe('PulseAudio server (unix:/path or tcp:host); PULSE_SERVER or the usual one when absent'),
-  SIGHTLINE_SPEAKER_LATENCY_MS: env.int(30, 5, 2000),
+  SIGHTLINE_SPEAKER_LATENCY_MS: env.int(60, 5, 2000),
   SIGHTLINE_SPEAKER_STREAM_RATE: env.int(22050, 8000, 48000),
   SIGHTLINE_SPEAKER_STREAM_CHANNELS: env.int(1, 1, 2),
   SIGHTLINE_SPEAKER_ALSA_DEVICE: env.string('default'),

@@ -8,7 +8,7 @@ test('defaults: auto output (pulse stream when a server answers), every lane, 10
   const config = { ...loadSpeakerConfig({}, '/srv'), output: 'pulse' as const };
   assert.equal(loadSpeakerConfig({}, '/srv').output, 'auto');
   assert.equal(config.pulse.mode, 'stream');
-  assert.equal(config.pulse.latencyMs, 30);
+  assert.equal(config.pulse.latencyMs, 60);
   assert.equal(config.pulse.device, undefined);
   assert.equal(config.lanes, null);
   assert.equal(config.maxAgeMs, 10_000);
