@@ -52,7 +52,7 @@ async function subscribeDetections(port: number, count: number, timeoutS = 30): 
     .map((line) => detectionsSchema.parse(JSON.parse(line)));
 }
 
-test('the one-command stack delivers JPEG frames at the configured rate, and capture rides out a broker crash', { timeout: 180_000 }, async (t) => {
+test('the one-command stack delivers JPEG frames at the configured rate, capture rides out a broker crash, and a killed service is alerted', { timeout: 180_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-e2e-'));
   const ports = { mqtt: await freePort(), ws: await freePort() };
   const httpPorts: Record<string, string> = {};
@@ -146,6 +146,12 @@ test('the one-command stack delivers JPEG frames at the configured rate, and cap
     assert.match(availability, new RegExp(`sightline/services/${service.name}/availability online`));
   }
 
+  // Sync sees the frames and reaches its Blob Storage (Azurite, started by the stack).
+  const url = (key: string) => `http://127.0.0.1:${httpPorts[key]}`;
+  const syncStats = (await (await fetch(`${url('SIGHTLINE_SYNC_HTTP_PORT')}/stats`)).json()) as { framesSeen: number; bytes: { captured: number }; store: { reachable: boolean | null } };
+  assert.ok(syncStats.framesSeen > 0 && syncStats.bytes.captured > 0, JSON.stringify(syncStats));
+  assert.equal(syncStats.store.reachable, true, JSON.stringify(syncStats));
+
   // Kill the broker outright; the stack restarts it and capture reconnects by itself.
   const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number }> };
   const lastSeq = frames.at(-1)!.meta.seq;
@@ -162,6 +168,19 @@ test('the one-command stack delivers JPEG frames at the configured rate, and cap
   }
   assert.ok(after[0]!.meta.seq > lastSeq, `sequence continues after the broker restart (${lastSeq} then ${after[0]!.meta.seq})`);
   assert.match(output, /broker killed by SIGKILL; restarting/);
+
+  // Capture is killed outright: its last will says offline, the alert service raises an alert,
+  // and when the stack has restarted capture the alert is resolved.
+  const alertsUrl = `${url('SIGHTLINE_ALERT_HTTP_PORT')}/alerts?type=service-offline`;
+  type AlertPage = { alerts: Array<{ service?: string; state: string }> };
+  const captureAlert = async () => ((await (await fetch(alertsUrl)).json()) as AlertPage).alerts.find((a) => a.service === 'capture');
+  const before = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number }> };
+  process.kill(before.services.capture!.pid, 'SIGKILL');
+  const alertBy = Date.now() + 30_000;
+  while ((await captureAlert())?.state !== 'resolved') {
+    if (Date.now() > alertBy) assert.fail(`no resolved service-offline alert for capture: ${JSON.stringify(await captureAlert())}\n${output.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 
   // Ctrl-C stops everything cleanly.
   process.kill(stack.pid!, 'SIGINT');
