@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -54,6 +54,9 @@ async function subscribeDetections(port: number, count: number, timeoutS = 30): 
 
 test('the one-command stack delivers JPEG frames at the configured rate, capture rides out a broker crash, and a killed service is alerted', { timeout: 180_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-e2e-'));
+  // No grace period for an offline service, so the quick restart of a killed capture is alerted.
+  const rulesFile = join(dataDir, 'alert-rules.yaml');
+  writeFileSync(rulesFile, 'rules:\n  - { id: service-offline, type: service-offline, severity: critical, graceSeconds: 0 }\n');
   const ports = { mqtt: await freePort(), ws: await freePort() };
   const httpPorts: Record<string, string> = {};
   for (const service of stackServices) httpPorts[service.httpPortKey] = String(await freePort());
@@ -69,6 +72,7 @@ test('the one-command stack delivers JPEG frames at the configured rate, capture
       SIGHTLINE_BROKER_WS_PORT: String(ports.ws),
       ...httpPorts,
       SIGHTLINE_AZURITE_BLOB_PORT: String(await freePort()),
+      SIGHTLINE_ALERT_RULES_FILE: rulesFile,
       SIGHTLINE_CAPTURE_FPS: String(FPS),
     },
   });

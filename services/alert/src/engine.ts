@@ -85,6 +85,8 @@ export class RuleEngine {
   private readonly zones = new Map<string, ZoneState>();
   private readonly drift = new Map<string, DriftState>();
   private readonly lastFrame = new Map<string, number>();
+  /** Services that went offline and are not back yet, by alert key: raised once their grace is over. */
+  private readonly offlineSince = new Map<string, { rule: RuleOf<'service-offline'>; service: string; since: number }>();
   private readonly startedAt: number;
   private readonly rulesById: Map<string, Rule>;
   private readonly zoneRules: Array<RuleOf<'person-in-zone'> & { bounds: { minX: number; maxX: number; minY: number; maxY: number } }>;
@@ -247,16 +249,29 @@ export class RuleEngine {
       if (rule.type !== 'service-offline' || (rule.service !== undefined && rule.service !== service)) continue;
       this.evaluations.get(rule.type)?.inc();
       const key = keyOf(rule, { service });
-      if (availability === 'online') this.resolveKey(key, 'recovered');
-      else if (!this.open.has(key)) {
-        this.raise(rule, now, { subject: { service }, message: plain(`service ${service} is offline`, 500), details: { service }, snapshot: null });
+      if (availability === 'online') {
+        this.offlineSince.delete(key);
+        this.resolveKey(key, 'recovered');
+      } else if (!this.open.has(key) && !this.offlineSince.has(key)) {
+        this.offlineSince.set(key, { rule, service, since: now });
+        this.raiseOfflineServices(now);
       }
+    }
+  }
+
+  private raiseOfflineServices(now: number): void {
+    for (const [key, pending] of this.offlineSince) {
+      if (now - pending.since < pending.rule.graceSeconds * 1000) continue;
+      this.offlineSince.delete(key);
+      const { service } = pending;
+      this.raise(pending.rule, now, { subject: { service }, message: plain(`service ${service} is offline`, 500), details: { service }, snapshot: null });
     }
   }
 
   /** Time-driven work: trailing updates, offline cameras, clear zones, expiry. Call about once a second. */
   tick(): void {
     const now = this.now();
+    this.raiseOfflineServices(now);
     for (const rule of this.options.rules) {
       if (rule.type !== 'camera-offline') continue;
       const cameras = rule.camera !== undefined ? [rule.camera] : [...this.lastFrame.keys()];

@@ -31,7 +31,14 @@ export const ruleSchema = z.discriminatedUnion('type', [
   z.strictObject({ ...base, ...expiring, type: z.literal('low-confidence-scan'), lane: idSchema.optional(), below: unit.default(0.35) }),
   z.strictObject({ ...base, ...expiring, type: z.literal('weight-mismatch'), lane: idSchema.optional() }),
   z.strictObject({ ...base, type: z.literal('camera-offline'), camera: idSchema.optional(), offlineSeconds: z.number().min(1).max(86_400).default(30) }),
-  z.strictObject({ ...base, type: z.literal('service-offline'), service: idSchema.optional() }),
+  z.strictObject({
+    ...base,
+    type: z.literal('service-offline'),
+    service: idSchema.optional(),
+    // A service that is back within this long (a restart, or offline messages a persistent session
+    // held while alert itself was down) raises nothing.
+    graceSeconds: z.number().min(0).max(3600).default(5),
+  }),
   z.strictObject({ ...base, ...expiring, type: z.literal('images-evicted'), camera: idSchema.optional() }),
   z.strictObject({
     ...base,
@@ -62,7 +69,7 @@ export const rulesFileSchema = z
 export function defaultRules(severity: Severity = 'warning'): Rule[] {
   return [
     { id: 'camera-offline', type: 'camera-offline', severity: 'critical', offlineSeconds: 30 },
-    { id: 'service-offline', type: 'service-offline', severity: 'critical' },
+    { id: 'service-offline', type: 'service-offline', severity: 'critical', graceSeconds: 5 },
     { id: 'weight-mismatch', type: 'weight-mismatch', severity },
     { id: 'unknown-item', type: 'unknown-item', severity },
     { id: 'low-confidence-scan', type: 'low-confidence-scan', severity: 'info', below: 0.35 },

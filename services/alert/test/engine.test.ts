@@ -198,18 +198,34 @@ test('camera offline: every camera seen, fires after N s without frames, resolve
   assert.equal(h.engine.openAlerts().length, 0, 'both resolved');
 });
 
-test('service offline: raised on offline, once; resolved on online; own availability ignored', (t) => {
-  const h = makeEngine(t, rules({ id: 'svc', type: 'service-offline', severity: 'critical' }));
+test('service offline: raised once it has stayed offline for the grace period, once; resolved on online; a quick restart raises nothing; own availability ignored', (t) => {
+  const h = makeEngine(t, rules({ id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 5 }));
   h.engine.onAvailability('alert', 'offline');
   h.engine.onAvailability('checkout', 'online');
-  assert.equal(h.events.length, 0);
   h.engine.onAvailability('checkout', 'offline');
+  h.clock.advance(4000);
+  h.engine.tick();
+  assert.equal(h.events.length, 0, 'still within the grace period');
+  h.engine.onAvailability('checkout', 'online');
+  h.clock.advance(10_000);
+  h.engine.tick();
+  assert.equal(h.events.length, 0, 'back within the grace period: a restart, not an outage');
+  h.engine.onAvailability('checkout', 'offline');
+  h.engine.onAvailability('checkout', 'offline');
+  h.clock.advance(5000);
+  h.engine.tick();
   h.engine.onAvailability('checkout', 'offline');
   assert.deepEqual(h.events.map((e) => e.type), ['new']);
   assert.equal(h.events[0]!.alert.service, 'checkout');
   assert.equal(h.events[0]!.alert.snapshot, null);
   h.engine.onAvailability('checkout', 'online');
   assert.deepEqual(h.events.map((e) => e.type), ['new', 'end']);
+});
+
+test('service offline with no grace: raised at once', (t) => {
+  const h = makeEngine(t, rules({ id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 0 }));
+  h.engine.onAvailability('checkout', 'offline');
+  assert.deepEqual(h.events.map((e) => e.type), ['new']);
 });
 
 test('model drift: learns the baseline from the first window, fires when the rolling mean drops by the margin, resolves on recovery', (t) => {

@@ -19,7 +19,9 @@ async function startApp(t: TestContext, config: AlertConfig): Promise<AlertApp> 
 
 test('lane events over MQTT raise alerts, announced on sightline/alerts after they are stored; hostile payloads are counted', async (t) => {
   const broker = await startTestBroker(t);
-  const config = makeConfig(tempDir(t), { mqtt: { url: broker.url, topicPrefix: 'sightline' } });
+  const defaults = makeConfig(tempDir(t), { mqtt: { url: broker.url, topicPrefix: 'sightline' } });
+  // No grace period here: the offline service is alerted at once (the engine tests cover the grace).
+  const config = { ...defaults, rules: defaults.rules.map((rule) => (rule.type === 'service-offline' ? { ...rule, graceSeconds: 0 } : rule)) };
   const app = await startApp(t, config);
   const { client, bus, events } = await testClient(t, broker.url);
 
