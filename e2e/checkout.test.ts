@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +8,7 @@ import { promisify } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { basketSchema, channels, parseWav, scanSchema, speechSchema, type Audio, type Scan, type Speech } from '@sightline/schemas';
 import { startPulseServer } from '@sightline/speaker/testing';
-import { stackServices } from '../infra/stack/services.ts';
-import { freePort } from './ports.ts';
+import { launchStack } from './launch.ts';
 import { makeItemVideo } from './item-video.ts';
 
 /**
@@ -20,7 +19,6 @@ import { makeItemVideo } from './item-video.ts';
  */
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 
 function sub(port: number, topic: string, count: number, timeoutS: number, format = '%p'): Promise<string[]> {
   return run('mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(port), '-t', topic, '-C', String(count), '-W', String(timeoutS), '-F', format], {
@@ -85,14 +83,6 @@ function hearClip(recording: Int16Array, clip: Int16Array, rate: number, from: n
   return { start: first.offset, pieces, matched, gapMs: (slip / rate) * 1000 };
 }
 
-function stopGroup(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
 test('a shopper places an orange: it is scanned, weighed, priced, and the right sentence is heard on the speaker', { timeout: 240_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-e2e-checkout-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -101,39 +91,15 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
   const pulse = await startPulseServer(t, { sampleRate: 22050 });
   const recording = await pulse.record();
 
-  const mqttPort = await freePort();
-  const httpPorts: Record<string, string> = {};
-  for (const service of stackServices) httpPorts[service.httpPortKey] = String(await freePort());
-  const stack = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      SIGHTLINE_DATA_DIR: dataDir,
-      SIGHTLINE_BROKER_MQTT_PORT: String(mqttPort),
-      SIGHTLINE_BROKER_WS_PORT: String(await freePort()),
-      ...httpPorts,
-      SIGHTLINE_AZURITE_BLOB_PORT: String(await freePort()),
-      SIGHTLINE_CAPTURE_SOURCE: video,
-      SIGHTLINE_CAPTURE_FPS: '5',
-      SIGHTLINE_SPEAKER_OUTPUT: 'pulse',
-      SIGHTLINE_SPEAKER_PULSE_SERVER: pulse.server,
-      SIGHTLINE_SPEAKER_PULSE_DEVICE: pulse.sink,
-    },
+  const stack = await launchStack(dataDir, {
+    SIGHTLINE_CAPTURE_SOURCE: video,
+    SIGHTLINE_CAPTURE_FPS: '5',
+    SIGHTLINE_SPEAKER_OUTPUT: 'pulse',
+    SIGHTLINE_SPEAKER_PULSE_SERVER: pulse.server,
+    SIGHTLINE_SPEAKER_PULSE_DEVICE: pulse.sink,
   });
-  let output = '';
-  stack.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  stack.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
-  t.after(() => stopGroup(stack));
-
-  const deadline = Date.now() + 150_000;
-  while (!output.includes('Sightline is up.')) {
-    if (stack.exitCode !== null || Date.now() > deadline) assert.fail(`stack did not come up:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  t.after(() => stack.kill());
+  const { mqttPort, httpPorts, exited } = stack;
 
   // The first scan heard after the stack is up, what was said about it, and the audio of it.
   const bus = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4 });
@@ -155,7 +121,7 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
       const audio = audios.find((a) => a.meta.source.id === scan.id);
       if (speech && audio) said = { scan, speech, audio };
     }
-    if (Date.now() > heardBy) assert.fail(`no scan was announced (${scans.length} scans, ${speeches.length} speeches):\n${output.slice(-6000)}`);
+    if (Date.now() > heardBy) assert.fail(`no scan was announced (${scans.length} scans, ${speeches.length} speeches):\n${stack.output().slice(-6000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const { scan, speech, audio } = said;
@@ -224,15 +190,15 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
       const response = await fetch(`${checkoutUrl}/lanes/lane-1/basket`).catch(() => null);
       if (response?.ok) restored = await response.json();
     }
-    if (Date.now() > until) assert.fail(`checkout did not come back:\n${output.slice(-4000)}`);
+    if (Date.now() > until) assert.fail(`checkout did not come back:\n${stack.output().slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
   const restoredBasket = basketSchema.parse(restored);
   assert.equal(restoredBasket.id, basket.id);
   assert.ok(restoredBasket.items.some((item) => item.id === scan.id && item.priceMinor === scan.priceMinor), JSON.stringify(restoredBasket));
-  assert.match(output, /checkout killed by SIGKILL; restarting/);
+  assert.match(stack.output(), /checkout killed by SIGKILL; restarting/);
 
-  process.kill(stack.pid!, 'SIGINT');
+  process.kill(stack.pid, 'SIGINT');
   assert.equal(await exited, 0);
   await recording.stop();
 });

@@ -13,18 +13,16 @@
  * - floor: `pacat` playing a WAV straight to the same sink, spawned by the bench: the least any
  *   announcement can cost here. Ratios against it are less noisy than absolute times.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { buildWav, channels, createTopics, type Detections, type Speech } from '@sightline/schemas';
 import { startPulseServer, type PulseServer, type Recording } from '@sightline/speaker/testing';
-import { stackServices } from '../infra/stack/services.ts';
-import { freePort } from './ports.ts';
+import { launchStack } from './launch.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const root = join(import.meta.dirname, '..');
 const topics = createTopics();
 const LANE = 'lane-1';
 const CAMERA = 'demo';
@@ -76,43 +74,22 @@ interface Stack {
 }
 
 async function startStack(pulse: PulseServer, dataDir: string, extra: Record<string, string>): Promise<Stack> {
-  const mqttPort = await freePort();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
+  const stack = await launchStack(dataDir, {
     SIGHTLINE_LOG_LEVEL: 'warn',
-    SIGHTLINE_DATA_DIR: dataDir,
     SIGHTLINE_STACK_SERVICES: 'broker,checkout,tts,speaker',
-    SIGHTLINE_BROKER_MQTT_PORT: String(mqttPort),
-    SIGHTLINE_BROKER_WS_PORT: String(await freePort()),
     // The bench is the scale.
     SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: 'false',
     SIGHTLINE_SPEAKER_OUTPUT: 'pulse',
     SIGHTLINE_SPEAKER_PULSE_SERVER: pulse.server,
     SIGHTLINE_SPEAKER_PULSE_DEVICE: pulse.sink,
     ...extra,
-  };
-  for (const service of stackServices) env[service.httpPortKey] = String(await freePort());
-  const child: ChildProcess = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 120_000;
-  while (!output.includes('Sightline is up.')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not come up:\n${output}`);
-    await sleep(100);
-  }
+  });
   return {
-    mqttPort,
+    mqttPort: stack.mqttPort,
     async stop() {
-      child.kill('SIGINT');
-      await Promise.race([exited, sleep(10_000)]);
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
+      process.kill(stack.pid, 'SIGINT');
+      await Promise.race([stack.exited, sleep(10_000)]);
+      stack.kill();
     },
   };
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeFrame, detectionsSchema, type Detections, type FrameMeta } from '@sightline/schemas';
 import { stackServices } from '../infra/stack/services.ts';
-import { freePort } from './ports.ts';
+import { launchStack } from './launch.ts';
 
 /**
  * The whole dev stack as a user starts it (`node infra/stack/start.ts`), watched by Debian's
@@ -15,7 +15,6 @@ import { freePort } from './ports.ts';
  */
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const FPS = 5;
 
 interface Received {
@@ -57,43 +56,11 @@ test('the one-command stack delivers JPEG frames at the configured rate, capture
   // No grace period for an offline service, so the quick restart of a killed capture is alerted.
   const rulesFile = join(dataDir, 'alert-rules.yaml');
   writeFileSync(rulesFile, 'rules:\n  - { id: service-offline, type: service-offline, severity: critical, graceSeconds: 0 }\n');
-  const ports = { mqtt: await freePort(), ws: await freePort() };
-  const httpPorts: Record<string, string> = {};
-  for (const service of stackServices) httpPorts[service.httpPortKey] = String(await freePort());
-  const stack = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], {
-    cwd: root,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      SIGHTLINE_DATA_DIR: dataDir,
-      SIGHTLINE_BROKER_MQTT_PORT: String(ports.mqtt),
-      SIGHTLINE_BROKER_WS_PORT: String(ports.ws),
-      ...httpPorts,
-      SIGHTLINE_AZURITE_BLOB_PORT: String(await freePort()),
-      SIGHTLINE_ALERT_RULES_FILE: rulesFile,
-      SIGHTLINE_CAPTURE_FPS: String(FPS),
-    },
-  });
-  let output = '';
-  stack.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  stack.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => stack.once('exit', (code) => resolve(code)));
-  t.after(() => {
-    try {
-      process.kill(-stack.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const deadline = Date.now() + 120_000;
-  while (!output.includes('Sightline is up.')) {
-    if (stack.exitCode !== null || Date.now() > deadline) assert.fail(`stack did not come up:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const stack = await launchStack(dataDir, { SIGHTLINE_ALERT_RULES_FILE: rulesFile, SIGHTLINE_CAPTURE_FPS: String(FPS) }, 120_000);
+  t.after(() => stack.kill());
+  const { httpPorts, exited } = stack;
+  const ports = { mqtt: stack.mqttPort };
 
   // Frames: valid JPEGs with metadata, consecutive sequence numbers, at 5 fps +-20 %.
   // Detections arrive alongside: what inference made of those same frames.
@@ -166,12 +133,12 @@ test('the one-command stack delivers JPEG frames at the configured rate, capture
     try {
       after = await subscribeFrames(ports.mqtt, 3, 10);
     } catch (err) {
-      if (Date.now() > retryUntil) assert.fail(`no frames after the broker restart: ${(err as Error).message}\n${output.slice(-4000)}`);
+      if (Date.now() > retryUntil) assert.fail(`no frames after the broker restart: ${(err as Error).message}\n${stack.output().slice(-4000)}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
   assert.ok(after[0]!.meta.seq > lastSeq, `sequence continues after the broker restart (${lastSeq} then ${after[0]!.meta.seq})`);
-  assert.match(output, /broker killed by SIGKILL; restarting/);
+  assert.match(stack.output(), /broker killed by SIGKILL; restarting/);
 
   // Capture is killed outright: its last will says offline, the alert service raises an alert,
   // and when the stack has restarted capture the alert is resolved.
@@ -182,12 +149,12 @@ test('the one-command stack delivers JPEG frames at the configured rate, capture
   process.kill(before.services.capture!.pid, 'SIGKILL');
   const alertBy = Date.now() + 30_000;
   while ((await captureAlert())?.state !== 'resolved') {
-    if (Date.now() > alertBy) assert.fail(`no resolved service-offline alert for capture: ${JSON.stringify(await captureAlert())}\n${output.slice(-3000)}`);
+    if (Date.now() > alertBy) assert.fail(`no resolved service-offline alert for capture: ${JSON.stringify(await captureAlert())}\n${stack.output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 
   // Ctrl-C stops everything cleanly.
-  process.kill(stack.pid!, 'SIGINT');
+  process.kill(stack.pid, 'SIGINT');
   assert.equal(await exited, 0);
   const pids = Object.values((JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as typeof state).services).map((s) => s.pid);
   for (const pid of pids) {

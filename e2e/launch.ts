@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { stackServices } from '../infra/stack/services.ts';
+import { freePort } from './ports.ts';
+
+const root = join(import.meta.dirname, '..');
+
+export interface LaunchedStack {
+  /** MQTT port of the broker. */
+  mqttPort: number;
+  /** Each service's HTTP port variable (e.g. SIGHTLINE_SYNC_HTTP_PORT) and the port it got. */
+  httpPorts: Record<string, string>;
+  /** Everything the stack printed so far. */
+  output(): string;
+  pid: number;
+  /** Resolves with the stack's exit code. */
+  exited: Promise<number | null>;
+  /** SIGKILLs the whole process group (cleanup; a graceful stop is SIGINT to `pid`). */
+  kill(): void;
+}
+
+/**
+ * `pnpm start` as a user runs it (`node infra/stack/start.ts`), on free ports, with `env` on top,
+ * resolved once it prints "Sightline is up." (rejects with its output if it exits or takes too long).
+ */
+export async function launchStack(dataDir: string, env: Record<string, string>, timeoutMs = 150_000): Promise<LaunchedStack> {
+  const mqttPort = await freePort();
+  const httpPorts: Record<string, string> = {};
+  for (const service of stackServices) httpPorts[service.httpPortKey] = String(await freePort());
+  const child = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      SIGHTLINE_DATA_DIR: dataDir,
+      SIGHTLINE_BROKER_MQTT_PORT: String(mqttPort),
+      SIGHTLINE_BROKER_WS_PORT: String(await freePort()),
+      SIGHTLINE_AZURITE_BLOB_PORT: String(await freePort()),
+      ...httpPorts,
+      ...env,
+    },
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const kill = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (!output.includes('Sightline is up.')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      kill();
+      throw new Error(`stack did not come up:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { mqttPort, httpPorts, output: () => output, pid: child.pid!, exited, kill };
+}
