@@ -3,6 +3,7 @@ import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import type { PcmFormat } from '../pcm.ts';
 import { LineTail, readLines } from './lines.ts';
+import { pulseClientArgs } from './pulse-stream.ts';
 import { SinkError, type AudioSink, type Clip, type PlayOptions, type Played } from './sink.ts';
 
 export interface ProcessSinkOptions {
@@ -135,20 +136,7 @@ export function createPaplaySink(options: PaplayOptions): ProcessSink {
   return new ProcessSink({
     name: 'pulse-paplay',
     command: options.command ?? 'paplay',
-    args: (format) => {
-      const args = [
-        '--verbose',
-        '--raw',
-        '--format=s16le',
-        `--rate=${format.sampleRate}`,
-        `--channels=${format.channels}`,
-        `--latency-msec=${options.latencyMs}`,
-        '--client-name=sightline-speaker',
-      ];
-      if (options.device !== undefined) args.push(`--device=${options.device}`);
-      if (options.server !== undefined) args.push(`--server=${options.server}`);
-      return args;
-    },
+    args: (format) => ['--verbose', ...pulseClientArgs(options, format)],
     startedLine: /^Stream started/,
     missingHint: 'install pulseaudio-utils',
     ...(options.env ? { env: options.env } : {}),

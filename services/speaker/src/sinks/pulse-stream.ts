@@ -25,21 +25,16 @@ export interface PulseOptions {
  */
 const MIN_PAD_MS = 20;
 
-export function pulseArgs(options: PulseOptions, format: PcmFormat, verbose = true): string[] {
-  const args = [
-    '--playback',
-    '--raw',
-    '--format=s16le',
-    `--rate=${format.sampleRate}`,
-    `--channels=${format.channels}`,
-    `--latency-msec=${options.latencyMs}`,
-    '--client-name=sightline-speaker',
-    '--stream-name=announcements',
-  ];
-  if (verbose) args.unshift('--verbose');
+/** What `pacat` and `paplay` both take: raw 16-bit PCM of `format`, the buffer, the sink and server. */
+export function pulseClientArgs(options: Pick<PulseOptions, 'latencyMs' | 'device' | 'server'>, format: PcmFormat): string[] {
+  const args = ['--raw', '--format=s16le', `--rate=${format.sampleRate}`, `--channels=${format.channels}`, `--latency-msec=${options.latencyMs}`, '--client-name=sightline-speaker'];
   if (options.device !== undefined) args.push(`--device=${options.device}`);
   if (options.server !== undefined) args.push(`--server=${options.server}`);
   return args;
+}
+
+export function pulseArgs(options: PulseOptions, format: PcmFormat, verbose = true): string[] {
+  return [...(verbose ? ['--verbose'] : []), '--playback', ...pulseClientArgs(options, format), '--stream-name=announcements'];
 }
 
 interface Stream {
