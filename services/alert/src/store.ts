@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import { openDatabase } from '@sightline/kit';
 import { alertSchema, type Alert, type AlertState, type AlertType, type Severity } from '@sightline/schemas';
 
 export interface AlertFilter {
@@ -45,13 +44,8 @@ export class AlertStore {
   private readonly getStatement;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.file = path.join(dataDir, 'alerts.sqlite');
-    this.db = new DatabaseSync(this.file);
+    ({ db: this.db, file: this.file } = openDatabase(dataDir, 'alerts.sqlite'));
     this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = NORMAL;
-      PRAGMA busy_timeout = 5000;
       CREATE TABLE IF NOT EXISTS alerts (
         id TEXT PRIMARY KEY,
         key TEXT NOT NULL,

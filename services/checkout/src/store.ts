@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { StatementSync } from 'node:sqlite';
+import { openDatabase } from '@sightline/kit';
 import { z } from 'zod';
 import { basketSchema, type Basket } from '@sightline/schemas';
 
@@ -31,12 +30,8 @@ export interface LaneStore {
  * so a crash never loses or repeats a charge the shopper heard.
  */
 export function openLaneStore(dataDir: string): LaneStore {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new DatabaseSync(path.join(dataDir, 'checkout.sqlite'));
+  const { db } = openDatabase(dataDir, 'checkout.sqlite');
   db.exec(`
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = FULL;
-    PRAGMA busy_timeout = 2000;
     CREATE TABLE IF NOT EXISTS lanes (
       lane TEXT PRIMARY KEY,
       basket TEXT NOT NULL,

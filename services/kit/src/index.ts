@@ -6,3 +6,4 @@ export { createRuntime, type Runtime, type RuntimeOptions, type Service } from '
 export { runMain, type MainOptions } from './main.ts';
 export { dataDirSetting, mqttSettingsSchema, mqttSettingsFrom, serviceDataDir } from './shared-config.ts';
 export { loadDataFile, readSmallFile } from './files.ts';
+export { openDatabase } from './sqlite.ts';
