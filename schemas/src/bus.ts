@@ -2,6 +2,7 @@ import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { Counter, type Registry } from 'prom-client';
 import type { Channel } from './channels.ts';
 import { PayloadError } from './errors.ts';
+import type { Party } from './parties.ts';
 import type { Topics } from './topics.ts';
 
 /** The part of a pino logger the bus needs. */
@@ -40,6 +41,13 @@ export interface BusOptions {
   topics: Topics;
   logger: BusLogger;
   registry?: Registry;
+  /**
+   * The service this bus belongs to. Publishing a channel that does not list it among its
+   * publishers, or subscribing to one that does not list it among its subscribers, is refused
+   * here with the reason, as the broker would refuse it silently with the rights derived from the
+   * same lists. Without it (tools, tests, integrators) the bus checks nothing.
+   */
+  party?: Party;
 }
 
 interface Subscription {
@@ -64,7 +72,7 @@ function makeCounters(registry: Registry | undefined) {
   };
 }
 
-export function createBus({ client, topics, logger, registry }: BusOptions): Bus {
+export function createBus({ client, topics, logger, registry, party }: BusOptions): Bus {
   let metrics = registry ? counters.get(registry) : undefined;
   if (!metrics) {
     metrics = makeCounters(registry);
@@ -128,6 +136,9 @@ export function createBus({ client, topics, logger, registry }: BusOptions): Bus
     topics,
     publish(channel, params, payload, options = {}) {
       return new Promise<number>((resolve, reject) => {
+        if (party !== undefined && !channel.publishers.includes(party)) {
+          return reject(new Error(`${party} does not publish ${channel.name} (its publishers are ${channel.publishers.join(', ')}; see schemas/src/channels.ts)`));
+        }
         const topic = topics.topic(channel, params);
         const bytes = channel.codec.encode(payload);
         if (!client.connected) return reject(new Error(`not connected: ${topic} not published`));
@@ -144,6 +155,9 @@ export function createBus({ client, topics, logger, registry }: BusOptions): Bus
       });
     },
     subscribe(channel, params, handler) {
+      if (party !== undefined && !(channel.subscribers as readonly string[]).includes(party)) {
+        return Promise.reject(new Error(`${party} does not subscribe to ${channel.name} (its subscribers are ${channel.subscribers.join(', ') || 'none'}; see schemas/src/channels.ts)`));
+      }
       const subscription: Subscription = {
         channel: channel as Channel<unknown, string>,
         filter: topics.filter(channel, params),

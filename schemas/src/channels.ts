@@ -22,6 +22,7 @@ import {
 } from './lanes.ts';
 import { buildWav, MAX_WAV_BYTES } from './wav.ts';
 import { alertEventSchema, evictionSchema, type AlertEvent, type Eviction } from './alerts.ts';
+import { busServices, type BusService, type Party } from './parties.ts';
 
 /**
  * Every MQTT topic Sightline uses, with its payload, defined once. Services build topic strings
@@ -46,7 +47,12 @@ export interface Channel<T, P extends string = string> {
   readonly retain: boolean;
   readonly encoding: Encoding;
   readonly summary: string;
-  readonly publishedBy: string;
+  /** Who may publish it: the services (with their broker users' write rights) and integrators. */
+  readonly publishers: readonly Party[];
+  /** Which services subscribe to it (their broker users' read rights). Integrators may read everything. */
+  readonly subscribers: readonly BusService[];
+  /** A parameter each publisher may fill only with its own name (`services/{service}/availability`). */
+  readonly ownParam?: P;
   /** The schema of the payload (for a JPEG, of its metadata) for docs and JSON Schema. */
   readonly schema: z.ZodType;
   readonly maxBytes: number;
@@ -199,7 +205,8 @@ export const channels = {
     encoding: 'jpeg',
     summary:
       'One camera frame as a plain JPEG (any MQTT image viewer shows it). Its metadata is JSON in a JPEG comment (COM, 0xFFFE) segment whose text starts with `sightline-frame/1 `, placed after the APP0/APP1 headers.',
-    publishedBy: 'capture',
+    publishers: ['capture'],
+    subscribers: ['inference', 'alert', 'sync'],
     schema: frameMetaSchema,
     maxBytes: MAX_FRAME_BYTES,
     example: { meta: { camera: 'demo', seq: 42, capturedAt: 1795000000000, width: 640, height: 480 }, jpeg: EXAMPLE_JPEG },
@@ -214,7 +221,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'What the inference service found in one frame: the frame it belongs to (seq, capture time, size), the model, the objects (label, score, box normalised to the frame) and where the time went. Frames arriving while one is being processed replace each other (latest wins), so under load some frames have no detections message.',
-    publishedBy: 'inference',
+    publishers: ['inference'],
+    subscribers: ['checkout', 'alert', 'sync'],
     schema: detectionsSchema,
     maxBytes: 256 * 1024,
     example: {
@@ -238,7 +246,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'Switch the inference model at run time. The new model is loaded, checked and warmed up while the old one keeps serving, then swapped in between two frames; the outcome is published on `services/inference/model/state`.',
-    publishedBy: 'integrators (anyone allowed to write it)',
+    publishers: ['integrator'],
+    subscribers: ['inference'],
     schema: modelCommandSchema,
     maxBytes: 1024,
     example: { model: 'my-detector' } as ModelCommand,
@@ -253,7 +262,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'The model the inference service runs (retained), republished after each switch request: on success the new model, on refusal the old one with `error` saying why.',
-    publishedBy: 'inference',
+    publishers: ['inference'],
+    subscribers: [],
     schema: modelStateSchema,
     maxBytes: 4096,
     example: { model: EXAMPLE_MODEL, since: 1795000000000 } as ModelState,
@@ -268,7 +278,9 @@ export const channels = {
     encoding: 'text',
     summary:
       'Whether a service is up: `online` once it has connected, `offline` when it stops or, as its MQTT last will, when it vanishes. Retained, so a new subscriber learns the state at once.',
-    publishedBy: 'every service',
+    publishers: busServices,
+    subscribers: ['checkout', 'speaker', 'alert'],
+    ownParam: 'service',
     schema: availabilitySchema,
     maxBytes: 16,
     example: 'online',
@@ -283,7 +295,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'Readings of a lane scale, from any device adapter or integrator (the dev stack runs a simulator). Send every reading, settled or not, at least a few per second while the weight changes: checkout takes a weight once it has stayed within its tolerance for its settle time, or at once when `stable` is true.',
-    publishedBy: 'a scale adapter (integrators), or the scale simulator',
+    publishers: ['integrator', 'checkout'],
+    subscribers: ['checkout'],
     schema: weightReadingSchema,
     maxBytes: 1024,
     example: { grams: 182.5, at: 1795000000000 } as WeightReading,
@@ -298,7 +311,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'An item was scanned: the product (named in the lane locale), how sure the camera was, the weight that priced it, its price and the basket total after it. Money is integer minor units of `currency`.',
-    publishedBy: 'checkout',
+    publishers: ['checkout'],
+    subscribers: ['tts', 'speaker', 'alert'],
     schema: scanSchema,
     maxBytes: 16 * 1024,
     example: {
@@ -329,7 +343,8 @@ export const channels = {
     retain: true,
     encoding: 'json',
     summary: 'The basket of a lane, retained and republished after every change, so a display that connects late shows it at once.',
-    publishedBy: 'checkout',
+    publishers: ['checkout'],
+    subscribers: [],
     schema: basketSchema,
     maxBytes: 512 * 1024,
     example: {
@@ -355,7 +370,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'Change a basket: `remove-last`, `clear`, or `finish` (the total is announced and the next scan starts a new basket). Answered on `lanes/{lane}/basket/result`.',
-    publishedBy: 'integrators (a lane display, an assistant\'s handset)',
+    publishers: ['integrator'],
+    subscribers: ['checkout'],
     schema: basketCommandSchema,
     maxBytes: 1024,
     example: { action: 'remove-last', transaction: 'tx-1' } as BasketCommand,
@@ -369,7 +385,8 @@ export const channels = {
     retain: false,
     encoding: 'json',
     summary: 'The answer to a basket command: `{status: "ok", action, transaction, basket}` or `{status: "error", error, transaction}`.',
-    publishedBy: 'checkout',
+    publishers: ['checkout'],
+    subscribers: [],
     schema: basketResultSchema,
     maxBytes: 4096,
     example: { status: 'ok', action: 'remove-last', transaction: 'tx-1', basket: { id: 'basket-9a7e', count: 2, totalMinor: 357 } } as BasketResult,
@@ -384,7 +401,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'Everything else the shopper must be told, by `type`: `not-recognised` (try again), `place-on-scale`, `weight-mismatch`, `removed`, `cleared`, `total`, and `trouble` (`camera-offline`, `inference-offline`, `scale-offline`, `speech-unavailable`; `state` begin or end).',
-    publishedBy: 'checkout',
+    publishers: ['checkout'],
+    subscribers: ['tts', 'speaker', 'alert'],
     schema: laneEventSchema,
     maxBytes: 16 * 1024,
     example: { id: 'ev-51d0', lane: 'lane-1', locale: 'en-US', at: 1795000000900, type: 'not-recognised', camera: 'demo', label: 'kite' } as LaneEvent,
@@ -399,7 +417,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'What is being said to the shopper, as text with its provenance (provider, voice, cache, fallback, timings): for a display, a log, or a braille line. The same metadata rides inside the audio.',
-    publishedBy: 'tts',
+    publishers: ['tts'],
+    subscribers: [],
     schema: speechSchema,
     maxBytes: 16 * 1024,
     example: EXAMPLE_SPEECH,
@@ -414,7 +433,8 @@ export const channels = {
     encoding: 'wav',
     summary:
       'The spoken audio as a plain 16-bit PCM WAV (any player plays it). Its metadata (the `speech` payload) is JSON in an extra RIFF chunk `slmd` after the `data` chunk.',
-    publishedBy: 'tts',
+    publishers: ['tts'],
+    subscribers: ['speaker'],
     schema: speechSchema,
     maxBytes: MAX_WAV_BYTES,
     example: { meta: EXAMPLE_SPEECH, wav: buildWav(Buffer.alloc(2205 * 2), { sampleRate: 22050, channels: 1 }) },
@@ -429,7 +449,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'Alert events, never retained: `new` when an alert is raised, `update` when it is seen again (count, last seen) or acknowledged, `end` when it is resolved. The alert keeps its `id` throughout; the alert service\'s HTTP API lists current and past alerts.',
-    publishedBy: 'alert',
+    publishers: ['alert'],
+    subscribers: ['sync'],
     schema: alertEventSchema,
     maxBytes: 16 * 1024,
     example: {
@@ -460,7 +481,8 @@ export const channels = {
     encoding: 'json',
     summary:
       'An image the sync service had accepted but dropped without uploading it (its outbox TTL or disk cap, a corrupt file, or a refusal by the store). Never silent: the alert service raises an `images-evicted` alert from these.',
-    publishedBy: 'sync',
+    publishers: ['sync'],
+    subscribers: ['alert'],
     schema: evictionSchema,
     maxBytes: 4096,
     example: { at: 1795000900000, reason: 'disk', blob: 'demo/2026/11/22/1795000000000-42.jpg', camera: 'demo', capturedAt: 1795000000000, bytes: 48213 } as Eviction,

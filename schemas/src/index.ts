@@ -90,3 +90,13 @@ export {
   type Severity,
   type SnapshotRef,
 } from './alerts.ts';
+export { busServices, isBusService, type BusService, type Party } from './parties.ts';
+export {
+  channelsPublishedBy,
+  channelsSubscribedBy,
+  integratorAccessRules,
+  serviceAccessRules,
+  viewerAccessRules,
+  type Access,
+  type AccessRule,
+} from './access.ts';

@@ -49,13 +49,13 @@ export function mqttApiMarkdown(): string {
     '(`sightline_bus_messages_dropped_total{channel,reason}` on its `/metrics`).',
     'JSON Schemas of the payloads are in [`schemas/json/`](../schemas/json/).',
     '',
-    '| topic | payload | QoS | retained | published by |',
-    '|---|---|---|---|---|',
+    '| topic | payload | QoS | retained | published by | subscribed by |',
+    '|---|---|---|---|---|---|',
   ];
   const all = Object.values(channels) as Channel<unknown, string>[];
   for (const channel of all) {
     lines.push(
-      `| \`${topics.prefix}/${channel.template}\` | ${channel.encoding} | ${channel.qos} | ${channel.retain ? 'yes' : 'no'} | ${channel.publishedBy} |`,
+      `| \`${topics.prefix}/${channel.template}\` | ${channel.encoding} | ${channel.qos} | ${channel.retain ? 'yes' : 'no'} | ${channel.publishers.map((p) => (p === 'integrator' ? 'integrators' : p)).join(', ')} | ${channel.subscribers.join(', ')} |`,
     );
   }
   for (const channel of all) {

@@ -7,3 +7,4 @@ export { runMain, type MainOptions } from './main.ts';
 export { dataDirSetting, mqttSettingsSchema, mqttSettingsFrom, serviceDataDir } from './shared-config.ts';
 export { loadDataFile, readSmallFile } from './files.ts';
 export { openDatabase } from './sqlite.ts';
+export { BoundedMap, type BoundedMapOptions, type EvictionReason } from './bounded-map.ts';

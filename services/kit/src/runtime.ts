@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { MqttClient } from 'mqtt';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createBus, type Bus, type Topics } from '@sightline/schemas';
+import { createBus, isBusService, type Bus, type Topics } from '@sightline/schemas';
 import type { Logger } from 'pino';
 import { createHttpApp } from './http.ts';
 import { closeServiceMqttClient, createServiceMqttClient, type MqttSession, type MqttSettings } from './mqtt.ts';
@@ -47,7 +47,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
   const { client, topics } = createServiceMqttClient(service, options.mqtt, logger, options.mqttSession);
-  const bus = createBus({ client, topics, logger: logger.child({ module: 'bus' }), registry });
+  const bus = createBus({ client, topics, logger: logger.child({ module: 'bus' }), registry, ...(isBusService(service) ? { party: service } : {}) });
   const http = createHttpApp({
     logger,
     registry,

@@ -14,7 +14,7 @@ const fixture = join(import.meta.dirname, 'fixtures', 'availability-service.ts')
 test('readyz says why until the broker is reached and subscriptions are granted; availability is announced', async (t) => {
   const { url, retained } = await startTestBroker(t);
   const runtime = createRuntime({
-    service: 'capture',
+    service: 'checkout',
     logger: silent,
     mqtt: { url, topicPrefix: 'sightline' },
     http: { host: '127.0.0.1', port: 0 },
@@ -30,10 +30,10 @@ test('readyz says why until the broker is reached and subscriptions are granted;
   const after = await runtime.http.inject({ url: '/readyz' });
   assert.equal(after.statusCode, 200, after.body);
   assert.equal((await runtime.http.inject({ url: '/healthz' })).statusCode, 200);
-  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+  await until(() => retained.get('sightline/services/checkout/availability') === 'online');
 
   const metrics = await runtime.http.inject({ url: '/metrics' });
-  assert.match(metrics.body, /sightline_bus_messages_received_total\{channel="availability",service="capture"\} [1-9]/);
+  assert.match(metrics.body, /sightline_bus_messages_received_total\{channel="availability",service="checkout"\} [1-9]/);
   assert.match(metrics.body, /process_resident_memory_bytes/);
 
   const res = await fetch(`http://127.0.0.1:${runtime.httpPort()}/healthz`);
@@ -42,19 +42,19 @@ test('readyz says why until the broker is reached and subscriptions are granted;
 
 test('a service that vanishes is marked offline by its last will; a stopped one says offline itself', async (t) => {
   const { url, retained } = await startTestBroker(t);
-  const vanishing = createRuntime({ service: 'capture', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 } });
+  const vanishing = createRuntime({ service: 'checkout', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 } });
   await vanishing.start();
-  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+  await until(() => retained.get('sightline/services/checkout/availability') === 'online');
   vanishing.client.options.reconnectPeriod = 0;
   vanishing.client.stream.destroy();
-  await until(() => retained.get('sightline/services/capture/availability') === 'offline', 5000, 'last will');
+  await until(() => retained.get('sightline/services/checkout/availability') === 'offline', 5000, 'last will');
   await vanishing.stop();
 
-  const polite = createRuntime({ service: 'capture', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 } });
+  const polite = createRuntime({ service: 'checkout', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 } });
   await polite.start();
-  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+  await until(() => retained.get('sightline/services/checkout/availability') === 'online');
   await polite.stop();
-  assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
+  assert.equal(retained.get('sightline/services/checkout/availability'), 'offline');
 });
 
 function runFixture(env: Record<string, string>, ipc = false) {
@@ -70,12 +70,12 @@ function runFixture(env: Record<string, string>, ipc = false) {
 }
 
 test('main: a bad config prints every problem and exits 1', async () => {
-  const { child, stderr } = runFixture({ SIGHTLINE_CAPTURE_HTTP_PORT: 'x', SIGHTLINE_CAPTURE_NOPE: '1' });
+  const { child, stderr } = runFixture({ SIGHTLINE_CHECKOUT_HTTP_PORT: 'x', SIGHTLINE_CHECKOUT_NOPE: '1' });
   const [code] = (await once(child, 'exit')) as [number];
   assert.equal(code, 1);
-  assert.match(stderr(), /capture: invalid configuration/);
-  assert.match(stderr(), /SIGHTLINE_CAPTURE_HTTP_PORT: must be a port number/);
-  assert.match(stderr(), /SIGHTLINE_CAPTURE_NOPE: unknown setting/);
+  assert.match(stderr(), /checkout: invalid configuration/);
+  assert.match(stderr(), /SIGHTLINE_CHECKOUT_HTTP_PORT: must be a port number/);
+  assert.match(stderr(), /SIGHTLINE_CHECKOUT_NOPE: unknown setting/);
 });
 
 test('main: SIGTERM stops the service gracefully (exit 0, offline published)', async (t) => {
@@ -83,18 +83,18 @@ test('main: SIGTERM stops the service gracefully (exit 0, offline published)', a
   const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url });
   const { httpPort } = JSON.parse(await firstLine) as { httpPort: number };
   await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200);
-  assert.equal(retained.get('sightline/services/capture/availability'), 'online');
+  assert.equal(retained.get('sightline/services/checkout/availability'), 'online');
   const started = Date.now();
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number];
   assert.equal(code, 0);
   assert.ok(Date.now() - started < 5000);
-  assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
+  assert.equal(retained.get('sightline/services/checkout/availability'), 'offline');
 });
 
 test('main: a stop that hangs is cut off after 5 s with exit 1', async (t) => {
   const { url } = await startTestBroker(t);
-  const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url, SIGHTLINE_CAPTURE_STOP_DELAY_MS: '60000' });
+  const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url, SIGHTLINE_CHECKOUT_STOP_DELAY_MS: '60000' });
   await firstLine;
   const started = Date.now();
   child.kill('SIGINT');
@@ -108,11 +108,11 @@ test('main: a service started by a supervisor stops gracefully when the supervis
   const { url, retained } = await startTestBroker(t);
   const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url }, true);
   await firstLine;
-  await until(() => retained.get('sightline/services/capture/availability') === 'online');
+  await until(() => retained.get('sightline/services/checkout/availability') === 'online');
   child.disconnect();
   const [code] = (await once(child, 'exit')) as [number];
   assert.equal(code, 0);
-  assert.equal(retained.get('sightline/services/capture/availability'), 'offline');
+  assert.equal(retained.get('sightline/services/checkout/availability'), 'offline');
 });
 
 test('a persistent session gets what was published while the service was down; a runtime never started stops cleanly', async (t) => {
@@ -126,7 +126,7 @@ test('a persistent session gets what was published while the service was down; a
   await granted;
   await first.stop();
 
-  const publisher = createRuntime({ ...options, service: 'capture', mqttSession: undefined });
+  const publisher = createRuntime({ ...options, service: 'inference', mqttSession: undefined });
   await publisher.start();
   await until(() => publisher.client.connected);
   await publisher.bus.publish(channels.availability, { service: 'inference' }, 'offline', { retain: false });
