@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { plainTextSchema } from './catalog.ts';
+import { countSchema, epochMsSchema, safeTextSchema, seqSchema } from './bounds.ts';
 import { idSchema } from './ids.ts';
 
 /** Alerts: what needs a person's attention, kept by the alert service and announced on `alerts`. */
 
-const epochMs = z.number().int().min(0);
+const epochMs = epochMsSchema;
 
 export const alertIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -');
 
@@ -29,7 +30,7 @@ export type AlertState = z.infer<typeof alertStateSchema>;
 export const snapshotRefSchema = z
   .strictObject({
     camera: idSchema,
-    seq: z.number().int().min(0),
+    seq: seqSchema,
     capturedAt: epochMs,
   })
   .describe('The frame that shows it (the sync service stores it under a name made from these three)');
@@ -47,12 +48,15 @@ export const alertSchema = z
     message: plainTextSchema(500).describe('what happened, for a person'),
     firstSeen: epochMs,
     lastSeen: epochMs,
-    count: z.number().int().min(1).describe('how many times it was seen; repeats aggregate here instead of raising new alerts'),
+    count: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).describe('how many times it was seen; repeats aggregate here instead of raising new alerts'),
     snapshot: snapshotRefSchema.nullable(),
     state: alertStateSchema,
     acknowledgedAt: epochMs.optional(),
     resolvedAt: epochMs.optional(),
-    details: z.record(z.string().max(64), z.union([z.string().max(256), z.number(), z.boolean()])).optional().describe('rule-specific facts (label, score, grams, baseline...)'),
+    details: z
+      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'must be a field name'), z.union([safeTextSchema(256), z.number().min(-1e12).max(1e12), z.boolean()]))
+      .refine((details) => Object.keys(details).length <= 32, 'at most 32 details')
+      .optional().describe('rule-specific facts (label, score, grams, baseline...)'),
   })
   .describe('An alert');
 export type Alert = z.infer<typeof alertSchema>;
@@ -69,10 +73,10 @@ export const evictionSchema = z
   .strictObject({
     at: epochMs.describe('when the image was dropped'),
     reason: z.enum(['ttl', 'disk', 'corrupt', 'rejected']).describe('older than the TTL, disk cap reached, unreadable on disk, or refused by the blob store'),
-    blob: z.string().min(1).max(1024).describe('the blob name it would have had'),
+    blob: safeTextSchema(1024, 1).describe('the blob name it would have had'),
     camera: idSchema.optional(),
     capturedAt: epochMs.optional(),
-    bytes: z.number().int().min(0),
+    bytes: countSchema(2 ** 40),
   })
   .describe('An image the sync service dropped from its outbox without uploading it');
 export type Eviction = z.infer<typeof evictionSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unsafeTextProblem } from './bounds.ts';
 
 /**
  * The product catalog: one file (YAML or JSON) read by checkout (labels to products, prices,
@@ -21,6 +22,7 @@ export type Locale = z.infer<typeof localeSchema>;
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 export const currencySchema = z
   .string()
+  .length(3, 'must be an ISO 4217 currency code Intl knows, like USD or EUR')
   .refine((code) => CURRENCIES.has(code), 'must be an ISO 4217 currency code Intl knows, like USD or EUR');
 
 export const skuSchema = z
@@ -34,7 +36,7 @@ export const plainTextSchema = (max: number) =>
     .trim()
     .min(1)
     .max(max)
-    .refine((text) => !/[<>&{}\\\u0000-\u001f\u007f]/.test(text), 'must be plain text (no < > & { } \\ or control characters)');
+    .refine((text) => !/[<>&{}\\]/.test(text) && unsafeTextProblem(text) === null, 'must be plain text (no < > & { } \\, control characters or bidirectional overrides)');
 
 export const spokenNameSchema = z
   .strictObject({

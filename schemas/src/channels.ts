@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PayloadError } from './errors.ts';
 import { decodeFrame, encodeFrame, frameMetaSchema, MAX_FRAME_BYTES, type Frame } from './frame.ts';
+import { durationMsSchema, epochMsSchema, labelSchema, pixelsSchema, safeTextSchema, seqSchema } from './bounds.ts';
 import { idSchema, modelIdSchema } from './ids.ts';
 import {
   audioCodec,
@@ -123,25 +124,25 @@ export const boxSchema = z
 
 const modelRefSchema = z
   .strictObject({
-    id: z.string().min(1).max(64).describe('model id (its folder name, or `centernet-coco` for the built-in model)'),
-    version: z.string().min(1).max(64).describe('model version, from its descriptor'),
+    id: safeTextSchema(64, 1).describe('model id (its folder name, or `centernet-coco` for the built-in model)'),
+    version: safeTextSchema(64, 1).describe('model version, from its descriptor'),
   })
   .describe('The model that produced the result');
 
-const msSchema = z.number().min(0);
+const msSchema = durationMsSchema;
 
 export const detectionsSchema = z
   .strictObject({
     camera: idSchema.describe('camera id, the same as in the topic'),
-    seq: z.number().int().min(0).describe('sequence number of the frame these detections belong to'),
-    capturedAt: z.number().int().min(0).describe('capture time of the frame, milliseconds since the Unix epoch (UTC)'),
-    width: z.number().int().positive().describe('frame width in pixels (after EXIF orientation)'),
-    height: z.number().int().positive().describe('frame height in pixels (after EXIF orientation)'),
+    seq: seqSchema.describe('sequence number of the frame these detections belong to'),
+    capturedAt: epochMsSchema.describe('capture time of the frame, milliseconds since the Unix epoch (UTC)'),
+    width: pixelsSchema.describe('frame width in pixels (after EXIF orientation)'),
+    height: pixelsSchema.describe('frame height in pixels (after EXIF orientation)'),
     model: modelRefSchema,
     objects: z
       .array(
         z.strictObject({
-          label: z.string().min(1).max(256).describe('class name'),
+          label: labelSchema.describe('class name'),
           score: unitInterval.describe('confidence, 0-1'),
           box: boxSchema.nullable().describe('where the object is; null for a classification model (the label is about the whole frame)'),
         }),
@@ -171,9 +172,9 @@ export type ModelCommand = z.infer<typeof modelCommandSchema>;
 export const modelStateSchema = z
   .strictObject({
     model: modelRefSchema.nullable().describe('the model now running; null while none is loaded'),
-    since: z.number().int().min(0).describe('when it started running, milliseconds since the Unix epoch (UTC)'),
-    request: z.string().max(64).optional().describe('the model asked for by the last command, when it was refused'),
-    error: z.string().max(2000).optional().describe('why the last requested switch was refused; the model above keeps running'),
+    since: epochMsSchema.describe('when it started running, milliseconds since the Unix epoch (UTC)'),
+    request: safeTextSchema(64).optional().describe('the model asked for by the last command, when it was refused'),
+    error: safeTextSchema(2000).optional().describe('why the last requested switch was refused; the model above keeps running'),
   })
   .describe('The model the inference service runs, and the outcome of the last switch request');
 export type ModelState = z.infer<typeof modelStateSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PayloadError } from './errors.ts';
+import { epochMsSchema, pixelsSchema, seqSchema } from './bounds.ts';
 import { idSchema } from './ids.ts';
 
 /**
@@ -15,10 +16,10 @@ export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 export const frameMetaSchema = z
   .strictObject({
     camera: idSchema.describe('camera id, the same as in the topic'),
-    seq: z.number().int().min(0).describe('frame sequence number; starts at 0 when capture starts and increases by 1 per published frame'),
-    capturedAt: z.number().int().min(0).describe('capture time, milliseconds since the Unix epoch (UTC)'),
-    width: z.number().int().positive().optional().describe('image width in pixels'),
-    height: z.number().int().positive().optional().describe('image height in pixels'),
+    seq: seqSchema.describe('frame sequence number; starts at 0 when capture starts and increases by 1 per published frame'),
+    capturedAt: epochMsSchema.describe('capture time, milliseconds since the Unix epoch (UTC)'),
+    width: pixelsSchema.optional().describe('image width in pixels'),
+    height: pixelsSchema.optional().describe('image height in pixels'),
   })
   .describe('Frame metadata carried in the JPEG comment segment');
 

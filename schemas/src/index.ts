@@ -100,3 +100,14 @@ export {
   type Access,
   type AccessRule,
 } from './access.ts';
+export {
+  countSchema,
+  durationMsSchema,
+  epochMsSchema,
+  labelSchema,
+  MAX_EPOCH_MS,
+  pixelsSchema,
+  safeTextSchema,
+  seqSchema,
+  unsafeTextProblem,
+} from './bounds.ts';

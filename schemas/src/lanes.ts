@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { currencySchema, localeSchema, MAX_ITEM_GRAMS, plainTextSchema, skuSchema, spokenNameSchema } from './catalog.ts';
 import { PayloadError } from './errors.ts';
+import { countSchema, durationMsSchema, epochMsSchema, labelSchema, safeTextSchema, seqSchema } from './bounds.ts';
 import { idSchema } from './ids.ts';
 import { buildWav, MAX_WAV_BYTES, parseWav } from './wav.ts';
 
@@ -9,7 +10,10 @@ import { buildWav, MAX_WAV_BYTES, parseWav } from './wav.ts';
 /** The heaviest reading a lane's scale may report (a checkout scale's capacity). */
 export const MAX_SCALE_GRAMS = 2 * MAX_ITEM_GRAMS;
 
-const epochMs = z.number().int().min(0);
+const epochMs = epochMsSchema;
+/** Items in one basket line, and lines in one basket. */
+const MAX_QUANTITY = 1000;
+const MAX_BASKET_ITEMS = 1000;
 const minor = z.number().int().min(0).max(10_000_000_000);
 /** Ids Sightline makes for scans, baskets and utterances (UUIDs), and an integrator's own ids. */
 const eventIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -');
@@ -34,7 +38,7 @@ export type WeightReading = z.infer<typeof weightReadingSchema>;
 const productRefSchema = z
   .strictObject({
     sku: skuSchema,
-    label: z.string().min(1).max(256).describe('the model label it was recognised by'),
+    label: labelSchema.describe('the model label it was recognised by'),
     name: z.string().min(1).max(120).describe('display name in the lane locale'),
     spoken: spokenNameSchema.describe('how to say it in the lane locale'),
   })
@@ -44,7 +48,7 @@ export type ProductRef = z.infer<typeof productRefSchema>;
 const basketSummarySchema = z
   .strictObject({
     id: eventIdSchema.describe('basket id'),
-    count: z.number().int().min(0).describe('items in the basket'),
+    count: countSchema(MAX_QUANTITY * MAX_BASKET_ITEMS).describe('items in the basket'),
     totalMinor: minor.describe('basket total, minor units'),
   })
   .describe('The basket after this event');
@@ -56,12 +60,12 @@ export const scanSchema = z
     locale: localeSchema.describe('the lane locale: what the shopper hears and reads'),
     at: epochMs.describe('when the scan was decided'),
     camera: idSchema.describe('camera that saw the item'),
-    seq: z.number().int().min(0).describe('sequence number of the frame that completed the scan'),
+    seq: seqSchema.describe('sequence number of the frame that completed the scan'),
     capturedAt: epochMs.describe('capture time of that frame'),
     product: productRefSchema,
     confidence: z.number().min(0).max(1).describe('mean detector score over the frames that made the scan'),
     pricing: z.enum(['unit', 'kg']).describe('priced per item or by weight'),
-    quantity: z.number().int().min(1).describe('items (1 for goods sold by weight)'),
+    quantity: z.number().int().min(1).max(MAX_QUANTITY).describe('items (1 for goods sold by weight)'),
     weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS).nullable().describe('the settled scale reading that priced the item; null when the scale was not needed'),
     unitPriceMinor: minor.describe('price per item or per kilogram, minor units'),
     priceMinor: minor.describe('what this scan costs, minor units (rounded half up from weight x price per kg)'),
@@ -75,7 +79,7 @@ export const basketItemSchema = z.strictObject({
   id: eventIdSchema.describe('scan id'),
   sku: skuSchema,
   name: z.string().min(1).max(120),
-  quantity: z.number().int().min(1),
+  quantity: z.number().int().min(1).max(MAX_QUANTITY),
   weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS).nullable(),
   unitPriceMinor: minor,
   priceMinor: minor,
@@ -89,8 +93,8 @@ export const basketSchema = z
     lane: idSchema,
     status: z.enum(['open', 'finished']).describe('finished after the finish command: the total is final'),
     currency: currencySchema,
-    items: z.array(basketItemSchema).max(1000),
-    count: z.number().int().min(0),
+    items: z.array(basketItemSchema).max(MAX_BASKET_ITEMS),
+    count: countSchema(MAX_QUANTITY * MAX_BASKET_ITEMS),
     totalMinor: minor,
     updatedAt: epochMs,
   })
@@ -117,7 +121,7 @@ export const basketResultSchema = z
       status: z.literal('error'),
       action: basketCommandSchema.shape.action.optional(),
       transaction: eventIdSchema.optional(),
-      error: z.string().min(1).max(2000),
+      error: safeTextSchema(2000, 1),
     }),
   ])
   .describe('The answer to a basket command');
@@ -139,7 +143,7 @@ export const laneEventSchema = z
       ...laneEventBase,
       type: z.literal('not-recognised'),
       camera: idSchema,
-      label: z.string().min(1).max(256).optional().describe('what the model saw, when it saw something the catalog does not sell'),
+      label: labelSchema.optional().describe('what the model saw, when it saw something the catalog does not sell'),
     }),
     z.strictObject({ ...laneEventBase, type: z.literal('place-on-scale'), product: productRefSchema }),
     z.strictObject({
@@ -147,7 +151,7 @@ export const laneEventSchema = z
       type: z.literal('weight-mismatch'),
       product: productRefSchema,
       weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS),
-      expected: z.strictObject({ min: z.number(), max: z.number() }).describe('expected grams for the counted items'),
+      expected: z.strictObject({ min: z.number().min(0).max(MAX_QUANTITY * MAX_SCALE_GRAMS), max: z.number().min(0).max(MAX_QUANTITY * MAX_SCALE_GRAMS) }).describe('expected grams for the counted items'),
     }),
     z.strictObject({
       ...laneEventBase,
@@ -184,15 +188,15 @@ export const speechSchema = z
       .describe('what is being announced'),
     text: plainTextSchema(1000).describe('the sentence, as plain text'),
     locale: localeSchema,
-    provider: z.string().min(1).max(32).describe('the voice that spoke it: `espeak` (offline) or `azure`'),
-    voice: z.string().min(1).max(128),
+    provider: safeTextSchema(32, 1).describe('the voice that spoke it: `espeak` (offline) or `azure`'),
+    voice: safeTextSchema(128, 1),
     cached: z.boolean().describe('served from the audio cache'),
     fallback: z
-      .strictObject({ from: z.string().max(32), reason: z.string().max(500) })
+      .strictObject({ from: safeTextSchema(32), reason: safeTextSchema(500) })
       .optional()
       .describe('present when the configured provider failed or was too slow and the offline voice spoke instead'),
-    synthMs: z.number().min(0).describe('time to get the audio (0 when cached)'),
-    durationMs: z.number().min(0).describe('length of the audio'),
+    synthMs: durationMsSchema.describe('time to get the audio (0 when cached)'),
+    durationMs: durationMsSchema.describe('length of the audio'),
     interruptible: z.boolean().describe('a newer announcement may cut this one short; false for totals'),
   })
   .describe('What is being said to the shopper');
