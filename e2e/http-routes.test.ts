@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { ConfigError, createLogger, httpRoutes, JSON_BODY_LIMIT, type HttpRoute } from '@sightline/kit';
+import { ConfigError, createLogger, httpRoutes, JSON_BODY_LIMIT, type HttpRoute, type Runtime } from '@sightline/kit';
+
+type FastifyInstance = Runtime['http'];
 import { createAlertApp, loadAlertConfig } from '@sightline/alert';
 import { createBrokerApp } from '@sightline/broker/src/app.ts';
 import { loadBrokerConfig } from '@sightline/broker/src/config.ts';

@@ -6,5 +6,6 @@ export { createRuntime, type Runtime, type RuntimeOptions, type Service } from '
 export { runMain, type MainOptions } from './main.ts';
 export { dataDirSetting, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsSchema, mqttSettingsFrom, serviceDataDir, type HttpSettings } from './shared-config.ts';
 export { loadDataFile, readSmallFile } from './files.ts';
+export { ensureSecretFile } from './secret-file.ts';
 export { openDatabase } from './sqlite.ts';
 export { BoundedMap, type BoundedMapOptions, type EvictionReason } from './bounded-map.ts';
