@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { ConfigError, createLogger, httpRoutes, JSON_BODY_LIMIT, type HttpRoute, type Runtime } from '@sightline/kit';
 
 type FastifyInstance = Runtime['http'];
@@ -142,3 +145,49 @@ for (const [service, builder] of Object.entries(SERVICES)) {
     }
   });
 }
+
+interface ComposeService {
+  command?: string[];
+  environment?: Record<string, string | number | boolean>;
+  volumes?: string[];
+  depends_on?: Record<string, unknown>;
+}
+
+test('compose.yaml: the broker makes the HTTP token before anything starts; every service reads it, loads its config and requires it', async (t) => {
+  const root = join(import.meta.dirname, '..');
+  const compose = parse(readFileSync(join(root, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+  const credentials = '/run/sightline/credentials';
+  const dir = mkdtempSync(join(tmpdir(), 'sightline-compose-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const local = (value: string | number | boolean) => String(value).replaceAll(credentials, dir);
+
+  const [shell, flag, script] = compose.services['broker']!.command!;
+  assert.deepEqual([shell, flag], ['sh', '-c']);
+  const [makeToken, startBroker] = script!.split(' && exec ');
+  assert.match(startBroker!, /^node services\/broker\/src\/main\.ts$/);
+  await promisify(execFile)('sh', ['-c', local(makeToken!)], { cwd: root });
+  const token = readFileSync(join(dir, 'http-token'), 'utf8');
+
+  for (const [name, service] of Object.entries(compose.services)) {
+    const environment = service.environment ?? {};
+    const hostKey = Object.keys(environment).find((key) => key.endsWith('_HTTP_HOST'));
+    if (hostKey === undefined || environment[hostKey] === '127.0.0.1') continue;
+    assert.equal(environment['SIGHTLINE_HTTP_TOKEN_FILE'], `${credentials}/http-token`, `${name} listens on ${environment[hostKey]}`);
+    assert.ok(service.volumes?.some((v) => v.startsWith(`credentials:${credentials}`)), `${name} mounts the credentials`);
+    assert.ok(service.depends_on?.['broker'] !== undefined, `${name} starts after the broker made the token`);
+    assert.ok(String(environment['SIGHTLINE_HTTP_ALLOWED_HOSTS']).split(',').includes(name), `${name} answers to its compose name`);
+  }
+
+  for (const [name, builder] of Object.entries(SERVICES)) {
+    const service = compose.services[name];
+    assert.ok(service, `${name} is in compose.yaml`);
+    const environment = Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, local(value)]));
+    const passwordFile = environment['SIGHTLINE_MQTT_PASSWORD_FILE'];
+    if (passwordFile !== undefined) writeFileSync(passwordFile, 'a-password');
+    const { http } = await build(t, name, builder, { ...environment, SIGHTLINE_MQTT_URL: 'mqtt://127.0.0.1:1' });
+    const host = { host: `${name}:8080` };
+    assert.equal((await http.inject({ url: '/readyz', headers: host })).statusCode, 503, `${name}: /readyz answers without the token`);
+    assert.equal((await http.inject({ url: '/metrics', headers: host })).statusCode, 401, `${name}: /metrics needs the token`);
+    assert.equal((await http.inject({ url: '/metrics', headers: { ...host, authorization: `Bearer ${token}` } })).statusCode, 200, `${name}: the token from the volume`);
+  }
+});
