@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
-import { createHttpApp, dataDirSetting, env, loadConfig, runMain, serviceDataDir, type Logger, type Service } from '@sightline/kit';
+import { createHttpApp, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, runMain, serviceDataDir, type HttpSettings, type Logger, type Service } from '@sightline/kit';
 
 /**
  * The dev stack's Blob Storage: Azurite, Microsoft's emulator (npm `azurite`, pinned), so sync
@@ -17,6 +17,7 @@ import { createHttpApp, dataDirSetting, env, loadConfig, runMain, serviceDataDir
 const schema = z.strictObject({
   SIGHTLINE_LOG_LEVEL: env.logLevel(),
   ...dataDirSetting,
+  ...httpAccessSettingsSchema,
   SIGHTLINE_AZURITE_BLOB_HOST: env.host('127.0.0.1'),
   SIGHTLINE_AZURITE_BLOB_PORT: env.port(10000),
   SIGHTLINE_AZURITE_HTTP_HOST: env.host('127.0.0.1'),
@@ -30,13 +31,14 @@ function azuriteBlobMain(): string {
   return path.join(path.dirname(pkgFile), bin);
 }
 
-function createAzurite(config: z.infer<typeof schema> & { location: string }, logger: Logger): Service {
+function createAzurite(config: z.infer<typeof schema> & { location: string; http: HttpSettings }, logger: Logger): Service {
   let child: ChildProcess | null = null;
   let listening = false;
   const http = createHttpApp({
     logger,
     registry: new Registry(),
     notReadyReason: () => (listening ? null : 'Azurite is not listening yet'),
+    access: config.http,
   });
   return {
     async start() {
@@ -68,7 +70,7 @@ function createAzurite(config: z.infer<typeof schema> & { location: string }, lo
         process.exitCode = 1;
         process.kill(process.pid, 'SIGTERM');
       });
-      await http.listen({ host: config.SIGHTLINE_AZURITE_HTTP_HOST, port: config.SIGHTLINE_AZURITE_HTTP_PORT });
+      await http.listen({ host: config.http.host, port: config.http.port });
     },
     async stop() {
       await http.close();
@@ -87,7 +89,8 @@ await runMain({
   service: 'azurite',
   loadConfig: () => {
     const settings = loadConfig('azurite', schema);
-    return { ...settings, location: serviceDataDir(settings, 'azurite', process.cwd()) };
+    const http = httpSettingsFrom('azurite', { host: settings.SIGHTLINE_AZURITE_HTTP_HOST, port: settings.SIGHTLINE_AZURITE_HTTP_PORT }, settings);
+    return { ...settings, location: serviceDataDir(settings, 'azurite', process.cwd()), http };
   },
   logLevel: (config) => config.SIGHTLINE_LOG_LEVEL,
   build: (config, logger) => createAzurite(config, logger),

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { defaultRules, MAX_RULES_FILE_BYTES, rulesFileSchema, type Rule } from './rules.ts';
 
 export const alertEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
+  ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_ALERT_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_ALERT_HTTP_PORT: env.port(8087),
@@ -26,7 +27,7 @@ export interface AlertConfig {
   logLevel: string;
   mqtt: MqttSettings;
   clientId: string;
-  http: { host: string; port: number };
+  http: HttpSettings;
   dataDir: string;
   rules: Rule[];
   /** Where the rules came from: the file, or "defaults". */
@@ -55,7 +56,7 @@ export function loadAlertConfig(environment: NodeJS.ProcessEnv = process.env, cw
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
     clientId: settings.SIGHTLINE_ALERT_MQTT_CLIENT_ID,
-    http: { host: settings.SIGHTLINE_ALERT_HTTP_HOST, port: settings.SIGHTLINE_ALERT_HTTP_PORT },
+    http: httpSettingsFrom('alert', { host: settings.SIGHTLINE_ALERT_HTTP_HOST, port: settings.SIGHTLINE_ALERT_HTTP_PORT }, settings),
     dataDir: serviceDataDir(settings, 'alert', cwd),
     rules,
     rulesSource,

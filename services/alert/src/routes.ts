@@ -77,6 +77,8 @@ export function openApiDocument(): object {
   const errors = (...codes: number[]) =>
     Object.fromEntries(codes.map((code) => [String(code), { description: ({ 400: 'bad id or filter', 404: 'no such alert', 409: 'invalid state transition' } as Record<number, string>)[code], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
   const idParam = { name: 'id', in: 'path', required: true, schema: json(alertIdSchema) };
+  // A POST must be JSON (the HTTP app refuses anything else with 415): these take `{}`.
+  const emptyBody = { required: true, content: { 'application/json': { schema: { type: 'object', maxProperties: 0 } } } };
   const alertResponse = { description: 'the alert', content: { 'application/json': { schema: { $ref: '#/components/schemas/Alert' } } } };
   const query = (name: string, schema: object, description: string) => ({ name, in: 'query', required: false, schema, description });
   return {
@@ -116,10 +118,10 @@ export function openApiDocument(): object {
       },
       '/alerts/{id}': { get: { summary: 'One alert', parameters: [idParam], responses: { '200': alertResponse, ...errors(400, 404) } } },
       '/alerts/{id}/acknowledge': {
-        post: { summary: 'Acknowledge an active alert (it stays open and keeps aggregating)', parameters: [idParam], responses: { '200': alertResponse, ...errors(400, 404, 409) } },
+        post: { summary: 'Acknowledge an active alert (it stays open and keeps aggregating)', parameters: [idParam], requestBody: emptyBody, responses: { '200': alertResponse, ...errors(400, 404, 409) } },
       },
       '/alerts/{id}/resolve': {
-        post: { summary: 'Resolve an active or acknowledged alert', parameters: [idParam], responses: { '200': alertResponse, ...errors(400, 404, 409) } },
+        post: { summary: 'Resolve an active or acknowledged alert', parameters: [idParam], requestBody: emptyBody, responses: { '200': alertResponse, ...errors(400, 404, 409) } },
       },
     },
     components: { schemas: { Alert: json(alertSchema), Error: error } },

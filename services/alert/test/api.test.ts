@@ -34,7 +34,7 @@ test('GET /alerts filters by state, type, severity, lane, camera, since and unti
   assert.equal(all.body.nextCursor, null);
 
   const first = all.body.alerts[2].id;
-  await app.http.inject({ method: 'POST', url: `/alerts/${first}/acknowledge` });
+  await app.http.inject({ method: 'POST', url: `/alerts/${first}/acknowledge`, payload: {} });
   assert.deepEqual((await get(app, '/alerts?state=acknowledged')).body.alerts.map((a: { id: string }) => a.id), [first]);
   assert.equal((await get(app, '/alerts?state=active')).body.alerts.length, 2);
   assert.deepEqual((await get(app, '/alerts?type=unknown-item')).body.alerts.map((a: { lane: string }) => a.lane), ['lane-2']);
@@ -106,7 +106,7 @@ test('GET /alerts/:id, acknowledge and resolve: 200, 400, 404 and 409', async (t
   assert.equal((await get(app, '/alerts/bad%20id%3F')).status, 400);
   assert.equal((await get(app, `/alerts/${'x'.repeat(65)}`)).status, 400);
 
-  const post = (url: string) => app.http.inject({ method: 'POST', url });
+  const post = (url: string) => app.http.inject({ method: 'POST', url, payload: {} });
   const ack = await post(`/alerts/${id}/acknowledge`);
   assert.equal(ack.statusCode, 200);
   assert.equal(ack.json().state, 'acknowledged');
@@ -123,6 +123,29 @@ test('GET /alerts/:id, acknowledge and resolve: 200, 400, 404 and 409', async (t
   assert.equal((await post('/alerts/al-unknown/resolve')).statusCode, 404);
   assert.equal((await post('/alerts/al-unknown/acknowledge')).statusCode, 404);
   assert.equal((await post('/alerts/%24%24/resolve')).statusCode, 400);
+});
+
+test('a web page cannot acknowledge or resolve: text/plain, form and bodyless POSTs are 415, a rebound Host is 403, and the alert stays active', async (t) => {
+  const { app } = makeApp(t);
+  app.engine.onLaneEvent(weightMismatch('lane-1'));
+  const id = app.engine.openAlerts()[0]!.id;
+  const simple: Array<[string, Record<string, string>, string | undefined]> = [
+    ['acknowledge', { 'content-type': 'text/plain' }, '{}'],
+    ['acknowledge', { 'content-type': 'application/x-www-form-urlencoded' }, 'a=1'],
+    ['resolve', {}, undefined],
+    ['resolve', { 'content-type': 'text/plain;charset=UTF-8' }, ''],
+  ];
+  for (const [action, headers, payload] of simple) {
+    const response = await app.http.inject({ method: 'POST', url: `/alerts/${id}/${action}`, headers, ...(payload === undefined ? {} : { payload }) });
+    assert.equal(response.statusCode, 415, `${action} ${JSON.stringify(headers)}: ${response.body}`);
+  }
+  const rebound = await app.http.inject({ method: 'POST', url: `/alerts/${id}/resolve`, headers: { host: 'alerts.attacker.example' }, payload: {} });
+  assert.equal(rebound.statusCode, 403);
+  assert.equal((await app.http.inject({ url: '/alerts', headers: { host: 'alerts.attacker.example:8087' } })).statusCode, 403, 'nor read them');
+  assert.equal((await get(app, `/alerts/${id}`)).body.state, 'active');
+  const metrics = (await app.http.inject({ url: '/metrics' })).body;
+  assert.match(metrics, /sightline_http_requests_refused_total\{reason="media-type",service="alert"\} 4/);
+  assert.match(metrics, /sightline_http_requests_refused_total\{reason="host",service="alert"\} 2/);
 });
 
 test('GET /openapi.json describes the routes; /healthz and /metrics answer', async (t) => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, readSmallFile, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, readSmallFile, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { idSchema } from '@sightline/schemas';
 import { selectFfmpeg } from './ffmpeg.ts';
 import { parseSource, qscaleFromQuality, SourceError, type Source } from './sources.ts';
@@ -15,6 +15,7 @@ export const MAX_CAMERAS = 32;
 
 export const captureEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
+  ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_CAPTURE_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_CAPTURE_HTTP_PORT: env.port(8082),
@@ -76,7 +77,7 @@ export interface CameraConfig {
 export interface CaptureConfig {
   logLevel: string;
   mqtt: MqttSettings;
-  http: { host: string; port: number };
+  http: HttpSettings;
   dataDir: string;
   /** FFMPEG_PATH when set; otherwise the app picks system or bundled ffmpeg. */
   ffmpegPath: string | undefined;
@@ -204,7 +205,7 @@ export function loadCaptureConfig(environment: NodeJS.ProcessEnv = process.env, 
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
-    http: { host: settings.SIGHTLINE_CAPTURE_HTTP_HOST, port: settings.SIGHTLINE_CAPTURE_HTTP_PORT },
+    http: httpSettingsFrom('capture', { host: settings.SIGHTLINE_CAPTURE_HTTP_HOST, port: settings.SIGHTLINE_CAPTURE_HTTP_PORT }, settings),
     dataDir: serviceDataDir(settings, 'capture', cwd),
     ffmpegPath,
     stallSeconds: settings.SIGHTLINE_CAPTURE_STALL_SECONDS,

@@ -20,7 +20,7 @@ function problems(env: NodeJS.ProcessEnv, cwd?: string): string[] {
 test('defaults: one camera "demo" showing the sample video, 5 fps, 640x480, quality 75, no motion gate', (t) => {
   const dir = tempDir(t, 'cfg');
   const config = loadCaptureConfig({}, dir);
-  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8082 });
+  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8082, allowedHosts: [], token: null });
   assert.equal(config.dataDir, path.join(dir, '.data', 'capture'));
   assert.equal(config.ffmpegPath, undefined);
   assert.equal(config.stallSeconds, 10);

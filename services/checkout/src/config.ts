@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { idSchema, localeSchema } from '@sightline/schemas';
 import { loadCatalog, normaliseLabel, SAMPLE_CATALOG_FILE, type CatalogIndex } from './catalog.ts';
 import { polygonArea, WHOLE_FRAME, type Point } from './zone.ts';
@@ -15,6 +15,7 @@ const labelList = z
 
 export const checkoutEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
+  ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_CHECKOUT_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_CHECKOUT_HTTP_PORT: env.port(8084),
@@ -69,7 +70,7 @@ export interface LaneConfig {
 export interface CheckoutConfig {
   logLevel: string;
   mqtt: MqttSettings;
-  http: { host: string; port: number };
+  http: HttpSettings;
   dataDir: string;
   catalogFile: string;
   catalog: CatalogIndex;
@@ -199,7 +200,7 @@ export function loadCheckoutConfig(environment: NodeJS.ProcessEnv = process.env,
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
-    http: { host: settings.SIGHTLINE_CHECKOUT_HTTP_HOST, port: settings.SIGHTLINE_CHECKOUT_HTTP_PORT },
+    http: httpSettingsFrom('checkout', { host: settings.SIGHTLINE_CHECKOUT_HTTP_HOST, port: settings.SIGHTLINE_CHECKOUT_HTTP_PORT }, settings),
     dataDir: serviceDataDir(settings, 'checkout', cwd),
     catalogFile,
     catalog,

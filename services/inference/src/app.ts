@@ -74,7 +74,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     service: 'inference',
     logger,
     mqtt: config.mqtt,
-    http: { ...config.http, bodyLimit: UPLOAD_LIMITS.maxBytes },
+    http: config.http,
     notReadyReason: () => (model === null ? 'model not loaded yet' : null),
   });
   const metrics = createInferenceMetrics(runtime.registry);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { idSchema, modelIdSchema } from '@sightline/schemas';
 import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
 
@@ -14,6 +14,7 @@ export const DEFAULT_THREADS = 2;
 
 export const inferenceEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
+  ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_INFERENCE_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_INFERENCE_HTTP_PORT: env.port(8083),
@@ -27,7 +28,7 @@ export const inferenceEnvSchema = z.strictObject({
 export interface InferenceConfig {
   logLevel: string;
   mqtt: MqttSettings;
-  http: { host: string; port: number };
+  http: HttpSettings;
   /** `<data dir>/inference`: the built-in model is converted and cached under it. */
   dataDir: string;
   modelsDir: string;
@@ -56,7 +57,7 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
-    http: { host: settings.SIGHTLINE_INFERENCE_HTTP_HOST, port: settings.SIGHTLINE_INFERENCE_HTTP_PORT },
+    http: httpSettingsFrom('inference', { host: settings.SIGHTLINE_INFERENCE_HTTP_HOST, port: settings.SIGHTLINE_INFERENCE_HTTP_PORT }, settings),
     dataDir,
     modelsDir: settings.SIGHTLINE_INFERENCE_MODELS_DIR !== undefined ? path.resolve(cwd, settings.SIGHTLINE_INFERENCE_MODELS_DIR) : path.join(dataDir, 'models'),
     model: settings.SIGHTLINE_INFERENCE_MODEL,

@@ -2,15 +2,14 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { createHttpApp, createLogger } from '@sightline/kit';
 import * as ort from '../src/onnxruntime.ts';
+import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { ImageError, IMAGE_BYTES_LIMIT, predictionApi, type PredictionApiOptions, type PredictResult } from '../src/custom-vision/prediction-api.ts';
 import { createDecoder } from '../src/decoders/index.ts';
 import { meanColourClassifier } from './onnx-fixtures.ts';
 
-type Registry = Parameters<typeof createHttpApp>[0]['registry'];
-
 async function build(t: TestContext, options: PredictionApiOptions) {
-  const registry = { contentType: 'text/plain', metrics: async () => '' } as unknown as Registry;
+  const registry = new Registry();
   const app = createHttpApp({ logger: createLogger('inference', 'silent'), registry, notReadyReason: () => null });
   await app.register(predictionApi, options);
   await app.ready();
@@ -64,7 +63,9 @@ test('POST /image answers in Custom Vision shape, from octet-stream and from mul
   const mp = multipart('imageData', image);
   const res2 = await app.inject({ method: 'POST', url: '/proj/classify/iterations/It1/image', headers: { 'content-type': mp.contentType }, payload: mp.payload });
   assert.equal(res2.statusCode, 200, res2.body);
-  assert.deepEqual(seen, [image.length, image.length]);
+  const typed = await app.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'image/png' }, payload: image });
+  assert.equal(typed.statusCode, 200, typed.body);
+  assert.deepEqual(seen, [image.length, image.length, image.length]);
   for (const url of ['/p/classify/iterations/i/image/nostore', '/p/detect/iterations/i/image', '/p/detect/iterations/i/image/nostore']) {
     const r = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/octet-stream' }, payload: image });
     assert.equal(r.statusCode, 200, url);
@@ -93,6 +94,12 @@ test('errors: empty body 400, over 4 MB 413, wrong content type 415, image error
   const xml = await post('<a/>', 'application/xml');
   assert.equal(xml.statusCode, 415);
   assert.deepEqual(Object.keys(xml.json()), ['code', 'message']);
+  const form = await post('imageData=x', 'application/x-www-form-urlencoded');
+  assert.deepEqual([form.statusCode, form.json().code], [415, 'UnsupportedMediaType']);
+  const untyped = await app.inject({ method: 'POST', url: '/image', payload: Buffer.from('x') });
+  assert.deepEqual([untyped.statusCode, untyped.json().code], [415, 'UnsupportedMediaType'], 'a body without a Content-Type');
+  const emptyImage = await post(Buffer.alloc(0), 'image/jpeg');
+  assert.deepEqual([emptyImage.statusCode, emptyImage.json().code], [400, 'BadRequestImageStream']);
   const bad = await post(Buffer.from('B junk'));
   assert.equal(bad.statusCode, 400);
   assert.deepEqual(bad.json(), { code: 'BadRequestImageFormat', message: 'not an image' });

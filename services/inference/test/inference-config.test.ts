@@ -6,7 +6,7 @@ import { DEFAULT_THREADS, loadInferenceConfig } from '../src/config.ts';
 
 test('defaults: loopback 8083, the built-in model, models under the data dir, all cameras', () => {
   const config = loadInferenceConfig({}, '/srv');
-  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8083 });
+  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8083, allowedHosts: [], token: null });
   assert.equal(config.model, 'centernet-coco');
   assert.equal(config.threads, DEFAULT_THREADS);
   assert.equal(config.dataDir, path.resolve('/srv/.data/inference'));
@@ -21,6 +21,8 @@ test('every setting is read', () => {
       SIGHTLINE_DATA_DIR: '/data',
       SIGHTLINE_INFERENCE_HTTP_HOST: '0.0.0.0',
       SIGHTLINE_INFERENCE_HTTP_PORT: '9000',
+      SIGHTLINE_HTTP_TOKEN: 'a-token-of-at-least-32-characters-0123',
+      SIGHTLINE_HTTP_ALLOWED_HOSTS: 'inference',
       SIGHTLINE_INFERENCE_MODELS_DIR: 'models',
       SIGHTLINE_INFERENCE_MODEL: 'my-model.v2',
       SIGHTLINE_INFERENCE_THREADS: '1',
@@ -30,7 +32,7 @@ test('every setting is read', () => {
     },
     '/srv',
   );
-  assert.deepEqual(config.http, { host: '0.0.0.0', port: 9000 });
+  assert.deepEqual(config.http, { host: '0.0.0.0', port: 9000, allowedHosts: ['inference'], token: 'a-token-of-at-least-32-characters-0123' });
   assert.equal(config.modelsDir, path.resolve('/srv/models'));
   assert.equal(config.dataDir, path.resolve('/data/inference'));
   assert.equal(config.model, 'my-model.v2');

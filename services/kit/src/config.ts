@@ -21,6 +21,8 @@ export const SHARED_KEYS = [
   'SIGHTLINE_MQTT_PASSWORD',
   'SIGHTLINE_MQTT_CA',
   'SIGHTLINE_DATA_DIR',
+  'SIGHTLINE_HTTP_ALLOWED_HOSTS',
+  'SIGHTLINE_HTTP_TOKEN',
 ] as const;
 
 export class ConfigError extends Error {

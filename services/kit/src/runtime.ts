@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createBus, isBusService, type Bus, type Topics } from '@sightline/schemas';
 import type { Logger } from 'pino';
 import { createHttpApp } from './http.ts';
+import type { HttpSettings } from './shared-config.ts';
 import { closeServiceMqttClient, createServiceMqttClient, type MqttSession, type MqttSettings } from './mqtt.ts';
 
 export interface Service {
@@ -15,7 +16,8 @@ export interface RuntimeOptions {
   service: string;
   logger: Logger;
   mqtt: MqttSettings;
-  http: { host: string; port: number; bodyLimit?: number };
+  /** Where to listen and who may call; `bodyLimit` for routes that set none (default JSON_BODY_LIMIT). */
+  http: HttpSettings & { bodyLimit?: number };
   /** Extra readiness condition of the service: why it is not ready, or null. */
   notReadyReason?: () => string | null;
   /** Keep a persistent MQTT session under this fixed client id (see createServiceMqttClient). */
@@ -51,7 +53,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const http = createHttpApp({
     logger,
     registry,
-    bodyLimit: options.http.bodyLimit,
+    access: options.http,
+    ...(options.http.bodyLimit !== undefined ? { bodyLimit: options.http.bodyLimit } : {}),
     notReadyReason: () => {
       if (!client.connected) return 'not connected to the MQTT broker';
       if (!bus.ready()) return 'MQTT subscriptions not yet granted';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { idSchema, localeSchema } from '@sightline/schemas';
 
 export const OUTPUTS = ['auto', 'pulse', 'alsa', 'file', 'none'] as const;
@@ -12,6 +12,7 @@ const MAX_LANES = 64;
 
 export const speakerEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
+  ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_SPEAKER_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_SPEAKER_HTTP_PORT: env.port(8086),
@@ -40,7 +41,7 @@ export type SpeakerEnv = z.infer<typeof speakerEnvSchema>;
 export interface SpeakerConfig {
   logLevel: string;
   mqtt: MqttSettings;
-  http: { host: string; port: number };
+  http: HttpSettings;
   dataDir: string;
   output: OutputKind;
   /** Lanes this speaker plays; null for every lane. */
@@ -75,7 +76,7 @@ export function loadSpeakerConfig(environment: NodeJS.ProcessEnv = process.env, 
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
-    http: { host: settings.SIGHTLINE_SPEAKER_HTTP_HOST, port: settings.SIGHTLINE_SPEAKER_HTTP_PORT },
+    http: httpSettingsFrom('speaker', { host: settings.SIGHTLINE_SPEAKER_HTTP_HOST, port: settings.SIGHTLINE_SPEAKER_HTTP_PORT }, settings),
     dataDir,
     output: settings.SIGHTLINE_SPEAKER_OUTPUT,
     lanes,

@@ -15,7 +15,7 @@ test('defaults: auto output (pulse stream when a server answers), every lane, 10
   assert.equal(config.interruptOnScan, true);
   assert.equal(config.earcon, true);
   assert.equal(config.defaultLocale, 'en-US');
-  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8086 });
+  assert.deepEqual(config.http, { host: '127.0.0.1', port: 8086, allowedHosts: [], token: null });
   assert.equal(config.file.dir, path.join('/srv', '.data', 'speaker', 'played'));
   assert.ok(createSink(config) instanceof PulseStreamSink);
 });

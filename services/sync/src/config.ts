@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 
 /** Azurite's published development account: the dev stack starts Azurite on 127.0.0.1:10000. */
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
@@ -12,6 +12,7 @@ const MiB = 1024 * 1024;
 
 export const syncEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
+  ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_SYNC_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_SYNC_HTTP_PORT: env.port(8088),
@@ -47,7 +48,7 @@ export type BlobTarget =
 export interface SyncConfig {
   logLevel: string;
   mqtt: MqttSettings;
-  http: { host: string; port: number };
+  http: HttpSettings;
   dataDir: string;
   blob: BlobTarget;
   container: string;
@@ -129,7 +130,7 @@ export function loadSyncConfig(environment: NodeJS.ProcessEnv = process.env, cwd
   return {
     logLevel: raw.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(raw),
-    http: { host: raw.SIGHTLINE_SYNC_HTTP_HOST, port: raw.SIGHTLINE_SYNC_HTTP_PORT },
+    http: httpSettingsFrom('sync', { host: raw.SIGHTLINE_SYNC_HTTP_HOST, port: raw.SIGHTLINE_SYNC_HTTP_PORT }, raw),
     dataDir: serviceDataDir(raw, 'sync', cwd),
     blob,
     container: raw.SIGHTLINE_SYNC_CONTAINER,

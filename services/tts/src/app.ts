@@ -62,7 +62,7 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
     service: 'tts',
     logger,
     mqtt: config.mqtt,
-    http: { ...config.http, bodyLimit: 64 * 1024 },
+    http: config.http,
     notReadyReason: () => (voiceReady ? null : 'the offline voice is still loading'),
   });
   const metrics = createTtsMetrics(runtime.registry);
@@ -219,8 +219,6 @@ function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetric
       metrics.speakRequests.inc({ outcome });
       return reply.code(code).send({ error });
     };
-    const type = String(request.headers['content-type'] ?? '');
-    if (!/^application\/json\b/i.test(type)) return fail(415, 'bad-content-type', 'send JSON: content-type application/json with {"text": "...", "locale": "en-US"}');
     const body = request.body as Record<string, unknown> | null;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail(400, 'invalid', 'the body must be a JSON object {"text": "...", "locale": "en-US"}');
     const unknown = Object.keys(body).filter((key) => key !== 'text' && key !== 'locale');

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import type { Catalog } from '@sightline/schemas';
 import { CatalogError, loadCatalog } from './catalog.ts';
 import { parseVoiceMap, type Prosody } from './provider.ts';
@@ -15,6 +15,7 @@ const voiceMapSetting = () => env.optionalString().describe('voices per locale: 
 
 export const ttsEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
+  ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_TTS_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_TTS_HTTP_PORT: env.port(8085),
@@ -49,7 +50,7 @@ export interface AzureSettings {
 export interface TtsConfig {
   logLevel: string;
   mqtt: MqttSettings;
-  http: { host: string; port: number };
+  http: HttpSettings;
   dataDir: string;
   defaultLocale: string;
   prosody: Prosody;
@@ -132,7 +133,7 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
-    http: { host: settings.SIGHTLINE_TTS_HTTP_HOST, port: settings.SIGHTLINE_TTS_HTTP_PORT },
+    http: httpSettingsFrom('tts', { host: settings.SIGHTLINE_TTS_HTTP_HOST, port: settings.SIGHTLINE_TTS_HTTP_PORT }, settings),
     dataDir: serviceDataDir(settings, 'tts', cwd),
     defaultLocale: settings.SIGHTLINE_TTS_DEFAULT_LOCALE,
     prosody: { ratePercent: settings.SIGHTLINE_TTS_RATE, pitchPercent: settings.SIGHTLINE_TTS_PITCH },

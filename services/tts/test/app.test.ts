@@ -186,7 +186,7 @@ test('HTTP: POST /speak and GET /voices, with clear refusals', async (t) => {
   for (const [body, type, status, message] of refusals) {
     const response = await speak(body, type);
     assert.equal(response.statusCode, status, `${JSON.stringify(body).slice(0, 40)}: ${response.body}`);
-    assert.match(response.json().error ?? response.json().message, message);
+    assert.match(response.json().message ?? response.json().error, message);
   }
   assert.equal((await speak('{"text":', 'application/json')).statusCode, 400, 'corrupt JSON');
   assert.equal((await speak({ text: 'x'.repeat(100 * 1024) })).statusCode, 413, 'over the body limit');

@@ -7,6 +7,9 @@ type App = ReturnType<typeof createHttpApp>;
 /** The Custom Vision prediction container's body limit. */
 export const IMAGE_BYTES_LIMIT = 4 * 1024 * 1024;
 
+/** What the prediction routes take: the image itself, or a form with it in `imageData`. */
+export const IMAGE_BODY_TYPES = ['application/octet-stream', 'image/*', 'multipart/form-data'] as const;
+
 export type ImageErrorCode = 'BadRequestImageStream' | 'BadRequestImageFormat' | 'BadRequestImageDimensions' | 'BadRequestImageSizeBytes';
 
 /** The image sent cannot be used: answered 400 with Custom Vision's `{code, message}`. */
@@ -127,6 +130,7 @@ function operation(summary: string, params: string[]): Record<string, unknown> {
       required: true,
       content: {
         'application/octet-stream': { schema: { type: 'string', format: 'binary', maxLength: IMAGE_BYTES_LIMIT } },
+        'image/*': { schema: { type: 'string', format: 'binary', maxLength: IMAGE_BYTES_LIMIT } },
         'multipart/form-data': { schema: { type: 'object', required: ['imageData'], properties: { imageData: { type: 'string', format: 'binary' } } } },
       },
     },
@@ -151,7 +155,7 @@ function operation(summary: string, params: string[]): Record<string, unknown> {
       },
       '400': { description: 'The image cannot be used (empty, not an image, truncated, too many pixels)', content: { 'application/json': { schema: errorSchema } } },
       '413': { description: 'Body over 4 MB', content: { 'application/json': { schema: errorSchema } } },
-      '415': { description: 'Neither application/octet-stream nor multipart/form-data', content: { 'application/json': { schema: errorSchema } } },
+      '415': { description: 'Neither application/octet-stream, image/* nor multipart/form-data', content: { 'application/json': { schema: errorSchema } } },
     },
   };
 }
@@ -194,11 +198,12 @@ function defaultMapError(err: unknown): MappedError {
 export async function predictionApi(app: App, options: PredictionApiOptions): Promise<void> {
   const raw = (_req: unknown, body: Buffer, done: (err: Error | null, body?: Buffer) => void): void => done(null, body);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: IMAGE_BYTES_LIMIT }, raw);
+  app.addContentTypeParser(/^image\/[\w.+-]+$/i, { parseAs: 'buffer', bodyLimit: IMAGE_BYTES_LIMIT }, raw);
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: IMAGE_BYTES_LIMIT + 64 * 1024 }, raw);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (err.statusCode === 413) return reply.code(413).send({ code: 'BadRequestImageSizeBytes', message: `the image is over ${IMAGE_BYTES_LIMIT} bytes` });
-    if (err.statusCode === 415) return reply.code(415).send({ code: 'UnsupportedMediaType', message: 'send the image as application/octet-stream or multipart/form-data (imageData)' });
+    if (err.statusCode === 415) return reply.code(415).send({ code: 'UnsupportedMediaType', message: 'send the image as application/octet-stream, image/* or multipart/form-data (imageData)' });
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ code: 'BadRequest', message: err.message });
     const mapped = options.mapError?.(err) ?? defaultMapError(err);
     if (mapped.statusCode >= 500) request.log.error({ err }, 'prediction failed');
@@ -209,13 +214,11 @@ export async function predictionApi(app: App, options: PredictionApiOptions): Pr
   app.get('/openapi.json', async () => openapi);
 
   for (const route of ROUTES) {
-    app.post(route.path, { bodyLimit: IMAGE_BYTES_LIMIT + 64 * 1024 }, async (request, reply) => {
+    app.post(route.path, { bodyLimit: IMAGE_BYTES_LIMIT + 64 * 1024, config: { bodyTypes: IMAGE_BODY_TYPES } }, async (request, reply) => {
       const header = String(request.headers['content-type'] ?? '');
       const contentType = header.toLowerCase();
-      if (!Buffer.isBuffer(request.body)) {
-        if (request.body === undefined && (contentType.startsWith('application/octet-stream') || contentType === '')) throw new ImageError('BadRequestImageStream', 'the request has no image');
-        return reply.code(415).send({ code: 'UnsupportedMediaType', message: 'send the image as application/octet-stream or multipart/form-data (imageData)' });
-      }
+      // The type was checked by the HTTP app (bodyTypes); an empty body is never parsed.
+      if (!Buffer.isBuffer(request.body)) throw new ImageError('BadRequestImageStream', 'the request has no image');
       const image = contentType.startsWith('multipart/form-data') ? multipartImage(request.body, header) : request.body;
       if (image.length === 0) throw new ImageError('BadRequestImageStream', 'the request has no image');
       if (image.length > IMAGE_BYTES_LIMIT) return reply.code(413).send({ code: 'BadRequestImageSizeBytes', message: `the image is over ${IMAGE_BYTES_LIMIT} bytes` });
