@@ -17,6 +17,7 @@ const usage = `pnpm fuzz [options]
   --seconds N           time for the bus and HTTP phase (full ${fullForm.seconds}, short ${shortForm.seconds})
   --mib N               MiB of big frames and clips under new ids (full ${fullForm.byteBudgetMiB}, short ${shortForm.byteBudgetMiB})
   --flood-sockets N     unauthenticated TCP sockets in the broker flood (a third as many WebSocket ones; 0: no flood)
+  --oversize-sockets N  sockets (TCP, and as many WebSocket) streaming a PUBLISH that announces 200 MiB
   --flood-mib N         MiB each flood socket sends at most
   --rss-bound-mib N     largest RSS growth allowed per service, after settling (default ${fullForm.bounds.rssGrowthMiB})
   --peak-bound-mib N    largest RSS growth allowed per service at its peak (default ${fullForm.bounds.rssPeakGrowthMiB})
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     mib: { type: 'string' },
     'flood-sockets': { type: 'string' },
     'flood-mib': { type: 'string' },
+    'oversize-sockets': { type: 'string' },
     'rss-bound-mib': { type: 'string' },
     'peak-bound-mib': { type: 'string' },
     'preauth-bound-mib': { type: 'string' },
@@ -74,6 +76,7 @@ const options = {
     ...form.flood,
     tcpSockets,
     wsSockets: values['flood-sockets'] === undefined ? form.flood.wsSockets : tcpSockets === 0 ? 0 : Math.max(1, Math.round(tcpSockets / 3)),
+    oversizeSockets: count('oversize-sockets', values['oversize-sockets'], form.flood.oversizeSockets),
     mibPerSocket: count('flood-mib', values['flood-mib'], form.flood.mibPerSocket, 1),
   },
   bounds: {

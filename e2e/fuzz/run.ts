@@ -42,6 +42,8 @@ export interface FuzzOptions {
     /** Unauthenticated sockets each streaming a CONNECT that announces 250 MB (TCP, WebSocket). */
     tcpSockets: number;
     wsSockets: number;
+    /** Sockets of the user `fuzzer` each streaming a PUBLISH that announces 200 MiB (TCP, and as many over WebSocket). */
+    oversizeSockets: number;
     /** Bytes each flood socket sends at most. */
     mibPerSocket: number;
     /** Time each flood may take. */
@@ -70,7 +72,7 @@ export const shortForm: Omit<FuzzOptions, 'seed' | 'log' | 'keep'> = {
   requests: 800,
   seconds: 20,
   byteBudgetMiB: 768,
-  flood: { tcpSockets: 16, wsSockets: 8, mibPerSocket: 16, seconds: 4 },
+  flood: { tcpSockets: 16, wsSockets: 8, oversizeSockets: 4, mibPerSocket: 8, seconds: 4 },
   bounds: { rssGrowthMiB: 384, rssPeakGrowthMiB: 512, preAuthMiB: 64, oversizeMiB: 64 },
   settleSeconds: 5,
 };
@@ -80,7 +82,7 @@ export const fullForm: Omit<FuzzOptions, 'seed' | 'log' | 'keep'> = {
   requests: 8000,
   seconds: 240,
   byteBudgetMiB: 3072,
-  flood: { tcpSockets: 60, wsSockets: 20, mibPerSocket: 32, seconds: 20 },
+  flood: { tcpSockets: 60, wsSockets: 20, oversizeSockets: 15, mibPerSocket: 32, seconds: 20 },
   bounds: { rssGrowthMiB: 384, rssPeakGrowthMiB: 512, preAuthMiB: 64, oversizeMiB: 64 },
   settleSeconds: 15,
 };
@@ -126,6 +128,7 @@ export interface FuzzReport {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const mibText = (bytes: number | null) => (bytes === null ? '-' : (bytes / MiB).toFixed(0));
 
 /** Adds the fuzzer's user (read and write under the prefix) to the stack's users file, creating the file if missing. */
 async function addFuzzUser(dataDir: string): Promise<{ path: string; credentials: Credentials }> {
@@ -287,8 +290,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         flood({ ...common, name: 'pre-auth CONNECT', transport: 'ws', sockets: options.flood.wsSockets, firstAddress: 100 }, random.fork('preauth-ws')),
       ]);
     });
+    log(`pre-authentication flood done: broker RSS ${mibText(preAuth.before)} -> peak ${mibText(preAuth.peak)} MiB`);
     await sleep(1000);
-    const oversizeSockets = Math.max(2, Math.ceil(options.flood.tcpSockets / 4));
+    const oversizeSockets = options.flood.oversizeSockets;
     log(`oversize PUBLISH: ${oversizeSockets} TCP + ${oversizeSockets} WebSocket sockets as ${credentials.username}, each announcing 200 MiB`);
     const oversize = await brokerPeakDuring(dataDir, async () => {
       const deadline = floodDeadline();
@@ -299,6 +303,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         flood({ ...common, name: 'oversize PUBLISH', transport: 'ws', sockets: oversizeSockets, firstAddress: 175, prelude: authenticatedPrelude(auth, 'ws') }, random.fork('oversize-ws')),
       ]);
     });
+    log(`oversize PUBLISH done: broker RSS ${mibText(oversize.before)} -> peak ${mibText(oversize.peak)} MiB; malformed packets next`);
     const packets = malformedPackets(random.fork('malformed'), credentials);
     const [malformedTcp, malformedWs] = await Promise.all([sendMalformed(endpoints, packets, 'tcp', 200, MALFORMED_WAIT_MS), sendMalformed(endpoints, packets, 'ws', 225, MALFORMED_WAIT_MS)]);
     const malformed = {
