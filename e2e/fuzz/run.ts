@@ -332,7 +332,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         count: options.requests,
         deadline,
         concurrency: 6,
-        timeoutMs: 20_000,
+        // Long enough for a model switch queued behind others on a loaded machine; a hang still shows.
+        timeoutMs: 30_000,
         queryNames,
         jsonBody: (r) => {
           const fuzzer = r.pick(jsonFuzzers);
