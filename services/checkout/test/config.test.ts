@@ -29,6 +29,7 @@ test('defaults: one lane on the demo camera, whole frame, scale on, the sample c
   assert.deepEqual(lane!.tuning, {
     scanFrames: 3, scanMs: 600, clearMs: 1000, scoreThreshold: 0.3, ignoreLabels: ['person'], toleranceGrams: 2, settleMs: 500,
     minGrams: 5, placeWaitMs: 1500, weightTimeoutMs: 15_000, cameraTimeoutMs: 10_000, scaleTimeoutMs: 30_000,
+    maxPresences: 64, maxPresenceBytes: 256 * 1024,
   });
   assert.equal(config.scaleSimulator, false);
 });
