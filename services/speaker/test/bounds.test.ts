@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { FileSink, type SpeakerApp } from '../src/index.ts';
+import { sentenceFor } from '@sightline/tts';
+import { FileSink, VoiceFallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
 import { connectPeer, metricValue, outputDir, startApp, testConfig, type Peer } from './helpers.ts';
+import { toneWav } from './tones.ts';
 
 interface Setup {
   app: SpeakerApp;
@@ -91,4 +93,23 @@ test('scans for 200 made-up lanes: at most MAX_LANES lanes are tracked, in state
   const series = new Set([...metrics.matchAll(/^sightline_speaker_[a-z_]+\{[^}]*lane="([^"]+)"/gm)].map((m) => m[1]));
   assert.ok(series.size <= 64, `${series.size} lanes in the metrics`);
   assert.equal((await app.runtime.http.inject({ url: '/healthz' })).statusCode, 200);
+});
+
+test('"speech is unavailable" for 100 made-up locales is rendered once per locale actually spoken, not once per locale named', async () => {
+  let rendered = 0;
+  const voice = {
+    async synthesize(_request: { text: string; locale: string }) {
+      rendered += 1;
+      return { wav: toneWav(440, 100) };
+    },
+  };
+  // As the offline voice announcer does: a locale without sentences is spoken in the default one.
+  const announcer = new VoiceFallbackAnnouncer(voice, (locale, state) => {
+    const sentence = sentenceFor({ type: 'trouble', problem: 'speech-unavailable', state, id: 'x', lane: 'fallback', locale, at: 0 }, { defaultLocale: 'en-US' });
+    return { text: sentence.text, locale: sentence.locale };
+  });
+  for (let i = 0; i < 100; i++) await announcer.speechUnavailable(`x${String.fromCharCode(97 + (i % 26))}-${String.fromCharCode(65 + Math.floor(i / 26))}A`);
+  await announcer.speechUnavailable('es-ES');
+  await announcer.speechUnavailable('en-US');
+  assert.equal(rendered, 2, 'en-US (for every locale without sentences) and es-ES');
 });
