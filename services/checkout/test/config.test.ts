@@ -178,3 +178,10 @@ test('catalog cross-checks: duplicate skus and labels, a locale missing a name',
   assert.match(text, /products\.1\.sku: duplicate sku "A"/);
   assert.match(text, /products\.1\.labels\.0: label "Apple" already belongs to products\[0\]/);
 });
+
+test('presence bounds: at most 1000, what the stored state can hold', () => {
+  const config = loadCheckoutConfig({ SIGHTLINE_CHECKOUT_MAX_PRESENCES: '1000', SIGHTLINE_CHECKOUT_MAX_PRESENCE_KB: '64' }, '/srv');
+  assert.equal(config.lanes[0]!.tuning.maxPresences, 1000);
+  assert.equal(config.lanes[0]!.tuning.maxPresenceBytes, 64 * 1024);
+  assert.match(problemsOf({ SIGHTLINE_CHECKOUT_MAX_PRESENCES: '1001' }).join('\n'), /SIGHTLINE_CHECKOUT_MAX_PRESENCES/);
+});
