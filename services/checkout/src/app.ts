@@ -44,7 +44,7 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
   const runtime = createRuntime({ service: 'checkout', logger, mqtt: config.mqtt, http: { ...config.http, bodyLimit: HTTP_BODY_LIMIT } });
   const metrics = createCheckoutMetrics(runtime.registry);
   const { bus } = runtime;
-  let store: LaneStore | null = openLaneStore(config.dataDir);
+  let store: LaneStore | null = openLaneStore(config.dataDir, now);
   const availability: Record<'capture' | 'inference', ServiceState> = { capture: 'unknown', inference: 'unknown' };
   let stopped = false;
 
@@ -67,6 +67,7 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
         metrics,
         now,
         logger: log,
+        registry: runtime.registry,
         output: {
           scan: (scan) => publish('scan', bus.publish(channels.scan, { lane: scan.lane }, scan)),
           basket: publishBasket,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { idSchema, localeSchema } from '@sightline/schemas';
 import { loadCatalog, normaliseLabel, SAMPLE_CATALOG_FILE, type CatalogIndex } from './catalog.ts';
+import { MAX_PRESENCES_LIMIT } from './store.ts';
 import { polygonArea, WHOLE_FRAME, type Point } from './zone.ts';
 
 export const MAX_LANES_FILE_BYTES = 256 * 1024;
@@ -34,6 +35,8 @@ export const checkoutEnvSchema = z.strictObject({
   SIGHTLINE_CHECKOUT_CAMERA_TIMEOUT_SECONDS: env.number(10, 0.1, 3600),
   SIGHTLINE_CHECKOUT_SCALE_TIMEOUT_SECONDS: env.number(30, 0.1, 3600),
   SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: env.bool(false),
+  SIGHTLINE_CHECKOUT_MAX_PRESENCES: env.int(64, 1, MAX_PRESENCES_LIMIT).describe('products and unknown labels a lane tracks at once; beyond it the least recently seen is forgotten'),
+  SIGHTLINE_CHECKOUT_MAX_PRESENCE_KB: env.int(256, 16, 65_536).describe('bytes a lane may hold for them, KiB'),
 });
 export type CheckoutEnv = z.infer<typeof checkoutEnvSchema>;
 
@@ -56,6 +59,9 @@ export interface LaneTuning {
   weightTimeoutMs: number;
   cameraTimeoutMs: number;
   scaleTimeoutMs: number;
+  /** Products and unknown labels tracked at once (in view or gone less than `clearMs`). */
+  maxPresences: number;
+  maxPresenceBytes: number;
 }
 
 export interface LaneConfig {
@@ -137,6 +143,8 @@ export function tuningFrom(settings: CheckoutEnv): LaneTuning {
     weightTimeoutMs: settings.SIGHTLINE_CHECKOUT_WEIGHT_TIMEOUT_MS,
     cameraTimeoutMs: Math.round(settings.SIGHTLINE_CHECKOUT_CAMERA_TIMEOUT_SECONDS * 1000),
     scaleTimeoutMs: Math.round(settings.SIGHTLINE_CHECKOUT_SCALE_TIMEOUT_SECONDS * 1000),
+    maxPresences: settings.SIGHTLINE_CHECKOUT_MAX_PRESENCES,
+    maxPresenceBytes: settings.SIGHTLINE_CHECKOUT_MAX_PRESENCE_KB * 1024,
   };
 }
 

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import { BoundedMap, type Logger } from '@sightline/kit';
 import type { Basket, BasketCommand, BasketItem, Detections, LaneEvent, Product, ProductRef, Scan, Trouble } from '@sightline/schemas';
 import { MAX_BASKET_ITEMS, newBasket, summary, withItems } from './basket.ts';
-import type { CatalogIndex } from './catalog.ts';
+import { normaliseLabel, type CatalogIndex } from './catalog.ts';
 import type { LaneConfig } from './config.ts';
 import type { CheckoutMetrics } from './metrics.ts';
 import { expectedRange, gramsToMilligrams, pricePerKg, pricePerUnit, withinRange } from './pricing.ts';
 import { WeightSettler } from './scale.ts';
-import type { LaneMemory, LaneStore } from './store.ts';
+import { MAX_LABEL_KEY_CHARS, UnstorableStateError, type LaneMemory, type LaneStore, type Quarantined, type StoredLane } from './store.ts';
 import { boxCentreInside } from './zone.ts';
 
 /** Where a lane's results go (the app publishes them on the bus). Called after the state is saved. */
@@ -16,27 +18,24 @@ export interface LaneOutput {
   basket(basket: Basket): void;
 }
 
-export interface LaneLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+export type LaneLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 type DistributiveOmit<T, K extends keyof never> = T extends unknown ? Omit<T, K> : never;
 type EventBody = DistributiveOmit<LaneEvent, 'id' | 'lane' | 'locale' | 'at'>;
 
-/** One product (or one unknown label) seen in the zone, from its first sighting until it has been gone `clearMs`. */
+/**
+ * One product (or one unknown label) seen in the zone, from its first sighting until it has been
+ * gone `clearMs` by the service's clock (its entry then expires from the lane's presence map).
+ */
 interface Presence {
   key: string;
   product: Product | null;
   label: string;
-  lastSeenAt: number;
   lastFrame: number;
+  /** Scores and counts are kept only until the scan is decided (at most `scanFrames` of each). */
   streak: { startAt: number; frames: number; scores: number[]; counts: number[] } | null;
   /** Scanned, announced or given up: not again in this presence. */
   done: boolean;
-  /** Came back from the store; its clock restarts at the first frame after the restart. */
-  restored: boolean;
 }
 
 interface Pending {
@@ -63,6 +62,10 @@ export interface LaneStatus {
   scale: boolean;
   state: 'idle' | 'item-in-zone' | 'weighing';
   inZone: string[];
+  /** Products and labels tracked (in view, or seen within `clearMs`), and the bound on them. */
+  presences: { held: number; bytes: number; max: number; maxBytes: number };
+  /** The stored state found unreadable at start (moved aside), or null. */
+  unreadableState: Quarantined | null;
   trouble: Trouble[];
   weightGrams: number | null;
   basket: { id: string; status: Basket['status']; count: number; totalMinor: number; currency: string };
@@ -76,6 +79,8 @@ export interface LaneDeps {
   metrics: CheckoutMetrics;
   logger: LaneLogger;
   now: () => number;
+  /** Where the presence map reports its size and evictions. */
+  registry?: Registry;
 }
 
 /**
@@ -92,7 +97,10 @@ export class Lane {
   readonly #log: LaneLogger;
   readonly #now: () => number;
   readonly #settler: WeightSettler;
-  readonly #presences = new Map<string, Presence>();
+  readonly #presences: BoundedMap<string, Presence>;
+  /** Presences read back from the store: they join the map at the first frame after the restart, so their clock starts then. */
+  #restored: Presence[] = [];
+  readonly #unreadableState: Quarantined | null;
   readonly #trouble = new Set<Trouble>();
   readonly #startedAt: number;
   #basket: Basket;
@@ -104,7 +112,7 @@ export class Lane {
   #unmatchedEpisode = 0;
   #dirty = false;
 
-  constructor({ config, catalog, store, output, metrics, logger, now }: LaneDeps) {
+  constructor({ config, catalog, store, output, metrics, logger, now, registry }: LaneDeps) {
     this.config = config;
     this.#catalog = catalog;
     this.#store = store;
@@ -114,8 +122,26 @@ export class Lane {
     this.#now = now;
     this.#startedAt = now();
     this.#settler = new WeightSettler(config.tuning.toleranceGrams, config.tuning.settleMs);
-    const { stored, problem } = store.load(config.id);
-    if (problem) logger.error({ lane: config.id, problem }, 'stored lane state is unreadable: starting a new basket');
+    const { tuning } = config;
+    this.#presences = new BoundedMap<string, Presence>({
+      name: `checkout-presences-${config.id}`,
+      maxEntries: tuning.maxPresences,
+      maxBytes: tuning.maxPresenceBytes,
+      sizeOf: (_presence, key) => presenceBytes(key, tuning.scanFrames),
+      idleMs: tuning.clearMs,
+      now,
+      logger,
+      ...(registry ? { registry } : {}),
+      onEvict: (_key, presence) => {
+        if (presence.done) this.#dirty = true;
+      },
+    });
+    const { stored, quarantined } = store.load(config.id);
+    this.#unreadableState = quarantined ?? null;
+    if (quarantined) {
+      metrics.unreadableStates.inc({ lane: config.id });
+      logger.error({ lane: config.id, quarantineId: quarantined.quarantineId, reason: quarantined.reason }, 'stored lane state is unreadable: kept aside in quarantined_lanes, starting a new basket');
+    }
     if (stored && stored.basket.currency !== catalog.catalog.currency && stored.basket.status === 'open' && stored.basket.items.length > 0) {
       logger.error({ lane: config.id, stored: stored.basket.currency, catalog: catalog.catalog.currency }, 'stored basket is in another currency than the catalog: it is finished and archived');
       store.finish(config.id, { ...stored.basket, status: 'finished' }, { basket: newBasket(config.id, catalog.catalog.currency, now()), memory: stored.memory });
@@ -127,7 +153,7 @@ export class Lane {
       this.#accountedGrams = stored.memory.accountedGrams;
       for (const key of stored.memory.scanned) {
         const product = key.startsWith('label:') ? null : (catalog.catalog.products.find((p) => p.sku === key) ?? null);
-        this.#presences.set(key, { key, product, label: key, lastSeenAt: 0, lastFrame: -2, streak: null, done: true, restored: true });
+        this.#restored.push({ key, product, label: key, lastFrame: -2, streak: null, done: true });
       }
     }
     this.#save();
@@ -145,22 +171,19 @@ export class Lane {
     const { tuning, zone } = this.config;
     this.#frames += 1;
     this.#lastDetectionsAt = this.#now();
+    // Capture time paces a scan (SCAN_MS); how long something has been gone is the service's own clock.
     const t = detections.capturedAt;
-    for (const presence of this.#presences.values()) {
-      if (presence.restored) {
-        presence.restored = false;
-        presence.lastSeenAt = t;
-      }
-    }
+    for (const presence of this.#restored.splice(0)) this.#presences.set(presence.key, presence);
 
     const seen = new Map<string, { product: Product | null; label: string; best: number; count: number }>();
     for (const object of detections.objects) {
       if (!boxCentreInside(object.box, zone)) continue;
-      const label = object.label.trim().toLowerCase();
+      const label = normaliseLabel(object.label);
       if (tuning.ignoreLabels.includes(label)) continue;
       const product = this.#catalog.byLabel(label) ?? null;
       if (object.score < (product?.threshold ?? tuning.scoreThreshold)) continue;
-      const key = product ? product.sku : `label:${label}`;
+      // Lower-casing can lengthen a label ('İ' becomes two units): the key is cut to what the store reads back.
+      const key = product ? product.sku : `label:${label.slice(0, MAX_LABEL_KEY_CHARS)}`;
       const entry = seen.get(key);
       if (entry) {
         entry.count += 1;
@@ -172,19 +195,19 @@ export class Lane {
 
     for (const [key, sighting] of seen) {
       let presence = this.#presences.get(key);
-      if (!presence || t - presence.lastSeenAt >= tuning.clearMs) {
-        if (presence?.done) this.#dirty = true;
-        presence = { key, product: sighting.product, label: sighting.label, lastSeenAt: t, lastFrame: -2, streak: null, done: false, restored: false };
+      if (!presence) {
+        presence = { key, product: sighting.product, label: sighting.label, lastFrame: -2, streak: null, done: false };
         this.#presences.set(key, presence);
       }
       if (presence.streak && presence.lastFrame === this.#frames - 1) {
         presence.streak.frames += 1;
-        presence.streak.scores.push(sighting.best);
-        presence.streak.counts.push(sighting.count);
+        if (!presence.done) {
+          presence.streak.scores.push(sighting.best);
+          presence.streak.counts.push(sighting.count);
+        }
       } else {
         presence.streak = { startAt: t, frames: 1, scores: [sighting.best], counts: [sighting.count] };
       }
-      presence.lastSeenAt = t;
       presence.lastFrame = this.#frames;
       presence.label = sighting.label;
       const { streak } = presence;
@@ -194,14 +217,7 @@ export class Lane {
       }
     }
 
-    for (const presence of this.#presences.values()) {
-      if (seen.has(presence.key)) continue;
-      presence.streak = null;
-      if (t - presence.lastSeenAt >= tuning.clearMs) {
-        this.#presences.delete(presence.key);
-        if (presence.done) this.#dirty = true;
-      }
-    }
+    for (const presence of this.#presences.values()) if (!seen.has(presence.key)) presence.streak = null;
     this.#flush();
   }
 
@@ -221,6 +237,7 @@ export class Lane {
   /** Timers: settling by time, waiting for the scale, and trouble. */
   tick(availability: { captureOffline: boolean; inferenceOffline: boolean }): void {
     const now = this.#now();
+    this.#presences.expire();
     const settled = this.#settler.check(now);
     if (settled) this.#onSettled(settled.grams, settled.episode);
     this.#resolvePending();
@@ -277,6 +294,8 @@ export class Lane {
       scale: this.config.scale,
       state: this.#pending ? 'weighing' : inZone.length > 0 ? 'item-in-zone' : 'idle',
       inZone,
+      presences: { held: this.#presences.size, bytes: this.#presences.bytes, max: this.#presences.maxEntries, maxBytes: this.#presences.maxBytes },
+      unreadableState: this.#unreadableState,
       trouble: [...this.#trouble],
       weightGrams: this.#settler.latest,
       basket: { id: this.#basket.id, status: this.#basket.status, count: this.#basket.count, totalMinor: this.#basket.totalMinor, currency: this.#basket.currency },
@@ -379,9 +398,21 @@ export class Lane {
       priceMinor,
       at: now,
     };
-    this.#basket = withItems(this.#basket, [...this.#basket.items, item], now);
-    if (grams !== null) this.#accountedGrams = this.#settler.settled?.grams ?? this.#accountedGrams;
-    this.#save();
+    const basket = withItems(this.#basket, [...this.#basket.items, item], now);
+    const accountedGrams = grams !== null ? (this.#settler.settled?.grams ?? this.#accountedGrams) : this.#accountedGrams;
+    const state = this.#stored(basket);
+    state.memory.accountedGrams = accountedGrams;
+    try {
+      this.#store.save(this.id, state);
+    } catch (err) {
+      // Nothing enters the basket that the store could not load again (a price or total past the schema's bounds).
+      if (!(err instanceof UnstorableStateError)) throw err;
+      this.#giveUp(pending, 'over-limit', err.message);
+      return;
+    }
+    this.#basket = basket;
+    this.#accountedGrams = accountedGrams;
+    this.#dirty = false;
     this.#metrics.scans.inc({ lane: this.id, pricing: product.price.per });
     this.#log.info({ lane: this.id, sku: product.sku, quantity: pending.quantity, grams, priceMinor, basket: this.#basket.id }, 'scanned');
     const scan: Scan = {
@@ -406,7 +437,7 @@ export class Lane {
     this.#output.basket(this.#basket);
   }
 
-  #giveUp(pending: Pending, reason: 'no-scale' | 'weight-timeout' | 'basket-full', why: string): void {
+  #giveUp(pending: Pending, reason: 'no-scale' | 'weight-timeout' | 'basket-full' | 'over-limit', why: string): void {
     this.#pending = null;
     this.#metrics.notRecognised.inc({ lane: this.id, reason });
     this.#log.warn({ lane: this.id, sku: pending.product.sku, reason }, `not charged: ${why}`);
@@ -429,7 +460,8 @@ export class Lane {
     if (this.#pending) return;
     const unpaid = grams - this.#accountedGrams;
     if (unpaid < minGrams) return;
-    if (this.#presences.size === 0) {
+    const presences = [...this.#presences.values(), ...this.#restored];
+    if (presences.length === 0) {
       if (this.#unmatchedEpisode !== episode) {
         this.#unmatchedEpisode = episode;
         this.#metrics.unmatchedWeights.inc({ lane: this.id });
@@ -438,7 +470,7 @@ export class Lane {
       return;
     }
     // Everything in view is already scanned, announced or refused: this weight is theirs.
-    if ([...this.#presences.values()].every((p) => p.done)) this.#setAccounted(grams);
+    if (presences.every((p) => p.done)) this.#setAccounted(grams);
   }
 
   #setAccounted(grams: number): void {
@@ -471,9 +503,10 @@ export class Lane {
     return product ? this.#ref(product, product.labels[0]!) : { sku: item.sku, label: item.sku, name: item.name, spoken: { one: item.name } };
   }
 
-  #stored(): { basket: Basket; memory: LaneMemory } {
-    const scanned = [...this.#presences.values()].filter((p) => p.done).map((p) => p.key);
-    return { basket: this.#basket, memory: { scanned, accountedGrams: this.#accountedGrams } };
+  #stored(basket: Basket = this.#basket): StoredLane {
+    const scanned = [...this.#presences.values(), ...this.#restored].filter((p) => p.done).map((p) => p.key);
+    const memory: LaneMemory = { scanned, accountedGrams: this.#accountedGrams };
+    return { basket, memory };
   }
 
   #save(): void {
@@ -499,4 +532,9 @@ function mode(values: number[]): number {
     }
   }
   return best;
+}
+
+/** A presence's bytes, roughly: the key and label strings (UTF-16) and the scores of one streak. */
+function presenceBytes(key: string, scanFrames: number): number {
+  return 128 + 2 * key.length + 2 * 256 + 16 * scanFrames;
 }

@@ -13,6 +13,7 @@ export interface CheckoutMetrics {
   trouble: Gauge<'lane' | 'problem'>;
   simulatedReadings: Counter<'lane'>;
   publishFailures: Counter<'channel'>;
+  unreadableStates: Counter<'lane'>;
 }
 
 /**
@@ -26,7 +27,7 @@ export function createCheckoutMetrics(registry: Registry): CheckoutMetrics {
     scans: new Counter({ name: 'sightline_checkout_scans_total', help: 'Items scanned and charged', labelNames: ['lane', 'pricing'], registers }),
     notRecognised: new Counter({
       name: 'sightline_checkout_not_recognised_total',
-      help: 'Items not charged and announced as not recognised: unknown-label, weight-timeout, no-scale, basket-full',
+      help: 'Items not charged and announced as not recognised: unknown-label, weight-timeout, no-scale, basket-full, over-limit (price or total past what a basket can hold)',
       labelNames: ['lane', 'reason'],
       registers,
     }),
@@ -37,6 +38,12 @@ export function createCheckoutMetrics(registry: Registry): CheckoutMetrics {
     laneEvents: new Counter({ name: 'sightline_checkout_lane_events_total', help: 'Lane events published, by type', labelNames: ['lane', 'type'], registers }),
     trouble: new Gauge({ name: 'sightline_checkout_trouble', help: '1 while the lane has this problem', labelNames: ['lane', 'problem'], registers }),
     simulatedReadings: new Counter({ name: 'sightline_checkout_simulated_readings_total', help: 'Weight readings published by the scale simulator', labelNames: ['lane'], registers }),
+    unreadableStates: new Counter({
+      name: 'sightline_checkout_unreadable_states_total',
+      help: 'Stored lane states found unreadable at start: moved to quarantined_lanes, the lane started a new basket',
+      labelNames: ['lane'],
+      registers,
+    }),
     publishFailures: new Counter({ name: 'sightline_checkout_publish_failures_total', help: 'Messages that could not be published (broker unreachable); baskets are republished on reconnect', labelNames: ['channel'], registers }),
   };
 }

@@ -3,22 +3,44 @@ import { openDatabase } from '@sightline/kit';
 import { z } from 'zod';
 import { basketSchema, type Basket } from '@sightline/schemas';
 
+/** The most presences (products and unknown labels in view) a lane may be configured to track. */
+export const MAX_PRESENCES_LIMIT = 1000;
+/** A presence key: a SKU, or `label:` and at most this many characters of the lower-cased label. */
+export const MAX_LABEL_KEY_CHARS = 256;
+export const MAX_PRESENCE_KEY_CHARS = 'label:'.length + MAX_LABEL_KEY_CHARS;
+
 /** What of a lane outlives a restart besides its basket. */
 export const laneMemorySchema = z.strictObject({
   /** Products already scanned and still (as far as we know) in the zone: never scanned twice. */
-  scanned: z.array(z.string().max(300)).max(1000),
+  scanned: z.array(z.string().min(1).max(MAX_PRESENCE_KEY_CHARS)).max(MAX_PRESENCES_LIMIT),
   /** Grams on the scale already paid for (items still on it). */
-  accountedGrams: z.number().min(0),
+  accountedGrams: z.number().finite().min(0),
 });
 export type LaneMemory = z.infer<typeof laneMemorySchema>;
 
-export interface StoredLane {
-  basket: Basket;
-  memory: LaneMemory;
+/** One schema for both directions: a state is checked with it before it is written and after it is read. */
+export const storedLaneSchema = z.strictObject({ basket: basketSchema, memory: laneMemorySchema });
+export type StoredLane = z.infer<typeof storedLaneSchema>;
+
+/** A state the store refuses to write, because it could not be read back. */
+export class UnstorableStateError extends Error {
+  constructor(lane: string, problem: string) {
+    super(`state of lane ${lane} cannot be stored: ${problem}`);
+    this.name = 'UnstorableStateError';
+  }
+}
+
+/** A stored row that could not be read, moved aside to `quarantined_lanes` (never overwritten). */
+export interface Quarantined {
+  quarantineId: number;
+  reason: string;
+  at: number;
 }
 
 export interface LaneStore {
-  load(lane: string): { stored?: StoredLane; problem?: string };
+  /** The lane's state; an unreadable row is moved to `quarantined_lanes` and reported instead. */
+  load(lane: string): { stored?: StoredLane; quarantined?: Quarantined };
+  /** Throws UnstorableStateError (and writes nothing) for a state `load` would refuse. */
   save(lane: string, state: StoredLane): void;
   /** Keeps a finished basket for the record, in the same transaction as the lane's new state. */
   finish(lane: string, finished: Basket, state: StoredLane): void;
@@ -29,7 +51,7 @@ export interface LaneStore {
  * Lane state in SQLite (WAL, synchronous FULL): every change is on disk before it is published,
  * so a crash never loses or repeats a charge the shopper heard.
  */
-export function openLaneStore(dataDir: string): LaneStore {
+export function openLaneStore(dataDir: string, now: () => number = Date.now): LaneStore {
   const { db } = openDatabase(dataDir, 'checkout.sqlite');
   db.exec(`
     CREATE TABLE IF NOT EXISTS lanes (
@@ -44,15 +66,54 @@ export function openLaneStore(dataDir: string): LaneStore {
       basket TEXT NOT NULL,
       finished_at INTEGER NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS quarantined_lanes (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      lane TEXT NOT NULL,
+      basket TEXT NOT NULL,
+      memory TEXT NOT NULL,
+      updated_at INTEGER,
+      quarantined_at INTEGER NOT NULL,
+      reason TEXT NOT NULL
+    );
   `);
   const select: StatementSync = db.prepare('SELECT basket, memory FROM lanes WHERE lane = ?');
   const upsert: StatementSync = db.prepare(
     'INSERT INTO lanes (lane, basket, memory, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(lane) DO UPDATE SET basket = excluded.basket, memory = excluded.memory, updated_at = excluded.updated_at',
   );
   const archive: StatementSync = db.prepare('INSERT OR REPLACE INTO finished_baskets (id, lane, basket, finished_at) VALUES (?, ?, ?, ?)');
+  const quarantine: StatementSync = db.prepare(
+    'INSERT INTO quarantined_lanes (lane, basket, memory, updated_at, quarantined_at, reason) SELECT lane, basket, memory, updated_at, ?, ? FROM lanes WHERE lane = ?',
+  );
+  const remove: StatementSync = db.prepare('DELETE FROM lanes WHERE lane = ?');
+
+  const transaction = <T,>(work: () => T): T => {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  };
+
+  const encode = (lane: string, state: StoredLane, what = 'state'): StoredLane => {
+    const checked = storedLaneSchema.safeParse(state);
+    if (!checked.success) throw new UnstorableStateError(lane, `${what}: ${z.prettifyError(checked.error).split('\n').slice(0, 2).join(' ')}`);
+    if (checked.data.basket.lane !== lane) throw new UnstorableStateError(lane, `the basket belongs to lane ${checked.data.basket.lane}`);
+    return checked.data;
+  };
 
   const write = (lane: string, state: StoredLane) => {
-    upsert.run(lane, JSON.stringify(state.basket), JSON.stringify(state.memory), state.basket.updatedAt);
+    const checked = encode(lane, state);
+    upsert.run(lane, JSON.stringify(checked.basket), JSON.stringify(checked.memory), checked.basket.updatedAt);
+  };
+
+  const decode = (lane: string, row: { basket: string; memory: string }): StoredLane => {
+    const stored = storedLaneSchema.parse({ basket: JSON.parse(row.basket), memory: JSON.parse(row.memory) });
+    if (stored.basket.lane !== lane) throw new Error(`the basket belongs to lane ${stored.basket.lane}`);
+    return stored;
   };
 
   return {
@@ -60,27 +121,27 @@ export function openLaneStore(dataDir: string): LaneStore {
       const row = select.get(lane) as { basket: string; memory: string } | undefined;
       if (!row) return {};
       try {
-        const basket = basketSchema.parse(JSON.parse(row.basket));
-        const memory = laneMemorySchema.parse(JSON.parse(row.memory));
-        if (basket.lane !== lane) throw new Error(`basket belongs to lane ${basket.lane}`);
-        return { stored: { basket, memory } };
+        return { stored: decode(lane, row) };
       } catch (err) {
-        return { problem: `stored state of lane ${lane} is unreadable (${(err as Error).message.split('\n')[0]})` };
+        const reason = (err instanceof z.ZodError ? z.prettifyError(err).replace(/\n\s*/g, ' ') : (err as Error).message).slice(0, 2000);
+        const at = now();
+        const quarantineId = transaction(() => {
+          const { lastInsertRowid } = quarantine.run(at, reason, lane);
+          remove.run(lane);
+          return Number(lastInsertRowid);
+        });
+        return { quarantined: { quarantineId, reason, at } };
       }
     },
     save(lane, state) {
       write(lane, state);
     },
     finish(lane, finished, state) {
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        archive.run(finished.id, lane, JSON.stringify(finished), finished.updatedAt);
+      const archived = encode(lane, { basket: finished, memory: state.memory }, 'finished basket').basket;
+      transaction(() => {
+        archive.run(archived.id, lane, JSON.stringify(archived), archived.updatedAt);
         write(lane, state);
-        db.exec('COMMIT');
-      } catch (err) {
-        db.exec('ROLLBACK');
-        throw err;
-      }
+      });
     },
     close() {
       if (db.isOpen) db.close();

@@ -29,6 +29,7 @@ test('defaults: one lane on the demo camera, whole frame, scale on, the sample c
   assert.deepEqual(lane!.tuning, {
     scanFrames: 3, scanMs: 600, clearMs: 1000, scoreThreshold: 0.3, ignoreLabels: ['person'], toleranceGrams: 2, settleMs: 500,
     minGrams: 5, placeWaitMs: 1500, weightTimeoutMs: 15_000, cameraTimeoutMs: 10_000, scaleTimeoutMs: 30_000,
+    maxPresences: 64, maxPresenceBytes: 256 * 1024,
   });
   assert.equal(config.scaleSimulator, false);
 });
@@ -176,4 +177,11 @@ test('catalog cross-checks: duplicate skus and labels, a locale missing a name',
   assert.match(text, /products\.0\.name: no display name for locale de-DE/);
   assert.match(text, /products\.1\.sku: duplicate sku "A"/);
   assert.match(text, /products\.1\.labels\.0: label "Apple" already belongs to products\[0\]/);
+});
+
+test('presence bounds: at most 1000, what the stored state can hold', () => {
+  const config = loadCheckoutConfig({ SIGHTLINE_CHECKOUT_MAX_PRESENCES: '1000', SIGHTLINE_CHECKOUT_MAX_PRESENCE_KB: '64' }, '/srv');
+  assert.equal(config.lanes[0]!.tuning.maxPresences, 1000);
+  assert.equal(config.lanes[0]!.tuning.maxPresenceBytes, 64 * 1024);
+  assert.match(problemsOf({ SIGHTLINE_CHECKOUT_MAX_PRESENCES: '1001' }).join('\n'), /SIGHTLINE_CHECKOUT_MAX_PRESENCES/);
 });

@@ -46,6 +46,8 @@ export const DEFAULT_TUNING: LaneTuning = {
   weightTimeoutMs: 15_000,
   cameraTimeoutMs: 10_000,
   scaleTimeoutMs: 30_000,
+  maxPresences: 64,
+  maxPresenceBytes: 256 * 1024,
 };
 
 export function laneConfig(overrides: Partial<Omit<LaneConfig, 'tuning'>> & { tuning?: Partial<LaneTuning> } = {}): LaneConfig {
@@ -118,7 +120,7 @@ export function laneHarness(
   options: { dataDir?: string; clock?: Clock; catalog?: CatalogIndex } = {},
 ): LaneHarness {
   const clock = options.clock ?? new Clock();
-  const store = openLaneStore(options.dataDir ?? tempDir(t));
+  const store = openLaneStore(options.dataDir ?? tempDir(t), clock.now);
   t.after(() => store.close());
   const registry = new Registry();
   const metrics = createCheckoutMetrics(registry);
@@ -132,6 +134,7 @@ export function laneHarness(
     metrics,
     logger: silentLogger,
     now: clock.now,
+    registry,
     output: { scan: (s) => scans.push(s), event: (e) => events.push(e), basket: (b) => baskets.push(b) },
   });
   const harness: LaneHarness = {

@@ -4,7 +4,7 @@ import type { SpeakerConfig } from './config.ts';
 import { EARCON_FORMAT, NOT_RECOGNISED_CHIME, notesDurationMs, renderNotes, SCAN_CHIME } from './earcons.ts';
 import { EarconFallbackAnnouncer, type FallbackAnnouncer } from './fallback.ts';
 import { createSpeakerMetrics, type SpeakerMetrics } from './metrics.ts';
-import { Player, type Announcement, type LaneStatus } from './player.ts';
+import { Player, UTTERANCES_REMEMBERED, type Announcement, type LaneStatus } from './player.ts';
 import { createSink } from './sinks/index.ts';
 import type { AudioSink, Clip, ClipLabel } from './sinks/sink.ts';
 
@@ -37,7 +37,6 @@ export interface SpeakerApp {
   stop(): Promise<void>;
 }
 
-const RECENT_UTTERANCES = 64;
 
 function clipOf(samples: Buffer, format: { sampleRate: number; channels: number }, durationMs: number, label: ClipLabel): Clip {
   return { samples, format: { sampleRate: format.sampleRate, channels: format.channels }, durationMs, label };
@@ -74,30 +73,38 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
     maxAgeMs: config.maxAgeMs,
     interruptOnScan: config.interruptOnScan,
     maxQueuePerLane: config.maxQueuePerLane,
+    maxQueueMsPerLane: config.maxQueueMsPerLane,
+    maxClipMs: config.maxClipMs,
+    maxLanes: config.maxLanes,
+    maxQueuedBytes: config.maxQueuedBytes,
+    ...(config.laneIdleMs !== null ? { laneIdleMs: config.laneIdleMs } : {}),
+    registry: runtime.registry,
   });
 
   const scanChime = renderNotes(SCAN_CHIME, EARCON_FORMAT.sampleRate);
   const notRecognisedChime = renderNotes(NOT_RECOGNISED_CHIME, EARCON_FORMAT.sampleRate);
   const wanted = config.lanes === null ? null : new Set(config.lanes);
-  const locales = new Map<string, string>();
-  const recentUtterances = new Map<string, Set<string>>();
   let tts: TtsState = 'unknown';
   let outage = 0;
-  const toldOutage = new Set<string>();
   let stopped = false;
 
-  const knownLanes = (): string[] => [...new Set([...(config.lanes ?? []), ...locales.keys()])];
-  const localeOf = (lane: string): string => locales.get(lane) ?? config.defaultLocale;
+  // What the speaker knows per lane (locale, recent utterances, told of an outage) lives in the
+  // player's lane state, bounded with the lane: made-up lane ids cannot grow it.
+  const knownLanes = (): string[] => [...new Set([...(config.lanes ?? []), ...player.laneIds()])];
+  const localeOf = (lane: string): string => player.peekLane(lane)?.locale ?? config.defaultLocale;
 
   function laneSeen(lane: string, locale: string | undefined): void {
-    const isNew = !locales.has(lane);
-    if (locale !== undefined || isNew) locales.set(lane, locale ?? localeOf(lane));
-    player.laneState(lane);
-    if (tts === 'offline' && !toldOutage.has(lane)) void announceFallback(lane, 'speech-unavailable');
+    const state = player.laneState(lane);
+    if (locale !== undefined) state.locale = locale;
+    if (tts === 'offline' && !state.toldOutage) tell(lane, 'speech-unavailable');
+  }
+
+  function tell(lane: string, kind: 'speech-unavailable' | 'speech-restored'): void {
+    announceFallback(lane, kind).catch((err: unknown) => log.error({ err, lane, kind }, 'could not queue the fallback announcement'));
   }
 
   async function announceFallback(lane: string, kind: 'speech-unavailable' | 'speech-restored'): Promise<void> {
-    if (kind === 'speech-unavailable') toldOutage.add(lane);
+    if (kind === 'speech-unavailable') player.laneState(lane).toldOutage = true;
     const locale = localeOf(lane);
     let wav: Buffer;
     try {
@@ -129,10 +136,14 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
     if (state === 'offline') {
       outage += 1;
       metrics.outages.inc();
-      for (const lane of knownLanes()) if (!toldOutage.has(lane)) void announceFallback(lane, 'speech-unavailable');
+      for (const lane of knownLanes()) if (!player.laneState(lane).toldOutage) tell(lane, 'speech-unavailable');
     } else if (previous === 'offline') {
-      for (const lane of [...toldOutage]) void announceFallback(lane, 'speech-restored');
-      toldOutage.clear();
+      for (const lane of player.laneIds()) {
+        const state = player.laneState(lane);
+        if (!state.toldOutage) continue;
+        state.toldOutage = false;
+        tell(lane, 'speech-restored');
+      }
     }
   }
 
@@ -150,7 +161,7 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
 
   function laneMismatch(lane: string, named: string, what: string): boolean {
     if (named === lane) return false;
-    metrics.dropped.inc({ lane, reason: 'lane-mismatch' });
+    player.refuse(lane, 'lane-mismatch');
     log.warn({ lane, named }, `${what} on lane ${lane}'s topic names lane ${named}: dropped`);
     return true;
   }
@@ -175,15 +186,14 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   function onAudio(audio: Audio, lane: string): void {
     const { meta } = audio;
     if (laneMismatch(lane, meta.lane, 'audio')) return;
-    let recent = recentUtterances.get(lane);
-    if (!recent) recentUtterances.set(lane, (recent = new Set()));
+    const recent = player.laneState(lane).utterances;
     if (recent.has(meta.id)) {
-      metrics.dropped.inc({ lane, reason: 'duplicate' });
+      player.refuse(lane, 'duplicate');
       log.info({ lane, id: meta.id }, 'utterance received twice: played once');
       return;
     }
     recent.add(meta.id);
-    if (recent.size > RECENT_UTTERANCES) recent.delete(recent.values().next().value!);
+    if (recent.size > UTTERANCES_REMEMBERED) recent.delete(recent.values().next().value!);
     laneSeen(lane, meta.locale);
     const wav = parseWav(audio.wav);
     player.enqueue({

@@ -9,6 +9,7 @@ export const PULSE_MODES = ['stream', 'paplay'] as const;
 export type PulseMode = (typeof PULSE_MODES)[number];
 
 const MAX_LANES = 64;
+const MIB = 1024 * 1024;
 
 export const speakerEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
@@ -23,7 +24,12 @@ export const speakerEnvSchema = z.strictObject({
   SIGHTLINE_SPEAKER_INTERRUPT: env.bool(true),
   SIGHTLINE_SPEAKER_EARCON: env.bool(true),
   SIGHTLINE_SPEAKER_FALLBACK: z.enum(['voice', 'earcon'], { error: 'must be voice or earcon' }).default('voice').describe('how to say that speech is unavailable while tts is down: an offline voice inside the speaker, or earcons only'),
-  SIGHTLINE_SPEAKER_MAX_QUEUE: env.int(20, 1, 1000),
+  SIGHTLINE_SPEAKER_MAX_QUEUE: env.int(20, 1, 1000).describe('clips waiting per lane; beyond it the oldest goes, interruptible ones first'),
+  SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS: env.number(30, 1, 600).describe('seconds of audio waiting per lane, the same rule'),
+  SIGHTLINE_SPEAKER_MAX_CLIP_SECONDS: env.number(15, 1, 600).describe('a longer clip is refused: it would hold the output, and every other lane, that long'),
+  SIGHTLINE_SPEAKER_MAX_LANES: env.int(64, 1, 10_000).describe('lanes tracked at once without SIGHTLINE_SPEAKER_LANES; the least recently active is forgotten beyond it'),
+  SIGHTLINE_SPEAKER_MAX_QUEUED_MB: env.number(64, 1, 4096).describe('audio waiting across all lanes, MiB'),
+  SIGHTLINE_SPEAKER_LANE_IDLE_SECONDS: env.int(3600, 10, 604_800).describe('without SIGHTLINE_SPEAKER_LANES, a lane not heard from this long is forgotten'),
   SIGHTLINE_SPEAKER_PULSE_MODE: z.enum(PULSE_MODES, { error: `must be one of ${PULSE_MODES.join(', ')}` }).default('stream'),
   SIGHTLINE_SPEAKER_PULSE_DEVICE: env.optionalString().describe('PulseAudio sink name; the default sink when absent'),
   SIGHTLINE_SPEAKER_PULSE_SERVER: env.optionalString().describe('PulseAudio server (unix:/path or tcp:host); PULSE_SERVER or the usual one when absent'),
@@ -52,6 +58,13 @@ export interface SpeakerConfig {
   earcon: boolean;
   fallback: 'voice' | 'earcon';
   maxQueuePerLane: number;
+  maxQueueMsPerLane: number;
+  maxClipMs: number;
+  /** Lanes tracked at once: the configured lanes, else MAX_LANES. */
+  maxLanes: number;
+  maxQueuedBytes: number;
+  /** Null with configured lanes: they are never forgotten. */
+  laneIdleMs: number | null;
   pulse: { mode: PulseMode; device: string | undefined; server: string | undefined; latencyMs: number; rate: number; channels: number };
   alsa: { device: string; bufferMs: number };
   file: { dir: string; maxFiles: number; maxBytes: number };
@@ -71,6 +84,11 @@ export function loadSpeakerConfig(environment: NodeJS.ProcessEnv = process.env, 
     }
     lanes = [...new Set(listed)];
   }
+  // The loudest format a WAV may carry (48 kHz, stereo, 16-bit): one lane's queue must fit in the total.
+  const laneWorstBytes = settings.SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS * 48_000 * 2 * 2;
+  if (settings.SIGHTLINE_SPEAKER_MAX_QUEUED_MB * MIB < laneWorstBytes) {
+    problems.push(`SIGHTLINE_SPEAKER_MAX_QUEUED_MB: must hold one lane's SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS of 48 kHz stereo audio (at least ${Math.ceil(laneWorstBytes / MIB)})`);
+  }
   if (problems.length > 0) throw new ConfigError('speaker', problems);
   const dataDir = serviceDataDir(settings, 'speaker', cwd);
   return {
@@ -86,6 +104,11 @@ export function loadSpeakerConfig(environment: NodeJS.ProcessEnv = process.env, 
     earcon: settings.SIGHTLINE_SPEAKER_EARCON,
     fallback: settings.SIGHTLINE_SPEAKER_FALLBACK,
     maxQueuePerLane: settings.SIGHTLINE_SPEAKER_MAX_QUEUE,
+    maxQueueMsPerLane: settings.SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS * 1000,
+    maxClipMs: settings.SIGHTLINE_SPEAKER_MAX_CLIP_SECONDS * 1000,
+    maxLanes: lanes?.length ?? settings.SIGHTLINE_SPEAKER_MAX_LANES,
+    maxQueuedBytes: Math.round(settings.SIGHTLINE_SPEAKER_MAX_QUEUED_MB * MIB),
+    laneIdleMs: lanes === null ? settings.SIGHTLINE_SPEAKER_LANE_IDLE_SECONDS * 1000 : null,
     pulse: {
       mode: settings.SIGHTLINE_SPEAKER_PULSE_MODE,
       device: settings.SIGHTLINE_SPEAKER_PULSE_DEVICE,

@@ -34,7 +34,7 @@ export interface OfflineSpeech {
 /**
  * Says it in words, in the lane's locale, with an offline voice that runs inside the speaker (so
  * it works while the tts service is down). `sentence` gives the text for a locale and state.
- * Rendered once per locale and state, then kept.
+ * Rendered once per sentence (a spoken locale and state), then kept.
  */
 export class VoiceFallbackAnnouncer implements FallbackAnnouncer {
   private readonly rendered = new Map<string, Promise<Buffer>>();
@@ -47,10 +47,12 @@ export class VoiceFallbackAnnouncer implements FallbackAnnouncer {
   }
 
   private say(locale: string, state: 'begin' | 'end'): Promise<Buffer> {
-    const key = `${locale} ${state}`;
+    // Kept per sentence actually spoken, not per locale asked for: lanes name their own locales,
+    // and every locale without sentences is said in the default one (one entry, not one each).
+    const { text, locale: spoken } = this.sentence(locale, state);
+    const key = JSON.stringify([spoken, text]);
     let wav = this.rendered.get(key);
     if (!wav) {
-      const { text, locale: spoken } = this.sentence(locale, state);
       wav = this.voice.synthesize({ text, locale: spoken }).then((result) => result.wav);
       // A failure is not kept: the next outage tries again (the player falls back to earcons meanwhile).
       wav.catch(() => this.rendered.delete(key));

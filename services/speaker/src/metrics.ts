@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Why an announcement was not played; a small fixed set, it is a metric label. */
-export type DropReason = 'stale' | 'superseded' | 'overflow' | 'duplicate' | 'lane-mismatch' | 'sink-error' | 'shutdown';
-export const DROP_REASONS: readonly DropReason[] = ['stale', 'superseded', 'overflow', 'duplicate', 'lane-mismatch', 'sink-error', 'shutdown'];
+export const DROP_REASONS = ['stale', 'superseded', 'overflow', 'too-long', 'coalesced', 'duplicate', 'lane-mismatch', 'sink-error', 'shutdown'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface SpeakerMetrics {
   played: Counter<'lane' | 'kind'>;
@@ -22,7 +22,7 @@ export function createSpeakerMetrics(registry: Registry, queueLengths: () => Arr
     interrupted: new Counter({ name: 'sightline_speaker_interrupted_total', help: 'Clips cut short by a newer scan', labelNames: ['lane', 'kind'], registers }),
     dropped: new Counter({
       name: 'sightline_speaker_dropped_total',
-      help: 'Clips not played: stale (older than the max age), superseded (a newer scan came first), overflow, duplicate, lane-mismatch, sink-error, shutdown',
+      help: 'Clips not played: stale (older than the max age), superseded (a newer scan came first), overflow (the lane holds too much), too-long (one clip over the bound), coalesced (a newer total replaced it), duplicate, lane-mismatch, sink-error, shutdown',
       labelNames: ['lane', 'reason'],
       registers,
     }),
@@ -47,6 +47,8 @@ export function createSpeakerMetrics(registry: Registry, queueLengths: () => Arr
       labelNames: ['lane'],
       registers,
       collect() {
+        // Only the lanes tracked now: a forgotten lane's series goes with it.
+        this.reset();
         for (const { lane, length } of queueLengths()) this.set({ lane }, length);
       },
     }),

@@ -1,8 +1,10 @@
-import type { Logger } from '@sightline/kit';
-import type { DropReason, SpeakerMetrics } from './metrics.ts';
+import type { Registry } from 'prom-client';
+import { BoundedMap, type EvictionReason, type Logger } from '@sightline/kit';
+import { DROP_REASONS, type DropReason, type SpeakerMetrics } from './metrics.ts';
 import { SinkError, type AudioSink, type Clip } from './sinks/sink.ts';
 
-export type ItemKind = 'earcon' | 'speech' | 'fallback';
+export const ITEM_KINDS = ['earcon', 'speech', 'fallback'] as const;
+export type ItemKind = (typeof ITEM_KINDS)[number];
 
 /** One thing to play on a lane: an earcon, an utterance, or a fallback announcement. */
 export interface Announcement {
@@ -14,7 +16,7 @@ export interface Announcement {
   sourceId: string;
   /** When that scan or event happened (epoch ms): age and staleness are measured from it. */
   sourceAt: number;
-  /** False for totals (and fallback announcements): never cut, never dropped. */
+  /** False for totals (and fallback announcements): never cut, never dropped for age. */
   interruptible: boolean;
   text?: string;
 }
@@ -33,6 +35,9 @@ export interface LaneStatus {
   lane: string;
   playing: { kind: ItemKind; sourceKind: string; sourceId: string; text?: string; startedAt: number | null } | null;
   queued: number;
+  /** Audio waiting, milliseconds and bytes of samples. */
+  queuedMs: number;
+  queuedBytes: number;
   lastPlayed: PlayedSummary | null;
   played: number;
   interrupted: number;
@@ -48,15 +53,33 @@ export interface PlayerOptions {
   maxAgeMs: number;
   /** A newer scan cuts the lane's stale, interruptible announcement. */
   interruptOnScan: boolean;
-  /** Interruptible clips beyond this many waiting on one lane push out the oldest. */
+  /** Clips waiting per lane; beyond it the oldest goes (interruptible ones first). */
   maxQueuePerLane: number;
+  /** Audio waiting per lane, milliseconds; the same rule as the clip count. */
+  maxQueueMsPerLane: number;
+  /** A longer clip is refused: it would hold the shared output (and every other lane) that long. */
+  maxClipMs: number;
+  /** Lanes tracked at once (state, queue, metrics); the least recently active one is forgotten beyond it. */
+  maxLanes: number;
+  /** Bytes of samples waiting across all lanes. */
+  maxQueuedBytes: number;
+  /** A lane not heard from for this long is forgotten (its statistics and locale). */
+  laneIdleMs?: number;
+  registry?: Registry;
   /** Tries for a clip that must not be lost (interruptible false) when the output fails. */
   mustPlayAttempts?: number;
   retryDelayMs?: number;
 }
 
-interface LaneState {
+/** Everything the speaker keeps about one lane; bounded with the lane (the `speaker-lanes` map). */
+export interface LaneState {
   lane: string;
+  /** Clips waiting, in playing order. */
+  queue: Announcement[];
+  queuedMs: number;
+  queuedBytes: number;
+  /** The output's turn counter when this lane last played: the lane that waited longest goes next. */
+  lastTurn: number;
   latestScanAt: number;
   lastPlayed: PlayedSummary | null;
   played: number;
@@ -64,6 +87,12 @@ interface LaneState {
   dropped: number;
   /** When each recent scan's earcon ended, for the earcon-to-speech gap. */
   earconEnded: Map<string, number>;
+  /** The lane's last seen locale (scans, events, speech), for fallback announcements. */
+  locale: string | null;
+  /** Recent utterance ids, to play a redelivered one once. */
+  utterances: Set<string>;
+  /** Told that speech is unavailable in the current outage. */
+  toldOutage: boolean;
 }
 
 interface Current {
@@ -73,20 +102,23 @@ interface Current {
 }
 
 const EARCONS_REMEMBERED = 32;
+export const UTTERANCES_REMEMBERED = 64;
 
 /**
- * The queue in front of one output. Clips play one at a time in arrival order (all lanes share
- * the output, so lanes never talk over each other), with the lane rules applied on the way in,
- * at the head of the queue, and when a newer scan arrives.
+ * The queue in front of one output. Clips play one at a time (all lanes share the output, so
+ * lanes never talk over each other); each lane has its own bounded queue, and the lane that has
+ * waited longest since its last turn plays next, so one lane's backlog never holds another lane's
+ * fresh announcement for more than one clip. The lane rules apply on the way in, at the head of
+ * the queue, and when a newer scan arrives.
  */
 export class Player {
   private readonly options: PlayerOptions;
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly queue: Announcement[] = [];
-  private readonly lanes = new Map<string, LaneState>();
+  private readonly lanes: BoundedMap<string, LaneState>;
   private current: Current | null = null;
   private pumping: Promise<void> | null = null;
+  private turns = 0;
   private stopped = false;
   private sinkProblem: string | null = null;
   private idleWaiters: Array<() => void> = [];
@@ -95,6 +127,16 @@ export class Player {
     this.options = options;
     this.now = options.now ?? Date.now;
     this.log = options.logger.child({ module: 'player' });
+    this.lanes = new BoundedMap<string, LaneState>({
+      name: 'speaker-lanes',
+      maxEntries: options.maxLanes,
+      maxBytes: options.maxQueuedBytes,
+      sizeOf: (state) => 1024 + state.queuedBytes,
+      ...(options.laneIdleMs !== undefined ? { idleMs: options.laneIdleMs } : {}),
+      ...(options.registry ? { registry: options.registry } : {}),
+      logger: this.log,
+      onEvict: (_lane, state, reason) => this.forget(state, reason),
+    });
   }
 
   /** Why the output is failing (the last clip or check failed), or null. */
@@ -107,13 +149,45 @@ export class Player {
     this.sinkProblem = problem;
   }
 
+  /** The lane's state, taking the lane on (within the bound) when it is new; marks it active. */
   laneState(lane: string): LaneState {
     let state = this.lanes.get(lane);
     if (!state) {
-      state = { lane, latestScanAt: 0, lastPlayed: null, played: 0, interrupted: 0, dropped: 0, earconEnded: new Map() };
+      state = {
+        lane,
+        queue: [],
+        queuedMs: 0,
+        queuedBytes: 0,
+        lastTurn: 0,
+        latestScanAt: 0,
+        lastPlayed: null,
+        played: 0,
+        interrupted: 0,
+        dropped: 0,
+        earconEnded: new Map(),
+        locale: null,
+        utterances: new Set(),
+        toldOutage: false,
+      };
       this.lanes.set(lane, state);
     }
     return state;
+  }
+
+  /** The lane's state when it is tracked, without marking it active. */
+  peekLane(lane: string): LaneState | undefined {
+    return this.lanes.peek(lane);
+  }
+
+  /** The lanes tracked now. */
+  laneIds(): string[] {
+    return [...this.lanes.keys()];
+  }
+
+  /** Counts a clip refused before it became an announcement (a duplicate, a lane mismatch); the caller logs why. */
+  refuse(lane: string, reason: DropReason): void {
+    this.laneState(lane).dropped += 1;
+    this.options.metrics.dropped.inc({ lane, reason });
   }
 
   /**
@@ -124,13 +198,14 @@ export class Player {
     const state = this.laneState(lane);
     state.latestScanAt = Math.max(state.latestScanAt, at);
     if (!this.options.interruptOnScan) return;
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const item = this.queue[i]!;
-      if (item.lane === lane && item.interruptible && item.sourceAt < at) {
-        this.queue.splice(i, 1);
+    for (let i = state.queue.length - 1; i >= 0; i--) {
+      const item = state.queue[i]!;
+      if (item.interruptible && item.sourceAt < at) {
+        this.take(state, i);
         this.drop(item, 'superseded');
       }
     }
+    this.lanes.resize(lane);
     const current = this.current;
     if (current && current.item.lane === lane && current.item.interruptible && current.item.sourceAt < at && !current.controller.signal.aborted) {
       this.log.debug({ lane, kind: current.item.kind, source: current.item.sourceId }, 'newer scan: cutting the announcement');
@@ -140,60 +215,113 @@ export class Player {
 
   /**
    * Queues a clip unless the lane rules say it is too late for it. Returns the drop reason, if
-   * dropped. `ahead` places it before the first waiting clip it matches instead of last.
+   * dropped. `ahead` places it before the first waiting clip of its lane it matches instead of last.
    */
   enqueue(item: Announcement, ahead?: (waiting: Announcement) => boolean): DropReason | null {
     if (this.stopped) return this.drop(item, 'shutdown');
     const state = this.laneState(item.lane);
+    const { maxAgeMs, maxClipMs, maxQueueMsPerLane, maxQueuePerLane } = this.options;
+    if (item.clip.durationMs > Math.min(maxClipMs, maxQueueMsPerLane)) return this.drop(item, 'too-long');
     if (item.interruptible) {
-      if (this.now() - item.sourceAt > this.options.maxAgeMs) return this.drop(item, 'stale');
+      if (this.now() - item.sourceAt > maxAgeMs) return this.drop(item, 'stale');
       if (this.options.interruptOnScan && item.sourceAt < state.latestScanAt) return this.drop(item, 'superseded');
-      const waiting = this.queue.filter((q) => q.lane === item.lane);
-      if (waiting.length >= this.options.maxQueuePerLane) {
-        const oldest = waiting.find((q) => q.interruptible);
-        if (oldest) {
-          this.queue.splice(this.queue.indexOf(oldest), 1);
-          this.drop(oldest, 'overflow');
-        } else {
-          return this.drop(item, 'overflow');
-        }
-      }
     }
-    const position = ahead ? this.queue.findIndex(ahead) : -1;
-    if (position >= 0) this.queue.splice(position, 0, item);
-    else this.queue.push(item);
-    this.pump();
+    const { queue } = state;
+    // A newer total replaces the one still waiting, in its place: 500 totals are not 500 clips.
+    const waitingTotal = isTotal(item) ? queue.findIndex(isTotal) : -1;
+    if (waitingTotal >= 0) {
+      const older = queue[waitingTotal]!;
+      if (older.sourceAt > item.sourceAt) return this.drop(item, 'coalesced');
+      this.take(state, waitingTotal);
+      this.drop(older, 'coalesced');
+      this.put(state, item, waitingTotal);
+      return null;
+    }
+    // Over the lane's bound the oldest waiting clip goes, interruptible ones first; an
+    // interruptible clip never pushes out one that is not.
+    while (queue.length > 0 && (queue.length >= maxQueuePerLane || state.queuedMs + item.clip.durationMs > maxQueueMsPerLane)) {
+      const interruptible = queue.findIndex((q) => q.interruptible);
+      if (interruptible < 0 && item.interruptible) return this.drop(item, 'overflow');
+      this.drop(this.take(state, Math.max(0, interruptible)), 'overflow');
+    }
+    const position = ahead ? queue.findIndex(ahead) : -1;
+    this.put(state, item, position >= 0 ? position : queue.length);
     return null;
   }
 
+  private put(state: LaneState, item: Announcement, position: number): void {
+    state.queue.splice(position, 0, item);
+    state.queuedMs += item.clip.durationMs;
+    state.queuedBytes += item.clip.samples.length;
+    this.lanes.resize(state.lane);
+    this.pump();
+  }
+
+  private take(state: LaneState, index: number): Announcement {
+    const [item] = state.queue.splice(index, 1);
+    state.queuedMs -= item!.clip.durationMs;
+    state.queuedBytes -= item!.clip.samples.length;
+    return item!;
+  }
+
   private drop(item: Announcement, reason: DropReason): DropReason {
-    this.options.metrics.dropped.inc({ lane: item.lane, reason });
-    this.laneState(item.lane).dropped += 1;
-    this.log.info({ lane: item.lane, kind: item.kind, source: item.sourceKind, id: item.sourceId, reason }, 'announcement dropped');
+    const state = this.lanes.peek(item.lane);
+    // A lane already forgotten is not counted under its name again (its metrics were removed).
+    if (state) {
+      state.dropped += 1;
+      this.options.metrics.dropped.inc({ lane: item.lane, reason });
+    }
+    this.log[reason === 'coalesced' ? 'debug' : 'info']({ lane: item.lane, kind: item.kind, source: item.sourceKind, id: item.sourceId, reason }, 'announcement dropped');
     return reason;
+  }
+
+  /** A lane pushed out of the bound or idle: what it had waiting goes, and so do its metric series. */
+  private forget(state: LaneState, reason: EvictionReason): void {
+    const waiting = state.queue.splice(0);
+    state.queuedMs = 0;
+    state.queuedBytes = 0;
+    if (waiting.length > 0) this.log.warn({ lane: state.lane, reason, dropped: waiting.length }, 'lane forgotten with clips waiting: dropped');
+    const { metrics } = this.options;
+    for (const kind of ITEM_KINDS) {
+      metrics.played.remove({ lane: state.lane, kind });
+      metrics.interrupted.remove({ lane: state.lane, kind });
+    }
+    for (const dropReason of DROP_REASONS) metrics.dropped.remove({ lane: state.lane, reason: dropReason });
+  }
+
+  /** The lane that has waited longest since its last turn, among those with clips waiting. */
+  private nextLane(): LaneState | undefined {
+    let next: LaneState | undefined;
+    for (const state of this.lanes.values()) {
+      if (state.queue.length > 0 && (next === undefined || state.lastTurn < next.lastTurn)) next = state;
+    }
+    return next;
   }
 
   private pump(): void {
     if (this.pumping) return;
     this.pumping = (async () => {
-      while (!this.stopped && this.queue.length > 0) {
-        const item = this.queue.shift()!;
+      while (!this.stopped) {
+        const state = this.nextLane();
+        if (!state) break;
+        const item = this.take(state, 0);
+        state.lastTurn = ++this.turns;
+        this.lanes.resize(state.lane);
         if (item.interruptible && this.now() - item.sourceAt > this.options.maxAgeMs) {
           this.drop(item, 'stale');
           continue;
         }
-        await this.playOne(item);
+        await this.playOne(item, state);
       }
     })().finally(() => {
       this.pumping = null;
-      if (this.queue.length > 0 && !this.stopped) this.pump();
+      if (this.nextLane() && !this.stopped) this.pump();
       else for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
   }
 
-  private async playOne(item: Announcement): Promise<void> {
+  private async playOne(item: Announcement, state: LaneState): Promise<void> {
     const { sink, metrics } = this.options;
-    const state = this.laneState(item.lane);
     const attempts = item.interruptible ? 1 : (this.options.mustPlayAttempts ?? 3);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const controller = new AbortController();
@@ -228,10 +356,11 @@ export class Player {
 
   private recordPlayed(item: Announcement, state: LaneState, startedAt: number, endedAt: number, interrupted: boolean): void {
     const { metrics } = this.options;
-    metrics.played.inc({ lane: item.lane, kind: item.kind });
+    const tracked = this.lanes.peek(item.lane) === state;
+    if (tracked) metrics.played.inc({ lane: item.lane, kind: item.kind });
     state.played += 1;
     if (interrupted) {
-      metrics.interrupted.inc({ lane: item.lane, kind: item.kind });
+      if (tracked) metrics.interrupted.inc({ lane: item.lane, kind: item.kind });
       state.interrupted += 1;
     }
     if (item.kind === 'earcon' && item.sourceKind === 'scan') {
@@ -273,7 +402,9 @@ export class Player {
                 startedAt: current.startedAt,
               }
             : null,
-          queued: this.queue.filter((q) => q.lane === state.lane).length,
+          queued: state.queue.length,
+          queuedMs: Math.round(state.queuedMs),
+          queuedBytes: state.queuedBytes,
           lastPlayed: state.lastPlayed,
           played: state.played,
           interrupted: state.interrupted,
@@ -283,20 +414,24 @@ export class Player {
   }
 
   queueLengths(): Array<{ lane: string; length: number }> {
-    return [...this.lanes.keys()].map((lane) => ({ lane, length: this.queue.filter((q) => q.lane === lane).length }));
+    return [...this.lanes.values()].map((state) => ({ lane: state.lane, length: state.queue.length }));
   }
 
   /** Resolves once nothing plays and nothing waits. */
   idle(): Promise<void> {
-    if (!this.pumping && this.queue.length === 0) return Promise.resolve();
+    if (!this.pumping && this.nextLane() === undefined) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Cuts what plays, drops what waits (counted as shutdown), and waits for the output to let go. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const item of this.queue.splice(0)) this.drop(item, 'shutdown');
+    for (const state of this.lanes.values()) while (state.queue.length > 0) this.drop(this.take(state, 0), 'shutdown');
     this.current?.controller.abort();
     await this.pumping;
   }
+}
+
+function isTotal(item: Announcement): boolean {
+  return item.kind === 'speech' && item.sourceKind === 'total';
 }

@@ -73,6 +73,8 @@ test('a scan is acknowledged by its earcon at once; its speech follows, whole, a
     locale: 'en-US',
     playing: null,
     queued: 0,
+    queuedMs: 0,
+    queuedBytes: 0,
     played: 2,
     interrupted: 0,
     dropped: 0,

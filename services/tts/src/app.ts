@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
+import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { channels, localeSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
 import { createAzureProvider } from './azure.ts';
 import { AudioCache } from './cache.ts';
@@ -37,6 +37,18 @@ interface Job {
   lane: string;
 }
 
+/** A lane's announcements waiting to be rendered; `busy` while one of them is. */
+interface LaneQueue {
+  lane: string;
+  waiting: Job[];
+  busy: boolean;
+}
+
+type DropReason = 'overflow' | 'coalesced' | 'evicted' | 'shutdown';
+
+/** Bytes a waiting job holds, roughly: its text twice (whole and in parts), UTF-16. */
+const jobBytes = (job: Job) => 256 + 4 * job.sentence.text.length;
+
 /**
  * The tts service: scans and lane events in, a sentence per event spoken into a WAV, published
  * on the lane's `audio` (WAV with metadata) and `speech` (metadata) channels, in arrival order per
@@ -70,6 +82,7 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
     memoryBytes: config.memoryCacheBytes,
     disk: config.diskCacheBytes > 0 ? { dir: join(config.dataDir, 'audio-cache'), maxBytes: config.diskCacheBytes } : null,
     events: metrics.cacheEvents,
+    memory: { registry: runtime.registry, logger: log },
   });
   metrics.measureCache(() => ({ memory: cache.memory.bytes, disk: cache.disk?.bytes ?? 0 }));
   const narrator = new Narrator({
@@ -81,16 +94,37 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
     metrics,
   });
 
-  const lanes = new Map<string, Job[]>();
-  const running = new Set<Promise<void>>();
   let stopping = false;
+  let inFlight = 0;
+  const idleWaiters: Array<() => void> = [];
   let prerendering: Promise<void> = Promise.resolve();
   const prerenderAbort = new AbortController();
+
+  function drop(job: Job, reason: DropReason): void {
+    metrics.dropped.inc({ reason });
+    // Evictions are logged (throttled) by the map; a replaced total is the rule working.
+    log[reason === 'overflow' ? 'warn' : 'debug']({ lane: job.lane, kind: job.source.kind, id: job.source.id, reason }, 'announcement dropped');
+  }
+
+  /**
+   * Lanes with announcements waiting or being rendered: made-up lane ids cannot grow it past
+   * MAX_LANES (the lane used least recently goes, with what it had waiting). Drained lanes leave.
+   */
+  const queues = new BoundedMap<string, LaneQueue>({
+    name: 'tts-lane-queues',
+    maxEntries: config.maxLanes,
+    maxBytes: config.maxQueuedBytes,
+    sizeOf: (queue) => 256 + queue.waiting.reduce((sum, job) => sum + jobBytes(job), 0),
+    registry: runtime.registry,
+    logger: log,
+    onEvict: (_lane, queue) => {
+      for (const job of queue.waiting.splice(0)) drop(job, 'evicted');
+    },
+  });
 
   function render(sentence: Sentence): Promise<Rendered> {
     return config.splitScans && sentence.kind === 'scan' ? narrator.renderPieces(sentence.parts, sentence.text, sentence.locale) : narrator.render(sentence.text, sentence.locale);
   }
-
   async function announce(job: Job): Promise<void> {
     const { sentence, lane, source } = job;
     let rendered: Rendered;
@@ -127,40 +161,68 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
     }
   }
 
-  /** One worker per lane: a slow sentence delays the lane's next one instead of overtaking it. */
-  async function drain(lane: string, queue: Job[]): Promise<void> {
-    while (queue.length > 0) {
-      await announce(queue[0]!);
-      queue.shift();
+  /**
+   * At most CONCURRENCY sentences render at once, one per lane (a slow sentence delays its lane's
+   * next one instead of being overtaken). The lane that waited longest since its last turn goes first.
+   */
+  function dispatch(): void {
+    while (!stopping && inFlight < config.concurrency) {
+      let next: LaneQueue | undefined;
+      for (const queue of queues.values()) {
+        if (!queue.busy && queue.waiting.length > 0) {
+          next = queue;
+          break;
+        }
+      }
+      if (next === undefined) return;
+      const job = next.waiting.shift()!;
+      next.busy = true;
+      inFlight += 1;
+      queues.resize(next.lane);
+      void run(next, job);
     }
-    lanes.delete(lane);
+  }
+
+  /** Never rejects: announce() handles its own failures. */
+  async function run(queue: LaneQueue, job: Job): Promise<void> {
+    try {
+      await announce(job);
+    } catch (err) {
+      log.error({ err, lane: job.lane }, 'announcement failed');
+    } finally {
+      inFlight -= 1;
+      queue.busy = false;
+      if (queue.waiting.length === 0 && queues.peek(queue.lane) === queue) queues.delete(queue.lane);
+      if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+      dispatch();
+    }
   }
 
   function enqueue(job: Job): void {
     if (stopping) return;
-    let queue = lanes.get(job.lane);
+    let queue = queues.get(job.lane);
     if (queue === undefined) {
-      queue = [job];
-      lanes.set(job.lane, queue);
-      const worker = drain(job.lane, queue).catch((err: unknown) => log.error({ err, lane: job.lane }, 'lane worker failed'));
-      running.add(worker);
-      void worker.finally(() => running.delete(worker));
-      return;
+      queue = { lane: job.lane, waiting: [], busy: false };
+      if (!queues.set(job.lane, queue)) return drop(job, 'evicted');
     }
-    // queue[0] is being spoken; past the limit, the oldest waiting interruptible one goes.
-    if (queue.length > config.laneQueue) {
-      const victim = queue.findIndex((queued, index) => index > 0 && queued.sentence.interruptible);
-      if (victim > 0) {
-        const [dropped] = queue.splice(victim, 1);
-        metrics.dropped.inc();
-        log.warn({ lane: job.lane, kind: dropped?.source.kind, id: dropped?.source.id }, 'lane queue full: dropped the oldest waiting announcement');
-      } else if (job.sentence.interruptible) {
-        metrics.dropped.inc();
-        log.warn({ lane: job.lane, kind: job.source.kind, id: job.source.id }, 'lane queue full of totals: dropped the new announcement');
-        return;
+    const { waiting } = queue;
+    // A newer total replaces one still waiting (500 totals must not become 500 sentences).
+    const olderTotal = job.source.kind === 'total' ? waiting.findIndex((queued) => queued.source.kind === 'total') : -1;
+    if (olderTotal >= 0) {
+      const queued = waiting[olderTotal]!;
+      if (queued.source.at > job.source.at) return drop(job, 'coalesced');
+      waiting[olderTotal] = job;
+      drop(queued, 'coalesced');
+    } else {
+      // Past the limit the oldest waiting interruptible one goes, else the oldest.
+      while (waiting.length >= config.laneQueue) {
+        const victim = Math.max(0, waiting.findIndex((queued) => queued.sentence.interruptible));
+        drop(waiting.splice(victim, 1)[0]!, 'overflow');
       }
+      waiting.push(job);
     }
-    queue.push(job);
+    queues.resize(job.lane);
+    dispatch();
   }
 
   function onEvent(event: Scan | LaneEvent, lane: string): void {
@@ -202,10 +264,10 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
     async stop() {
       stopping = true;
       prerenderAbort.abort();
-      // the sentence being spoken finishes; the ones waiting are not worth delaying the stop for
-      for (const queue of lanes.values()) queue.splice(1);
+      // the sentences being rendered finish; the ones waiting are not worth delaying the stop for
+      for (const queue of queues.values()) for (const job of queue.waiting.splice(0)) drop(job, 'shutdown');
       await prerendering;
-      await Promise.allSettled([...running]);
+      if (inFlight > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
       await runtime.stop();
       await Promise.allSettled([primary.close(), offline.close()]);
     },

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import { BoundedMap, type Logger } from '@sightline/kit';
 import { parseWav } from '@sightline/schemas';
 
 /** Everything that changes the sound of a sentence; two requests with equal parts sound the same. */
@@ -26,45 +28,57 @@ export interface CacheEvents {
 
 const noEvents: CacheEvents = { hit() {}, miss() {}, evicted() {} };
 
-/** Least recently used first: a Map keeps insertion order, and a hit re-inserts. */
+/** Sentences held in memory at most (the byte cap is the bound that usually applies). */
+export const MEMORY_CACHE_ENTRIES = 10_000;
+
+export interface MemoryLruOptions {
+  registry?: Registry;
+  logger?: Pick<Logger, 'warn' | 'debug'>;
+}
+
+/**
+ * Least recently used first, on the kit's BoundedMap: its keys are hashes of sentences made from
+ * network input (product names, labels), so it is bounded in entries and bytes and its evictions
+ * are counted. Every scan sentence differs (weights, prices), so a full cache is normal: its
+ * evictions are logged at most every 10 minutes.
+ */
 export class MemoryLru {
   readonly maxBytes: number;
-  #entries = new Map<string, Buffer>();
-  #bytes = 0;
-  constructor(maxBytes: number) {
+  readonly #map: BoundedMap<string, Buffer>;
+  #evicted = 0;
+  constructor(maxBytes: number, options: MemoryLruOptions = {}) {
     this.maxBytes = maxBytes;
+    this.#map = new BoundedMap<string, Buffer>({
+      name: 'tts-memory-cache',
+      maxEntries: MEMORY_CACHE_ENTRIES,
+      maxBytes,
+      sizeOf: (value) => value.length,
+      logEveryMs: 600_000,
+      onEvict: () => {
+        this.#evicted += 1;
+      },
+      ...(options.registry ? { registry: options.registry } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
   }
   get bytes(): number {
-    return this.#bytes;
+    return this.#map.bytes;
   }
   get size(): number {
-    return this.#entries.size;
+    return this.#map.size;
   }
   get(key: string): Buffer | undefined {
-    const value = this.#entries.get(key);
-    if (value === undefined) return undefined;
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    return value;
+    return this.#map.get(key);
   }
-  /** Stores and returns how many entries were evicted to make room. */
+  /** Stores and returns how many entries were evicted to make room (none for a value larger than the cache: it is not kept). */
   set(key: string, value: Buffer): number {
-    const previous = this.#entries.get(key);
-    if (previous !== undefined) {
-      this.#entries.delete(key);
-      this.#bytes -= previous.length;
+    if (value.length > this.maxBytes) {
+      this.#map.delete(key);
+      return 0;
     }
-    if (value.length > this.maxBytes) return 0;
-    this.#entries.set(key, value);
-    this.#bytes += value.length;
-    let evicted = 0;
-    for (const [oldKey, oldValue] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#entries.delete(oldKey);
-      this.#bytes -= oldValue.length;
-      evicted += 1;
-    }
-    return evicted;
+    const before = this.#evicted;
+    this.#map.set(key, value);
+    return this.#evicted - before;
   }
 }
 
@@ -165,6 +179,8 @@ export class DiskLru {
 
 export interface AudioCacheOptions {
   memoryBytes: number;
+  /** Where the memory tier reports its size and evictions, and logs them. */
+  memory?: MemoryLruOptions;
   /** Null: no disk cache. */
   disk: { dir: string; maxBytes: number } | null;
   events?: CacheEvents;
@@ -176,7 +192,7 @@ export class AudioCache {
   readonly disk: DiskLru | null;
   #events: CacheEvents;
   constructor(options: AudioCacheOptions) {
-    this.memory = new MemoryLru(options.memoryBytes);
+    this.memory = new MemoryLru(options.memoryBytes, options.memory);
     this.disk = options.disk ? new DiskLru(options.disk.dir, options.disk.maxBytes) : null;
     this.#events = options.events ?? noEvents;
   }

@@ -34,7 +34,10 @@ export const ttsEnvSchema = z.strictObject({
   SIGHTLINE_TTS_SPLIT_SCANS: env.bool(false),
   SIGHTLINE_TTS_MEMORY_CACHE_MB: env.number(32, 0, 4096),
   SIGHTLINE_TTS_DISK_CACHE_MB: env.number(256, 0, 1_000_000),
-  SIGHTLINE_TTS_LANE_QUEUE: env.int(32, 1, 1000).describe('announcements waiting per lane before the oldest interruptible one is dropped'),
+  SIGHTLINE_TTS_LANE_QUEUE: env.int(32, 1, 1000).describe('announcements waiting per lane before the oldest (interruptible first) is dropped'),
+  SIGHTLINE_TTS_MAX_LANES: env.int(64, 1, 10_000).describe('lanes with announcements waiting at once; beyond it the lane used least recently loses what it had waiting'),
+  SIGHTLINE_TTS_MAX_QUEUED_KB: env.int(4096, 64, 1_048_576).describe('bytes of text waiting across all lanes, KiB'),
+  SIGHTLINE_TTS_CONCURRENCY: env.int(4, 1, 64).describe('sentences rendered at once across all lanes (one per lane)'),
 });
 
 export type TtsEnv = z.infer<typeof ttsEnvSchema>;
@@ -65,6 +68,9 @@ export interface TtsConfig {
   memoryCacheBytes: number;
   diskCacheBytes: number;
   laneQueue: number;
+  maxLanes: number;
+  maxQueuedBytes: number;
+  concurrency: number;
 }
 
 const MB = 1024 * 1024;
@@ -146,5 +152,8 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
     memoryCacheBytes: Math.round(settings.SIGHTLINE_TTS_MEMORY_CACHE_MB * MB),
     diskCacheBytes: Math.round(settings.SIGHTLINE_TTS_DISK_CACHE_MB * MB),
     laneQueue: settings.SIGHTLINE_TTS_LANE_QUEUE,
+    maxLanes: settings.SIGHTLINE_TTS_MAX_LANES,
+    maxQueuedBytes: settings.SIGHTLINE_TTS_MAX_QUEUED_KB * 1024,
+    concurrency: settings.SIGHTLINE_TTS_CONCURRENCY,
   };
 }

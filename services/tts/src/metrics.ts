@@ -32,7 +32,12 @@ export function createTtsMetrics(registry: Registry) {
     },
     announcements: new Counter({ name: 'sightline_tts_announcements_total', help: 'Announcements published (audio and speech)', labelNames: ['kind'], registers }),
     failures: new Counter({ name: 'sightline_tts_announcement_failures_total', help: 'Announcements that could not be synthesised or published', labelNames: ['stage'], registers }),
-    dropped: new Counter({ name: 'sightline_tts_announcements_dropped_total', help: 'Announcements dropped because a lane queue was full', registers }),
+    dropped: new Counter({
+      name: 'sightline_tts_announcements_dropped_total',
+      help: 'Announcements not rendered: overflow (lane queue full), coalesced (a newer total replaced it), evicted (too many lanes or bytes waiting), shutdown',
+      labelNames: ['reason'],
+      registers,
+    }),
     unsupportedLocale: new Counter({ name: 'sightline_tts_unsupported_locale_total', help: 'Events in a locale without templates, said in the default locale', registers }),
     fallbacks: new Counter({ name: 'sightline_tts_fallbacks_total', help: 'Sentences the offline voice spoke because the configured provider failed or was too slow', labelNames: ['from', 'reason'], registers }),
     synthesisSeconds: new Histogram({

@@ -97,7 +97,7 @@ test('a full lane queue drops the oldest waiting announcement, never a total', a
   for (const event of events) await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, event);
   await waitUntil('the total is spoken', () => peer.speech.some((s) => s.value.source.kind === 'total'));
   assert.deepEqual(peer.speech.map((s) => s.value.source.kind), ['not-recognised', 'total']);
-  assert.match(await metrics(), /sightline_tts_announcements_dropped_total\{service="tts"\} 2/);
+  assert.match(await metrics(), /sightline_tts_announcements_dropped_total\{reason="overflow",service="tts"\} 2/);
 });
 
 test('hostile, oversize and corrupt payloads are counted and dropped; the service keeps speaking', async (t) => {

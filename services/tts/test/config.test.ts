@@ -94,3 +94,9 @@ test('catalog file: missing, empty, corrupt, invalid or hostile is refused with 
   assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: bomb }).join('\n'), /SIGHTLINE_TTS_CATALOG_FILE/);
   assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('big.yaml', `# ${'x'.repeat(9 * 1024 * 1024)}`) }).join('\n'), /larger than/);
 });
+
+test('lane bounds: defaults and limits', () => {
+  const config = loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }, '/srv');
+  assert.deepEqual({ queue: config.laneQueue, lanes: config.maxLanes, bytes: config.maxQueuedBytes, concurrency: config.concurrency }, { queue: 32, lanes: 64, bytes: 4 * 1024 * 1024, concurrency: 4 });
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG, SIGHTLINE_TTS_CONCURRENCY: '0', SIGHTLINE_TTS_MAX_LANES: 'many' }).join('\n'), /SIGHTLINE_TTS_CONCURRENCY[\s\S]*SIGHTLINE_TTS_MAX_LANES|SIGHTLINE_TTS_MAX_LANES[\s\S]*SIGHTLINE_TTS_CONCURRENCY/);
+});

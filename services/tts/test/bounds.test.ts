@@ -1,0 +1,102 @@
+/**
+ * Per-lane state in tts is bounded (issue 9, defects 5 and 6): made-up lane ids cannot start a
+ * render each, and repeated totals do not queue one sentence each. Real broker, real bus.
+ */
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { connect } from 'mqtt';
+import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
+import { buildWav, channels, createBus, createTopics, type Bus, type Speech } from '@sightline/schemas';
+import { createTtsApp, type TtsDeps } from '../src/app.ts';
+import { loadTtsConfig } from '../src/config.ts';
+import type { SpeechProvider, Synthesis, SynthesisRequest } from '../src/provider.ts';
+import { captureLogs, FIXTURE_CATALOG, laneEvent, offlineVoice, tempDir } from './helpers.ts';
+
+interface Peer {
+  bus: Bus;
+  speech: Array<{ lane: string; value: Speech }>;
+}
+
+async function connectPeer(t: TestContext, url: string): Promise<Peer> {
+  const client = connect(url, { protocolVersion: 4, reconnectPeriod: 200, clientId: `peer-${Math.random().toString(16).slice(2)}` });
+  t.after(() => client.endAsync(true));
+  const bus = createBus({ client, topics: createTopics('sightline'), logger: { warn() {}, error() {}, debug() {} } });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  const peer: Peer = { bus, speech: [] };
+  await bus.subscribe(channels.speech, {}, (value, { lane }) => void peer.speech.push({ lane, value }));
+  return peer;
+}
+
+/** A voice that takes `delayMs` per sentence and records how many it is asked for at once. */
+function gatedVoice(delayMs: number): SpeechProvider & { active: number; maxActive: number } {
+  const voice = {
+    name: 'gated',
+    soundKey: 'tone/16000',
+    active: 0,
+    maxActive: 0,
+    voiceFor: (locale: string) => (locale === 'en-US' ? 'tone' : null),
+    voices: () => [{ locale: 'en-US', voice: 'tone' }],
+    async synthesize(_request: SynthesisRequest): Promise<Synthesis> {
+      voice.active += 1;
+      voice.maxActive = Math.max(voice.maxActive, voice.active);
+      await sleep(delayMs);
+      voice.active -= 1;
+      return { wav: buildWav(Buffer.alloc(3200), { sampleRate: 16000, channels: 1 }), voice: 'tone' };
+    },
+    async close() {},
+  };
+  return voice;
+}
+
+async function startApp(t: TestContext, env: NodeJS.ProcessEnv, deps: TtsDeps) {
+  const broker = await startTestBroker(t);
+  const logs = captureLogs();
+  const config = loadTtsConfig({
+    SIGHTLINE_MQTT_URL: broker.url,
+    SIGHTLINE_TTS_HTTP_PORT: '0',
+    SIGHTLINE_DATA_DIR: tempDir(t),
+    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
+    SIGHTLINE_TTS_PRERENDER: 'false',
+    SIGHTLINE_TTS_MEMORY_CACHE_MB: '0',
+    SIGHTLINE_TTS_DISK_CACHE_MB: '0',
+    ...env,
+  });
+  const app = createTtsApp(config, logs.logger, { offline: offlineVoice(), ...deps });
+  t.after(() => app.stop());
+  await app.start();
+  await waitUntil('tts is ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200);
+  const peer = await connectPeer(t, broker.url);
+  const metrics = async () => (await app.runtime.http.inject({ url: '/metrics' })).body;
+  const metric = async (pattern: RegExp) => Number(pattern.exec(await metrics())?.[1] ?? 0);
+  return { app, peer, logs, metrics, metric };
+}
+
+test('200 made-up lanes: at most MAX_LANES lanes wait and CONCURRENCY sentences render at once; the rest is dropped and counted', async (t) => {
+  const voice = gatedVoice(100);
+  // The defaults: 64 lanes, 4 sentences at once.
+  const { peer, metric, logs } = await startApp(t, {}, { primary: voice });
+  let heldMax = 0;
+  for (let i = 0; i < 200; i++) {
+    await peer.bus.publish(channels.laneEvent, { lane: `ghost-${i}` }, laneEvent('not-recognised', { camera: 'demo', lane: `ghost-${i}` }));
+    heldMax = Math.max(heldMax, await metric(/sightline_bounded_map_entries\{map="tts-lane-queues",service="tts"\} (\d+)/));
+  }
+  const evicted = () => metric(/sightline_tts_announcements_dropped_total\{reason="evicted",service="tts"\} (\d+)/);
+  await waitUntil('every event spoken or dropped', async () => peer.speech.length + (await evicted()) === 200, 10_000);
+  assert.ok(voice.maxActive <= 4, `${voice.maxActive} sentences rendered at once`);
+  assert.ok(heldMax <= 64, `${heldMax} lanes held`);
+  assert.ok((await evicted()) > 0, 'lanes pushed out are counted');
+  assert.ok(logs.lines.some((line) => line.map === 'tts-lane-queues' && String(line.msg).includes('bounded map full')), 'and logged');
+});
+
+test('500 totals on one lane: a newer total replaces the waiting one, so the last is said at once', async (t) => {
+  const voice = gatedVoice(50);
+  const { peer, metric } = await startApp(t, {}, { primary: voice });
+  for (let i = 1; i <= 500; i++) {
+    await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, laneEvent('total', { currency: 'USD', basket: { id: 'b1', count: i, totalMinor: i * 100 } }));
+  }
+  await waitUntil('the last total is spoken', () => peer.speech.some((s) => s.value.text.includes('500 items')), 5000);
+  await sleep(200);
+  assert.ok(peer.speech.length < 20, `${peer.speech.length} totals said`);
+  assert.ok(peer.speech.at(-1)!.value.text.includes('500 items'));
+  assert.ok((await metric(/sightline_tts_announcements_dropped_total\{reason="coalesced",service="tts"\} (\d+)/)) > 480);
+});
