@@ -128,7 +128,8 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   const container: ContainerClient = containerClientFor(config.blob, config.container, config.upload.timeoutMs);
   // Everything kept per camera or per frame is bounded: the ids come from the network.
   const wanted = config.cameras === null ? null : new Set(config.cameras);
-  const bounded = { now, registry: runtime.registry, logger: log };
+  // Idle time is measured on the monotonic clock unless a test gives its own.
+  const bounded = { ...(deps.now !== undefined ? { now: deps.now } : {}), registry: runtime.registry, logger: log };
   const refuseFrame = (camera: string, cause: 'not-configured' | 'camera-cap') => {
     counts.framesRefused += 1;
     m.framesRefused.inc({ cause });
