@@ -42,7 +42,7 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
     mqttSession: { clientId: config.clientId },
   });
   const { registry, client, bus, http } = runtime;
-  const store = new AlertStore(config.dataDir);
+  const store = new AlertStore(config.dataDir, { maxRows: config.maxRows, maxBaselines: config.limits.maxDriftStates });
   let engine: RuleEngine | undefined;
   const metrics = createAlertMetrics(registry, () => engine?.openByType() ?? new Map());
   const log = logger.child({ module: 'alerts' });
@@ -63,6 +63,8 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
     updateIntervalMs: config.updateIntervalMs,
     expireSeconds: config.expireSeconds,
     self: SERVICE,
+    limits: config.limits,
+    registry,
   });
   const ruleEngine = engine;
 
