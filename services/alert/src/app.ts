@@ -42,7 +42,7 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
     mqttSession: { clientId: config.clientId },
   });
   const { registry, client, bus, http } = runtime;
-  const store = new AlertStore(config.dataDir);
+  const store = new AlertStore(config.dataDir, { maxRows: config.maxRows, maxBaselines: config.limits.maxDriftStates });
   let engine: RuleEngine | undefined;
   const metrics = createAlertMetrics(registry, () => engine?.openByType() ?? new Map());
   const log = logger.child({ module: 'alerts' });
@@ -63,6 +63,8 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
     updateIntervalMs: config.updateIntervalMs,
     expireSeconds: config.expireSeconds,
     self: SERVICE,
+    limits: config.limits,
+    registry,
   });
   const ruleEngine = engine;
 
@@ -88,7 +90,6 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
   const types = new Set(config.rules.map((rule) => rule.type));
   let ticker: NodeJS.Timeout | undefined;
   let pruner: NodeJS.Timeout | undefined;
-  let subscribed: Promise<unknown> | undefined;
 
   return {
     http,
@@ -102,16 +103,18 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
     async start() {
       log.info({ rules: config.rules.length, from: config.rulesSource, database: store.file, open: ruleEngine.openAlerts().length }, 'starting');
       // Subscribed before connecting: queued messages of the persistent session arrive right after CONNACK.
-      const pending: Array<Promise<void>> = [];
-      if (types.has('person-in-zone')) pending.push(bus.subscribe(channels.detections, {}, guarded('detections', (d) => ruleEngine.onDetections(d))));
-      if (types.has('camera-offline')) pending.push(bus.subscribe(channels.frame, {}, guarded('frame', (f) => ruleEngine.onFrame(f.meta))));
-      if (types.has('low-confidence-scan') || types.has('model-drift')) pending.push(bus.subscribe(channels.scan, {}, guarded('scan', (s) => ruleEngine.onScan(s))));
-      if (types.has('unknown-item') || types.has('weight-mismatch')) pending.push(bus.subscribe(channels.laneEvent, {}, guarded('laneEvent', (e) => ruleEngine.onLaneEvent(e))));
-      if (types.has('images-evicted')) pending.push(bus.subscribe(channels.syncEviction, {}, guarded('syncEviction', (e) => ruleEngine.onEviction(e))));
+      // Not awaited (they are granted once connected); a refusal is logged here and /readyz reports it.
+      const subscribe = (channel: string, granted: Promise<void>): void => {
+        granted.catch((err: unknown) => log.error({ err, channel }, 'cannot subscribe'));
+      };
+      if (types.has('person-in-zone')) subscribe('detections', bus.subscribe(channels.detections, {}, guarded('detections', (d) => ruleEngine.onDetections(d))));
+      if (types.has('camera-offline')) subscribe('frame', bus.subscribe(channels.frame, {}, guarded('frame', (f) => ruleEngine.onFrame(f.meta))));
+      if (types.has('low-confidence-scan') || types.has('model-drift')) subscribe('scan', bus.subscribe(channels.scan, {}, guarded('scan', (s) => ruleEngine.onScan(s))));
+      if (types.has('unknown-item') || types.has('weight-mismatch')) subscribe('laneEvent', bus.subscribe(channels.laneEvent, {}, guarded('laneEvent', (e) => ruleEngine.onLaneEvent(e))));
+      if (types.has('images-evicted')) subscribe('syncEviction', bus.subscribe(channels.syncEviction, {}, guarded('syncEviction', (e) => ruleEngine.onEviction(e))));
       if (types.has('service-offline')) {
-        pending.push(bus.subscribe(channels.availability, {}, (value, params) => guarded('availability', (v: typeof value) => ruleEngine.onAvailability(params.service, v))(value)));
+        subscribe('availability', bus.subscribe(channels.availability, {}, (value, params) => guarded('availability', (v: typeof value) => ruleEngine.onAvailability(params.service, v))(value)));
       }
-      subscribed = Promise.allSettled(pending);
       prune();
       ticker = setInterval(guarded('tick', () => ruleEngine.tick()), config.tickMs);
       pruner = setInterval(guarded('prune', prune), config.pruneIntervalMs);
@@ -127,7 +130,6 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
       } catch (err) {
         log.warn({ err }, 'flushing alerts failed');
       }
-      void subscribed;
       await runtime.stop();
       store.close();
     },

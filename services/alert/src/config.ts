@@ -1,7 +1,16 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { idSchema } from '@sightline/schemas';
 import { defaultRules, MAX_RULES_FILE_BYTES, rulesFileSchema, type Rule } from './rules.ts';
+import type { EngineLimits } from './engine.ts';
+
+const idList = (what: string) =>
+  z
+    .string()
+    .transform((text) => [...new Set(text.split(',').map((id) => id.trim()).filter((id) => id !== ''))])
+    .pipe(z.array(idSchema).min(1, `must name at least one ${what}`).max(4096, `must name at most 4096 ${what}s`))
+    .optional();
 
 export const alertEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
@@ -21,6 +30,14 @@ export const alertEnvSchema = z.strictObject({
   SIGHTLINE_ALERT_RETENTION_DAYS: env.number(30, 0, 3650),
   SIGHTLINE_ALERT_MAX_ROWS: env.int(100_000, 1, 100_000_000),
   SIGHTLINE_ALERT_PRUNE_INTERVAL_SECONDS: env.number(3600, 1, 86_400),
+  SIGHTLINE_ALERT_CAMERAS: idList('camera').describe('comma-separated cameras to act on; watched for camera-offline from the start (default: any camera seen, within SIGHTLINE_ALERT_MAX_CAMERAS)'),
+  SIGHTLINE_ALERT_LANES: idList('lane').describe('comma-separated lanes to act on (default: any lane seen, within SIGHTLINE_ALERT_MAX_LANES)'),
+  SIGHTLINE_ALERT_SERVICES: idList('service').describe('services watched for service-offline besides the bus services'),
+  SIGHTLINE_ALERT_MAX_CAMERAS: env.int(64, 1, 4096),
+  SIGHTLINE_ALERT_MAX_LANES: env.int(64, 1, 4096),
+  SIGHTLINE_ALERT_FORGET_SECONDS: env.number(3600, 1, 30 * 86_400),
+  SIGHTLINE_ALERT_MAX_OPEN: env.int(1000, 1, 100_000),
+  SIGHTLINE_ALERT_MAX_DRIFT_STATES: env.int(4096, 1, 1_000_000),
 });
 
 export interface AlertConfig {
@@ -38,11 +55,15 @@ export interface AlertConfig {
   retentionDays: number;
   maxRows: number;
   pruneIntervalMs: number;
+  limits: EngineLimits;
 }
 
 /** Environment and rules file; every problem of both is reported in one ConfigError. */
 export function loadAlertConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): AlertConfig {
   const settings = loadConfig('alert', alertEnvSchema, environment);
+  if (settings.SIGHTLINE_ALERT_MAX_OPEN > settings.SIGHTLINE_ALERT_MAX_ROWS) {
+    throw new ConfigError('alert', ['SIGHTLINE_ALERT_MAX_OPEN: must not be above SIGHTLINE_ALERT_MAX_ROWS (open alerts are rows that are never deleted)']);
+  }
   let rules = defaultRules();
   let rulesSource = 'defaults';
   if (settings.SIGHTLINE_ALERT_RULES_FILE !== undefined) {
@@ -66,5 +87,15 @@ export function loadAlertConfig(environment: NodeJS.ProcessEnv = process.env, cw
     retentionDays: settings.SIGHTLINE_ALERT_RETENTION_DAYS,
     maxRows: settings.SIGHTLINE_ALERT_MAX_ROWS,
     pruneIntervalMs: settings.SIGHTLINE_ALERT_PRUNE_INTERVAL_SECONDS * 1000,
+    limits: {
+      cameras: settings.SIGHTLINE_ALERT_CAMERAS ?? null,
+      lanes: settings.SIGHTLINE_ALERT_LANES ?? null,
+      services: settings.SIGHTLINE_ALERT_SERVICES ?? [],
+      maxCameras: settings.SIGHTLINE_ALERT_MAX_CAMERAS,
+      maxLanes: settings.SIGHTLINE_ALERT_MAX_LANES,
+      forgetMs: settings.SIGHTLINE_ALERT_FORGET_SECONDS * 1000,
+      maxOpen: settings.SIGHTLINE_ALERT_MAX_OPEN,
+      maxDriftStates: settings.SIGHTLINE_ALERT_MAX_DRIFT_STATES,
+    },
   };
 }

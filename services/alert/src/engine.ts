@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Alert, AlertEvent, AlertType, Detections, Eviction, FrameMeta, LaneEvent, Scan, SnapshotRef } from '@sightline/schemas';
-import type { Logger } from '@sightline/kit';
+import type { Registry } from 'prom-client';
+import { busServices, type Alert, type AlertEvent, type AlertType, type Detections, type Eviction, type FrameMeta, type LaneEvent, type Scan, type Severity, type SnapshotRef } from '@sightline/schemas';
+import { BoundedMap, type Logger } from '@sightline/kit';
 import type { AlertMetrics } from './metrics.ts';
 import { insidePolygon, type Rule, type RuleOf } from './rules.ts';
 import type { AlertStore } from './store.ts';
@@ -19,7 +20,46 @@ export interface EngineOptions {
   expireSeconds: number;
   /** This service's own name: its own availability is not watched. */
   self: string;
+  /** Which cameras, lanes and services the engine acts on, and how much it keeps; defaults for tests. */
+  limits?: Partial<EngineLimits>;
+  /** Where the bounded maps count their evictions. */
+  registry?: Registry;
 }
+
+/**
+ * Cameras and lanes are configured (listed here, or named by a rule) or seen: a camera or lane
+ * seen on the bus but not configured is acted on while fewer than `maxCameras`/`maxLanes` are
+ * held (a newcomer beyond them is ignored and counted), is forgotten after `forgetMs` without a
+ * sighting, and its alerts are never more than warnings: a made-up id is not worth waking anyone.
+ * With a list given, only configured ones are acted on. Services are those of the bus plus
+ * `services`; availability of any other name is ignored and counted.
+ */
+export interface EngineLimits {
+  cameras: string[] | null;
+  lanes: string[] | null;
+  services: string[];
+  maxCameras: number;
+  maxLanes: number;
+  forgetMs: number;
+  /** Open alerts at most; a new one beyond them is not raised (counted and logged). */
+  maxOpen: number;
+  /** Drift windows (rule, lane, sku) held; the least recently used is dropped past it. */
+  maxDriftStates: number;
+}
+
+export const DEFAULT_LIMITS: EngineLimits = {
+  cameras: null,
+  lanes: null,
+  services: [],
+  maxCameras: 64,
+  maxLanes: 64,
+  forgetMs: 3600_000,
+  maxOpen: 1000,
+  maxDriftStates: 4096,
+};
+
+/** A full window of the largest allowed size (10,000 scans) is 80 KB; the default (20) 160 B. */
+const DRIFT_MAX_BYTES = 32 * 1024 * 1024;
 
 interface OpenAlert {
   key: string;
@@ -31,6 +71,12 @@ interface OpenAlert {
 interface ZoneState {
   presentSince: number | undefined;
   lastInZone: number;
+}
+
+interface CameraState {
+  lastFrame: number | undefined;
+  /** Camera-offline rules whose alert a person resolved while the camera stayed away: not raised again until it is back. */
+  dismissed: Set<string>;
 }
 
 interface DriftState {
@@ -47,6 +93,8 @@ type Subject = Pick<Alert, 'camera' | 'lane' | 'service'>;
 
 interface Sighting {
   subject: Subject;
+  /** The subject is configured; otherwise only seen, and the alert is at most a warning. */
+  known: boolean;
   /** Distinguishes alerts of one rule on one subject (the sku, for drift). */
   part?: string;
   message: string;
@@ -62,6 +110,7 @@ const EVICTION_WHY: Record<Eviction['reason'], string> = {
 };
 
 const EVENT_TYPES = new Set<AlertType>(['unknown-item', 'low-confidence-scan', 'weight-mismatch', 'images-evicted']);
+const AT_MOST_WARNING: Record<Severity, Severity> = { info: 'info', warning: 'warning', critical: 'warning' };
 
 /** Alerts must be plain text: the characters the schema refuses are replaced. */
 export function plain(text: string, max: number): string {
@@ -80,13 +129,24 @@ export function newAlertId(now: number): string {
 export class RuleEngine {
   private readonly options: EngineOptions;
   private readonly now: () => number;
-  private readonly open = new Map<string, OpenAlert>();
+  private readonly limits: EngineLimits;
+  private readonly open: BoundedMap<string, OpenAlert>;
   private readonly byId = new Map<string, string>();
   private readonly zones = new Map<string, ZoneState>();
-  private readonly drift = new Map<string, DriftState>();
-  private readonly lastFrame = new Map<string, number>();
+  private readonly drift: BoundedMap<string, DriftState>;
+  /** Configured cameras (listed, or named by a rule): always held. */
+  private readonly knownCameras = new Map<string, CameraState>();
+  /** Cameras seen on the bus but not configured: capped, forgotten when quiet. */
+  private readonly seenCameras: BoundedMap<string, CameraState>;
+  /** Cameras the generic camera-offline rule watches from the start, seen or not. */
+  private readonly watchedFromStart: ReadonlySet<string>;
+  private readonly knownLanes: ReadonlySet<string>;
+  private readonly seenLanes: BoundedMap<string, true>;
+  private readonly knownServices: ReadonlySet<string>;
   /** Services that went offline and are not back yet, by alert key: raised once their grace is over. */
   private readonly offlineSince = new Map<string, { rule: RuleOf<'service-offline'>; service: string; since: number }>();
+  /** Service-offline alerts a person resolved while the service stayed offline: not raised again until it is back. */
+  private readonly dismissedServices = new Set<string>();
   private readonly startedAt: number;
   private readonly rulesById: Map<string, Rule>;
   private readonly zoneRules: Array<RuleOf<'person-in-zone'> & { bounds: { minX: number; maxX: number; minY: number; maxY: number } }>;
@@ -96,6 +156,28 @@ export class RuleEngine {
     this.options = options;
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
+    const limits = (this.limits = { ...DEFAULT_LIMITS, ...options.limits });
+    const log = options.logger;
+    const bounded = { registry: options.registry, logger: log, now: this.now };
+    this.open = new BoundedMap({ name: 'alert-open', maxEntries: limits.maxOpen, whenFull: 'refuse-new', ...bounded });
+    this.drift = new BoundedMap({
+      name: 'alert-drift-windows',
+      maxEntries: limits.maxDriftStates,
+      maxBytes: DRIFT_MAX_BYTES,
+      sizeOf: (state) => 64 + 8 * (state.learning.length + state.window.length),
+      ...bounded,
+    });
+    this.seenCameras = new BoundedMap({ name: 'alert-cameras', maxEntries: limits.maxCameras, idleMs: limits.forgetMs, whenFull: 'refuse-new', ...bounded });
+    this.seenLanes = new BoundedMap({ name: 'alert-lanes', maxEntries: limits.maxLanes, idleMs: limits.forgetMs, whenFull: 'refuse-new', ...bounded });
+    const ruleCameras = options.rules.flatMap((rule) => ('camera' in rule && rule.camera !== undefined ? [rule.camera] : []));
+    for (const camera of [...(limits.cameras ?? []), ...ruleCameras]) this.knownCameras.set(camera, { lastFrame: undefined, dismissed: new Set() });
+    this.watchedFromStart = new Set(limits.cameras ?? []);
+    this.knownLanes = new Set([...(limits.lanes ?? []), ...options.rules.flatMap((rule) => ('lane' in rule && rule.lane !== undefined ? [rule.lane] : []))]);
+    this.knownServices = new Set(
+      [...busServices, ...limits.services, ...options.rules.flatMap((rule) => (rule.type === 'service-offline' && rule.service !== undefined ? [rule.service] : []))].filter(
+        (service) => service !== options.self,
+      ),
+    );
     this.rulesById = new Map(options.rules.map((rule) => [rule.id, rule]));
     this.zoneRules = options.rules
       .filter((rule): rule is RuleOf<'person-in-zone'> => rule.type === 'person-in-zone')
@@ -111,11 +193,15 @@ export class RuleEngine {
     const counter = options.metrics.evaluations;
     this.evaluations = new Map<string, { inc(n?: number): void }>();
     for (const rule of options.rules) this.evaluations.set(rule.type, counter.labels({ type: rule.type }));
-    for (const { key, alert } of options.store.open()) {
+    // The newest open alerts are reloaded; any beyond the cap (it was lowered) are resolved.
+    const stored = options.store.open().sort((a, b) => b.alert.lastSeen - a.alert.lastSeen);
+    for (const { key, alert } of stored.slice(0, limits.maxOpen)) {
       this.open.set(key, { key, alert, lastPublishedAt: this.startedAt, dirty: false });
       this.byId.set(alert.id, key);
       if (alert.type === 'person-in-zone') this.zones.set(alert.rule, { presentSince: alert.firstSeen, lastInZone: this.startedAt });
     }
+    for (const { key, alert } of stored.slice(limits.maxOpen)) this.end(key, { key, alert, lastPublishedAt: this.startedAt, dirty: false }, 'overflow');
+    if (stored.length > limits.maxOpen) log.warn({ resolved: stored.length - limits.maxOpen, maxOpen: limits.maxOpen }, 'more open alerts stored than the cap: the oldest were resolved');
   }
 
   rules(): readonly Rule[] {
@@ -166,6 +252,7 @@ export class RuleEngine {
       if (now - state.presentSince < rule.dwellSeconds * 1000) continue;
       this.raise(rule, now, {
         subject: { camera: rule.camera },
+        known: true,
         message: plain(`${hit.label} in restricted zone ${rule.id} on camera ${rule.camera}`, 500),
         details: { label: plain(hit.label, 256), score: round(hit.score), dwellSeconds: round((now - state.presentSince) / 1000) },
         snapshot: { camera: detections.camera, seq: detections.seq, capturedAt: detections.capturedAt },
@@ -174,8 +261,12 @@ export class RuleEngine {
   }
 
   onFrame(meta: FrameMeta): void {
-    const now = this.now();
-    this.lastFrame.set(meta.camera, now);
+    const state = this.camera(meta.camera, 'frame');
+    if (state !== undefined) {
+      state.lastFrame = this.now();
+      state.dismissed.clear();
+    }
+    // A frame is evidence the camera is back, whether or not it is still held.
     for (const rule of this.options.rules) {
       if (rule.type !== 'camera-offline' || (rule.camera !== undefined && rule.camera !== meta.camera)) continue;
       this.evaluations.get(rule.type)?.inc();
@@ -183,8 +274,34 @@ export class RuleEngine {
     }
   }
 
+  /** The state of a camera the engine acts on: configured, or seen and within the cap; undefined (counted) otherwise. */
+  private camera(camera: string, channel: string): CameraState | undefined {
+    const known = this.knownCameras.get(camera);
+    if (known !== undefined) return known;
+    if (this.limits.cameras !== null) return this.ignored(channel, 'camera-not-configured');
+    const seen = this.seenCameras.get(camera);
+    if (seen !== undefined) return seen;
+    const state: CameraState = { lastFrame: undefined, dismissed: new Set() };
+    return this.seenCameras.set(camera, state) ? state : this.ignored(channel, 'camera-cap');
+  }
+
+  /** Whether the engine acts on this lane (configured, or seen and within the cap); counted when not. */
+  private lane(lane: string, channel: string): 'known' | 'seen' | undefined {
+    if (this.knownLanes.has(lane)) return 'known';
+    if (this.limits.lanes !== null) return this.ignored(channel, 'lane-not-configured');
+    return this.seenLanes.set(lane, true) ? 'seen' : this.ignored(channel, 'lane-cap');
+  }
+
+  private ignored(channel: string, reason: string): undefined {
+    this.options.metrics.droppedInputs.inc({ channel, reason });
+    return undefined;
+  }
+
   onScan(scan: Scan): void {
     const now = this.now();
+    const lane = this.lane(scan.lane, 'scan');
+    if (lane === undefined) return;
+    const known = lane === 'known';
     for (const rule of this.options.rules) {
       if ((rule.type !== 'low-confidence-scan' && rule.type !== 'model-drift') || (rule.lane !== undefined && rule.lane !== scan.lane)) continue;
       this.evaluations.get(rule.type)?.inc();
@@ -192,18 +309,22 @@ export class RuleEngine {
         if (scan.confidence >= rule.below) continue;
         this.raise(rule, now, {
           subject: { lane: scan.lane, camera: scan.camera },
+          known,
           message: plain(`low-confidence scan of ${scan.product.sku} on lane ${scan.lane}: ${scan.confidence.toFixed(2)} < ${rule.below}`, 500),
           details: { sku: scan.product.sku, confidence: round(scan.confidence), threshold: rule.below, scan: scan.id },
           snapshot: { camera: scan.camera, seq: scan.seq, capturedAt: scan.capturedAt },
         });
       } else {
-        this.evaluateDrift(rule, scan, now);
+        this.evaluateDrift(rule, scan, now, known);
       }
     }
   }
 
   onLaneEvent(event: LaneEvent): void {
     const now = this.now();
+    const lane = this.lane(event.lane, 'laneEvent');
+    if (lane === undefined) return;
+    const known = lane === 'known';
     for (const rule of this.options.rules) {
       if (rule.type !== 'unknown-item' && rule.type !== 'weight-mismatch') continue;
       if (rule.lane !== undefined && rule.lane !== event.lane) continue;
@@ -211,6 +332,7 @@ export class RuleEngine {
       if (rule.type === 'unknown-item' && event.type === 'not-recognised' && event.label !== undefined) {
         this.raise(rule, now, {
           subject: { lane: event.lane, camera: event.camera },
+          known,
           message: plain(`unknown item on lane ${event.lane}: the camera saw "${event.label}", which the catalog does not know`, 500),
           details: { label: plain(event.label, 256), event: event.id },
           snapshot: null,
@@ -218,6 +340,7 @@ export class RuleEngine {
       } else if (rule.type === 'weight-mismatch' && event.type === 'weight-mismatch') {
         this.raise(rule, now, {
           subject: { lane: event.lane },
+          known,
           message: plain(`weight mismatch on lane ${event.lane}: ${event.product.sku} weighs ${event.weightGrams} g, expected ${event.expected.min}-${event.expected.max} g`, 500),
           details: { sku: event.product.sku, weightGrams: event.weightGrams, expectedMin: event.expected.min, expectedMax: event.expected.max, event: event.id },
           snapshot: null,
@@ -229,12 +352,15 @@ export class RuleEngine {
   /** Images the sync service dropped without uploading: one alert per camera, counting them. */
   onEviction(eviction: Eviction): void {
     const now = this.now();
+    if (eviction.camera !== undefined && this.camera(eviction.camera, 'syncEviction') === undefined) return;
+    const known = eviction.camera === undefined || this.knownCameras.has(eviction.camera);
     for (const rule of this.options.rules) {
       if (rule.type !== 'images-evicted' || (rule.camera !== undefined && rule.camera !== eviction.camera)) continue;
       this.evaluations.get(rule.type)?.inc();
       const where = eviction.camera !== undefined ? ` of camera ${eviction.camera}` : '';
       this.raise(rule, now, {
         subject: eviction.camera !== undefined ? { camera: eviction.camera } : {},
+        known,
         message: plain(`sync dropped an image${where} without uploading it (${EVICTION_WHY[eviction.reason]})`, 500),
         details: { reason: eviction.reason, blob: plain(eviction.blob, 256), bytes: eviction.bytes },
         snapshot: null,
@@ -244,6 +370,10 @@ export class RuleEngine {
 
   onAvailability(service: string, availability: 'online' | 'offline'): void {
     if (service === this.options.self) return;
+    if (!this.knownServices.has(service)) {
+      this.ignored('availability', 'unknown-service');
+      return;
+    }
     const now = this.now();
     for (const rule of this.options.rules) {
       if (rule.type !== 'service-offline' || (rule.service !== undefined && rule.service !== service)) continue;
@@ -251,8 +381,9 @@ export class RuleEngine {
       const key = keyOf(rule, { service });
       if (availability === 'online') {
         this.offlineSince.delete(key);
+        this.dismissedServices.delete(key);
         this.resolveKey(key, 'recovered');
-      } else if (!this.open.has(key) && !this.offlineSince.has(key)) {
+      } else if (!this.open.has(key) && !this.offlineSince.has(key) && !this.dismissedServices.has(key)) {
         this.offlineSince.set(key, { rule, service, since: now });
         this.raiseOfflineServices(now);
       }
@@ -264,7 +395,7 @@ export class RuleEngine {
       if (now - pending.since < pending.rule.graceSeconds * 1000) continue;
       this.offlineSince.delete(key);
       const { service } = pending;
-      this.raise(pending.rule, now, { subject: { service }, message: plain(`service ${service} is offline`, 500), details: { service }, snapshot: null });
+      this.raise(pending.rule, now, { subject: { service }, known: true, message: plain(`service ${service} is offline`, 500), details: { service }, snapshot: null });
     }
   }
 
@@ -274,16 +405,16 @@ export class RuleEngine {
     this.raiseOfflineServices(now);
     for (const rule of this.options.rules) {
       if (rule.type !== 'camera-offline') continue;
-      const cameras = rule.camera !== undefined ? [rule.camera] : [...this.lastFrame.keys()];
-      for (const camera of cameras) {
-        const last = this.lastFrame.get(camera) ?? this.startedAt;
+      for (const [camera, state, known] of this.watchedBy(rule)) {
+        const last = state.lastFrame ?? this.startedAt;
         const key = keyOf(rule, { camera });
-        if (now - last < rule.offlineSeconds * 1000 || this.open.has(key)) continue;
+        if (now - last < rule.offlineSeconds * 1000 || state.dismissed.has(rule.id) || this.open.has(key)) continue;
         const seconds = Math.round((now - last) / 1000);
         this.raise(rule, now, {
           subject: { camera },
+          known,
           message: plain(`camera ${camera} sent no frames for ${seconds} s`, 500),
-          details: { offlineSeconds: rule.offlineSeconds, ...(this.lastFrame.has(camera) ? { lastFrameAt: last } : {}) },
+          details: { offlineSeconds: rule.offlineSeconds, ...(state.lastFrame !== undefined ? { lastFrameAt: last } : {}) },
           snapshot: null,
         });
       }
@@ -309,6 +440,16 @@ export class RuleEngine {
     }
   }
 
+  /** The cameras a camera-offline rule watches: its own, or those watched from the start and every camera that sent a frame. */
+  private *watchedBy(rule: RuleOf<'camera-offline'>): Generator<[string, CameraState, boolean]> {
+    if (rule.camera !== undefined) {
+      yield [rule.camera, this.knownCameras.get(rule.camera)!, true];
+      return;
+    }
+    for (const [camera, state] of this.knownCameras) if (this.watchedFromStart.has(camera) || state.lastFrame !== undefined) yield [camera, state, true];
+    for (const [camera, state] of this.seenCameras) if (state.lastFrame !== undefined) yield [camera, state, false];
+  }
+
   acknowledge(id: string): TransitionResult {
     const open = this.findOpen(id);
     if (open === undefined) return this.notOpen(id, 'acknowledged');
@@ -324,6 +465,13 @@ export class RuleEngine {
     const open = this.findOpen(id);
     if (open === undefined) return this.notOpen(id, 'resolved');
     this.resolveKey(open.key, 'person');
+    // A camera or service still away is not announced again under a new id: the person has seen it.
+    const { alert } = open;
+    if (alert.type === 'camera-offline' && alert.camera !== undefined) {
+      (this.knownCameras.get(alert.camera) ?? this.seenCameras.peek(alert.camera))?.dismissed.add(alert.rule);
+    } else if (alert.type === 'service-offline') {
+      this.dismissedServices.add(open.key);
+    }
     return { ok: true, alert: open.alert };
   }
 
@@ -344,7 +492,7 @@ export class RuleEngine {
     return { ok: false, status: 409, message: `alert ${id} is ${stored.state} and cannot be ${verb}` };
   }
 
-  private evaluateDrift(rule: RuleOf<'model-drift'>, scan: Scan, now: number): void {
+  private evaluateDrift(rule: RuleOf<'model-drift'>, scan: Scan, now: number, known: boolean): void {
     const sku = scan.product.sku;
     const stateKey = `${rule.id}|${scan.lane}|${sku}`;
     let state = this.drift.get(stateKey);
@@ -352,6 +500,12 @@ export class RuleEngine {
       state = { baseline: rule.baselines?.[sku] ?? this.options.store.getBaseline(stateKey), learning: [], window: [], sum: 0, next: 0 };
       this.drift.set(stateKey, state);
     }
+    this.evaluateWindow(rule, scan, now, known, stateKey, state);
+    this.drift.resize(stateKey);
+  }
+
+  private evaluateWindow(rule: RuleOf<'model-drift'>, scan: Scan, now: number, known: boolean, stateKey: string, state: DriftState): void {
+    const sku = scan.product.sku;
     if (state.baseline === undefined) {
       state.learning.push(scan.confidence);
       if (state.learning.length >= rule.window) {
@@ -379,6 +533,7 @@ export class RuleEngine {
         now,
         {
           subject: { lane: scan.lane },
+          known,
           part: sku,
           message: plain(`model drift on lane ${scan.lane}: mean confidence of ${sku} over the last ${rule.window} scans is ${mean.toFixed(2)}, baseline ${state.baseline.toFixed(2)}`, 500),
           details: { sku, mean: round(mean), baseline: round(state.baseline), margin: rule.margin, window: rule.window },
@@ -410,7 +565,7 @@ export class RuleEngine {
       id: newAlertId(now),
       type: rule.type,
       rule: rule.id,
-      severity: rule.severity,
+      severity: sighting.known ? rule.severity : AT_MOST_WARNING[rule.severity],
       ...definedOnly(sighting.subject),
       message: sighting.message,
       firstSeen: now,
@@ -420,9 +575,19 @@ export class RuleEngine {
       state: 'active',
       details: sighting.details,
     };
-    this.options.store.save(alert, key);
     const open: OpenAlert = { key, alert, lastPublishedAt: now, dirty: false };
-    this.open.set(key, open);
+    if (!this.open.set(key, open)) {
+      this.options.metrics.refused.inc({ type: alert.type });
+      this.options.logger.error({ rule: rule.id, ...sighting.subject, maxOpen: this.limits.maxOpen }, 'too many open alerts: this one is not raised');
+      return;
+    }
+    try {
+      const trimmed = this.options.store.insert(alert, key);
+      if (trimmed > 0) this.options.metrics.pruned.inc({ reason: 'max-rows' }, trimmed);
+    } catch (err) {
+      this.open.delete(key);
+      throw err;
+    }
     this.byId.set(alert.id, key);
     this.options.metrics.raised.inc({ type: alert.type });
     this.options.publish({ type: 'new', alert });
@@ -438,8 +603,11 @@ export class RuleEngine {
   }
 
   private resolveKey(key: string, by: string): void {
-    const open = this.open.get(key);
-    if (open === undefined) return;
+    const open = this.open.peek(key);
+    if (open !== undefined) this.end(key, open, by);
+  }
+
+  private end(key: string, open: OpenAlert, by: string): void {
     const now = this.now();
     open.alert = { ...open.alert, state: 'resolved', resolvedAt: now };
     this.options.store.save(open.alert, key);

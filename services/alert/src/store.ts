@@ -37,13 +37,24 @@ export function decodeCursor(cursor: string): { firstSeen: number; id: string } 
  * Alerts in SQLite (WAL). Every write is synchronous and committed before it returns, so an alert
  * is on disk before its MQTT event goes out, and a process killed outright loses nothing it announced.
  */
+export interface StoreLimits {
+  /** Rows at most: past it, inserting a new alert deletes the oldest resolved ones (open ones never). */
+  maxRows: number;
+  /** Learned drift baselines at most: past it, the oldest learned goes. */
+  maxBaselines: number;
+}
+
 export class AlertStore {
   readonly file: string;
   private readonly db: DatabaseSync;
   private readonly upsertStatement;
   private readonly getStatement;
+  private readonly limits: StoreLimits;
+  /** Rows in the alerts table, kept up to date so an insert need not count them. */
+  private rows = 0;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, limits: Partial<StoreLimits> = {}) {
+    this.limits = { maxRows: 100_000, maxBaselines: 4096, ...limits };
     ({ db: this.db, file: this.file } = openDatabase(dataDir, 'alerts.sqlite'));
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS alerts (
@@ -74,6 +85,17 @@ export class AlertStore {
       ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, state = excluded.state, last_seen = excluded.last_seen,
         resolved_at = excluded.resolved_at, body = excluded.body`);
     this.getStatement = this.db.prepare('SELECT body FROM alerts WHERE id = ?');
+    this.rows = this.count();
+  }
+
+  /** Stores a new alert; returns how many resolved alerts went to keep the table within `maxRows`. */
+  insert(alert: Alert, key: string): number {
+    this.save(alert, key);
+    this.rows += 1;
+    if (this.rows <= this.limits.maxRows) return 0;
+    const removed = this.deleteOldestResolved(this.rows - this.limits.maxRows);
+    this.rows -= removed;
+    return removed;
   }
 
   save(alert: Alert, key: string): void {
@@ -139,15 +161,15 @@ export class AlertStore {
   prune(before: number, maxRows: number): { expired: number; overflow: number } {
     const expired = Number(this.db.prepare("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?").run(before).changes);
     const excess = this.count() - maxRows;
-    let overflow = 0;
-    if (excess > 0) {
-      overflow = Number(
-        this.db
-          .prepare("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY resolved_at ASC, id ASC LIMIT ?)")
-          .run(excess).changes,
-      );
-    }
+    const overflow = excess > 0 ? this.deleteOldestResolved(excess) : 0;
+    this.rows = this.count();
     return { expired, overflow };
+  }
+
+  private deleteOldestResolved(count: number): number {
+    return Number(
+      this.db.prepare("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY resolved_at ASC, id ASC LIMIT ?)").run(count).changes,
+    );
   }
 
   getBaseline(key: string): number | undefined {
@@ -155,8 +177,14 @@ export class AlertStore {
     return row?.value;
   }
 
+  /** Learned baselines are keyed by rule, lane and sku from the network: the oldest learned go past `maxBaselines`. */
   setBaseline(key: string, value: number): void {
     this.db.prepare('INSERT INTO baselines (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.db.prepare('DELETE FROM baselines WHERE rowid NOT IN (SELECT rowid FROM baselines ORDER BY rowid DESC LIMIT ?)').run(this.limits.maxBaselines);
+  }
+
+  baselineCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM baselines').get() as { n: number }).n;
   }
 
   close(): void {

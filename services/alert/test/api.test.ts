@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { alertSchema } from '@sightline/schemas';
 import { createAlertApp, type AlertApp } from '../src/app.ts';
-import { FakeClock, makeConfig, notRecognised, rules, scan, tempDir, testLogger, weightMismatch } from './helpers.ts';
+import { FakeClock, makeConfig, notRecognised, rules, scan, tempDir, testLimits, testLogger, weightMismatch } from './helpers.ts';
 
-function makeApp(t: TestContext, clock = new FakeClock()): { app: AlertApp; clock: FakeClock } {
+function makeApp(t: TestContext, clock = new FakeClock(), limits = testLimits): { app: AlertApp; clock: FakeClock } {
   const config = makeConfig(tempDir(t), {
     updateIntervalMs: 0,
     rules: rules({ id: 'w', type: 'weight-mismatch', severity: 'critical' }, { id: 'u', type: 'unknown-item' }, { id: 'low', type: 'low-confidence-scan' }),
+    limits,
   });
   const app = createAlertApp(config, testLogger(), { now: clock.now });
   t.after(() => app.stop());
@@ -20,7 +21,8 @@ async function get(app: AlertApp, url: string) {
 }
 
 test('GET /alerts filters by state, type, severity, lane, camera, since and until', async (t) => {
-  const { app, clock } = makeApp(t);
+  // Configured lanes: an alert about a lane only seen is never critical.
+  const { app, clock } = makeApp(t, new FakeClock(), { ...testLimits, lanes: ['lane-1', 'lane-2', 'lane-3'] });
   app.engine.onLaneEvent(weightMismatch('lane-1'));
   clock.advance(1000);
   app.engine.onLaneEvent(notRecognised('lane-2', 'kite'));

@@ -104,3 +104,19 @@ test('bad and unknown environment settings are all reported', () => {
   const problems = problemsOf(() => loadAlertConfig({ SIGHTLINE_ALERT_HTTP_PORT: 'x', SIGHTLINE_ALERT_RETENTION_DAYS: '-1', SIGHTLINE_ALERT_COLOUR: 'red', SIGHTLINE_ALERT_MQTT_CLIENT_ID: 'a/b' }));
   assert.equal(problems.length, 4, problems.join('\n'));
 });
+
+test('subject bounds: defaults, lists, and more open alerts than rows refused', () => {
+  const config = loadAlertConfig({ SIGHTLINE_ALERT_CAMERAS: 'front,back, front', SIGHTLINE_ALERT_SERVICES: 'azurite' });
+  assert.deepEqual(config.limits, {
+    cameras: ['front', 'back'],
+    lanes: null,
+    services: ['azurite'],
+    maxCameras: 64,
+    maxLanes: 64,
+    forgetMs: 3_600_000,
+    maxOpen: 1000,
+    maxDriftStates: 4096,
+  });
+  assert.match(problemsOf(() => loadAlertConfig({ SIGHTLINE_ALERT_MAX_OPEN: '500', SIGHTLINE_ALERT_MAX_ROWS: '100' })).join('\n'), /SIGHTLINE_ALERT_MAX_OPEN: must not be above SIGHTLINE_ALERT_MAX_ROWS/);
+  assert.match(problemsOf(() => loadAlertConfig({ SIGHTLINE_ALERT_LANES: 'a b' })).join('\n'), /SIGHTLINE_ALERT_LANES/);
+});

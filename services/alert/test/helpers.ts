@@ -6,10 +6,13 @@ import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '@sightline/kit';
 import { channels, type AlertEvent, type Detections, type LaneEvent, type Scan } from '@sightline/schemas';
 import type { AlertConfig } from '../src/config.ts';
-import { RuleEngine } from '../src/engine.ts';
+import { RuleEngine, type EngineLimits } from '../src/engine.ts';
 import { createAlertMetrics } from '../src/metrics.ts';
 import { ruleSchema, type Rule } from '../src/rules.ts';
 import { AlertStore } from '../src/store.ts';
+
+/** The service's defaults, spelled out. */
+export const testLimits: EngineLimits = { cameras: null, lanes: null, services: [], maxCameras: 64, maxLanes: 64, forgetMs: 3600_000, maxOpen: 1000, maxDriftStates: 4096 };
 
 export function testLogger(): Logger {
   return createLogger('alert', process.env['TEST_LOG_LEVEL'] ?? 'silent');
@@ -43,10 +46,14 @@ export interface EngineHarness {
   dir: string;
 }
 
-export function makeEngine(t: TestContext, ruleList: Rule[], options: { dir?: string; clock?: FakeClock; updateIntervalMs?: number; expireSeconds?: number } = {}): EngineHarness {
+export function makeEngine(
+  t: TestContext,
+  ruleList: Rule[],
+  options: { dir?: string; clock?: FakeClock; updateIntervalMs?: number; expireSeconds?: number; limits?: Partial<EngineLimits>; maxRows?: number } = {},
+): EngineHarness {
   const dir = options.dir ?? tempDir(t);
   const clock = options.clock ?? new FakeClock();
-  const store = new AlertStore(dir);
+  const store = new AlertStore(dir, { ...(options.maxRows !== undefined ? { maxRows: options.maxRows } : {}), maxBaselines: options.limits?.maxDriftStates ?? testLimits.maxDriftStates });
   t.after(() => store.close());
   const events: AlertEvent[] = [];
   const registry = new Registry();
@@ -62,6 +69,8 @@ export function makeEngine(t: TestContext, ruleList: Rule[], options: { dir?: st
     updateIntervalMs: options.updateIntervalMs ?? 5000,
     expireSeconds: options.expireSeconds ?? 600,
     self: 'alert',
+    registry,
+    ...(options.limits !== undefined ? { limits: options.limits } : {}),
   });
   return { engine, store, events, clock, registry, dir };
 }
@@ -86,6 +95,7 @@ export function makeConfig(dataDir: string, overrides: Partial<AlertConfig> = {}
     retentionDays: 30,
     maxRows: 100_000,
     pruneIntervalMs: 3_600_000,
+    limits: testLimits,
     ...overrides,
   };
 }

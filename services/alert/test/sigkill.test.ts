@@ -68,6 +68,8 @@ test('SIGKILL during a burst: every announced alert is there after restart, ackn
     SIGHTLINE_ALERT_RULES_FILE: rulesFile,
     SIGHTLINE_ALERT_MQTT_CLIENT_ID: 'alert-sigkill-test',
     SIGHTLINE_ALERT_UPDATE_INTERVAL_SECONDS: '0',
+    // 154 lanes: more than the default cap on lanes only seen.
+    SIGHTLINE_ALERT_MAX_LANES: '256',
   };
   const { bus, events } = await testClient(t, broker.url);
 

@@ -121,6 +121,9 @@ try {
     threads: THREADS,
     scoreThreshold: undefined,
     cameras: null,
+    maxCameras: 64,
+    cameraIdleMs: 60_000,
+    waitingMaxBytes: 64 * 1024 * 1024,
   };
   const app = createInferenceApp(config, logger);
   await app.start();

@@ -1,11 +1,11 @@
-import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
+import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { channels, type Detections, type Frame, type ModelState } from '@sightline/schemas';
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
 import { MODEL_ROUTES_OPENAPI, registerModelRoutes } from './http/models.ts';
 import { predictionApi, type MappedError } from './custom-vision/prediction-api.ts';
 import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits, type PreparedInput } from './pipeline/image.ts';
-import { createInferenceMetrics, type DropReason } from './pipeline/metrics.ts';
+import { createInferenceMetrics, DROP_REASONS, type DropReason } from './pipeline/metrics.ts';
 import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo } from './pipeline/model-session.ts';
 import { Scheduler, type Job } from './pipeline/scheduler.ts';
 
@@ -33,8 +33,10 @@ export interface InferenceDeps {
 
 export interface InferenceApp {
   readonly runtime: Runtime;
-  /** The frame scheduler: frames waiting (at most one per camera), busy, idle. */
-  readonly scheduler: Pick<Scheduler<Frame>, 'waiting' | 'busy' | 'idle'>;
+  /** The frame scheduler: frames waiting (at most one per camera) and their bytes, busy, idle. */
+  readonly scheduler: Pick<Scheduler<Frame>, 'waiting' | 'waitingBytes' | 'busy' | 'idle'>;
+  /** Cameras served now: the configured ones, or those seen recently within the cap. */
+  cameras(): string[];
   /** The model serving now (null before the first one loaded). */
   current(): ModelInfo | null;
   currentModel(): LoadedModel | null;
@@ -80,6 +82,33 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
   const metrics = createInferenceMetrics(runtime.registry);
 
   const drop = (camera: string, reason: DropReason) => metrics.dropped.inc({ camera, reason });
+
+  /**
+   * Which cameras are served. Configured ones, or else any camera seen within the idle time, at
+   * most `maxCameras` at once: a camera beyond them is refused (its frames dropped and counted
+   * without a camera label) until one goes quiet, so made-up ids cannot push out the real ones.
+   */
+  const wanted = config.cameras === null ? null : new Set(config.cameras);
+  const seen = new BoundedMap<string, true>({
+    name: 'inference-cameras',
+    maxEntries: config.maxCameras,
+    idleMs: config.cameraIdleMs,
+    whenFull: 'refuse-new',
+    // Idle time is measured on the monotonic clock unless a test gives its own.
+    ...(deps.now !== undefined ? { now: deps.now } : {}),
+    registry: runtime.registry,
+    logger: log,
+    onEvict: (camera, _value, reason) => {
+      if (reason === 'refused') {
+        metrics.dropped.inc({ reason: 'camera-cap' });
+        return;
+      }
+      // A forgotten camera's series go with it, or made-up ids would grow the metrics instead.
+      metrics.frames.remove({ camera });
+      for (const why of DROP_REASONS) metrics.dropped.remove({ camera, reason: why });
+    },
+  });
+  const serves = (camera: string) => (wanted !== null ? wanted.has(camera) : seen.set(camera, true));
 
   interface Prepared {
     input: PreparedInput;
@@ -194,7 +223,11 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     prepareDuring: 'tail',
     run: runFrame,
     onDrop: (camera, reason) => drop(camera, reason),
-    onError: (err, job) => log.error({ err, camera: job.camera }, 'frame job failed'),
+    onError: (err, job) => {
+      metrics.dropped.inc({ ...(job !== undefined ? { camera: job.camera } : {}), reason: 'failed' });
+      log.error({ err, camera: job?.camera }, 'frame job failed');
+    },
+    waiting: { maxEntries: wanted?.size ?? config.maxCameras, maxBytes: config.waitingMaxBytes, sizeOf: (frame) => frame.jpeg.length, registry: runtime.registry, logger: log },
   });
 
   function stateOf(extra: Partial<ModelState> = {}): ModelState {
@@ -241,6 +274,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
   const app: InferenceApp = {
     runtime,
     scheduler,
+    cameras: () => (wanted !== null ? [...wanted] : [...seen.keys()]),
     current: () => model?.info ?? null,
     currentModel: () => model,
     switchModel(id) {
@@ -278,10 +312,9 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     async start() {
       await runtime.start();
       await app.switchModel(config.model);
-      const wanted = config.cameras === null ? null : new Set(config.cameras);
       runtime.bus
         .subscribe(channels.frame, {}, (frame, { camera }) => {
-          if (wanted !== null && !wanted.has(camera)) return;
+          if (!serves(camera)) return;
           if (frame.meta.camera !== camera) log.debug({ camera, meta: frame.meta.camera }, 'frame metadata names another camera; the topic wins');
           scheduler.submit(camera, frame);
         })

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
-import { idSchema, modelIdSchema } from '@sightline/schemas';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { idSchema, MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
 import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
 
 /**
@@ -10,6 +10,7 @@ import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
  * it uses both cores; the JPEG decoding of the next frame overlaps only briefly.
  */
 export const DEFAULT_THREADS = 2;
+const MiB = 1024 * 1024;
 
 
 export const inferenceEnvSchema = z.strictObject({
@@ -22,7 +23,10 @@ export const inferenceEnvSchema = z.strictObject({
   SIGHTLINE_INFERENCE_MODEL: modelIdSchema.default(BUILTIN_MODEL_ID),
   SIGHTLINE_INFERENCE_THREADS: env.int(DEFAULT_THREADS, 1, 64),
   SIGHTLINE_INFERENCE_SCORE_THRESHOLD: z.coerce.number({ error: 'must be a number' }).min(0, 'must be 0-1').max(1, 'must be 0-1').optional(),
-  SIGHTLINE_INFERENCE_CAMERAS: env.optionalString().describe('comma-separated camera ids to serve (default all)'),
+  SIGHTLINE_INFERENCE_CAMERAS: env.optionalString().describe('comma-separated camera ids to serve (default: any camera, within SIGHTLINE_INFERENCE_MAX_CAMERAS)'),
+  SIGHTLINE_INFERENCE_MAX_CAMERAS: env.int(64, 1, 4096),
+  SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
+  SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: env.int(64 * MiB, MAX_FRAME_BYTES, 64 * 1024 * MiB),
 });
 
 export interface InferenceConfig {
@@ -36,8 +40,13 @@ export interface InferenceConfig {
   threads: number;
   /** Overrides every model's own score threshold when set. */
   scoreThreshold: number | undefined;
-  /** Cameras to serve; null for all. */
+  /** Cameras to serve; null for any, at most `maxCameras` at once. */
   cameras: string[] | null;
+  maxCameras: number;
+  /** A camera that sent no frame for this long is forgotten (its place and its metric series). */
+  cameraIdleMs: number;
+  /** Bytes of the frames waiting for their turn (one per camera), all cameras together. */
+  waitingMaxBytes: number;
 }
 
 export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): InferenceConfig {
@@ -64,5 +73,8 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     threads: settings.SIGHTLINE_INFERENCE_THREADS,
     scoreThreshold: settings.SIGHTLINE_INFERENCE_SCORE_THRESHOLD,
     cameras,
+    maxCameras: settings.SIGHTLINE_INFERENCE_MAX_CAMERAS,
+    cameraIdleMs: settings.SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS * 1000,
+    waitingMaxBytes: settings.SIGHTLINE_INFERENCE_WAITING_MAX_BYTES,
   };
 }

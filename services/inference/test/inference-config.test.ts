@@ -13,6 +13,9 @@ test('defaults: loopback 8083, the built-in model, models under the data dir, al
   assert.equal(config.modelsDir, path.resolve('/srv/.data/inference/models'));
   assert.equal(config.scoreThreshold, undefined);
   assert.equal(config.cameras, null);
+  assert.equal(config.maxCameras, 64);
+  assert.equal(config.cameraIdleMs, 60_000);
+  assert.equal(config.waitingMaxBytes, 64 * 1024 * 1024);
 });
 
 test('every setting is read', () => {
@@ -28,6 +31,9 @@ test('every setting is read', () => {
       SIGHTLINE_INFERENCE_THREADS: '1',
       SIGHTLINE_INFERENCE_SCORE_THRESHOLD: '0.4',
       SIGHTLINE_INFERENCE_CAMERAS: 'front, back,front',
+      SIGHTLINE_INFERENCE_MAX_CAMERAS: '8',
+      SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: '30',
+      SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: '8388608',
       SIGHTLINE_CAPTURE_FPS: '5',
     },
     '/srv',
@@ -39,6 +45,9 @@ test('every setting is read', () => {
   assert.equal(config.threads, 1);
   assert.equal(config.scoreThreshold, 0.4);
   assert.deepEqual(config.cameras, ['front', 'back']);
+  assert.equal(config.maxCameras, 8);
+  assert.equal(config.cameraIdleMs, 30_000);
+  assert.equal(config.waitingMaxBytes, 8 * 1024 * 1024);
 });
 
 test('bad values and unknown settings are all reported at once', () => {
@@ -50,11 +59,13 @@ test('bad values and unknown settings are all reported at once', () => {
         SIGHTLINE_INFERENCE_MODEL: '../x',
         SIGHTLINE_INFERENCE_HTTP_PORT: 'http',
         SIGHTLINE_INFERENCE_TREADS: '2',
+        SIGHTLINE_INFERENCE_MAX_CAMERAS: '0',
+        SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: '1024',
       }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
-      for (const key of ['SIGHTLINE_INFERENCE_THREADS', 'SIGHTLINE_INFERENCE_SCORE_THRESHOLD', 'SIGHTLINE_INFERENCE_MODEL', 'SIGHTLINE_INFERENCE_HTTP_PORT', 'SIGHTLINE_INFERENCE_TREADS: unknown setting']) {
+      for (const key of ['SIGHTLINE_INFERENCE_THREADS', 'SIGHTLINE_INFERENCE_SCORE_THRESHOLD', 'SIGHTLINE_INFERENCE_MODEL', 'SIGHTLINE_INFERENCE_HTTP_PORT', 'SIGHTLINE_INFERENCE_TREADS: unknown setting', 'SIGHTLINE_INFERENCE_MAX_CAMERAS', 'SIGHTLINE_INFERENCE_WAITING_MAX_BYTES']) {
         assert.ok(text.includes(key), `${key} in\n${text}`);
       }
       return true;

@@ -127,13 +127,18 @@ test("prepareDuring 'tail': the next frame is prepared once the run calls modelD
 test('stop() drops the frame already taken and prepared ahead instead of running it', async () => {
   const ran: string[] = [];
   const dropped: string[] = [];
+  let a1Prepared!: () => void;
+  const preparedAhead = new Promise<void>((resolve) => (a1Prepared = resolve));
   const scheduler = new Scheduler<string, string>({
     prepareDuring: 'tail',
-    prepare: async (job) => job.item,
+    prepare: async (job) => {
+      if (job.item === 'a1') a1Prepared();
+      return job.item;
+    },
     run: async (job, _ready, modelDone) => {
       await tick(5);
       modelDone();
-      await tick(5);
+      await tick(50);
       ran.push(job.item);
     },
     onDrop: (_camera, reason, item) => dropped.push(`${item}:${reason}`),
@@ -141,8 +146,66 @@ test('stop() drops the frame already taken and prepared ahead instead of running
   scheduler.submit('a', 'a0');
   await tick(1);
   scheduler.submit('a', 'a1'); // taken and prepared when a0's model is done
-  await tick(7);
+  // Stopped while a0 finishes and a1 waits prepared: on events, not timers, so a slow machine cannot reorder them.
+  await preparedAhead;
   await scheduler.stop();
   assert.deepEqual(ran, ['a0']);
   assert.deepEqual(dropped, ['a1:stopped']);
+});
+
+test('waiting frames of 400 cameras stay within the byte bound: the longest-waiting are evicted and reported', async () => {
+  const MB = 1024 * 1024;
+  const dropped: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const ran: string[] = [];
+  const scheduler = new Scheduler<{ id: string; bytes: number }>({
+    run: async (job) => {
+      if (ran.length === 0) await held; // the model is busy while the flood arrives
+      ran.push(job.item.id);
+    },
+    onDrop: (_camera, reason, item) => dropped.push(`${item.id}:${reason}`),
+    waiting: { maxEntries: 1000, maxBytes: 16 * MB, sizeOf: (item) => item.bytes },
+  });
+  scheduler.submit('cam-000', { id: 'cam-000', bytes: Math.round(3.8 * MB) });
+  await tick(1);
+  let peak = 0;
+  for (let i = 1; i < 400; i++) {
+    const camera = `cam-${String(i).padStart(3, '0')}`;
+    scheduler.submit(camera, { id: camera, bytes: Math.round(3.8 * MB) });
+    peak = Math.max(peak, scheduler.waiting());
+  }
+  assert.equal(scheduler.waiting(), 4, 'four 3.8 MB frames fit in 16 MB');
+  assert.equal(peak, 4);
+  assert.ok(scheduler.waitingBytes() <= 16 * MB, `waiting bytes ${scheduler.waitingBytes()}`);
+  // cam-000 is running; the frames that waited longest went first.
+  assert.deepEqual(dropped.slice(0, 2), ['cam-001:evicted', 'cam-002:evicted']);
+  assert.equal(dropped.length, 399 - 4);
+  release();
+  await scheduler.idle();
+  assert.deepEqual(ran, ['cam-000', 'cam-396', 'cam-397', 'cam-398', 'cam-399']);
+  assert.equal(scheduler.waitingBytes(), 0);
+});
+
+test('a scheduling failure is reported to onError and the frames after it still run (never an unhandled rejection)', async () => {
+  const errors: string[] = [];
+  const ran: string[] = [];
+  const scheduler = new Scheduler<string, string>({
+    // Not async: a synchronous throw, as a buggy step would.
+    prepare: (job) => {
+      if (job.item === 'boom') throw new Error('prepare threw synchronously');
+      return Promise.resolve(job.item);
+    },
+    run: async (job) => {
+      ran.push(job.item);
+    },
+    onDrop: () => {},
+    onError: (err) => errors.push((err as Error).message),
+  });
+  scheduler.submit('a', 'boom');
+  await tick(5);
+  scheduler.submit('a', 'ok');
+  await scheduler.idle();
+  assert.deepEqual(errors, ['prepare threw synchronously']);
+  assert.deepEqual(ran, ['ok']);
 });

@@ -39,6 +39,9 @@ export function testConfig(url: string, overrides: Partial<InferenceConfig> = {}
     threads: 2,
     scoreThreshold: undefined,
     cameras: null,
+    maxCameras: 64,
+    cameraIdleMs: 60_000,
+    waitingMaxBytes: 64 * 1024 * 1024,
     ...overrides,
   };
 }

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
  * logged. Without it, made-up ids grow memory without end.
  */
 
-export type EvictionReason = 'entries' | 'bytes' | 'idle' | 'too-large';
+/** `refused`: a new key turned away because the map is full and `whenFull` is `refuse-new`. */
+export type EvictionReason = 'entries' | 'bytes' | 'idle' | 'too-large' | 'refused';
 
 export interface BoundedMapOptions<K, V> {
   /** Metrics label and log name, e.g. `inference-waiting-frames`. */
@@ -22,6 +23,13 @@ export interface BoundedMapOptions<K, V> {
   sizeOf?: (value: V, key: K) => number;
   /** An entry neither read with `get` nor written for this long is dropped. */
   idleMs?: number;
+  /**
+   * What `set` does with a new key while `maxEntries` are held: evict the least recently used
+   * (`evict-oldest`, the default), or keep the ids already admitted and refuse the newcomer
+   * (`refuse-new`: a flood of made-up ids cannot push out the real ones; room comes back as
+   * entries expire). The byte bound always evicts the least recently used.
+   */
+  whenFull?: 'evict-oldest' | 'refuse-new';
   /** Milliseconds; the service's own monotonic clock by default. */
   now?: () => number;
   registry?: Registry;
@@ -75,6 +83,7 @@ export class BoundedMap<K, V> {
   #logger: BoundedMapOptions<K, V>['logger'];
   #metrics: ReturnType<typeof metricsFor>;
   #logEveryMs: number;
+  #refuseNew: boolean;
   #lastLog = Number.NEGATIVE_INFINITY;
   #unlogged = new Map<EvictionReason, number>();
 
@@ -90,6 +99,7 @@ export class BoundedMap<K, V> {
     this.#logger = options.logger;
     this.#metrics = metricsFor(options.registry);
     this.#logEveryMs = options.logEveryMs ?? 10_000;
+    this.#refuseNew = options.whenFull === 'refuse-new';
   }
 
   get size(): number {
@@ -124,10 +134,15 @@ export class BoundedMap<K, V> {
 
   /**
    * Stores the value, evicting the least recently used entries to make room. Returns false (and
-   * counts a `too-large` eviction) when the value alone exceeds `maxBytes`; the key is then absent.
+   * counts a `too-large` eviction) when the value alone exceeds `maxBytes`, or (counting `refused`)
+   * when the key is new, the map full and `whenFull` is `refuse-new`; the key is then absent.
    */
   set(key: K, value: V): boolean {
     this.expire();
+    if (this.#refuseNew && this.#entries.size >= this.maxEntries && !this.#entries.has(key)) {
+      this.#evicted(key, value, 'refused');
+      return false;
+    }
     const bytes = this.#sizeOf(value, key);
     this.#remove(key);
     if (bytes > this.maxBytes) {
@@ -224,7 +239,7 @@ export class BoundedMap<K, V> {
         this.#unlogged.clear();
         this.#logger?.warn(
           { map: this.name, key: String(key), evicted: counts, maxEntries: this.maxEntries, maxBytes: Number.isFinite(this.maxBytes) ? this.maxBytes : undefined },
-          'bounded map full: evicted the least recently used entries',
+          this.#refuseNew ? 'bounded map full: new ids refused or least recently used entries evicted' : 'bounded map full: evicted the least recently used entries',
         );
       }
     }

@@ -77,3 +77,30 @@ test('bounded map: capacity evictions are logged once per interval with the coun
 test('bounded map: a non-positive bound is refused at construction', () => {
   assert.throws(() => new BoundedMap({ name: 'x', maxEntries: 0 }), /maxEntries must be a positive integer/);
 });
+
+test('bounded map: refuse-new keeps the ids already admitted and turns newcomers away, counted, until an entry expires', async () => {
+  const registry = new Registry();
+  const time = clock();
+  const refused: string[] = [];
+  const map = new BoundedMap<string, number>({
+    name: 'admitted',
+    maxEntries: 2,
+    idleMs: 1000,
+    whenFull: 'refuse-new',
+    now: time.now,
+    registry,
+    onEvict: (key, _v, reason) => reason === 'refused' && refused.push(key),
+  });
+  assert.equal(map.set('real-1', 1), true);
+  assert.equal(map.set('real-2', 2), true);
+  for (let i = 0; i < 100; i++) assert.equal(map.set(`ghost-${i}`, i), false);
+  assert.deepEqual([...map.keys()], ['real-1', 'real-2']);
+  assert.equal(map.set('real-1', 10), true, 'an admitted id is updated while the map is full');
+  assert.equal(refused.length, 100);
+  assert.match(await registry.metrics(), /sightline_bounded_map_evictions_total\{map="admitted",reason="refused"\} 100/);
+  time.advance(600);
+  map.set('real-1', 11);
+  time.advance(600);
+  assert.equal(map.set('late', 3), true, 'real-2 went idle: its room is free again');
+  assert.deepEqual([...map.keys()], ['real-1', 'late']);
+});

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
-import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
+import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { channels, idSchema, type Detections } from '@sightline/schemas';
 import { blobName, classify, containerClientFor, ensureContainer, metadataValue, tagValue, uploadImage, type UploadOutcome } from './blob.ts';
 import type { SyncConfig } from './config.ts';
 import { createSyncMetrics } from './metrics.ts';
 import { Outbox, type EvictReason, type OutboxEntry, type OutboxHeader } from './outbox.ts';
-import { bestScore, FrameRing, REASONS, SelectionPolicy, type Reason, type RingFrame } from './selection.ts';
+import { FrameRing, REASONS, SelectionPolicy, summarize, summaryBytes, type DetectionSummary, type Reason, type RingFrame } from './selection.ts';
 
 export interface SyncDeps {
   now?: () => number;
@@ -18,11 +18,15 @@ export interface SyncDeps {
 export interface SyncStats {
   outbox: { images: number; bytes: number; oldestAgeSeconds: number | null };
   selected: Record<Reason, number>;
-  notSelected: { cap: number; missingFrame: number; tooLarge: number };
+  notSelected: { cap: number; missingFrame: number; tooLarge: number; error: number };
   uploaded: number;
   evicted: Record<EvictReason, number>;
   bytes: { captured: number; selected: number; uploaded: number; evicted: number };
   framesSeen: number;
+  /** Frames not kept: their camera is not configured, or new while the cameras are at their cap. */
+  framesRefused: number;
+  /** Cameras whose frames are held now, and the bytes they hold. */
+  rings: { cameras: number; bytes: number };
   store: { reachable: boolean | null; lastError: string | null; retryInMs: number };
 }
 
@@ -43,6 +47,8 @@ export class StoreRefusedError extends Error {
 }
 
 const PENDING_LIMIT = 200;
+/** Detections waiting for their frame: a few hundred summaries, each a few labels. */
+const PENDING_BYTES = 1024 * 1024;
 const RECENT_LIMIT = 2000;
 
 export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps = {}): SyncApp {
@@ -67,11 +73,12 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
 
   const counts = {
     selected: { alert: 0, uncertain: 0, sample: 0 } as Record<Reason, number>,
-    notSelected: { cap: 0, missingFrame: 0, tooLarge: 0 },
+    notSelected: { cap: 0, missingFrame: 0, tooLarge: 0, error: 0 },
     uploaded: 0,
     evicted: { ttl: 0, disk: 0, corrupt: 0, rejected: 0 } as Record<EvictReason, number>,
     bytes: { captured: 0, selected: 0, uploaded: 0, evicted: 0 },
     framesSeen: 0,
+    framesRefused: 0,
   };
 
   /**
@@ -119,30 +126,84 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   for (const reason of ['ttl', 'disk', 'corrupt', 'rejected']) m.evicted.inc({ reason }, 0);
 
   const container: ContainerClient = containerClientFor(config.blob, config.container, config.upload.timeoutMs);
-  const ring = new FrameRing(config.ring);
-  const policy = new SelectionPolicy(config.selection);
-  const pendingDetections: Detections[] = [];
-  const pendingSnapshots: Array<{ camera: string; seq: number }> = [];
-  const recent = new Set<string>();
-
-  const remember = (name: string) => {
-    recent.add(name);
-    if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value!);
+  // Everything kept per camera or per frame is bounded: the ids come from the network.
+  const wanted = config.cameras === null ? null : new Set(config.cameras);
+  // Idle time is measured on the monotonic clock unless a test gives its own.
+  const bounded = { ...(deps.now !== undefined ? { now: deps.now } : {}), registry: runtime.registry, logger: log };
+  const refuseFrame = (camera: string, cause: 'not-configured' | 'camera-cap') => {
+    counts.framesRefused += 1;
+    m.framesRefused.inc({ cause });
+    log.debug({ camera, cause }, 'frame not kept');
   };
+  const ring = new FrameRing({
+    ...config.ring,
+    cameras: wanted?.size ?? config.maxCameras,
+    idleMs: config.cameraIdleMs,
+    ...bounded,
+    onRefuse: (camera) => refuseFrame(camera, 'camera-cap'),
+    // A forgotten camera's series goes with it, or made-up ids would grow the metrics instead.
+    onForget: (camera) => m.framesSeen.remove({ camera }),
+  });
+  const policy = new SelectionPolicy(config.selection, { cameras: wanted?.size ?? config.maxCameras, ...bounded });
+  const pendingDetections = new BoundedMap<string, DetectionSummary>({
+    name: 'sync-pending-detections',
+    maxEntries: PENDING_LIMIT,
+    maxBytes: PENDING_BYTES,
+    sizeOf: summaryBytes,
+    idleMs: config.cameraIdleMs,
+    ...bounded,
+  });
+  const pendingSnapshots = new BoundedMap<string, { camera: string; seq: number }>({
+    name: 'sync-pending-snapshots',
+    maxEntries: PENDING_LIMIT,
+    idleMs: config.cameraIdleMs,
+    ...bounded,
+    onEvict: (_key, { camera, seq }) => {
+      counts.notSelected.missingFrame += 1;
+      m.notSelected.inc({ reason: 'alert', cause: 'missing-frame' });
+      log.warn({ camera, seq }, 'alert snapshot frame never arrived: not stored');
+    },
+  });
+  const recent = new BoundedMap<string, true>({ name: 'sync-recent-blobs', maxEntries: RECENT_LIMIT, ...bounded });
+  const frameKey = (camera: string, seq: number) => `${camera}/${seq}`;
+
+  /**
+   * Runs work nobody awaits. A failure is logged and counted: a promise left to reject would take
+   * the whole service down (a frame dated past the end of the Date range once did).
+   */
+  function background(task: string, work: () => Promise<unknown>): void {
+    let running: Promise<unknown>;
+    try {
+      running = work();
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    running.catch((err: unknown) => {
+      m.taskFailures.inc({ task });
+      log.error({ err, task }, 'background task failed');
+    });
+  }
+
+  /** Selects the frame for upload; a frame that cannot be (whatever it carries) is counted, never thrown. */
+  function choose(frame: RingFrame, reason: Reason): void {
+    background('select', async () => {
+      try {
+        await select(frame, reason);
+      } catch (err) {
+        counts.notSelected.error += 1;
+        m.notSelected.inc({ reason, cause: 'error' });
+        log.warn({ camera: frame.camera, seq: frame.seq, capturedAt: frame.capturedAt, detail: (err as Error).message }, 'frame cannot be selected: not stored');
+      }
+    });
+  }
 
   async function select(frame: RingFrame, reason: Reason): Promise<void> {
     const name = blobName(frame.camera, frame.capturedAt, frame.seq);
     if (outbox.has(name) || recent.has(name)) return;
-    if (!policy.admit(reason, now())) {
-      counts.notSelected.cap += 1;
-      m.notSelected.inc({ reason, cause: 'cap' });
-      return;
-    }
-    if (reason === 'sample') policy.takeSample(frame.camera, frame.capturedAt);
-    remember(name);
+    // Everything taken from the frame is built before it counts against the cap.
     const detections = frame.detections;
-    const labels = [...new Set(detections?.objects.map((o) => o.label) ?? [])];
-    const score = bestScore(detections);
+    const labels = detections?.labels ?? [];
+    const score = detections?.bestScore ?? null;
     const fields: Record<string, string> = {
       camera: frame.camera,
       seq: String(frame.seq),
@@ -159,6 +220,13 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
         .filter(([k]) => k !== 'seq')
         .map(([k, v]) => [k, tagValue(v)]),
     );
+    if (!policy.admit(reason, now())) {
+      counts.notSelected.cap += 1;
+      m.notSelected.inc({ reason, cause: 'cap' });
+      return;
+    }
+    if (reason === 'sample') policy.takeSample(frame.camera, frame.capturedAt);
+    recent.set(name, true);
     try {
       const result = await outbox.add({ blobName: name, camera: frame.camera, seq: frame.seq, capturedAt: frame.capturedAt, reason, metadata, tags, jpeg: frame.jpeg });
       if (result === 'too-large') {
@@ -181,49 +249,44 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   }
 
   function onFrame(camera: string, frame: { meta: { seq: number; capturedAt: number }; jpeg: Buffer }): void {
+    if (wanted !== null && !wanted.has(camera)) return refuseFrame(camera, 'not-configured');
+    const entry: RingFrame = { camera, seq: frame.meta.seq, capturedAt: frame.meta.capturedAt, jpeg: frame.jpeg };
+    const key = frameKey(camera, entry.seq);
+    const waiting = pendingDetections.peek(key);
+    if (waiting !== undefined) {
+      entry.detections = waiting;
+      pendingDetections.delete(key);
+    }
+    if (!ring.add(entry)) return; // refused and counted by the ring
     counts.framesSeen += 1;
     counts.bytes.captured += frame.jpeg.length;
     m.framesSeen.inc({ camera });
     m.bytesCaptured.inc(frame.jpeg.length);
-    const entry: RingFrame = { camera, seq: frame.meta.seq, capturedAt: frame.meta.capturedAt, jpeg: frame.jpeg };
-    const waiting = pendingDetections.findIndex((d) => d.camera === camera && d.seq === entry.seq);
-    if (waiting >= 0) entry.detections = pendingDetections.splice(waiting, 1)[0];
-    ring.add(entry);
-    const snapshot = pendingSnapshots.findIndex((s) => s.camera === camera && s.seq === entry.seq);
-    if (snapshot >= 0) {
-      pendingSnapshots.splice(snapshot, 1);
-      void select(entry, 'alert');
+    if (pendingSnapshots.peek(key) !== undefined) {
+      pendingSnapshots.delete(key);
+      choose(entry, 'alert');
     } else if (entry.detections !== undefined && policy.isUncertain(entry.detections)) {
-      void select(entry, 'uncertain');
+      choose(entry, 'uncertain');
     } else if (policy.sampleDue(camera, entry.capturedAt)) {
-      void select(entry, 'sample');
+      choose(entry, 'sample');
     }
   }
 
   function onDetections(camera: string, detections: Detections): void {
-    const frame = ring.find(camera, detections.seq);
+    if (wanted !== null ? !wanted.has(camera) : !ring.accepts(camera)) return;
+    const summary = summarize(detections);
+    const frame = ring.pair(camera, detections.seq, summary);
     if (frame === undefined) {
-      pendingDetections.push({ ...detections, camera });
-      if (pendingDetections.length > PENDING_LIMIT) pendingDetections.shift();
+      pendingDetections.set(frameKey(camera, detections.seq), summary);
       return;
     }
-    frame.detections = detections;
-    if (policy.isUncertain(detections)) void select(frame, 'uncertain');
+    if (policy.isUncertain(summary)) choose(frame, 'uncertain');
   }
 
   function onSnapshot(camera: string, seq: number): void {
     const frame = ring.find(camera, seq);
-    if (frame !== undefined) {
-      void select(frame, 'alert');
-      return;
-    }
-    pendingSnapshots.push({ camera, seq });
-    if (pendingSnapshots.length > PENDING_LIMIT) {
-      pendingSnapshots.shift();
-      counts.notSelected.missingFrame += 1;
-      m.notSelected.inc({ reason: 'alert', cause: 'missing-frame' });
-      log.warn({ camera, seq }, 'alert snapshot frame never arrived: not stored');
-    }
+    if (frame !== undefined) return choose(frame, 'alert');
+    pendingSnapshots.set(frameKey(camera, seq), { camera, seq });
   }
 
   // --- uploads: oldest first, a few at a time, one shared backoff while the store fails ---
@@ -274,25 +337,30 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     if (!containerReady) {
       if (checkingContainer) return;
       checkingContainer = true;
-      ensureContainer(container, config.upload.startTimeoutMs).then(
-        () => {
-          checkingContainer = false;
-          containerReady = true;
-          storeWorked();
-          pump();
-        },
-        (err: unknown) => {
+      background('container check', async () => {
+        try {
+          await ensureContainer(container, config.upload.startTimeoutMs);
+        } catch (err) {
           checkingContainer = false;
           storeFailed(err, 'creating the container');
-        },
-      );
+          return;
+        }
+        checkingContainer = false;
+        containerReady = true;
+        storeWorked();
+        pump();
+      });
       return;
     }
     for (const entry of outbox.oldest(config.upload.concurrency - busy.size, busy)) {
       busy.add(entry);
-      void upload(entry).finally(() => {
-        busy.delete(entry);
-        pump();
+      background('upload', async () => {
+        try {
+          await upload(entry);
+        } finally {
+          busy.delete(entry);
+          pump();
+        }
       });
     }
   }
@@ -354,6 +422,8 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       evicted: { ...counts.evicted },
       bytes: { ...counts.bytes },
       framesSeen: counts.framesSeen,
+      framesRefused: counts.framesRefused,
+      rings: { cameras: ring.count, bytes: ring.bytes },
       store: { reachable: storeReachable, lastError: lastStoreError, retryInMs: Math.max(0, nextAttemptAt - now()) },
     };
   }
@@ -382,7 +452,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       runtimeStarted = true;
       await runtime.start();
       stopped = false;
-      sweeper = setInterval(() => void outbox.expire(), Math.min(60_000, Math.max(1000, config.outbox.ttlMs / 10)));
+      sweeper = setInterval(() => background('outbox expiry', () => outbox.expire()), Math.min(60_000, Math.max(1000, config.outbox.ttlMs / 10)));
       sweeper.unref();
       runtime.bus.subscribe(channels.frame, {}, (frame, { camera }) => onFrame(camera, frame)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to frames'));
       runtime.bus.subscribe(channels.detections, {}, (detections, { camera }) => onDetections(camera, detections)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to detections'));

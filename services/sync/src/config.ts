@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { idSchema } from '@sightline/schemas';
 
 /** Azurite's published development account: the dev stack starts Azurite on 127.0.0.1:10000. */
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
@@ -29,6 +30,15 @@ export const syncEnvSchema = z.strictObject({
   SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR: env.int(200, 0, 1_000_000),
   SIGHTLINE_SYNC_RING_FRAMES: env.int(50, 1, 10_000),
   SIGHTLINE_SYNC_RING_BYTES: env.int(32 * MiB, 64 * 1024, 4096 * MiB),
+  SIGHTLINE_SYNC_RINGS_MAX_BYTES: env.int(256 * MiB, 64 * 1024, 64 * 1024 * MiB),
+  SIGHTLINE_SYNC_CAMERAS: z
+    .string()
+    .transform((text) => text.split(',').map((id) => id.trim()).filter((id) => id !== ''))
+    .pipe(z.array(idSchema).min(1, 'must name at least one camera').max(4096, 'must name at most 4096 cameras'))
+    .optional()
+    .describe('comma-separated camera ids to keep frames of (default: any camera, within SIGHTLINE_SYNC_MAX_CAMERAS)'),
+  SIGHTLINE_SYNC_MAX_CAMERAS: env.int(64, 1, 4096),
+  SIGHTLINE_SYNC_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
   SIGHTLINE_SYNC_OUTBOX_TTL_SECONDS: env.number(24 * 3600, 1, 365 * 24 * 3600),
   SIGHTLINE_SYNC_OUTBOX_MAX_BYTES: env.int(1024 * MiB, 64 * 1024, Number.MAX_SAFE_INTEGER),
   SIGHTLINE_SYNC_FSYNC: env.bool(true),
@@ -53,7 +63,12 @@ export interface SyncConfig {
   blob: BlobTarget;
   container: string;
   selection: { uncertainMin: number; uncertainMax: number; samplesPerHour: number; maxUploadsPerHour: number };
-  ring: { frames: number; bytes: number };
+  ring: { frames: number; bytes: number; totalBytes: number };
+  /** Cameras whose frames are kept; null: any camera, at most `maxCameras` at once. */
+  cameras: string[] | null;
+  maxCameras: number;
+  /** A camera that sent no frame for this long is forgotten (its ring, its sampling state). */
+  cameraIdleMs: number;
   outbox: { ttlMs: number; maxBytes: number; fsync: boolean };
   upload: { concurrency: number; timeoutMs: number; startTimeoutMs: number; retryMinMs: number; retryMaxMs: number };
 }
@@ -123,6 +138,9 @@ export function loadSyncConfig(environment: NodeJS.ProcessEnv = process.env, cwd
   if (raw.SIGHTLINE_SYNC_UNCERTAIN_MIN > raw.SIGHTLINE_SYNC_UNCERTAIN_MAX) {
     problems.push('SIGHTLINE_SYNC_UNCERTAIN_MIN: must not be above SIGHTLINE_SYNC_UNCERTAIN_MAX');
   }
+  if (raw.SIGHTLINE_SYNC_RING_BYTES > raw.SIGHTLINE_SYNC_RINGS_MAX_BYTES) {
+    problems.push('SIGHTLINE_SYNC_RING_BYTES: must not be above SIGHTLINE_SYNC_RINGS_MAX_BYTES (one camera\'s ring within all of them)');
+  }
   if (raw.SIGHTLINE_SYNC_RETRY_MIN_SECONDS > raw.SIGHTLINE_SYNC_RETRY_MAX_SECONDS) {
     problems.push('SIGHTLINE_SYNC_RETRY_MIN_SECONDS: must not be above SIGHTLINE_SYNC_RETRY_MAX_SECONDS');
   }
@@ -140,7 +158,10 @@ export function loadSyncConfig(environment: NodeJS.ProcessEnv = process.env, cwd
       samplesPerHour: raw.SIGHTLINE_SYNC_SAMPLES_PER_HOUR,
       maxUploadsPerHour: raw.SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR,
     },
-    ring: { frames: raw.SIGHTLINE_SYNC_RING_FRAMES, bytes: raw.SIGHTLINE_SYNC_RING_BYTES },
+    ring: { frames: raw.SIGHTLINE_SYNC_RING_FRAMES, bytes: raw.SIGHTLINE_SYNC_RING_BYTES, totalBytes: raw.SIGHTLINE_SYNC_RINGS_MAX_BYTES },
+    cameras: raw.SIGHTLINE_SYNC_CAMERAS === undefined ? null : [...new Set(raw.SIGHTLINE_SYNC_CAMERAS)],
+    maxCameras: raw.SIGHTLINE_SYNC_MAX_CAMERAS,
+    cameraIdleMs: raw.SIGHTLINE_SYNC_CAMERA_IDLE_SECONDS * 1000,
     outbox: { ttlMs: raw.SIGHTLINE_SYNC_OUTBOX_TTL_SECONDS * 1000, maxBytes: raw.SIGHTLINE_SYNC_OUTBOX_MAX_BYTES, fsync: raw.SIGHTLINE_SYNC_FSYNC },
     upload: {
       concurrency: raw.SIGHTLINE_SYNC_UPLOAD_CONCURRENCY,

@@ -5,13 +5,20 @@ export type SyncMetrics = ReturnType<typeof createSyncMetrics>;
 export function createSyncMetrics(registry: Registry, outbox: () => { images: number; bytes: number; oldestAcceptedAt: number | null }, now: () => number) {
   const registers = [registry];
   return {
-    framesSeen: new Counter({ name: 'sightline_sync_frames_seen_total', help: 'Frames received (every JPEG, selected or not)', labelNames: ['camera'], registers }),
+    framesSeen: new Counter({ name: 'sightline_sync_frames_seen_total', help: 'Frames kept for selection (every JPEG of a camera held, selected or not); a forgotten camera\'s series goes', labelNames: ['camera'], registers }),
+    framesRefused: new Counter({
+      name: 'sightline_sync_frames_refused_total',
+      help: 'Frames not kept: their camera is not in SIGHTLINE_SYNC_CAMERAS, or new while SIGHTLINE_SYNC_MAX_CAMERAS cameras are held',
+      labelNames: ['cause'],
+      registers,
+    }),
+    taskFailures: new Counter({ name: 'sightline_sync_task_failures_total', help: 'Background work (selection, uploads, expiry) that failed unexpectedly; logged', labelNames: ['task'], registers }),
     bytesCaptured: new Counter({ name: 'sightline_sync_bytes_captured_total', help: 'Bytes of every frame received', registers }),
     selected: new Counter({ name: 'sightline_sync_images_selected_total', help: 'Images accepted into the outbox, by why they were chosen', labelNames: ['reason'], registers }),
     bytesSelected: new Counter({ name: 'sightline_sync_bytes_selected_total', help: 'Bytes of JPEG accepted into the outbox', registers }),
     notSelected: new Counter({
       name: 'sightline_sync_images_not_selected_total',
-      help: 'Images chosen by the policy but not taken: over the hourly cap, frame gone from the ring, or larger than the whole outbox',
+      help: 'Images chosen by the policy but not taken: over the hourly cap, frame gone from the ring, larger than the whole outbox, or impossible to name or describe (error)',
       labelNames: ['reason', 'cause'],
       registers,
     }),

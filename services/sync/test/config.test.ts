@@ -68,3 +68,16 @@ test('the connection string can come from a file; SAS and account URL go togethe
   assert.match(many.join('\n'), /SIGHTLINE_SYNC_TYPO: unknown setting/);
   assert.match(problems({ SIGHTLINE_SYNC_UNCERTAIN_MIN: '0.9', SIGHTLINE_SYNC_UNCERTAIN_MAX: '0.5' }).join('\n'), /must not be above/);
 });
+
+test('camera bounds: defaults, a list, and a per-camera ring larger than all of them refused', () => {
+  const defaults = loadSyncConfig({}, '/srv');
+  assert.deepEqual([defaults.cameras, defaults.maxCameras, defaults.cameraIdleMs, defaults.ring], [null, 64, 60_000, { frames: 50, bytes: 32 * 1024 ** 2, totalBytes: 256 * 1024 ** 2 }]);
+  assert.deepEqual(loadSyncConfig({ SIGHTLINE_SYNC_CAMERAS: 'front, back,front' }, '/srv').cameras, ['front', 'back']);
+  const found = problems({ SIGHTLINE_SYNC_CAMERAS: 'ok,not ok', SIGHTLINE_SYNC_MAX_CAMERAS: '0' });
+  assert.equal(found.length, 2, found.join('\n'));
+  assert.match(found.join('\n'), /SIGHTLINE_SYNC_CAMERAS/);
+  assert.match(found.join('\n'), /SIGHTLINE_SYNC_MAX_CAMERAS/);
+  assert.deepEqual(problems({ SIGHTLINE_SYNC_RING_BYTES: String(64 * 1024 ** 2), SIGHTLINE_SYNC_RINGS_MAX_BYTES: String(32 * 1024 ** 2) }), [
+    "SIGHTLINE_SYNC_RING_BYTES: must not be above SIGHTLINE_SYNC_RINGS_MAX_BYTES (one camera's ring within all of them)",
+  ]);
+});

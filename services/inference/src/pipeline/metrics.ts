@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export type DropReason = 'replaced' | 'stopped' | 'no-model' | 'bad-image' | 'failed' | 'publish-failed';
+export const DROP_REASONS = ['replaced', 'evicted', 'stopped', 'no-model', 'bad-image', 'failed', 'publish-failed', 'camera-cap'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Seconds; from a few ms (decoding a small JPEG) to several seconds (a big model on a slow CPU). */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -11,7 +12,8 @@ export function createInferenceMetrics(registry: Registry) {
     frames: new Counter({ name: 'sightline_inference_frames_total', help: 'Frames run through the model and published', labelNames: ['camera'], registers }),
     dropped: new Counter({
       name: 'sightline_inference_frames_dropped_total',
-      help: 'Frames not run: replaced by a newer frame of the same camera while waiting (latest wins), an image that cannot be read, no model, a failed run or publish',
+      help:
+        'Frames not run: replaced by a newer frame of the same camera while waiting (latest wins), evicted past the bound on waiting bytes, an image that cannot be read, no model, a failed run or publish, or a camera beyond SIGHTLINE_INFERENCE_MAX_CAMERAS (no camera label)',
       labelNames: ['camera', 'reason'],
       registers,
     }),

@@ -1,8 +1,13 @@
+import { BoundedMap, type Logger } from '@sightline/kit';
+import type { Registry } from 'prom-client';
+
 /**
  * Which frame runs next. Each camera has a slot for one waiting frame: a frame that arrives while
  * another of the same camera waits replaces it (latest wins, the replaced one is counted as
  * dropped), so nothing ever queues up behind a slow model. Cameras with a waiting frame take turns
- * (round-robin), and one job runs at a time: onnxruntime already spreads one run over the threads.
+ * (round-robin in the order of their ids), and one job runs at a time: onnxruntime already spreads
+ * one run over the threads. The slots are bounded in count and in bytes (camera ids come from the
+ * network): past either bound the frame that has waited longest is dropped ('evicted').
  * Tasks given to `between()` (a model swap) run after the job in flight and before the next one.
  *
  * With a `prepare` step (decoding a JPEG), the next frame is taken and prepared while the current
@@ -25,16 +30,18 @@ export interface SchedulerOptions<T, P = undefined> {
   prepareDuring?: 'run' | 'tail';
   /** `modelDone`: the heavy part of the run is over (only used with prepareDuring 'tail'; calling it is optional). */
   run: (job: Job<T>, prepared: { value: P } | { error: unknown }, modelDone: () => void) => Promise<void>;
-  onDrop: (camera: string, reason: 'replaced' | 'stopped', item: T) => void;
-  onError?: (err: unknown, job: Job<T>) => void;
+  onDrop: (camera: string, reason: 'replaced' | 'stopped' | 'evicted', item: T) => void;
+  /** A run that threw, or (no job) the scheduling itself. */
+  onError?: (err: unknown, job?: Job<T>) => void;
+  /** Bounds on the waiting frames: how many cameras may have one, and their bytes together. */
+  waiting?: { maxEntries: number; maxBytes?: number; sizeOf?: (item: T) => number; registry?: Registry; logger?: Logger };
 }
 
 export class Scheduler<T, P = undefined> {
   readonly #options: SchedulerOptions<T, P>;
-  readonly #slots = new Map<string, Job<T>>();
-  /** Cameras in the order they first sent a frame; `#next` is where the round-robin resumes. */
-  readonly #order: string[] = [];
-  #next = 0;
+  readonly #slots: BoundedMap<string, Job<T>>;
+  /** The camera that ran last: the round-robin resumes with the next id after it. */
+  #last: string | undefined;
   #busy = false;
   #stopped = false;
   #between: Array<{ task: () => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
@@ -42,6 +49,17 @@ export class Scheduler<T, P = undefined> {
 
   constructor(options: SchedulerOptions<T, P>) {
     this.#options = options;
+    const waiting = options.waiting;
+    const sizeOf = waiting?.sizeOf;
+    this.#slots = new BoundedMap<string, Job<T>>({
+      name: 'inference-waiting-frames',
+      maxEntries: waiting?.maxEntries ?? 64,
+      ...(waiting?.maxBytes !== undefined ? { maxBytes: waiting.maxBytes } : {}),
+      ...(sizeOf !== undefined ? { sizeOf: (job: Job<T>) => sizeOf(job.item) } : {}),
+      ...(waiting?.registry !== undefined ? { registry: waiting.registry } : {}),
+      ...(waiting?.logger !== undefined ? { logger: waiting.logger } : {}),
+      onEvict: (camera, job) => options.onDrop(camera, 'evicted', job.item),
+    });
   }
 
   submit(camera: string, item: T): void {
@@ -49,9 +67,8 @@ export class Scheduler<T, P = undefined> {
       this.#options.onDrop(camera, 'stopped', item);
       return;
     }
-    const waiting = this.#slots.get(camera);
+    const waiting = this.#slots.peek(camera);
     if (waiting) this.#options.onDrop(camera, 'replaced', waiting.item);
-    if (!this.#order.includes(camera)) this.#order.push(camera);
     this.#slots.set(camera, { camera, item, submittedAt: performance.now() });
     this.#pump();
   }
@@ -59,6 +76,11 @@ export class Scheduler<T, P = undefined> {
   /** Frames waiting (at most one per camera). */
   waiting(): number {
     return this.#slots.size;
+  }
+
+  /** Bytes of the frames waiting (by `waiting.sizeOf`). */
+  waitingBytes(): number {
+    return this.#slots.bytes;
   }
 
   busy(): boolean {
@@ -87,24 +109,26 @@ export class Scheduler<T, P = undefined> {
     await this.idle();
   }
 
+  /** The waiting camera whose id comes next after the last one served, wrapping around. */
   #take(): Job<T> | null {
-    const n = this.#order.length;
-    for (let i = 0; i < n; i++) {
-      const index = (this.#next + i) % n;
-      const camera = this.#order[index]!;
-      const job = this.#slots.get(camera);
-      if (!job) continue;
-      this.#slots.delete(camera);
-      this.#next = (index + 1) % n;
-      return job;
+    let first: string | undefined;
+    let next: string | undefined;
+    for (const camera of this.#slots.keys()) {
+      if (first === undefined || camera < first) first = camera;
+      if (this.#last !== undefined && camera > this.#last && (next === undefined || camera < next)) next = camera;
     }
-    return null;
+    const camera = next ?? first;
+    if (camera === undefined) return null;
+    const job = this.#slots.peek(camera)!;
+    this.#slots.delete(camera);
+    this.#last = camera;
+    return job;
   }
 
   #pump(): void {
     if (this.#busy) return;
     this.#busy = true;
-    void this.#loop();
+    this.#loop().catch((err: unknown) => this.#options.onError?.(err));
   }
 
   #prepare(job: Job<T>): Promise<{ value: P } | { error: unknown }> {
