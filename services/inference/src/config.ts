@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
-import { idSchema, MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
+import { dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
 import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
 
 /**
@@ -23,7 +23,7 @@ export const inferenceEnvSchema = z.strictObject({
   SIGHTLINE_INFERENCE_MODEL: modelIdSchema.default(BUILTIN_MODEL_ID),
   SIGHTLINE_INFERENCE_THREADS: env.int(DEFAULT_THREADS, 1, 64),
   SIGHTLINE_INFERENCE_SCORE_THRESHOLD: z.coerce.number({ error: 'must be a number' }).min(0, 'must be 0-1').max(1, 'must be 0-1').optional(),
-  SIGHTLINE_INFERENCE_CAMERAS: env.optionalString().describe('comma-separated camera ids to serve (default: any camera, within SIGHTLINE_INFERENCE_MAX_CAMERAS)'),
+  SIGHTLINE_INFERENCE_CAMERAS: env.idList('camera').describe('comma-separated camera ids to serve (default: any camera, within SIGHTLINE_INFERENCE_MAX_CAMERAS)'),
   SIGHTLINE_INFERENCE_MAX_CAMERAS: env.int(64, 1, 4096),
   SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
   SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: env.int(64 * MiB, MAX_FRAME_BYTES, 64 * 1024 * MiB),
@@ -51,17 +51,7 @@ export interface InferenceConfig {
 
 export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): InferenceConfig {
   const settings = loadConfig('inference', inferenceEnvSchema, environment);
-  const problems: string[] = [];
-  let cameras: string[] | null = null;
-  if (settings.SIGHTLINE_INFERENCE_CAMERAS !== undefined) {
-    cameras = [];
-    for (const raw of settings.SIGHTLINE_INFERENCE_CAMERAS.split(',')) {
-      const id = raw.trim();
-      if (!idSchema.safeParse(id).success) problems.push(`SIGHTLINE_INFERENCE_CAMERAS: "${id}" is not a camera id (1-64 characters of A-Z a-z 0-9 _ - starting with a letter or digit)`);
-      else if (!cameras.includes(id)) cameras.push(id);
-    }
-  }
-  if (problems.length > 0) throw new ConfigError('inference', problems);
+  const cameras = settings.SIGHTLINE_INFERENCE_CAMERAS ?? null;
   const dataDir = serviceDataDir(settings, 'inference', cwd);
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { idSchema } from '@sightline/schemas';
 
 /**
  * Environment configuration. Every Sightline setting is an environment variable named
@@ -92,4 +93,19 @@ export const env = {
   optionalString: () => z.string().min(1, 'must not be empty').optional(),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   host: (fallback: string) => z.string().min(1, 'must not be empty').default(fallback),
+  /** A comma-separated list of ids (cameras, lanes, services): each checked, repeats dropped; absent when unset. */
+  idList: (what: string, max = 4096) =>
+    z
+      .string()
+      .transform((text, ctx) => {
+        const ids = [...new Set(text.split(',').map((id) => id.trim()).filter((id) => id !== ''))];
+        if (ids.length === 0) ctx.addIssue({ code: 'custom', message: `lists no ${what}; leave it unset instead` });
+        if (ids.length > max) ctx.addIssue({ code: 'custom', message: `lists ${ids.length} ${what}s; at most ${max}` });
+        for (const id of ids) {
+          const parsed = idSchema.safeParse(id);
+          if (!parsed.success) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(id)} is not a ${what} id: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
+        }
+        return ids;
+      })
+      .optional(),
 };

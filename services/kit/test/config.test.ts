@@ -81,3 +81,12 @@ test('a setting whose own name ends in _FILE is a plain setting, not a secret in
   const withFile = z.strictObject({ SIGHTLINE_BROKER_USERS_FILE: env.optionalString() });
   assert.equal(loadConfig('broker', withFile, { SIGHTLINE_BROKER_USERS_FILE: '/etc/users.json' }).SIGHTLINE_BROKER_USERS_FILE, '/etc/users.json');
 });
+
+test('id lists: each id checked and named when wrong, repeats dropped, an empty list refused', () => {
+  const schema = z.strictObject({ SIGHTLINE_CAPTURE_CAMERAS: env.idList('camera', 3) });
+  assert.deepEqual(loadConfig('capture', schema, { SIGHTLINE_CAPTURE_CAMERAS: ' a, b,a ' }).SIGHTLINE_CAPTURE_CAMERAS, ['a', 'b']);
+  assert.equal(loadConfig('capture', schema, {}).SIGHTLINE_CAPTURE_CAMERAS, undefined);
+  assert.throws(() => loadConfig('capture', schema, { SIGHTLINE_CAPTURE_CAMERAS: 'a,cam/1,#' }), /"cam\/1" is not a camera id[\s\S]*"#" is not a camera id/);
+  assert.throws(() => loadConfig('capture', schema, { SIGHTLINE_CAPTURE_CAMERAS: ' , ' }), /lists no camera/);
+  assert.throws(() => loadConfig('capture', schema, { SIGHTLINE_CAPTURE_CAMERAS: 'a,b,c,d' }), /lists 4 cameras; at most 3/);
+});

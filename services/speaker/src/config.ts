@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
-import { idSchema, localeSchema } from '@sightline/schemas';
+import { localeSchema } from '@sightline/schemas';
 
 export const OUTPUTS = ['auto', 'pulse', 'alsa', 'file', 'none'] as const;
 export type OutputKind = (typeof OUTPUTS)[number];
@@ -18,7 +18,7 @@ export const speakerEnvSchema = z.strictObject({
   SIGHTLINE_SPEAKER_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_SPEAKER_HTTP_PORT: env.port(8086),
   SIGHTLINE_SPEAKER_OUTPUT: z.enum(OUTPUTS, { error: `must be one of ${OUTPUTS.join(', ')}` }).default('auto'),
-  SIGHTLINE_SPEAKER_LANES: env.optionalString().describe('comma-separated lane ids this speaker plays; all lanes when absent'),
+  SIGHTLINE_SPEAKER_LANES: env.idList('lane', MAX_LANES).describe('comma-separated lane ids this speaker plays; all lanes when absent'),
   SIGHTLINE_SPEAKER_LOCALE: localeSchema.default('en-US').describe('locale for fallback announcements on a lane not heard from yet'),
   SIGHTLINE_SPEAKER_MAX_AGE_SECONDS: env.number(10, 0.5, 600),
   SIGHTLINE_SPEAKER_INTERRUPT: env.bool(true),
@@ -73,17 +73,7 @@ export interface SpeakerConfig {
 export function loadSpeakerConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): SpeakerConfig {
   const settings = loadConfig('speaker', speakerEnvSchema, environment);
   const problems: string[] = [];
-  let lanes: string[] | null = null;
-  if (settings.SIGHTLINE_SPEAKER_LANES !== undefined) {
-    const listed = settings.SIGHTLINE_SPEAKER_LANES.split(',').map((lane) => lane.trim()).filter((lane) => lane !== '');
-    if (listed.length === 0) problems.push('SIGHTLINE_SPEAKER_LANES: lists no lane; leave it unset for every lane');
-    if (listed.length > MAX_LANES) problems.push(`SIGHTLINE_SPEAKER_LANES: at most ${MAX_LANES} lanes`);
-    for (const lane of listed) {
-      const parsed = idSchema.safeParse(lane);
-      if (!parsed.success) problems.push(`SIGHTLINE_SPEAKER_LANES: "${lane}" ${parsed.error.issues[0]?.message ?? 'is not a lane id'}`);
-    }
-    lanes = [...new Set(listed)];
-  }
+  const lanes = settings.SIGHTLINE_SPEAKER_LANES ?? null;
   // The loudest format a WAV may carry (48 kHz, stereo, 16-bit): one lane's queue must fit in the total.
   const laneWorstBytes = settings.SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS * 48_000 * 2 * 2;
   if (settings.SIGHTLINE_SPEAKER_MAX_QUEUED_MB * MIB < laneWorstBytes) {

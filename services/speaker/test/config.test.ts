@@ -56,7 +56,7 @@ test('every problem is reported at once, unknown speaker settings included', () 
       return true;
     },
   );
-  assert.throws(() => loadSpeakerConfig({ SIGHTLINE_SPEAKER_LANES: 'lane-1,lane/2' }), /SIGHTLINE_SPEAKER_LANES: "lane\/2"/);
+  assert.throws(() => loadSpeakerConfig({ SIGHTLINE_SPEAKER_LANES: 'lane-1,lane/2' }), /SIGHTLINE_SPEAKER_LANES: "lane\/2" is not a lane id/);
   assert.throws(() => loadSpeakerConfig({ SIGHTLINE_SPEAKER_LANES: ' , ' }), /lists no lane/);
 });
 

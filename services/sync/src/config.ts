@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
-import { idSchema } from '@sightline/schemas';
 
 /** Azurite's published development account: the dev stack starts Azurite on 127.0.0.1:10000. */
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
@@ -31,11 +30,8 @@ export const syncEnvSchema = z.strictObject({
   SIGHTLINE_SYNC_RING_FRAMES: env.int(50, 1, 10_000),
   SIGHTLINE_SYNC_RING_BYTES: env.int(32 * MiB, 64 * 1024, 4096 * MiB),
   SIGHTLINE_SYNC_RINGS_MAX_BYTES: env.int(256 * MiB, 64 * 1024, 64 * 1024 * MiB),
-  SIGHTLINE_SYNC_CAMERAS: z
-    .string()
-    .transform((text) => text.split(',').map((id) => id.trim()).filter((id) => id !== ''))
-    .pipe(z.array(idSchema).min(1, 'must name at least one camera').max(4096, 'must name at most 4096 cameras'))
-    .optional()
+  SIGHTLINE_SYNC_CAMERAS: env
+    .idList('camera')
     .describe('comma-separated camera ids to keep frames of (default: any camera, within SIGHTLINE_SYNC_MAX_CAMERAS)'),
   SIGHTLINE_SYNC_MAX_CAMERAS: env.int(64, 1, 4096),
   SIGHTLINE_SYNC_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
