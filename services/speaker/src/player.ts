@@ -7,6 +7,9 @@ export const ITEM_KINDS = ['earcon', 'speech', 'fallback'] as const;
 export type ItemKind = (typeof ITEM_KINDS)[number];
 
 /** One thing to play on a lane: an earcon, an utterance, or a fallback announcement. */
+/** How far ahead of this speaker's clock a message's time may be believed. */
+export const MAX_CLOCK_AHEAD_MS = 2000;
+
 export interface Announcement {
   lane: string;
   kind: ItemKind;
@@ -194,7 +197,8 @@ export class Player {
    * A scan (or a new try after not-recognised) at `at`: it makes every older interruptible
    * announcement of the lane stale: the one playing is cut, waiting ones are dropped.
    */
-  newerScan(lane: string, at: number): void {
+  newerScan(lane: string, sentAt: number): void {
+    const at = this.believable(sentAt);
     const state = this.laneState(lane);
     state.latestScanAt = Math.max(state.latestScanAt, at);
     if (!this.options.interruptOnScan) return;
@@ -214,10 +218,20 @@ export class Player {
   }
 
   /**
+   * A time from a message, no later than this speaker's clock allows. A scan stamped a day ahead
+   * would otherwise make every announcement of its lane "older" for a day (silenced as
+   * superseded) and itself never stale; clocks of machines on one bus agree within seconds.
+   */
+  private believable(at: number): number {
+    return Math.min(at, this.now() + MAX_CLOCK_AHEAD_MS);
+  }
+
+  /**
    * Queues a clip unless the lane rules say it is too late for it. Returns the drop reason, if
    * dropped. `ahead` places it before the first waiting clip of its lane it matches instead of last.
    */
-  enqueue(item: Announcement, ahead?: (waiting: Announcement) => boolean): DropReason | null {
+  enqueue(given: Announcement, ahead?: (waiting: Announcement) => boolean): DropReason | null {
+    const item = { ...given, sourceAt: this.believable(given.sourceAt) };
     if (this.stopped) return this.drop(item, 'shutdown');
     const state = this.laneState(item.lane);
     const { maxAgeMs, maxClipMs, maxQueueMsPerLane, maxQueuePerLane } = this.options;

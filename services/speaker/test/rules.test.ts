@@ -9,6 +9,7 @@ import { test, type TestContext } from 'node:test';
 import { buildWav, channels, createTopics, parseWav } from '@sightline/schemas';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { EarconFallbackAnnouncer, FileSink, offlineVoiceAnnouncer, PulseStreamSink, type FallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
+import { MAX_CLOCK_AHEAD_MS } from '../src/player.ts';
 import { connectPeer, metricValue, outputDir, speechOf, startApp, testConfig, type Peer } from './helpers.ts';
 import { tone, toneWav } from './tones.ts';
 
@@ -317,4 +318,18 @@ test('speech that overtook its scan still plays after the scan\'s earcon', async
   await peer.scan('lane-1', 'scan-5', at);
   await waitUntil('done', async () => (await metricValue(app, 'sightline_speaker_played_total')) === 3, 5000);
   assert.deepEqual(played(), ['lane-2 scan blocker', 'lane-1 earcon-scan scan-5', 'lane-1 scan scan-5']);
+});
+
+test('a scan stamped far in the future silences its lane for no longer than the clock tolerance', async (t) => {
+  const { app, peer, played } = await speaker(t);
+  const sent = Date.now();
+  await peer.scan('lane-1', 'scan-from-tomorrow', sent + 86_400_000);
+  await waitUntil('its earcon', () => played().length === 1, 3000);
+  // Once this speaker's clock has passed the tolerance, a real scan and its speech are heard again.
+  await sleep(Math.max(0, sent + MAX_CLOCK_AHEAD_MS + 200 - Date.now()));
+  const now = Date.now();
+  await peer.scan('lane-1', 'scan-now', now);
+  await peer.say('lane-1', { frequency: 2600, ms: 200, sourceId: 'scan-now', sourceAt: now });
+  await waitUntil('the speech for the real scan', () => played().includes('lane-1 scan scan-now'), 5000);
+  assert.equal(await dropped(app, 'superseded'), 0);
 });
