@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '@sightline/kit';
-import { channels, createTopics, type Detections } from '@sightline/schemas';
+import { channels, createTopics, FRAME_COMMENT_TAG, type Detections } from '@sightline/schemas';
 import { createSyncApp, type SyncApp, type SyncDeps } from '../src/app.ts';
 import { devConnectionString, loadSyncConfig, type SyncConfig } from '../src/config.ts';
 
@@ -145,6 +145,13 @@ function paddedJpeg(bytes: number): Buffer {
 /** A frame as capture publishes it: a real JPEG with its metadata; unique bytes per camera/seq/time. */
 export function frameJpeg(camera: string, seq: number, capturedAt: number, bytes = 0): Buffer {
   return channels.frame.codec.encode({ meta: { camera, seq, capturedAt, width: 1, height: 1 }, jpeg: paddedJpeg(bytes) });
+}
+
+/** A frame whose metadata no Sightline encoder would write (a hostile publisher's), stamped by hand. */
+export function unvalidatedFrameJpeg(meta: Record<string, unknown>): Buffer {
+  const text = Buffer.from(`${FRAME_COMMENT_TAG}${JSON.stringify(meta)}`);
+  const comment = Buffer.concat([Buffer.from([0xff, 0xfe, (text.length + 2) >> 8, (text.length + 2) & 0xff]), text]);
+  return Buffer.concat([BASE_JPEG.subarray(0, 2), comment, BASE_JPEG.subarray(2)]);
 }
 
 export function detectionsFor(camera: string, seq: number, capturedAt: number, objects: Array<[string, number]>): Detections {

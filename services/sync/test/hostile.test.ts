@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { SyncStats } from '../src/app.ts';
-import { freePort, publisher, startAzurite, startTestBroker, SYNC_DIR, tempDir, testEnv, waitUntil } from './helpers.ts';
+import { freePort, publisher, startAzurite, startTestBroker, SYNC_DIR, tempDir, testEnv, unvalidatedFrameJpeg, waitUntil } from './helpers.ts';
 
 function spawnSync(t: TestContext, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, [path.join(SYNC_DIR, 'src/main.ts')], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -42,7 +42,7 @@ test('a frame captured after the end of the Date range (8.64e15 < capturedAt < 2
   const pub = await publisher(t, broker.url);
 
   // Due for a sample (the first of its hour), so it reaches the selection.
-  await pub.frame('cam-hostile', 1, 8.7e15);
+  await pub.raw('cam-hostile', unvalidatedFrameJpeg({ camera: 'cam-hostile', seq: 1, capturedAt: 8.7e15, width: 1, height: 1 }));
   // Counted by the selection (invalid date), or refused earlier by the frame schema.
   const counted = async () => {
     const text = await get(port, '/metrics');
