@@ -4,6 +4,7 @@
  *
  * - `connect-flood`: 60 unauthenticated TCP sockets each send a CONNECT announcing 250 MB and then
  *   stream zeros into it as fast as the broker reads.
+ * - `ws-connect-flood`: the same over WebSocket, in 1 MiB WebSocket messages.
  * - `partial-publish`: a read-only user sends a PUBLISH announcing 200 MiB and streams all of it
  *   but the last byte.
  * - `ws-publish`: the same user over WebSocket streams a PUBLISH announcing 250 MB in 512 KiB
@@ -180,13 +181,58 @@ async function partialPublish(broker: Broker, deadline: number): Promise<Outcome
   return [await streamTcp(socket, head, announced - 1, deadline)];
 }
 
-async function wsPublish(broker: Broker, deadline: number): Promise<Outcome[]> {
-  const announced = 250_000_000;
+function openWebSocket(broker: Broker): Promise<WebSocket> {
   const ws = new WebSocket(`ws://127.0.0.1:${broker.ws}`, 'mqtt');
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });
+}
+
+/** Sends `head`, then `messageBytes` messages of zeros up to `limit` bytes in total, until `deadline` or a close. */
+function streamWebSocket(ws: WebSocket, head: Buffer, messageBytes: number, limit: number, deadline: number): Promise<Outcome> {
+  const message = Buffer.alloc(messageBytes);
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let sent = 0;
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ sent, closedAfterMs: closed ? performance.now() - started : null });
+      ws.terminate();
+    };
+    const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
+    ws.on('close', () => finish(true));
+    ws.on('error', () => finish(true));
+    const pump = () => {
+      if (done) return;
+      if (sent === 0) {
+        ws.send(head);
+        sent += head.length;
+      }
+      // Keep at most 4 MiB queued in the client so the broker's reading pace sets the rate.
+      while (!done && sent < limit && ws.bufferedAmount < 4 * MIB) {
+        ws.send(message);
+        sent += message.length;
+      }
+      setImmediate(pump);
+    };
+    pump();
+  });
+}
+
+async function wsConnectFlood(broker: Broker, deadline: number): Promise<Outcome[]> {
+  const announced = 250_000_000;
+  const sockets = await Promise.all(Array.from({ length: 60 }, () => openWebSocket(broker)));
+  const head = Buffer.concat([Buffer.from([0x10]), varint(announced)]);
+  return Promise.all(sockets.map((ws) => streamWebSocket(ws, head, MIB, announced, deadline)));
+}
+
+async function wsPublish(broker: Broker, deadline: number): Promise<Outcome[]> {
+  const announced = 250_000_000;
+  const ws = await openWebSocket(broker);
   ws.send(connectPacket('reader', 'reader-pw'));
   await new Promise<void>((resolve, reject) => {
     // The broker may send the CONNACK in more than one WebSocket message.
@@ -200,41 +246,12 @@ async function wsPublish(broker: Broker, deadline: number): Promise<Outcome[]> {
     });
     ws.once('close', () => reject(new Error('closed before CONNACK')));
   });
-  const message = Buffer.alloc(512 * 1024);
-  return new Promise((resolve) => {
-    const started = performance.now();
-    let sent = 0;
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve([{ sent, closedAfterMs: closed ? performance.now() - started : null }]);
-      ws.terminate();
-    };
-    const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
-    ws.on('close', () => finish(true));
-    ws.on('error', () => finish(true));
-    const pump = () => {
-      if (done) return;
-      if (sent === 0) {
-        const head = publishHead(announced);
-        ws.send(head);
-        sent += head.length;
-      }
-      // Keep at most 4 MiB queued in the client so the broker's reading pace sets the rate.
-      while (!done && sent < announced && ws.bufferedAmount < 4 * MIB) {
-        ws.send(message);
-        sent += message.length;
-      }
-      setImmediate(pump);
-    };
-    pump();
-  });
+  return [await streamWebSocket(ws, publishHead(announced), 512 * 1024, announced, deadline)];
 }
 
 const scenarios = [
   { name: 'connect-flood', what: '60 unauthenticated sockets, CONNECT announcing 250 MB each', run: connectFlood },
+  { name: 'ws-connect-flood', what: '60 unauthenticated WebSockets, CONNECT announcing 250 MB each, in 1 MiB messages', run: wsConnectFlood },
   { name: 'partial-publish', what: 'read-only user, PUBLISH announcing 200 MiB, all but the last byte', run: partialPublish },
   { name: 'ws-publish', what: 'read-only user over WebSocket, PUBLISH announcing 250 MB in 512 KiB messages', run: wsPublish },
 ];
@@ -278,7 +295,7 @@ try {
       await stopBroker(broker);
     }
   }
-  const header = ['scenario', 'sent', 'closed by broker', 'close p50 ms', 'RSS before MiB', 'peak MiB', 'after MiB', 'peak growth MiB'];
+  const header = ['scenario', 'written by clients', 'closed by broker', 'close p50 ms', 'RSS before MiB', 'peak MiB', 'after MiB', 'peak growth MiB'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   console.log(`\n${SECONDS} s per scenario, each on a fresh broker (memory persistence)\n`);

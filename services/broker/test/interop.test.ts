@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { collect, connectClient, execFileAsync, mqttUrl, startBroker, subscribeGranted, tempDir, writeUsers } from './helpers.ts';
+import { collect, connectClient, execFileAsync, mqttUrl, openBroker, startBroker, subscribeGranted, tempDir, writeUsers } from './helpers.ts';
 
 /** Runs a mosquitto client, killing it at the deadline; resolves with its exit code and output. */
 function mosquitto(t: TestContext, command: string, args: string[], timeoutMs = 5000): { done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
@@ -65,7 +65,7 @@ test('mosquitto_sub with a wrong password is refused', async (t) => {
 });
 
 test('MQTT over WebSocket works, to and from TCP clients', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   const overWs = await connectClient(t, `ws://127.0.0.1:${app.ports().ws}`);
   const wsInbox = collect(overWs);
   assert.deepEqual(await subscribeGranted(overWs, ['sightline/ws/#']), [1]);
