@@ -80,3 +80,18 @@ test('MQTT over WebSocket works, to and from TCP clients', async (t) => {
   const response = await fetch(`http://127.0.0.1:${app.ports().ws}/`);
   assert.equal(response.status, 426);
 });
+
+test("mosquitto_sub under another user's persistent client id is refused: identifier rejected", async (t) => {
+  const dir = await tempDir(t);
+  const usersFile = join(dir, 'users.json');
+  const acl = [{ pattern: 'sightline/#', access: 'readwrite' as const }];
+  await writeUsers(usersFile, { alert: { password: 'alert-pw', acl }, mallory: { password: 'mallory-pw', acl } });
+  const app = await startBroker(t, { usersFile, anonymous: 'off' });
+  const owner = await connectClient(t, mqttUrl(app), { username: 'alert', password: 'alert-pw', clientId: 'sightline-alert', clean: false });
+  await owner.subscribeAsync('sightline/#', { qos: 1 });
+  const port = String(app.ports().mqtt);
+  const thief = await mosquitto(t, 'mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', port, '-u', 'mallory', '-P', 'mallory-pw', '-i', 'sightline-alert', '-c', '-q', '1', '-t', 'sightline/#', '-C', '1']).done;
+  assert.notEqual(thief.code, 0);
+  assert.match(thief.stderr, /identifier rejected/i);
+  assert.equal(owner.connected, true);
+});
