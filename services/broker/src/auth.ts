@@ -124,11 +124,12 @@ export function createSecurity(options: SecurityOptions): Security {
     return null;
   }
 
-  function admit(client: Client, principal: Principal): void {
+  /** From here on a users file reload reaches the client, even while its CONNECT is still being answered. */
+  function track(client: Client, principal: Principal): void {
     principals.set(client, principal);
+    if (client.conn.destroyed) return;
     open.add(client);
     client.conn.once('close', () => open.delete(client));
-    if (client.conn instanceof PacketGate) client.conn.authenticated();
   }
 
   const hooks: SecurityHooks = {
@@ -178,9 +179,15 @@ export function createSecurity(options: SecurityOptions): Security {
             return callback(refuse(client, 'will', NOT_AUTHORIZED, { username, why: `will topic ${will.topic} is not writable` }), null);
           }
         }
+        track(client, principal);
         const refusal = await claimClientId(client, principal.username, packet?.clean ?? true);
-        if (refusal !== null) return callback(refusal, null);
-        admit(client, principal);
+        if (refusal !== null) {
+          open.delete(client);
+          return callback(refusal, null);
+        }
+        // A reload while the client id was being bound may have closed the connection already.
+        if (!open.has(client)) return callback(authError('rights revoked while connecting', BAD_USERNAME_OR_PASSWORD), null);
+        if (client.conn instanceof PacketGate) client.conn.authenticated();
         callback(null, true);
       })().catch((err: unknown) => {
         log.error({ err, clientId: client.id }, 'authentication failed with an error');
