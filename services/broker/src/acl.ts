@@ -30,9 +30,13 @@ export function aclPatternProblem(pattern: string): string | null {
   return null;
 }
 
-/** A username or client id that would widen a `%u`/`%c` rule if substituted is never substituted. */
+/**
+ * A username or client id that would widen a `%u`/`%c` rule if substituted is never substituted:
+ * one holding a level separator or wildcard, or starting with `$` (a rule such as `%c/#` would
+ * otherwise reach the broker's own `$` topics).
+ */
 function substitutable(value: string): boolean {
-  return value.length > 0 && !/[/+#\u0000]/.test(value);
+  return value.length > 0 && !value.startsWith('$') && !/[/+#\u0000]/.test(value);
 }
 
 export function compileAcl(rules: readonly AclRule[], username: string | null, clientId: string): CompiledAcl {

@@ -1,17 +1,22 @@
 import { mkdir } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { Aedes, type AedesOptions, type PublishPacket } from 'aedes';
+import type { Socket } from 'node:net';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
+import MemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import { Level } from 'level';
 import { createHttpApp, type Logger, type Service } from '@sightline/kit';
 import { channels, createTopics, type Availability } from '@sightline/schemas';
-import { createSecurity, isLoopback, remoteAddressOf } from './auth.ts';
+import { createSecurity, isLoopback, remoteAddressOf, type Security } from './auth.ts';
+import { BoundedPersistence, type AsyncPersistence } from './bounded-persistence.ts';
+import { createClientIdOwners } from './client-ids.ts';
 import type { BrokerConfig } from './config.ts';
-import { loadTls, startStreamListener, startWebSocketListener, type Listener } from './listeners.ts';
+import { ConnectionGuard } from './connection-guard.ts';
+import { loadTls, startStreamListener, startWebSocketListener, type Handle, type Listener } from './listeners.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
+import { PacketGate, type PacketLimits, type Violation } from './packet-gate.ts';
 import { provisionUsers } from './provision.ts';
 import { createRateLimiter } from './rate-limit.ts';
+import { createThrottledWarn } from './throttled-warn.ts';
 import { readUsersFile, type UsersFile } from './users-file.ts';
 
 export interface BrokerDeps {
@@ -30,15 +35,38 @@ export interface BrokerPorts {
 
 export interface BrokerApp extends Service {
   ports(): BrokerPorts;
-  /** Re-reads the users file; clients already connected keep the rights they connected with. */
+  /** Re-reads the users file and applies it to open connections (removed users and changed passwords are disconnected, rights change at once). */
   reloadUsers(): Promise<void>;
   readonly metrics: BrokerMetrics;
   readonly http: ReturnType<typeof createHttpApp>;
 }
 
-/** WebSocket messages may carry a whole PUBLISH: the payload limit plus room for the topic and headers. */
-const WS_FRAME_MARGIN = 64 * 1024;
+/** Room in a PUBLISH beside its payload: topic length (2), the longest topic (65535), packet id (2). */
+const PUBLISH_HEADER_ROOM = 2 + 65535 + 2;
+/**
+ * A SUBSCRIBE or UNSUBSCRIBE: 64 KiB holds hundreds of filters (Sightline's busiest subscriber,
+ * alert, sends 184 bytes with the default prefix).
+ */
+const SUBSCRIBE_BYTES = 64 * 1024;
+/** Fixed header: type byte and at most four remaining-length bytes. */
+const FIXED_HEADER_BYTES = 5;
 const STOP_STEP_MS = 1500;
+
+/** What each packet may announce: a few KiB before authentication, a payload's worth for a PUBLISH. */
+export function packetLimits(config: Pick<BrokerConfig, 'maxConnectBytes' | 'maxPayloadBytes'>): PacketLimits {
+  return { connectBytes: config.maxConnectBytes, publishBytes: config.maxPayloadBytes + PUBLISH_HEADER_ROOM, subscribeBytes: SUBSCRIBE_BYTES };
+}
+
+/** The client ids of sessions with queued messages in an aedes-persistence-level 9 store (keys `outgoing:<encoded id>:<broker>:<counter>`). */
+async function* levelQueuedClientIds(db: Level<string, Buffer>): AsyncGenerator<string> {
+  let last: string | null = null;
+  for await (const key of db.keys({ gte: 'outgoing:', lt: 'outgoing;' })) {
+    const encoded = key.slice('outgoing:'.length, key.indexOf(':', 'outgoing:'.length));
+    if (encoded === last) continue;
+    last = encoded;
+    yield decodeURIComponent(encoded);
+  }
+}
 
 function hostIsLoopback(host: string): boolean {
   return host === 'localhost' || isLoopback(host);
@@ -64,10 +92,12 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
   const metrics = deps.metrics ?? createBrokerMetrics();
   const topics = createTopics(config.topicPrefix);
   const availabilityTopic = topics.topic(channels.availability, { service: 'broker' });
+  const warn = createThrottledWarn(log);
   let users: UsersFile | null = null;
   let broker: Aedes | null = null;
+  let security: Security | null = null;
   let db: Level<string, Buffer> | null = null;
-  let persistence: AsyncLevelPersistence | null = null;
+  let persistence: BoundedPersistence | null = null;
   let listeners: Listener[] = [];
   let ready = false;
   let httpListening = false;
@@ -78,15 +108,12 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     notReadyReason: () => (ready ? null : 'MQTT listeners not bound yet'),
   });
 
-  const security = createSecurity({
-    users: () => users,
-    anonymous: config.anonymous,
-    topicPrefix: config.topicPrefix,
-    maxPayloadBytes: config.maxPayloadBytes,
-    rateLimiter: createRateLimiter(config.connectRate, config.connectBurst, deps.now),
-    metrics,
-    logger,
-  });
+  const rateLimiter = createRateLimiter(config.connectRate, config.connectBurst, deps.now);
+
+  function closedForLimit(reason: string, fields: Record<string, unknown>): void {
+    metrics.connectionsClosed.inc({ reason });
+    warn(reason, { reason, ...fields }, 'connection closed');
+  }
 
   async function loadUsers(): Promise<void> {
     if (config.usersFile === null) return;
@@ -122,8 +149,17 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     }
   }
 
-  async function openPersistence(): Promise<AedesOptions['persistence']> {
-    if (config.persistence === 'memory') return undefined;
+  async function openPersistence(): Promise<BoundedPersistence> {
+    const caps = {
+      maxRetained: config.maxRetainedMessages,
+      maxRetainedBytes: config.maxRetainedBytes,
+      maxQueued: config.maxQueuedMessages,
+      maxQueuedBytes: config.maxQueuedBytes,
+    };
+    if (config.persistence === 'memory') {
+      persistence = new BoundedPersistence(new MemoryPersistence() as unknown as AsyncPersistence, { caps, metrics, logger });
+      return persistence;
+    }
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     const level = new Level<string, Buffer>(config.dataDir, { valueEncoding: 'buffer' });
     try {
@@ -133,11 +169,12 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
       throw new Error(`cannot open the broker data dir ${config.dataDir}: ${cause}`);
     }
     db = level;
-    persistence = new AsyncLevelPersistence(level);
+    const inner = new AsyncLevelPersistence(level) as unknown as AsyncPersistence;
+    persistence = new BoundedPersistence(inner, { caps, metrics, logger, queuedClientIds: () => levelQueuedClientIds(level) });
     return persistence;
   }
 
-  function wireEvents(current: Aedes): void {
+  function wireEvents(current: Aedes, security: Security): void {
     current.on('client', () => metrics.connections.set(current.connectedClients));
     current.on('clientDisconnect', (client) => {
       metrics.connections.set(current.connectedClients);
@@ -153,7 +190,7 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
   }
 
   /** Denied and oversize publishes are acknowledged by aedes but must go nowhere. */
-  function dropDenied(current: Aedes): void {
+  function dropDenied(current: Aedes, security: Security): void {
     const publish = current.publish.bind(current) as (packet: PublishPacket, client: unknown, done?: (err?: Error) => void) => void;
     (current as unknown as { publish: typeof publish }).publish = (packet, client, done) => {
       if (typeof client === 'function') return publish(packet, client);
@@ -183,6 +220,7 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     else if (db !== null) await step('closing the data dir', () => db!.close());
     persistence = null;
     db = null;
+    security = null;
   }
 
   const app: BrokerApp = {
@@ -203,6 +241,7 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
       if (config.usersFile === null) return;
       users = await readUsersFile(config.usersFile);
       log.info({ usersFile: config.usersFile, users: Object.keys(users.users).length }, 'users reloaded');
+      security?.applyUsers();
     },
     async start() {
       const problem = exposureProblem(config);
@@ -211,24 +250,55 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
       try {
         await loadUsers();
         const tls = config.tls === null ? undefined : await loadTls(config.tls);
-        const current = await Aedes.createBroker({
-          persistence: await openPersistence(),
-          ...security.hooks,
+        const bounded = await openPersistence();
+        const clientIds = createClientIdOwners(db);
+        await clientIds.load();
+        metrics.sessions.set(clientIds.size);
+        let current: Aedes | null = null;
+        const currentSecurity = createSecurity({
+          users: () => users,
+          anonymous: config.anonymous,
+          topicPrefix: config.topicPrefix,
+          maxPayloadBytes: config.maxPayloadBytes,
+          rateLimiter,
+          clientIds,
+          maxSessions: config.maxSessions,
+          connectedClient: (clientId) => (current === null ? undefined : (current as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]),
+          metrics,
+          logger,
+        });
+        security = currentSecurity;
+        current = await Aedes.createBroker({
+          persistence: bounded,
+          ...currentSecurity.hooks,
           drainTimeout: 30000,
           connectTimeout: 10000,
         });
-        broker = current;
-        wireEvents(current);
-        dropDenied(current);
-        const handle = (stream: Duplex, request?: IncomingMessage) => {
-          current.handle(stream, request);
+        const aedes = current;
+        broker = aedes;
+        wireEvents(aedes, currentSecurity);
+        dropDenied(aedes, currentSecurity);
+        const limits = packetLimits(config);
+        const handle: Handle = (stream, accepted) => {
+          const address = accepted.request?.socket.remoteAddress ?? (stream as Partial<Socket>).remoteAddress ?? 'unknown';
+          const gate = new PacketGate(stream, {
+            limits,
+            onViolation: (violation: Violation) => closedForLimit(violation.reason, { address, ...violation }),
+            ...(accepted.onAuthenticated ? { onAuthenticated: accepted.onAuthenticated } : {}),
+          });
+          aedes.handle(gate, accepted.request);
         };
-        const wsLimit = config.maxPayloadBytes + WS_FRAME_MARGIN;
-        listeners.push(await startStreamListener('mqtt', config.host, config.ports.mqtt, handle, log));
-        listeners.push(await startWebSocketListener('ws', config.host, config.ports.ws, handle, wsLimit, log));
+        const guard = new ConnectionGuard(
+          { maxConnections: config.maxConnections, maxConnectionsPerIp: config.maxConnectionsPerIp },
+          (reason, address) => closedForLimit(reason, { address, maxConnections: config.maxConnections, maxConnectionsPerIp: config.maxConnectionsPerIp }),
+          metrics.registry,
+        );
+        const wsLimits = { beforeAuthentication: limits.connectBytes + FIXED_HEADER_BYTES, afterAuthentication: limits.publishBytes + FIXED_HEADER_BYTES };
+        listeners.push(await startStreamListener('mqtt', config.host, config.ports.mqtt, handle, guard, log));
+        listeners.push(await startWebSocketListener('ws', config.host, config.ports.ws, handle, guard, wsLimits, log));
         if (tls !== undefined) {
-          listeners.push(await startStreamListener('mqtts', config.host, config.ports.mqtts, handle, log, tls));
-          listeners.push(await startWebSocketListener('wss', config.host, config.ports.wss, handle, wsLimit, log, tls));
+          listeners.push(await startStreamListener('mqtts', config.host, config.ports.mqtts, handle, guard, log, tls));
+          listeners.push(await startWebSocketListener('wss', config.host, config.ports.wss, handle, guard, wsLimits, log, tls));
         }
         await http.listen({ host: config.httpHost, port: config.ports.http });
         httpListening = true;

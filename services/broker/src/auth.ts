@@ -1,15 +1,19 @@
 import type { Socket } from 'node:net';
 import type { AedesOptions, AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket } from 'aedes';
 import type { Logger } from '@sightline/kit';
+import { viewerAccessRules } from '@sightline/schemas';
 import { canRead, canSubscribe, canWrite, compileAcl, type AclRule, type CompiledAcl } from './acl.ts';
+import type { ClientIdOwners } from './client-ids.ts';
 import type { Anonymous } from './config.ts';
 import type { BrokerMetrics } from './metrics.ts';
+import { PacketGate } from './packet-gate.ts';
 import { verifyAgainstDummy, verifyPassword } from './passwords.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { prefixRules, type UsersFile } from './users-file.ts';
+import type { UsersFile } from './users-file.ts';
 
 /** CONNACK return codes of MQTT 3.1.1. */
 const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -19,12 +23,20 @@ export interface SecurityOptions {
   topicPrefix: string;
   maxPayloadBytes: number;
   rateLimiter: RateLimiter;
+  /** Owners of persistent sessions' client ids. */
+  clientIds: ClientIdOwners;
+  /** Persistent sessions (bound client ids) held at most. */
+  maxSessions: number;
+  /** The connected client holding a client id, if any. */
+  connectedClient: (clientId: string) => Client | undefined;
   metrics: BrokerMetrics;
   logger: Logger;
 }
 
 interface Principal {
   username: string | null;
+  /** The password hash the client authenticated against (null: anonymous). */
+  hash: string | null;
   acl: CompiledAcl;
   readCache: Map<string, boolean>;
 }
@@ -36,6 +48,11 @@ export interface Security {
   /** Whether a publish that passed `authorizePublish` must be acknowledged but not delivered. */
   takeDropped(packet: object): boolean;
   usernameOf(client: Client): string | null | undefined;
+  /**
+   * Applies the users file now in force to every open connection: a client whose user is gone,
+   * or whose password changed, is disconnected; every other client gets its new rights at once.
+   */
+  applyUsers(): void;
 }
 
 export function remoteAddressOf(client: Client): string {
@@ -54,22 +71,65 @@ function authError(message: string, returnCode: number): AuthenticateError {
 }
 
 const READ_CACHE_LIMIT = 1024;
+const NO_RIGHTS: CompiledAcl = { read: [], write: [] };
 
 export function createSecurity(options: SecurityOptions): Security {
-  const { metrics, maxPayloadBytes } = options;
+  const { metrics, maxPayloadBytes, clientIds } = options;
   const log = options.logger.child({ module: 'auth' });
   const connects = new WeakMap<Client, ConnectPacket>();
   const principals = new WeakMap<Client, Principal>();
+  /** Authenticated clients whose connection is open, so a users file reload reaches each of them. */
+  const open = new Set<Client>();
   const dropped = new WeakSet<object>();
 
+  function userEntry(username: string) {
+    const users = options.users()?.users ?? {};
+    return Object.hasOwn(users, username) ? users[username] : undefined;
+  }
+
+  /** Without an `anonymous` section, anonymous clients (where allowed) may read the prefix and write nothing. */
   function anonymousRules(): AclRule[] {
-    return options.users()?.anonymous?.acl ?? prefixRules(options.topicPrefix);
+    return options.users()?.anonymous?.acl ?? viewerAccessRules(options.topicPrefix);
   }
 
   function refuse(client: Client, reason: string, returnCode: number, details: Record<string, unknown>): AuthenticateError {
     metrics.authFailures.inc({ reason });
     log.warn({ clientId: client.id, address: remoteAddressOf(client), reason, ...details }, 'connection refused');
     return authError(reason, returnCode);
+  }
+
+  /**
+   * A client id belongs to whoever holds it: the user of its persistent session (bound until
+   * that user connects with clean=true) or of the connection using it now. Anyone else gets
+   * CONNACK 2 before aedes touches the session or the connection. Returns the refusal, or null
+   * once a persistent session is bound (or released) for this user.
+   */
+  async function claimClientId(client: Client, principal: string | null, clean: boolean): Promise<AuthenticateError | null> {
+    const id = client.id;
+    const owner = clientIds.ownerOf(id);
+    const connected = options.connectedClient(id);
+    const holder = connected === undefined ? undefined : principals.get(connected);
+    if ((owner !== undefined && owner.user !== principal) || (holder !== undefined && holder.username !== principal)) {
+      return refuse(client, 'client_id', IDENTIFIER_REJECTED, { username: principal, why: 'the client id belongs to another user' });
+    }
+    if (!clean && owner === undefined) {
+      if (clientIds.size >= options.maxSessions) {
+        return refuse(client, 'sessions', SERVER_UNAVAILABLE, { username: principal, why: `${clientIds.size} persistent sessions, the most allowed (SIGHTLINE_BROKER_MAX_SESSIONS)` });
+      }
+      await clientIds.bind(id, principal);
+    } else if (clean && owner !== undefined) {
+      await clientIds.release(id);
+    }
+    metrics.sessions.set(clientIds.size);
+    return null;
+  }
+
+  /** From here on a users file reload reaches the client, even while its CONNECT is still being answered. */
+  function track(client: Client, principal: Principal): void {
+    principals.set(client, principal);
+    if (client.conn.destroyed) return;
+    open.add(client);
+    client.conn.once('close', () => open.delete(client));
   }
 
   const hooks: SecurityHooks = {
@@ -90,38 +150,44 @@ export function createSecurity(options: SecurityOptions): Security {
       const packet = connects.get(client);
       connects.delete(client);
       const address = remoteAddressOf(client);
-      void (async () => {
+      (async () => {
         // [MQTT-3.1.3-8] aedes would invent an id and keep the session; the spec says refuse.
         if (packet !== undefined && packet.clientId === '' && packet.clean === false) {
           return callback(refuse(client, 'client_id', IDENTIFIER_REJECTED, { why: 'empty client id with clean session off' }), null);
         }
-        let principalName: string | null;
-        let rules: AclRule[];
+        let principal: Principal;
         if (username === undefined) {
           const allowed = options.anonymous === 'on' || (options.anonymous === 'loopback' && isLoopback(address));
           if (!allowed) return callback(refuse(client, 'anonymous', NOT_AUTHORIZED, { anonymous: options.anonymous }), null);
-          principalName = null;
-          rules = anonymousRules();
+          principal = { username: null, hash: null, acl: compileAcl(anonymousRules(), null, client.id), readCache: new Map() };
         } else {
-          const entry = Object.hasOwn(options.users()?.users ?? {}, username) ? options.users()?.users[username] : undefined;
+          const entry = userEntry(username);
           const ok = password !== undefined && entry !== undefined ? await verifyPassword(password, entry.hash) : await verifyAgainstDummy(password ?? '');
-          if (!ok || entry === undefined) {
+          // The users file may have been reloaded while the password was checked: only the file in force counts.
+          const current = userEntry(username);
+          if (!ok || entry === undefined || current?.hash !== entry.hash) {
             return callback(refuse(client, 'bad_credentials', BAD_USERNAME_OR_PASSWORD, { username }), null);
           }
-          principalName = username;
-          rules = entry.acl;
+          principal = { username, hash: current.hash, acl: compileAcl(current.acl, username, client.id), readCache: new Map() };
         }
-        const acl = compileAcl(rules, principalName, client.id);
         const will = packet?.will;
         if (will !== undefined && will !== null) {
           if (will.payload.length > maxPayloadBytes) {
             return callback(refuse(client, 'will', NOT_AUTHORIZED, { username, why: `will payload of ${will.payload.length} bytes exceeds ${maxPayloadBytes}` }), null);
           }
-          if (!canWrite(acl, will.topic)) {
+          if (!canWrite(principal.acl, will.topic)) {
             return callback(refuse(client, 'will', NOT_AUTHORIZED, { username, why: `will topic ${will.topic} is not writable` }), null);
           }
         }
-        principals.set(client, { username: principalName, acl, readCache: new Map() });
+        track(client, principal);
+        const refusal = await claimClientId(client, principal.username, packet?.clean ?? true);
+        if (refusal !== null) {
+          open.delete(client);
+          return callback(refusal, null);
+        }
+        // A reload while the client id was being bound may have closed the connection already.
+        if (!open.has(client)) return callback(authError('rights revoked while connecting', BAD_USERNAME_OR_PASSWORD), null);
+        if (client.conn instanceof PacketGate) client.conn.authenticated();
         callback(null, true);
       })().catch((err: unknown) => {
         log.error({ err, clientId: client.id }, 'authentication failed with an error');
@@ -182,6 +248,13 @@ export function createSecurity(options: SecurityOptions): Security {
     callback(null);
   }
 
+  function revoke(client: Client, principal: Principal, reason: 'user_removed' | 'password_changed'): void {
+    metrics.connectionsClosed.inc({ reason });
+    log.warn({ clientId: client.id, username: principal.username, address: remoteAddressOf(client), reason }, 'users file reloaded: connection closed');
+    open.delete(client);
+    client.conn.destroy();
+  }
+
   return {
     hooks,
     takeDropped(packet) {
@@ -189,6 +262,22 @@ export function createSecurity(options: SecurityOptions): Security {
     },
     usernameOf(client) {
       return principals.get(client)?.username;
+    },
+    applyUsers() {
+      for (const client of [...open]) {
+        const principal = principals.get(client);
+        if (principal === undefined) continue;
+        principal.readCache.clear();
+        if (principal.username === null) {
+          principal.acl = compileAcl(anonymousRules(), null, client.id);
+          continue;
+        }
+        const entry = userEntry(principal.username);
+        // A closing client's will is checked against these rights: none once the user is gone.
+        principal.acl = entry === undefined ? NO_RIGHTS : compileAcl(entry.acl, principal.username, client.id);
+        if (entry === undefined) revoke(client, principal, 'user_removed');
+        else if (entry.hash !== principal.hash) revoke(client, principal, 'password_changed');
+      }
     },
   };
 }

@@ -1,19 +1,38 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, dataDirSetting, env, loadConfig, serviceDataDir } from '@sightline/kit';
-import { DEFAULT_TOPIC_PREFIX, topicPrefixSchema } from '@sightline/schemas';
-import { accessSchema, usernameSchema } from './users-file.ts';
+import { busServices, DEFAULT_TOPIC_PREFIX, isBusService, topicPrefixSchema } from '@sightline/schemas';
+import type { Access } from './acl.ts';
+import { usernameSchema } from './users-file.ts';
 
-const MIB = 1024 * 1024;
+const KIB = 1024;
+const MIB = 1024 * KIB;
 
-/** `name` (read and write under the prefix) or `name:read|write|readwrite`. */
+/** What a provisioned user may do: plain rights under the prefix, or a role whose rights come from the channel definitions. */
+export type ProvisionRights = Access | 'service' | 'integrator';
+
+/**
+ * `name` (read and write under the prefix), `name:read|write|readwrite`, `name:service` (a bus
+ * service: exactly its channels) or `name:integrator`.
+ */
 const provisionEntrySchema = z
   .string()
   .transform((entry) => {
-    const [username = '', access = 'readwrite'] = entry.split(':');
-    return { username, access };
+    const [username = '', rights = 'readwrite'] = entry.split(':');
+    return { username, rights };
   })
-  .pipe(z.strictObject({ username: usernameSchema, access: accessSchema }));
+  .pipe(
+    z
+      .strictObject({
+        username: usernameSchema,
+        rights: z.enum(['read', 'write', 'readwrite', 'service', 'integrator'], { error: 'rights must be "read", "write", "readwrite", "service" or "integrator"' }),
+      })
+      .superRefine(({ username, rights }, ctx) => {
+        if (rights === 'service' && !isBusService(username)) {
+          ctx.addIssue({ code: 'custom', path: ['rights'], message: `"${username}:service": ${username} is not a bus service (${busServices.join(', ')})` });
+        }
+      }),
+  );
 
 export type ProvisionedUser = z.infer<typeof provisionEntrySchema>;
 
@@ -38,6 +57,14 @@ export const brokerConfigSchema = z.object({
   SIGHTLINE_BROKER_MAX_PAYLOAD_BYTES: env.int(4 * MIB, 1, 256 * MIB),
   SIGHTLINE_BROKER_CONNECT_RATE: env.number(20, 0, 100000),
   SIGHTLINE_BROKER_CONNECT_BURST: env.int(50, 1, 100000),
+  SIGHTLINE_BROKER_MAX_CONNECT_BYTES: env.int(4 * KIB, 256, MIB),
+  SIGHTLINE_BROKER_MAX_CONNECTIONS: env.int(1024, 1, 1_000_000),
+  SIGHTLINE_BROKER_MAX_CONNECTIONS_PER_IP: env.int(128, 1, 1_000_000),
+  SIGHTLINE_BROKER_MAX_SESSIONS: env.int(256, 0, 1_000_000),
+  SIGHTLINE_BROKER_MAX_QUEUED_MESSAGES: env.int(1000, 1, 10_000_000),
+  SIGHTLINE_BROKER_MAX_QUEUED_BYTES: env.int(16 * MIB, KIB, 64 * 1024 * MIB),
+  SIGHTLINE_BROKER_MAX_RETAINED_MESSAGES: env.int(10_000, 1, 10_000_000),
+  SIGHTLINE_BROKER_MAX_RETAINED_BYTES: env.int(64 * MIB, KIB, 64 * 1024 * MIB),
   SIGHTLINE_BROKER_PROVISION_USERS: z
     .string()
     .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0))
@@ -65,6 +92,15 @@ export interface BrokerConfig {
   maxPayloadBytes: number;
   connectRate: number;
   connectBurst: number;
+  /** Largest remaining length of the first packet (CONNECT), read before authentication. */
+  maxConnectBytes: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  maxSessions: number;
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  maxRetainedMessages: number;
+  maxRetainedBytes: number;
   provision: { users: ProvisionedUser[]; dir: string } | null;
 }
 
@@ -132,6 +168,14 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
     maxPayloadBytes: raw.SIGHTLINE_BROKER_MAX_PAYLOAD_BYTES,
     connectRate: raw.SIGHTLINE_BROKER_CONNECT_RATE,
     connectBurst: raw.SIGHTLINE_BROKER_CONNECT_BURST,
+    maxConnectBytes: raw.SIGHTLINE_BROKER_MAX_CONNECT_BYTES,
+    maxConnections: raw.SIGHTLINE_BROKER_MAX_CONNECTIONS,
+    maxConnectionsPerIp: raw.SIGHTLINE_BROKER_MAX_CONNECTIONS_PER_IP,
+    maxSessions: raw.SIGHTLINE_BROKER_MAX_SESSIONS,
+    maxQueuedMessages: raw.SIGHTLINE_BROKER_MAX_QUEUED_MESSAGES,
+    maxQueuedBytes: raw.SIGHTLINE_BROKER_MAX_QUEUED_BYTES,
+    maxRetainedMessages: raw.SIGHTLINE_BROKER_MAX_RETAINED_MESSAGES,
+    maxRetainedBytes: raw.SIGHTLINE_BROKER_MAX_RETAINED_BYTES,
     provision: provisionUsers.length > 0 && provisionDir !== undefined ? { users: provisionUsers, dir: resolve(provisionDir) } : null,
   };
 }
@@ -153,6 +197,14 @@ export function brokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfi
     maxPayloadBytes: 4 * MIB,
     connectRate: 0,
     connectBurst: 50,
+    maxConnectBytes: 4 * KIB,
+    maxConnections: 1024,
+    maxConnectionsPerIp: 128,
+    maxSessions: 256,
+    maxQueuedMessages: 1000,
+    maxQueuedBytes: 16 * MIB,
+    maxRetainedMessages: 10_000,
+    maxRetainedBytes: 64 * MIB,
     provision: null,
     ...overrides,
   };

@@ -4,8 +4,9 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { createWebSocketStream, WebSocketServer } from 'ws';
+import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '@sightline/kit';
+import type { ConnectionGuard } from './connection-guard.ts';
 
 export type ListenerKind = 'mqtt' | 'ws' | 'mqtts' | 'wss';
 
@@ -15,7 +16,20 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-export type Handle = (stream: Duplex, request?: IncomingMessage) => void;
+export interface Accepted {
+  /** The HTTP upgrade request of a WebSocket. */
+  request?: IncomingMessage;
+  /** Called once the client has authenticated. */
+  onAuthenticated?: () => void;
+}
+
+export type Handle = (stream: Duplex, accepted: Accepted) => void;
+
+/** Message limits of a WebSocket listener: small until the client has authenticated. */
+export interface WebSocketLimits {
+  beforeAuthentication: number;
+  afterAuthentication: number;
+}
 
 export interface TlsFiles {
   cert: string;
@@ -81,14 +95,17 @@ export async function startStreamListener(
   host: string,
   port: number,
   handle: Handle,
+  guard: ConnectionGuard,
   log: Logger,
   tls?: SecureContextOptions,
 ): Promise<Listener> {
   const onStream = (socket: Socket) => {
+    if (socket.destroyed) return;
     socket.setNoDelay(true);
-    handle(socket);
+    handle(socket, {});
   };
   const server = tls === undefined ? createNetServer(onStream) : createTlsServer(tls, onStream);
+  guard.watch(server);
   if (tls !== undefined) server.on('tlsClientError', (err, socket) => log.debug({ err: { message: err.message }, address: socket.remoteAddress }, 'TLS handshake failed'));
   const sockets = trackSockets(server);
   await listen(server, host, port, kind);
@@ -101,7 +118,8 @@ export async function startWebSocketListener(
   host: string,
   port: number,
   handle: Handle,
-  maxMessageBytes: number,
+  guard: ConnectionGuard,
+  limits: WebSocketLimits,
   log: Logger,
   tls?: SecureContextOptions,
 ): Promise<Listener> {
@@ -112,16 +130,17 @@ export async function startWebSocketListener(
   const wss = new WebSocketServer({
     server,
     perMessageDeflate: false,
-    maxPayload: maxMessageBytes,
+    maxPayload: limits.beforeAuthentication,
     handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
   });
   wss.on('connection', (socket, request) => {
     request.socket.setNoDelay(true);
     const stream = createWebSocketStream(socket);
     stream.on('error', (err) => log.debug({ err: { message: err.message } }, 'websocket stream error'));
-    handle(stream, request);
+    handle(stream, { request, onAuthenticated: () => setMessageLimit(socket, limits.afterAuthentication) });
   });
   wss.on('error', (err) => log.error({ err, kind }, 'websocket server error'));
+  guard.watch(server);
   const sockets = trackSockets(server);
   await listen(server, host, port, kind);
   return {
@@ -133,4 +152,16 @@ export async function startWebSocketListener(
       await closeServer(server, sockets);
     },
   };
+}
+
+/**
+ * ws buffers each whole WebSocket message before the stream sees a byte, up to the server's
+ * `maxPayload`, which it copies into each socket when it opens. Before authentication a message
+ * need carry no more than a CONNECT; after it, a whole PUBLISH. ws has no public way to change
+ * one socket's limit, hence its receiver's field (a test fails if ws renames it).
+ */
+function setMessageLimit(socket: WebSocket, bytes: number): void {
+  const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver === undefined || typeof receiver._maxPayload !== 'number') throw new Error('cannot raise the WebSocket message limit: ws internals changed');
+  receiver._maxPayload = bytes;
 }

@@ -61,7 +61,7 @@ test('anonymous off without a users file, provisioning without a dir, and clashi
   assert.deepEqual(problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'ok,bad/name', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0]?.startsWith('SIGHTLINE_BROKER_PROVISION_USERS.1.username: must be'), true);
   assert.match(
     problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'capture,viewer:admin', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0] ?? '',
-    /^SIGHTLINE_BROKER_PROVISION_USERS\.1\.access: access must be "read", "write" or "readwrite"/,
+    /^SIGHTLINE_BROKER_PROVISION_USERS\.1\.rights: rights must be "read", "write", "readwrite", "service" or "integrator"/,
   );
 });
 

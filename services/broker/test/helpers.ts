@@ -34,6 +34,22 @@ export async function startBroker(t: TestContext, overrides: Partial<BrokerConfi
   return app;
 }
 
+/**
+ * A users file whose `anonymous` section lets anonymous (loopback) clients read and write the
+ * prefix: for tests of MQTT behaviour rather than of rights (by default anonymous clients only read).
+ */
+export async function anonymousWritesFile(t: TestContext, prefix = 'sightline'): Promise<string> {
+  const dir = await tempDir(t);
+  const usersFile = join(dir, 'users.json');
+  await writeUsers(usersFile, {}, { acl: [{ pattern: `${prefix}/#`, access: 'readwrite' }] });
+  return usersFile;
+}
+
+/** A broker on which anonymous loopback clients may read and write the prefix. */
+export async function openBroker(t: TestContext, overrides: Partial<BrokerConfig> = {}): Promise<BrokerApp> {
+  return startBroker(t, { usersFile: await anonymousWritesFile(t), anonymous: 'loopback', ...overrides });
+}
+
 export function mqttUrl(app: BrokerApp): string {
   return `mqtt://127.0.0.1:${app.ports().mqtt}`;
 }
@@ -108,7 +124,14 @@ export async function writeUsers(path: string, users: Record<string, { password:
 }
 
 /** A hand-made MQTT 3.1.1 CONNECT, for what mqtt.js will not send. */
-export function connectPacket(options: { clientId: string; clean: boolean; keepalive: number; will?: { topic: string; payload: string; qos?: number; retain?: boolean } }): Buffer {
+export function connectPacket(options: {
+  clientId: string;
+  clean: boolean;
+  keepalive: number;
+  will?: { topic: string; payload: string; qos?: number; retain?: boolean };
+  username?: string;
+  password?: string;
+}): Buffer {
   const str = (s: string) => {
     const b = Buffer.from(s, 'utf8');
     return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
@@ -119,17 +142,49 @@ export function connectPacket(options: { clientId: string; clean: boolean; keepa
     flags |= 0x04 | ((options.will.qos ?? 0) << 3) | (options.will.retain ? 0x20 : 0);
     payload.push(str(options.will.topic), str(options.will.payload));
   }
+  if (options.username !== undefined) {
+    flags |= 0x80;
+    payload.push(str(options.username));
+  }
+  if (options.password !== undefined) {
+    flags |= 0x40;
+    payload.push(str(options.password));
+  }
   const variable = Buffer.concat([str('MQTT'), Buffer.from([4, flags, options.keepalive >> 8, options.keepalive & 0xff])]);
   const body = Buffer.concat([variable, ...payload]);
-  const length: number[] = [];
-  let n = body.length;
+  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+}
+
+/** The remaining-length varint of an MQTT fixed header. */
+export function remainingLength(n: number): Buffer {
+  const bytes: number[] = [];
   do {
     let byte = n % 128;
     n = Math.floor(n / 128);
     if (n > 0) byte |= 0x80;
-    length.push(byte);
+    bytes.push(byte);
   } while (n > 0);
-  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
+  return Buffer.from(bytes);
+}
+
+/** Resolves true when the peer closes the socket within `ms`, false otherwise. */
+export function closedWithin(socket: { once(event: 'close', listener: () => void): unknown; destroyed?: boolean }, ms: number): Promise<boolean> {
+  if (socket.destroyed === true) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** The value of one metric sample (labels in the order prom-client prints them), or 0 when absent. */
+export async function metric(app: BrokerApp, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${app.ports().http}/metrics`)).text();
+  const prefix = labels === '' ? `${name}{service="broker"} ` : `${name}{${labels},service="broker"} `;
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  return line === undefined ? 0 : Number(line.slice(prefix.length));
 }
 
 /** Sends a raw CONNECT and resolves with the CONNACK return code (or null when closed first), keeping the socket open. */
@@ -161,4 +216,25 @@ export async function subscribeGranted(client: MqttClient, filters: string[], qo
     if (granted === undefined) throw err;
     return granted;
   }
+}
+
+/** A plain TCP (or, with `tls`, TLS) connection to the broker, once connected; errors (a reset) only close it. */
+export async function rawSocket(t: TestContext, port: number, tls?: { ca: Buffer }): Promise<Socket> {
+  const { connect: tlsConnect } = await import('node:tls');
+  return new Promise((resolve, reject) => {
+    const socket: Socket =
+      tls === undefined ? netConnect({ host: '127.0.0.1', port }, () => resolve(socket)) : tlsConnect({ host: '127.0.0.1', port, ca: tls.ca }, () => resolve(socket));
+    t.after(() => socket.destroy());
+    socket.once('error', reject);
+    socket.on('error', () => socket.destroy());
+  });
+}
+
+/** Writes `chunk` every `everyMs` until the socket closes (a slow client keeping a packet open). */
+export function trickle(socket: { write(chunk: Buffer): unknown; destroyed?: boolean; once(event: 'close', listener: () => void): unknown }, chunk: Buffer, everyMs = 20): void {
+  const timer = setInterval(() => {
+    if (socket.destroyed === true) clearInterval(timer);
+    else socket.write(chunk);
+  }, everyMs);
+  socket.once('close', () => clearInterval(timer));
 }

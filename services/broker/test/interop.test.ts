@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { collect, connectClient, execFileAsync, mqttUrl, startBroker, subscribeGranted, tempDir, writeUsers } from './helpers.ts';
+import { collect, connectClient, execFileAsync, mqttUrl, openBroker, startBroker, subscribeGranted, tempDir, writeUsers } from './helpers.ts';
 
 /** Runs a mosquitto client, killing it at the deadline; resolves with its exit code and output. */
 function mosquitto(t: TestContext, command: string, args: string[], timeoutMs = 5000): { done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
@@ -65,7 +65,7 @@ test('mosquitto_sub with a wrong password is refused', async (t) => {
 });
 
 test('MQTT over WebSocket works, to and from TCP clients', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   const overWs = await connectClient(t, `ws://127.0.0.1:${app.ports().ws}`);
   const wsInbox = collect(overWs);
   assert.deepEqual(await subscribeGranted(overWs, ['sightline/ws/#']), [1]);
@@ -79,4 +79,19 @@ test('MQTT over WebSocket works, to and from TCP clients', async (t) => {
   // A plain HTTP request to the WebSocket port gets 426, not a hang.
   const response = await fetch(`http://127.0.0.1:${app.ports().ws}/`);
   assert.equal(response.status, 426);
+});
+
+test("mosquitto_sub under another user's persistent client id is refused: identifier rejected", async (t) => {
+  const dir = await tempDir(t);
+  const usersFile = join(dir, 'users.json');
+  const acl = [{ pattern: 'sightline/#', access: 'readwrite' as const }];
+  await writeUsers(usersFile, { alert: { password: 'alert-pw', acl }, mallory: { password: 'mallory-pw', acl } });
+  const app = await startBroker(t, { usersFile, anonymous: 'off' });
+  const owner = await connectClient(t, mqttUrl(app), { username: 'alert', password: 'alert-pw', clientId: 'sightline-alert', clean: false });
+  await owner.subscribeAsync('sightline/#', { qos: 1 });
+  const port = String(app.ports().mqtt);
+  const thief = await mosquitto(t, 'mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', port, '-u', 'mallory', '-P', 'mallory-pw', '-i', 'sightline-alert', '-c', '-q', '1', '-t', 'sightline/#', '-C', '1']).done;
+  assert.notEqual(thief.code, 0);
+  assert.match(thief.stderr, /identifier rejected/i);
+  assert.equal(owner.connected, true);
 });

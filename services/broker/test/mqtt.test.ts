@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { collect, connectClient, connectPacket, mqttUrl, quietLogger, rawConnect, startBroker, tempDir, writeUsers } from './helpers.ts';
+import { anonymousWritesFile, collect, connectClient, connectPacket, mqttUrl, openBroker, quietLogger, rawConnect, startBroker, tempDir, writeUsers } from './helpers.ts';
 import { createBrokerApp } from '../src/app.ts';
 import { brokerConfig } from '../src/config.ts';
 
 test('retained message is delivered to a new subscriber', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   const publisher = await connectClient(t, mqttUrl(app));
   await publisher.publishAsync('sightline/retained/a', 'kept', { qos: 1, retain: true });
   const subscriber = await connectClient(t, mqttUrl(app));
@@ -18,7 +18,7 @@ test('retained message is delivered to a new subscriber', async (t) => {
 });
 
 test('QoS 1 message for an offline persistent session is delivered after reconnect', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   const first = await connectClient(t, mqttUrl(app), { clientId: 'durable-1', clean: false });
   await first.subscribeAsync('sightline/queue/#', { qos: 1 });
   await first.endAsync();
@@ -33,7 +33,7 @@ test('QoS 1 message for an offline persistent session is delivered after reconne
 
 test('durable session, its queued message and retained messages survive a restart (level persistence)', async (t) => {
   const dataDir = await tempDir(t);
-  const config = brokerConfig({ persistence: 'level', dataDir });
+  const config = brokerConfig({ persistence: 'level', dataDir, usersFile: await anonymousWritesFile(t) });
   const first = createBrokerApp(config, quietLogger());
   await first.start();
   t.after(() => first.stop());
@@ -61,7 +61,7 @@ test('durable session, its queued message and retained messages survive a restar
 });
 
 test('the will is published when the keepalive expires', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   const watcher = await connectClient(t, mqttUrl(app));
   const inbox = collect(watcher);
   await watcher.subscribeAsync('sightline/wills/#');
@@ -78,7 +78,7 @@ test('the will is published when the keepalive expires', async (t) => {
 });
 
 test('overlapping subscriptions (a/# and a/+) deliver the message once (aedes de-duplicates per client)', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   const subscriber = await connectClient(t, mqttUrl(app));
   const inbox = collect(subscriber);
   await subscriber.subscribeAsync(['sightline/overlap/#', 'sightline/overlap/+'], { qos: 1 });
@@ -93,7 +93,7 @@ test('overlapping subscriptions (a/# and a/+) deliver the message once (aedes de
 });
 
 test('unsubscribe stops delivery', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   const subscriber = await connectClient(t, mqttUrl(app));
   const inbox = collect(subscriber);
   await subscriber.subscribeAsync(['sightline/unsub/a', 'sightline/unsub/marker'], { qos: 1 });

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { createBrokerApp } from '../src/app.ts';
 import { brokerConfig } from '../src/config.ts';
 import { createSecurity, isLoopback } from '../src/auth.ts';
+import { createClientIdOwners } from '../src/client-ids.ts';
 import { createBrokerMetrics } from '../src/metrics.ts';
 import { createRateLimiter } from '../src/rate-limit.ts';
-import { collect, connectClient, connectPacket, mqttUrl, quietLogger, rawConnect, startBroker, subscribeGranted, tempDir, tryConnect, writeUsers } from './helpers.ts';
+import { collect, connectClient, connectPacket, mqttUrl, openBroker, quietLogger, rawConnect, startBroker, subscribeGranted, tempDir, tryConnect, writeUsers } from './helpers.ts';
 
 const run = promisify(execFile);
 
@@ -58,12 +60,15 @@ test('a non-loopback client is refused when anonymous=loopback (authenticate hoo
     topicPrefix: 'sightline',
     maxPayloadBytes: 1000,
     rateLimiter: createRateLimiter(0, 1),
+    clientIds: createClientIdOwners(null),
+    maxSessions: 10,
+    connectedClient: () => undefined,
     metrics: createBrokerMetrics(),
     logger: quietLogger(),
   });
   const verdict = (address: string) =>
     new Promise<{ err: { returnCode?: number } | null; ok: boolean | null }>((resolve) => {
-      const client = { id: 'x', conn: { remoteAddress: address } } as never;
+      const client = { id: 'x', conn: Object.assign(new EventEmitter(), { remoteAddress: address }) } as never;
       security.hooks.authenticate(client, undefined, undefined, (err, ok) => resolve({ err, ok }));
     });
   assert.equal((await verdict('10.0.0.7')).err?.returnCode, 5);
@@ -125,7 +130,7 @@ test('%u and %c in ACL patterns stand for the username and the client id', async
 });
 
 test('an oversize payload is dropped and counted, the client stays connected', async (t) => {
-  const app = await startBroker(t, { maxPayloadBytes: 1024 });
+  const app = await openBroker(t, { maxPayloadBytes: 1024 });
   const subscriber = await connectClient(t, mqttUrl(app));
   const inbox = collect(subscriber);
   await subscriber.subscribeAsync('sightline/size/#', { qos: 1 });
@@ -193,7 +198,7 @@ test('TLS: mqtts and wss work with a self-signed certificate', async (t) => {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
-  const app = await startBroker(t, { tls: { cert, key } });
+  const app = await openBroker(t, { tls: { cert, key } });
   const ports = app.ports();
   assert.ok(ports.mqtts !== null && ports.mqtts > 0 && ports.wss !== null && ports.wss > 0);
   const { readFile } = await import('node:fs/promises');

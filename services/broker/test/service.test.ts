@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createBrokerApp } from '../src/app.ts';
 import { brokerConfig } from '../src/config.ts';
-import { collect, connectClient, mqttUrl, quietLogger, startBroker, subscribeGranted, tempDir, tryConnect } from './helpers.ts';
+import { collect, connectClient, mqttUrl, openBroker, quietLogger, startBroker, subscribeGranted, tempDir, tryConnect } from './helpers.ts';
 
 const CLI = fileURLToPath(new URL('../src/users-cli.ts', import.meta.url));
 
@@ -41,7 +41,7 @@ test('/readyz is 503 before start and 200 once the listeners are bound; /healthz
 });
 
 test('/metrics counters follow the traffic', async (t) => {
-  const app = await startBroker(t);
+  const app = await openBroker(t);
   assert.equal(await metricValue(app, 'sightline_broker_connections'), 0);
   const subscriber = await connectClient(t, mqttUrl(app));
   const inbox = collect(subscriber);
@@ -121,7 +121,7 @@ test('provisioning creates missing users with 0600 password files that authentic
   const lines: string[] = [];
   const { createLogger } = await import('@sightline/kit');
   const logger = createLogger('broker', 'debug', { write: (line: string) => lines.push(line) });
-  const config = brokerConfig({ usersFile, anonymous: 'off', provision: { users: [{ username: 'capture', access: 'readwrite' }, { username: 'viewer', access: 'read' }], dir: provisionDir } });
+  const config = brokerConfig({ usersFile, anonymous: 'off', provision: { users: [{ username: 'capture', rights: 'readwrite' }, { username: 'viewer', rights: 'read' }], dir: provisionDir } });
   const app = createBrokerApp(config, logger);
   await app.start();
   t.after(() => app.stop());
