@@ -68,7 +68,7 @@ const SERVICES: Record<string, Builder> = {
   },
 };
 
-/** The broker's HTTP app answers only health and metrics; it keeps the kit's default access. */
+/** The broker's HTTP app answers only health and metrics, behind the same gate. */
 const broker: Builder = (env) => {
   const app = createBrokerApp(loadBrokerConfig({ ...env, SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PERSISTENCE: 'memory' }), logger);
   return { http: app.http, stop: async () => {} };
@@ -127,7 +127,7 @@ for (const [service, builder] of [...Object.entries(SERVICES), ['broker', broker
   });
 }
 
-for (const [service, builder] of Object.entries(SERVICES)) {
+for (const [service, builder] of [...Object.entries(SERVICES), ['broker', broker] as const]) {
   test(`${service}: beyond loopback it refuses to start without SIGHTLINE_HTTP_TOKEN, and with one every route but /healthz and /readyz needs it`, async (t) => {
     const beyond = { [`SIGHTLINE_${service.toUpperCase()}_HTTP_HOST`]: '0.0.0.0' };
     const { env, cwd } = environment(t, service, beyond);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stackServices } from '../infra/stack/services.ts';
+import { stackCredentials, stackServices } from '../infra/stack/services.ts';
 import { freePort } from './ports.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -10,6 +11,8 @@ export interface LaunchedStack {
   mqttPort: number;
   /** Each service's HTTP port variable (e.g. SIGHTLINE_SYNC_HTTP_PORT) and the port it got. */
   httpPorts: Record<string, string>;
+  /** The broker login of a user the stack provisioned (a bus service, or `operator`). */
+  login(user: string): { username: string; password: string };
   /** Everything the stack printed so far. */
   output(): string;
   pid: number;
@@ -61,5 +64,6 @@ export async function launchStack(dataDir: string, env: Record<string, string>, 
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { mqttPort, httpPorts, output: () => output, pid: child.pid!, exited, kill };
+  const login = (user: string) => ({ username: user, password: readFileSync(stackCredentials(dataDir).passwordFile(user), 'utf8') });
+  return { mqttPort, httpPorts, login, output: () => output, pid: child.pid!, exited, kill };
 }

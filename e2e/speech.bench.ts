@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { buildWav, channels, createTopics, type Detections, type Speech } from '@sightline/schemas';
 import { startPulseServer, type PulseServer, type Recording } from '@sightline/speaker/testing';
-import { launchStack } from './launch.ts';
+import { launchStack, type LaunchedStack } from './launch.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const topics = createTopics();
@@ -70,6 +70,7 @@ async function waitForSilence(recording: Recording, quietMs = 400, timeoutMs = 2
 
 interface Stack {
   mqttPort: number;
+  login: LaunchedStack['login'];
   stop(): Promise<void>;
 }
 
@@ -86,6 +87,7 @@ async function startStack(pulse: PulseServer, dataDir: string, extra: Record<str
   });
   return {
     mqttPort: stack.mqttPort,
+    login: stack.login,
     async stop() {
       process.kill(stack.pid, 'SIGINT');
       await Promise.race([stack.exited, sleep(10_000)]);
@@ -94,11 +96,14 @@ async function startStack(pulse: PulseServer, dataDir: string, extra: Record<str
   };
 }
 
+/** Plays the camera (as the inference service would publish) and the scale (as an integrator's adapter). */
 class Shopper {
   private seq = 0;
-  private readonly client: MqttClient;
-  constructor(client: MqttClient) {
-    this.client = client;
+  private readonly camera: MqttClient;
+  private readonly scale: MqttClient;
+  constructor(camera: MqttClient, scale: MqttClient) {
+    this.camera = camera;
+    this.scale = scale;
   }
 
   private detections(objects: Detections['objects']): Detections {
@@ -117,12 +122,12 @@ class Shopper {
 
   async frame(objects: Detections['objects']): Promise<void> {
     const topic = topics.topic(channels.detections, { camera: CAMERA });
-    await this.client.publishAsync(topic, channels.detections.codec.encode(this.detections(objects)), { qos: 0 });
+    await this.camera.publishAsync(topic, channels.detections.codec.encode(this.detections(objects)), { qos: 0 });
   }
 
   async weigh(grams: number): Promise<void> {
     const topic = topics.topic(channels.weight, { lane: LANE });
-    await this.client.publishAsync(topic, channels.weight.codec.encode({ grams, stable: true }), { qos: 0 });
+    await this.scale.publishAsync(topic, channels.weight.codec.encode({ grams, stable: true }), { qos: 0 });
   }
 
   /** Places an orange of `grams` and returns the time the completing detections message left. */
@@ -159,7 +164,10 @@ async function measure(stack: Stack, recording: Recording, rounds: number, weigh
   const speeches: Speech[] = [];
   await client.subscribeAsync(topics.filter(channels.speech, { lane: LANE }), { qos: 1 });
   client.on('message', (_topic, payload) => speeches.push(channels.speech.codec.decode(payload)));
-  const shopper = new Shopper(client);
+  const url = `mqtt://127.0.0.1:${stack.mqttPort}`;
+  const camera = await connectAsync(url, { protocolVersion: 4, ...stack.login('inference') });
+  const scale = await connectAsync(url, { protocolVersion: 4, ...stack.login('operator') });
+  const shopper = new Shopper(camera, scale);
   await shopper.clear();
   const samples: Sample[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -173,7 +181,7 @@ async function measure(stack: Stack, recording: Recording, rounds: number, weigh
     await shopper.clear();
   }
   process.stdout.write('\n');
-  await client.endAsync();
+  await Promise.all([client.endAsync(), camera.endAsync(), scale.endAsync()]);
   return samples;
 }
 

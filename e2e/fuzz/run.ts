@@ -1,12 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { channels, DEFAULT_TOPIC_PREFIX, type Channel } from '@sightline/schemas';
 import { generatePassword, hashPassword } from '../../services/broker/src/passwords.ts';
 import { prefixRules, readUsersFile, writeUsersFile } from '../../services/broker/src/users-file.ts';
-import { stackServices } from '../../infra/stack/services.ts';
+import { stackCredentials, stackServices } from '../../infra/stack/services.ts';
 import { launchStack, type LaunchedStack } from '../launch.ts';
 import { freePort } from '../ports.ts';
 import { authenticatedPrelude, connectHeader, flood, malformedPackets, noPrelude, publishHeader, sendMalformed, type BrokerEndpoints, type Credentials, type FloodResult } from './broker-flood.ts';
@@ -132,9 +132,8 @@ const mibText = (bytes: number | null) => (bytes === null ? '-' : (bytes / MiB).
 
 /** Adds the fuzzer's user (read and write under the prefix) to the stack's users file, creating the file if missing. */
 async function addFuzzUser(dataDir: string): Promise<{ path: string; credentials: Credentials }> {
-  const dir = join(dataDir, 'broker');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'users.json');
+  const path = stackCredentials(dataDir).usersFile;
+  mkdirSync(dirname(path), { recursive: true });
   const file = await readUsersFile(path, { missingOk: true });
   const password = generatePassword();
   file.users[FUZZ_USER] = { hash: await hashPassword(password), acl: prefixRules(DEFAULT_TOPIC_PREFIX, 'readwrite') };
@@ -247,7 +246,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-fuzz-'));
   const routesDir = join(dataDir, 'fuzz-routes');
   mkdirSync(routesDir);
-  const { path: usersFile, credentials } = await addFuzzUser(dataDir);
+  const { credentials } = await addFuzzUser(dataDir);
   const wsPort = await freePort();
   log(`seed ${options.seed} (replay: pnpm fuzz --seed ${options.seed}); data dir ${dataDir}`);
 
@@ -255,7 +254,6 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let client: MqttClient | null = null;
   try {
     stack = await launchStack(dataDir, {
-      SIGHTLINE_BROKER_USERS_FILE: usersFile,
       SIGHTLINE_BROKER_WS_PORT: String(wsPort),
       // Queues and cuts in real time like a real speaker, without a sound server or files.
       SIGHTLINE_SPEAKER_OUTPUT: 'none',

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { busServices, isBusService } from '@sightline/schemas';
 import { devConnectionString } from '@sightline/sync';
 
 /**
@@ -22,7 +24,7 @@ export const stackServices: StackService[] = [
     entry: 'services/broker/src/main.ts',
     httpPortKey: 'SIGHTLINE_BROKER_HTTP_PORT',
     defaultHttpPort: 8081,
-    // The dev stack lets local services in without a password, from loopback only.
+    // Users and passwords come from stackCredentials (below); anonymous clients may only watch, from loopback.
     defaults: { SIGHTLINE_BROKER_ANONYMOUS: 'loopback' },
   },
   {
@@ -70,7 +72,9 @@ export const stackServices: StackService[] = [
     httpPortKey: 'SIGHTLINE_ALERT_HTTP_PORT',
     defaultHttpPort: 8087,
     // The default rules: offline cameras and services, unknown items, weight mismatches, low-confidence scans, drift.
-    defaults: {},
+    // Capture's camera is one alert knows: its offline alert keeps the rule's severity (cameras only
+    // seen on the bus get warnings). With a cameras file, list them in SIGHTLINE_ALERT_CAMERAS.
+    defaults: process.env.SIGHTLINE_CAPTURE_CAMERAS_FILE === undefined ? { SIGHTLINE_ALERT_CAMERAS: process.env.SIGHTLINE_CAPTURE_CAMERA ?? 'demo' } : {},
   },
   {
     name: 'azurite',
@@ -90,3 +94,31 @@ export const stackServices: StackService[] = [
     defaults: { SIGHTLINE_SYNC_CONNECTION_STRING: devConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
   },
 ];
+
+/** The integrator account the dev stack makes for people: reads everything, sends commands and scale readings. */
+export const OPERATOR_USER = 'operator';
+
+/**
+ * Broker accounts in the dev stack, as in compose: on first start the broker creates one user per
+ * bus service, with exactly the rights its channels give it (schemas/src/access.ts), and an
+ * `operator` integrator, each with a random password in `<data>/credentials/<user>` (mode
+ * 0600). Nothing on the bus runs with more rights than it needs, even on a developer's desk.
+ */
+export function stackCredentials(dataDir: string) {
+  const dir = join(dataDir, 'credentials');
+  return {
+    usersFile: join(dataDir, 'broker', 'users.json'),
+    passwordsDir: dir,
+    passwordFile: (user: string) => join(dir, user),
+    brokerEnv: {
+      SIGHTLINE_BROKER_USERS_FILE: join(dataDir, 'broker', 'users.json'),
+      SIGHTLINE_BROKER_PROVISION_USERS: [...busServices.map((name) => `${name}:service`), `${OPERATOR_USER}:integrator`].join(','),
+      SIGHTLINE_BROKER_PROVISION_DIR: dir,
+    },
+    /** What a service needs to log in as itself; nothing for a service that is not on the bus. */
+    serviceEnv(name: string): Record<string, string> {
+      if (!isBusService(name)) return {};
+      return { SIGHTLINE_MQTT_USERNAME: name, SIGHTLINE_MQTT_PASSWORD_FILE: join(dir, name) };
+    },
+  };
+}

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { env, loadConfig, runMain, type Logger, type Service } from '@sightline/kit';
 import { formatLogLine } from './log-format.ts';
-import { stackServices, type StackService } from './services.ts';
+import { OPERATOR_USER, stackCredentials, stackServices, type StackService } from './services.ts';
 
 /**
  * `pnpm start`: every service as a child process on this machine, with embedded defaults (no
@@ -51,6 +51,7 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
   const running: Running[] = [];
   let stopping = false;
   const statePath = join(config.SIGHTLINE_DATA_DIR, 'stack.json');
+  const credentials = stackCredentials(config.SIGHTLINE_DATA_DIR);
 
   function writeState(): void {
     const state = Object.fromEntries(running.map((r) => [r.service.name, { pid: r.child?.pid ?? null, httpPort: r.httpPort, restarts: r.restarts }]));
@@ -60,6 +61,7 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
   function childEnv(service: StackService): NodeJS.ProcessEnv {
     return {
       ...service.defaults,
+      ...(service.name === 'broker' ? credentials.brokerEnv : credentials.serviceEnv(service.name)),
       SIGHTLINE_MQTT_URL: mqttUrl,
       ...process.env,
       SIGHTLINE_DATA_DIR: config.SIGHTLINE_DATA_DIR,
@@ -133,7 +135,8 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
       const lines = [
         '',
         'Sightline is up.',
-        `  MQTT          ${mqttUrl}   (anonymous from loopback only)`,
+        `  MQTT          ${mqttUrl}   (anonymous: read-only, from loopback only)`,
+        `  Operator      user ${OPERATOR_USER}, password in ${credentials.passwordFile(OPERATOR_USER)} (sends commands and scale readings)`,
         `  MQTT over WS  ws://${config.SIGHTLINE_BROKER_HOST}:${config.SIGHTLINE_BROKER_WS_PORT}`,
         ...running.map((r) => `  ${r.service.name.padEnd(12)}  http://127.0.0.1:${r.httpPort}/metrics  (pid ${r.child?.pid})`),
         `  Watch it:     mosquitto_sub -V mqttv311 -h ${config.SIGHTLINE_BROKER_HOST} -p ${config.SIGHTLINE_BROKER_MQTT_PORT} -t 'sightline/#' -v`,

@@ -105,6 +105,7 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
   const http = createHttpApp({
     logger,
     registry: metrics.registry,
+    access: config.httpAccess,
     notReadyReason: () => (ready ? null : 'MQTT listeners not bound yet'),
   });
 

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, serviceDataDir } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, serviceDataDir, type HttpAccess } from '@sightline/kit';
 import { busServices, DEFAULT_TOPIC_PREFIX, isBusService, topicPrefixSchema } from '@sightline/schemas';
 import type { Access } from './acl.ts';
 import { usernameSchema } from './users-file.ts';
@@ -40,6 +40,7 @@ export const brokerConfigSchema = z.object({
   SIGHTLINE_LOG_LEVEL: env.logLevel(),
   SIGHTLINE_TOPIC_PREFIX: topicPrefixSchema.default(DEFAULT_TOPIC_PREFIX),
   ...dataDirSetting,
+  ...httpAccessSettingsSchema,
   SIGHTLINE_BROKER_HOST: env.host('127.0.0.1'),
   SIGHTLINE_BROKER_HTTP_HOST: env.optionalString(),
   SIGHTLINE_BROKER_MQTT_PORT: env.port(1883),
@@ -82,6 +83,8 @@ export interface BrokerConfig {
   topicPrefix: string;
   host: string;
   httpHost: string;
+  /** Who may talk to the health and metrics endpoint (Host names, token). */
+  httpAccess: HttpAccess;
   ports: { mqtt: number; ws: number; mqtts: number; wss: number; http: number };
   tls: { cert: string; key: string } | null;
   usersFile: string | null;
@@ -152,6 +155,7 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
     topicPrefix: raw.SIGHTLINE_TOPIC_PREFIX,
     host,
     httpHost,
+    httpAccess: httpSettingsFrom('broker', { host: httpHost, port: raw.SIGHTLINE_BROKER_HTTP_PORT }, raw),
     ports: {
       mqtt: raw.SIGHTLINE_BROKER_MQTT_PORT,
       ws: raw.SIGHTLINE_BROKER_WS_PORT,
@@ -187,6 +191,7 @@ export function brokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfi
     topicPrefix: DEFAULT_TOPIC_PREFIX,
     host: '127.0.0.1',
     httpHost: '127.0.0.1',
+    httpAccess: { host: '127.0.0.1' },
     ports: { mqtt: 0, ws: 0, mqtts: 0, wss: 0, http: 0 },
     tls: null,
     usersFile: null,
