@@ -18,7 +18,6 @@ export default tseslint.config(
         'error',
         {
           ignoreVoid: false,
-          checkThenables: true,
           // node:test reports a test's failure itself; its returned promise is only for chaining.
           allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }],
         },

@@ -43,12 +43,14 @@ async function counter(registry: Registry, name: string, labels: Record<string, 
 function until(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
-    const poll = async () => {
+    const poll = async (): Promise<void> => {
       if (await check()) return resolve();
       if (Date.now() > deadline) return reject(new Error('condition not met in time'));
-      setTimeout(poll, 20);
+      setTimeout(() => {
+        poll().catch(reject);
+      }, 20);
     };
-    void poll();
+    poll().catch(reject);
   });
 }
 

@@ -27,12 +27,15 @@ let workDir: string | undefined;
 
 async function cleanup(): Promise<void> {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await Promise.all([...children].map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  await Promise.all([...children].filter((child) => child.exitCode === null).map((child) => new Promise((resolve) => child.once('exit', resolve))));
   if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void cleanup().then(() => process.exit(130));
+    cleanup().then(
+      () => process.exit(130),
+      () => process.exit(130),
+    );
   });
 }
 

@@ -202,7 +202,7 @@ export class Camera {
       if (this.#o.now() - lastActivity < this.#o.stallMs || this.#proc === null || this.#stallKill) return;
       this.#stallKill = true;
       this.#log.warn({ stallMs: this.#o.stallMs }, 'no frame from ffmpeg in time: the source stalled, killing ffmpeg');
-      void this.#proc.stop();
+      this.#proc.stop().catch((err: unknown) => this.#log.error({ err }, 'cannot stop the stalled ffmpeg'));
     }, every);
     this.#watchdog.unref();
   }

@@ -58,7 +58,7 @@ const sendAndWait = (seq: number) =>
     publish(seq);
   });
 
-process.on('message', async (msg: PeerCommand) => {
+async function onCommand(msg: PeerCommand): Promise<void> {
   switch (msg.cmd) {
     case 'connect':
       jpeg = Buffer.from(msg.jpeg, 'base64');
@@ -101,5 +101,12 @@ process.on('message', async (msg: PeerCommand) => {
       process.disconnect();
       break;
   }
+}
+
+process.on('message', (msg: PeerCommand) => {
+  onCommand(msg).catch((err: unknown) => {
+    process.stderr.write(`mqtt peer: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
 });
 send({ reply: 'listening', url });

@@ -133,9 +133,10 @@ test('a persistent session gets what was published while the service was down; a
   await publisher.stop();
 
   const second = createRuntime(options);
-  void second.bus.subscribe(channels.availability, { service: 'inference' }, (state) => void received.push(`second ${state}`));
+  const granted2 = second.bus.subscribe(channels.availability, { service: 'inference' }, (state) => void received.push(`second ${state}`));
   await second.start();
   t.after(() => second.stop());
+  await granted2;
   // Queued by the broker for the session while nobody was connected, then delivered.
   await until(() => received.includes('second offline'));
 

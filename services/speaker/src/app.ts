@@ -229,7 +229,9 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
     }
   }
 
-  const subscribe = <T>(what: string, promise: Promise<T>) => promise.catch((err: unknown) => log.error({ err }, `cannot subscribe to ${what}`));
+  const subscribe = <T>(what: string, promise: Promise<T>): void => {
+    promise.catch((err: unknown) => log.error({ err }, `cannot subscribe to ${what}`));
+  };
   const laneParams: Array<{ lane?: string }> = wanted === null ? [{}] : [...wanted].map((lane) => ({ lane }));
 
   return {
@@ -244,16 +246,16 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
       for (const lane of config.lanes ?? []) laneSeen(lane, undefined);
       await probe();
       probeTimer = setInterval(() => {
-        if (!stopped && player.outputProblem() !== null && player.status().every((s) => s.playing === null)) void probe();
+        if (!stopped && player.outputProblem() !== null && player.status().every((s) => s.playing === null)) probe().catch((err: unknown) => log.error({ err }, 'output probe failed'));
       }, deps.probeIntervalMs ?? 5000);
       probeTimer.unref();
       await runtime.start();
       for (const params of laneParams) {
-        void subscribe('scans', runtime.bus.subscribe(channels.scan, params, (scan, { lane }) => onScan(scan, lane)));
-        void subscribe('lane events', runtime.bus.subscribe(channels.laneEvent, params, (event, { lane }) => onLaneEvent(event, lane)));
-        void subscribe('audio', runtime.bus.subscribe(channels.audio, params, (audio, { lane }) => onAudio(audio, lane)));
+        subscribe('scans', runtime.bus.subscribe(channels.scan, params, (scan, { lane }) => onScan(scan, lane)));
+        subscribe('lane events', runtime.bus.subscribe(channels.laneEvent, params, (event, { lane }) => onLaneEvent(event, lane)));
+        subscribe('audio', runtime.bus.subscribe(channels.audio, params, (audio, { lane }) => onAudio(audio, lane)));
       }
-      void subscribe('tts availability', runtime.bus.subscribe(channels.availability, { service: 'tts' }, (state) => onTtsAvailability(state)));
+      subscribe('tts availability', runtime.bus.subscribe(channels.availability, { service: 'tts' }, (state) => onTtsAvailability(state)));
     },
     async stop() {
       stopped = true;

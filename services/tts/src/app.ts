@@ -179,7 +179,7 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       next.busy = true;
       inFlight += 1;
       queues.resize(next.lane);
-      void run(next, job);
+      run(next, job).catch((err: unknown) => log.error({ err, lane: next.lane }, 'announcement failed'));
     }
   }
 
