@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import { aclPatternProblem, type AclRule } from './acl.ts';
 import { parseHash } from './passwords.ts';
@@ -136,6 +137,8 @@ export async function writePrivateFile(path: string, content: string): Promise<v
 
 export async function writeUsersFile(path: string, file: UsersFile): Promise<void> {
   const checked = usersFileSchema.parse(file);
+  // Provisioning on first start writes the file before anything else made its folder.
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   await writePrivateFile(path, `${JSON.stringify(checked, null, 2)}\n`);
 }
 

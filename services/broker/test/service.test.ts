@@ -116,7 +116,8 @@ test('users CLI: add, list, passwd, remove; the file it writes authenticates', a
 
 test('provisioning creates missing users with 0600 password files that authenticate, and keeps existing ones', async (t: TestContext) => {
   const dir = await tempDir(t);
-  const usersFile = join(dir, 'users.json');
+  // In a folder that does not exist yet, as on a first start.
+  const usersFile = join(dir, 'broker', 'users.json');
   const provisionDir = join(dir, 'secrets');
   const lines: string[] = [];
   const { createLogger } = await import('@sightline/kit');
