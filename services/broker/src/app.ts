@@ -264,6 +264,7 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
           rateLimiter,
           clientIds,
           maxSessions: config.maxSessions,
+          maxClientBufferBytes: config.maxClientBufferBytes,
           connectedClient: (clientId) => (current === null ? undefined : (current as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]),
           metrics,
           logger,

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { AedesOptions, AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket } from 'aedes';
 import type { Logger } from '@sightline/kit';
 import { viewerAccessRules } from '@sightline/schemas';
@@ -29,6 +30,12 @@ export interface SecurityOptions {
   maxSessions: number;
   /** The connected client holding a client id, if any. */
   connectedClient: (clientId: string) => Client | undefined;
+  /**
+   * Bytes written to a client but not yet taken by its socket, past which it is a slow consumer:
+   * a QoS 0 message for it is dropped, and a QoS 1 message closes its connection (a persistent
+   * session keeps what follows in its bounded queue; unacknowledged messages are sent again).
+   */
+  maxClientBufferBytes: number;
   metrics: BrokerMetrics;
   logger: Logger;
 }
@@ -235,11 +242,32 @@ export function createSecurity(options: SecurityOptions): Security {
         principal.readCache.set(packet.topic, readable);
       }
       if (!readable) return null;
+      const buffered = (client.conn as Partial<Writable>).writableLength ?? 0;
+      if (buffered + packet.payload.length > options.maxClientBufferBytes) {
+        slowConsumer(client, packet, buffered);
+        return null;
+      }
       metrics.messagesOut.inc();
       metrics.bytesOut.inc(packet.payload.length);
       return packet;
     },
   };
+
+  /** Throttled: a stuck subscriber would otherwise log a line per message. */
+  let slowLoggedAt = Number.NEGATIVE_INFINITY;
+  function slowConsumer(client: Client, packet: AedesPublishPacket, buffered: number): void {
+    if (Date.now() - slowLoggedAt >= 10_000) {
+      slowLoggedAt = Date.now();
+      log.warn({ clientId: client.id, topic: packet.topic, buffered, limit: options.maxClientBufferBytes, qos: packet.qos }, 'slow consumer: its socket is not taking messages');
+    }
+    if (packet.qos === 0) {
+      metrics.slowConsumerDrops.inc();
+      return;
+    }
+    metrics.connectionsClosed.inc({ reason: 'slow_consumer' });
+    // Not from inside aedes's delivery loop.
+    setImmediate(() => client.close());
+  }
 
   function drop(packet: PublishPacket, callback: (error?: Error | null) => void): void {
     // Like Mosquitto: the publisher still gets its PUBACK/PUBREC, nobody gets the message.

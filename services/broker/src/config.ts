@@ -62,6 +62,7 @@ export const brokerConfigSchema = z.object({
   SIGHTLINE_BROKER_MAX_CONNECTIONS: env.int(1024, 1, 1_000_000),
   SIGHTLINE_BROKER_MAX_CONNECTIONS_PER_IP: env.int(128, 1, 1_000_000),
   SIGHTLINE_BROKER_MAX_SESSIONS: env.int(256, 0, 1_000_000),
+  SIGHTLINE_BROKER_MAX_CLIENT_BUFFER_BYTES: env.int(32 * MIB, 64 * KIB, 4096 * MIB),
   SIGHTLINE_BROKER_MAX_QUEUED_MESSAGES: env.int(1000, 1, 10_000_000),
   SIGHTLINE_BROKER_MAX_QUEUED_BYTES: env.int(16 * MIB, KIB, 64 * 1024 * MIB),
   SIGHTLINE_BROKER_MAX_RETAINED_MESSAGES: env.int(10_000, 1, 10_000_000),
@@ -102,6 +103,8 @@ export interface BrokerConfig {
   maxSessions: number;
   maxQueuedMessages: number;
   maxQueuedBytes: number;
+  /** Bytes waiting in one client's socket before it counts as a slow consumer. */
+  maxClientBufferBytes: number;
   maxRetainedMessages: number;
   maxRetainedBytes: number;
   provision: { users: ProvisionedUser[]; dir: string } | null;
@@ -178,6 +181,7 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
     maxSessions: raw.SIGHTLINE_BROKER_MAX_SESSIONS,
     maxQueuedMessages: raw.SIGHTLINE_BROKER_MAX_QUEUED_MESSAGES,
     maxQueuedBytes: raw.SIGHTLINE_BROKER_MAX_QUEUED_BYTES,
+    maxClientBufferBytes: raw.SIGHTLINE_BROKER_MAX_CLIENT_BUFFER_BYTES,
     maxRetainedMessages: raw.SIGHTLINE_BROKER_MAX_RETAINED_MESSAGES,
     maxRetainedBytes: raw.SIGHTLINE_BROKER_MAX_RETAINED_BYTES,
     provision: provisionUsers.length > 0 && provisionDir !== undefined ? { users: provisionUsers, dir: resolve(provisionDir) } : null,
@@ -208,6 +212,7 @@ export function brokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfi
     maxSessions: 256,
     maxQueuedMessages: 1000,
     maxQueuedBytes: 16 * MIB,
+    maxClientBufferBytes: 32 * MIB,
     maxRetainedMessages: 10_000,
     maxRetainedBytes: 64 * MIB,
     provision: null,

@@ -14,6 +14,7 @@ export interface BrokerMetrics {
   oversizeDrops: Counter;
   rateLimited: Counter;
   connectionsClosed: Counter<'reason'>;
+  slowConsumerDrops: Counter;
   retainedRefused: Counter<'reason'>;
   retainedMessages: Gauge;
   retainedBytes: Gauge;
@@ -43,6 +44,7 @@ export function createBrokerMetrics(): BrokerMetrics {
     deniedPublishes: new Counter({ name: 'sightline_broker_denied_publishes_total', help: 'PUBLISH packets dropped by the ACL', registers }),
     deniedSubscriptions: new Counter({ name: 'sightline_broker_denied_subscriptions_total', help: 'Subscriptions refused by the ACL (SUBACK 0x80)', registers }),
     oversizeDrops: new Counter({ name: 'sightline_broker_oversize_drops_total', help: 'PUBLISH packets dropped for exceeding the payload limit', registers }),
+    slowConsumerDrops: new Counter({ name: 'sightline_broker_slow_consumer_drops_total', help: 'QoS 0 messages not sent to a client whose socket already held its buffer limit (SIGHTLINE_BROKER_MAX_CLIENT_BUFFER_BYTES)', registers }),
     rateLimited: new Counter({ name: 'sightline_broker_rate_limited_connections_total', help: 'Connections closed by the per-IP connect rate limit', registers }),
     connectionsClosed: new Counter({
       name: 'sightline_broker_connections_closed_total',

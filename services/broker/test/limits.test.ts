@@ -202,3 +202,38 @@ test('connections are capped per address and in total, counted at accept before 
   assert.equal(await closedWithin(third, AT_ONCE_MS), true);
   assert.equal(await metric(total, 'sightline_broker_connections_closed_total', 'reason="max_connections"'), 1);
 });
+
+/** A raw subscriber that reads its SUBACK and then stops reading, as a frozen client does. */
+async function frozenSubscriber(t: TestContext, app: Awaited<ReturnType<typeof openBroker>>, filter: string, qos: 0 | 1) {
+  const { socket, returnCode } = await rawConnect(t, app.ports().mqtt, connectPacket({ clientId: `frozen-${qos}`, clean: true, keepalive: 0 }));
+  assert.equal(returnCode, 0);
+  const topic = Buffer.from(filter);
+  const body = Buffer.concat([Buffer.from([0, 1, topic.length >> 8, topic.length & 0xff]), topic, Buffer.from([qos])]);
+  const subacked = new Promise<void>((resolve) => socket.on('data', (chunk: Buffer) => chunk.includes(0x90) && resolve()));
+  socket.write(Buffer.concat([Buffer.from([0x82]), remainingLength(body.length), body]));
+  await subacked;
+  socket.pause();
+  return socket;
+}
+
+test('a subscriber that stops reading holds at most its buffer limit: QoS 0 messages for it are dropped, a QoS 1 message closes it', async (t) => {
+  const app = await openBroker(t, { maxClientBufferBytes: 8 * 1024 * 1024 });
+  await frozenSubscriber(t, app, 'sightline/cameras/+/frame', 0);
+  const publisher = await connectClient(t, mqttUrl(app));
+  const frame = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < 120; i++) await publisher.publishAsync('sightline/cameras/a/frame', frame, { qos: 0 });
+  await publisher.publishAsync('sightline/cameras/a/sync-point', 'x', { qos: 1 });
+  await sleep(300);
+  // The old broker wrote all 120 MiB into the frozen socket's buffer.
+  const forwarded = await metric(app, 'sightline_broker_bytes_out_total');
+  assert.ok(forwarded < 40 * 1024 * 1024, `${(forwarded / 1024 / 1024).toFixed(0)} MiB forwarded to a subscriber that reads nothing`);
+  assert.ok((await metric(app, 'sightline_broker_slow_consumer_drops_total')) >= 80);
+
+  await frozenSubscriber(t, app, 'sightline/lanes/+/scan', 1);
+  const before = await metric(app, 'sightline_broker_connections');
+  for (let i = 0; i < 40; i++) await publisher.publishAsync('sightline/lanes/l1/scan', frame, { qos: 1 });
+  await sleep(300);
+  // (A paused socket never sees its own close, so the broker's count tells.)
+  assert.equal(await metric(app, 'sightline_broker_connections_closed_total', 'reason="slow_consumer"'), 1);
+  assert.equal(await metric(app, 'sightline_broker_connections'), before - 1, 'a QoS 1 subscriber that takes nothing is disconnected');
+});

@@ -59,6 +59,7 @@ test('a non-loopback client is refused when anonymous=loopback (authenticate hoo
     anonymous: 'loopback',
     topicPrefix: 'sightline',
     maxPayloadBytes: 1000,
+    maxClientBufferBytes: 1_000_000,
     rateLimiter: createRateLimiter(0, 1),
     clientIds: createClientIdOwners(null),
     maxSessions: 10,
