@@ -124,6 +124,7 @@ try {
     maxCameras: 64,
     cameraIdleMs: 60_000,
     waitingMaxBytes: 64 * 1024 * 1024,
+    maxPredictions: 4,
   };
   const app = createInferenceApp(config, logger);
   await app.start();

@@ -64,12 +64,37 @@ const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
  */
 const NO_MODEL = 'no model loaded yet';
 
+/** Too many predictions in progress: the caller should try again shortly. */
+export class BusyError extends Error {
+  override name = 'BusyError';
+}
+
 export function createInferenceApp(config: InferenceConfig, logger: Logger, deps: InferenceDeps = {}): InferenceApp {
   const now = deps.now ?? Date.now;
   const log = logger.child({ module: 'inference' });
   let model: LoadedModel | null = null;
   let modelSince = 0;
   let switching: Promise<unknown> = Promise.resolve();
+  /** The switch waiting for the one in progress; a newer request replaces it (at most two loads, whatever arrives). */
+  let pendingSwitch: { id: string; waiters: Array<{ resolve: (info: ModelInfo) => void; reject: (err: unknown) => void }> } | null = null;
+  let switchRunning = false;
+  let predicting = 0;
+
+  function nextSwitch(): void {
+    if (switchRunning || pendingSwitch === null) return;
+    const job = pendingSwitch;
+    pendingSwitch = null;
+    switchRunning = true;
+    switching = doSwitch(job.id)
+      .then(
+        (info) => job.waiters.forEach((w) => w.resolve(info)),
+        (err: unknown) => job.waiters.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        switchRunning = false;
+        nextSwitch();
+      });
+  }
   let stopped = false;
 
   const runtime = createRuntime({
@@ -271,6 +296,32 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     return loaded.info;
   }
 
+  async function predictOne(image: Buffer, limits: ImageLimits): Promise<PredictResult> {
+    const started = performance.now();
+    // Decoding happens outside the turn; the run takes its turn between two frames.
+    const serving = model;
+    if (serving === null) throw new Error(NO_MODEL);
+    const input = await prepareInput(image, serving.descriptor.input, limits);
+    return scheduler.between(async () => {
+      const current = model!;
+      const ready = current === serving ? input : await prepareInput(image, current.descriptor.input, limits);
+      const result = await current.run(ready, config.scoreThreshold);
+      return {
+        model: { id: current.info.id, version: current.info.version },
+        predictions: result.predictions,
+        timings: {
+          decodeMs: round(ready.decodeMs),
+          preprocessMs: round(ready.preprocessMs),
+          inferenceMs: round(result.inferenceMs),
+          postprocessMs: round(result.postprocessMs),
+          totalMs: round(performance.now() - started),
+        },
+        width: ready.width,
+        height: ready.height,
+      };
+    });
+  }
+
   const app: InferenceApp = {
     runtime,
     scheduler,
@@ -278,36 +329,38 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     current: () => model?.info ?? null,
     currentModel: () => model,
     switchModel(id) {
-      // One switch at a time; each waits for the one before.
-      const next = switching.then(() => doSwitch(id));
-      switching = next.catch(() => {});
-      return next;
+      // One switch at a time. Requests that arrive meanwhile do not queue up: the latest one waits
+      // (the same model asked twice is one load), and the one it replaces is answered "superseded".
+      return new Promise<ModelInfo>((resolve, reject) => {
+        const waiter = { resolve, reject };
+        if (pendingSwitch !== null) {
+          if (pendingSwitch.id !== id) {
+            const replaced = pendingSwitch.waiters.splice(0);
+            const error = new ModelError(pendingSwitch.id, 'superseded', `superseded by a later request for ${id}`);
+            for (const w of replaced) w.reject(error);
+            metrics.switches.inc({ outcome: 'superseded' });
+            pendingSwitch.id = id;
+          }
+          pendingSwitch.waiters.push(waiter);
+          return;
+        }
+        pendingSwitch = { id, waiters: [waiter] };
+        nextSwitch();
+      });
     },
     availableModels: () => listModels(config.modelsDir),
     async predict(image, limits = UPLOAD_LIMITS) {
-      const started = performance.now();
-      // Decoding happens outside the turn; the run takes its turn between two frames.
-      const serving = model;
-      if (serving === null) throw new Error(NO_MODEL);
-      const input = await prepareInput(image, serving.descriptor.input, limits);
-      return scheduler.between(async () => {
-        const current = model!;
-        const ready = current === serving ? input : await prepareInput(image, current.descriptor.input, limits);
-        const result = await current.run(ready, config.scoreThreshold);
-        return {
-          model: { id: current.info.id, version: current.info.version },
-          predictions: result.predictions,
-          timings: {
-            decodeMs: round(ready.decodeMs),
-            preprocessMs: round(ready.preprocessMs),
-            inferenceMs: round(result.inferenceMs),
-            postprocessMs: round(result.postprocessMs),
-            totalMs: round(performance.now() - started),
-          },
-          width: ready.width,
-          height: ready.height,
-        };
-      });
+      // Each waiting prediction holds its decoded image: a flood of requests must not hold them all.
+      if (predicting >= config.maxPredictions) {
+        metrics.predictionsRefused.inc();
+        throw new BusyError(`${predicting} predictions in progress; try again shortly`);
+      }
+      predicting += 1;
+      try {
+        return await predictOne(image, limits);
+      } finally {
+        predicting -= 1;
+      }
     },
     async start() {
       await runtime.start();
@@ -363,6 +416,7 @@ const CUSTOM_VISION_IMAGE_CODES: Record<ImageError['fault'], string> = {
 
 function customVisionError(err: unknown): MappedError | undefined {
   if (err instanceof ImageError) return { statusCode: err.status === 415 ? 400 : err.status, code: CUSTOM_VISION_IMAGE_CODES[err.fault], message: err.message };
+  if (err instanceof BusyError) return { statusCode: 429, code: 'TooManyRequests', message: err.message };
   if (err instanceof Error && err.message === NO_MODEL) return { statusCode: 503, code: 'ServiceUnavailable', message: 'no model is loaded yet' };
   return undefined;
 }

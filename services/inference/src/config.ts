@@ -27,6 +27,7 @@ export const inferenceEnvSchema = z.strictObject({
   SIGHTLINE_INFERENCE_MAX_CAMERAS: env.int(64, 1, 4096),
   SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
   SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: env.int(64 * MiB, MAX_FRAME_BYTES, 64 * 1024 * MiB),
+  SIGHTLINE_INFERENCE_MAX_PREDICTIONS: env.int(4, 1, 64).describe('HTTP predictions in progress at once (each holds its decoded image); more are answered 429'),
 });
 
 export interface InferenceConfig {
@@ -47,6 +48,8 @@ export interface InferenceConfig {
   cameraIdleMs: number;
   /** Bytes of the frames waiting for their turn (one per camera), all cameras together. */
   waitingMaxBytes: number;
+  /** HTTP predictions decoded or waiting for their turn at once. */
+  maxPredictions: number;
 }
 
 export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): InferenceConfig {
@@ -66,5 +69,6 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     maxCameras: settings.SIGHTLINE_INFERENCE_MAX_CAMERAS,
     cameraIdleMs: settings.SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS * 1000,
     waitingMaxBytes: settings.SIGHTLINE_INFERENCE_WAITING_MAX_BYTES,
+    maxPredictions: settings.SIGHTLINE_INFERENCE_MAX_PREDICTIONS,
   };
 }

@@ -16,6 +16,7 @@ test('defaults: loopback 8083, the built-in model, models under the data dir, al
   assert.equal(config.maxCameras, 64);
   assert.equal(config.cameraIdleMs, 60_000);
   assert.equal(config.waitingMaxBytes, 64 * 1024 * 1024);
+  assert.equal(config.maxPredictions, 4);
 });
 
 test('every setting is read', () => {

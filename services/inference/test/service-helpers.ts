@@ -42,6 +42,7 @@ export function testConfig(url: string, overrides: Partial<InferenceConfig> = {}
     maxCameras: 64,
     cameraIdleMs: 60_000,
     waitingMaxBytes: 64 * 1024 * 1024,
+    maxPredictions: 4,
     ...overrides,
   };
 }

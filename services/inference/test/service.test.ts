@@ -6,7 +6,7 @@ import { channels, detectionsSchema, encodeFrame } from '@sightline/schemas';
 import { iou } from '../src/decoders/centernet.ts';
 import { ensureDefaultModel } from '../src/models/default-model.ts';
 import { ImageError } from '../src/pipeline/image.ts';
-import { builtinDescriptor } from '../src/pipeline/model-session.ts';
+import { builtinDescriptor, ModelError } from '../src/pipeline/model-session.ts';
 import { tempDir } from './helpers.ts';
 import { bombJpeg, dataDir, greyJpeg, metricValue, sleep, startApp, startBroker, tangerineJpeg, testConfig, watch } from './service-helpers.ts';
 
@@ -221,4 +221,40 @@ test('predict(): the hook for HTTP prediction routes takes JPEG, PNG and WebP an
   assert.equal(await fault(jpeg.subarray(0, 600)), '400 corrupt');
   assert.equal(await fault(await bombJpeg()), '413 too-many-pixels');
   assert.equal(channels.detections.retain, false);
+});
+
+test('a flood of model switch requests is at most two loads: the latest waits, the ones it replaces are answered 409', async (t) => {
+  const broker = await startBroker(t);
+  const app = await startApp(t, testConfig(broker.url));
+  const switched = () => metricValue(app, 'sightline_inference_model_switches_total', { outcome: 'switched' });
+  const before = await switched();
+  const outcome = (id: string) =>
+    app.switchModel(id).then(
+      (info) => `ok ${info.id}`,
+      (err: unknown) => (err instanceof ModelError ? `${err.status} ${err.model}` : String(err)),
+    );
+  const first = outcome('centernet-coco');
+  const replaced = [outcome('no-such-model-a'), outcome('no-such-model-b')];
+  const flood = Array.from({ length: 20 }, () => outcome('centernet-coco'));
+  assert.deepEqual(await Promise.all([first, ...replaced]), ['ok centernet-coco', '409 no-such-model-a', '409 no-such-model-b']);
+  assert.deepEqual(new Set(await Promise.all(flood)), new Set(['ok centernet-coco']));
+  // The one in progress and the one waiting; the old service loaded the model 21 times.
+  assert.equal((await switched()) - before, 2);
+});
+
+test('HTTP predictions in progress are bounded: beyond SIGHTLINE_INFERENCE_MAX_PREDICTIONS the caller is told to retry (429)', async (t) => {
+  const broker = await startBroker(t);
+  const app = await startApp(t, testConfig(broker.url, { maxPredictions: 2 }));
+  const { jpeg } = await tangerineJpeg();
+  const results = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: jpeg }).then((r) => r.statusCode),
+    ),
+  );
+  assert.equal(results.filter((s) => s === 200).length >= 2, true, results.join(' '));
+  assert.ok(results.includes(429), `all ${results.length} were taken at once: ${results.join(' ')}`);
+  assert.ok((await metricValue(app, 'sightline_inference_predictions_refused_total', {})) >= 1);
+  // Afterwards, a prediction gets through again.
+  const after = await app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: jpeg });
+  assert.equal(after.statusCode, 200);
 });

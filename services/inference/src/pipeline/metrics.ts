@@ -19,6 +19,7 @@ export function createInferenceMetrics(registry: Registry) {
     }),
     stage: new Histogram({ name: 'sightline_inference_stage_seconds', help: 'Time per frame in each stage: decode, preprocess, inference, postprocess, total', labelNames: ['stage'], buckets: BUCKETS, registers }),
     wait: new Histogram({ name: 'sightline_inference_wait_seconds', help: 'Time a frame waited for its turn', buckets: BUCKETS, registers }),
+    predictionsRefused: new Counter({ name: 'sightline_inference_predictions_refused_total', help: 'HTTP predictions refused because SIGHTLINE_INFERENCE_MAX_PREDICTIONS were already in progress', registers }),
     switches: new Counter({ name: 'sightline_inference_model_switches_total', help: 'Model switch requests by outcome', labelNames: ['outcome'], registers }),
     modelInfo: new Gauge({ name: 'sightline_inference_model_info', help: 'The model running (1)', labelNames: ['model', 'version', 'threads'], registers }),
   };

@@ -21,7 +21,7 @@ export const BUILTIN_MODEL_ID = 'centernet-coco';
 const MAX_DESCRIPTOR_BYTES = 1024 * 1024;
 const MAX_LABELS_BYTES = 8 * 1024 * 1024;
 
-export type ModelFault = 'not-found' | 'invalid-descriptor' | 'not-onnx' | 'input-mismatch' | 'output-mismatch' | 'unsupported' | 'warmup-failed';
+export type ModelFault = 'not-found' | 'invalid-descriptor' | 'not-onnx' | 'input-mismatch' | 'output-mismatch' | 'unsupported' | 'warmup-failed' | 'superseded';
 
 export class ModelError extends Error {
   readonly fault: ModelFault;
@@ -32,8 +32,9 @@ export class ModelError extends Error {
     this.fault = fault;
     this.model = model;
   }
-  /** 404 for an unknown model, 422 for one that exists but cannot be used. */
+  /** 404 for an unknown model, 409 for a request a later one replaced, 422 for one that exists but cannot be used. */
   get status(): number {
+    if (this.fault === 'superseded') return 409;
     return this.fault === 'not-found' ? 404 : 422;
   }
 }
