@@ -8,26 +8,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { test, type TestContext } from 'node:test';
 import { channels, type Basket, type Catalog } from '@sightline/schemas';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { createCheckoutApp, type CheckoutApp, type CheckoutDeps } from '../src/app.ts';
 import { indexCatalog } from '../src/catalog.ts';
 import type { CheckoutConfig } from '../src/config.ts';
-import { Clock, connectPeer, detections, laneConfig, laneHarness, metricValue, sampleCatalog, silentLogger, tempDir, testConfig, type Obj, type Peer } from './helpers.ts';
-
-async function startApp(t: TestContext, config: CheckoutConfig, deps: CheckoutDeps = {}): Promise<CheckoutApp> {
-  const app = createCheckoutApp(config, silentLogger, deps);
-  let stopped = false;
-  t.after(async () => {
-    if (!stopped) await app.stop();
-  });
-  await app.start();
-  await waitUntil('checkout is connected and subscribed', () => app.runtime.bus.ready(), 5000);
-  const stop = app.stop.bind(app);
-  (app as { stop: () => Promise<void> }).stop = async () => {
-    stopped = true;
-    await stop();
-  };
-  return app;
-}
+import { Clock, connectPeer, detections, laneConfig, laneHarness, metricValue, sampleCatalog, tempDir, testConfig, startApp, type Obj, type Peer } from './helpers.ts';
 
 /** Frames `stepMs` apart on the service clock; `capturedAt` is the clock unless pinned. */
 async function sendFrames(peer: Peer, clock: Clock, count: number, objects: Obj[], options: { capturedAt?: number; stepMs?: number } = {}): Promise<void> {

@@ -5,7 +5,9 @@ import type { TestContext } from 'node:test';
 import { connect } from 'mqtt';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '@sightline/kit';
+import { waitUntil } from '@sightline/kit/testing';
 import { createBus, createTopics, type Basket, type Bus, type Channel, type Detections, type LaneEvent, type Scan } from '@sightline/schemas';
+import { createCheckoutApp, type CheckoutApp, type CheckoutDeps } from '../src/app.ts';
 import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '../src/catalog.ts';
 import type { CheckoutConfig, LaneConfig, LaneTuning } from '../src/config.ts';
 import { Lane } from '../src/lane.ts';
@@ -214,4 +216,21 @@ export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
       return values;
     },
   };
+}
+
+/** A started checkout app, stopped when the test ends unless the test stopped it itself. */
+export async function startApp(t: TestContext, config: CheckoutConfig, deps: CheckoutDeps = {}): Promise<CheckoutApp> {
+  const app = createCheckoutApp(config, silentLogger, deps);
+  let stopped = false;
+  t.after(async () => {
+    if (!stopped) await app.stop();
+  });
+  await app.start();
+  await waitUntil('checkout is connected and subscribed', () => app.runtime.bus.ready(), 5000);
+  const stop = app.stop.bind(app);
+  (app as { stop: () => Promise<void> }).stop = async () => {
+    stopped = true;
+    await stop();
+  };
+  return app;
 }

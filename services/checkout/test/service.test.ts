@@ -2,25 +2,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { channels, type Basket, type BasketResult, type LaneEvent, type Scan } from '@sightline/schemas';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { createCheckoutApp, type CheckoutApp, type CheckoutDeps } from '../src/app.ts';
 import type { CheckoutConfig } from '../src/config.ts';
-import { Clock, connectPeer, detections, laneConfig, metricValue, silentLogger, tempDir, testConfig, type Obj, type Peer } from './helpers.ts';
-
-async function startApp(t: TestContext, config: CheckoutConfig, deps: CheckoutDeps = {}): Promise<CheckoutApp> {
-  const app = createCheckoutApp(config, silentLogger, deps);
-  let stopped = false;
-  t.after(async () => {
-    if (!stopped) await app.stop();
-  });
-  await app.start();
-  await waitUntil('checkout is connected and subscribed', () => app.runtime.bus.ready(), 5000);
-  const stop = app.stop.bind(app);
-  (app as { stop: () => Promise<void> }).stop = async () => {
-    stopped = true;
-    await stop();
-  };
-  return app;
-}
+import { Clock, connectPeer, detections, laneConfig, metricValue, tempDir, testConfig, startApp, type Obj, type Peer } from './helpers.ts';
 
 async function sendFrames(peer: Peer, clock: Clock, count: number, objects: Obj[], camera = 'demo'): Promise<void> {
   for (let i = 0; i < count; i++) {

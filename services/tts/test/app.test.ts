@@ -1,34 +1,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { connect } from 'mqtt';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { channels, createBus, createTopics, parseWav, type Audio, type Bus, type Speech } from '@sightline/schemas';
+import { channels, parseWav } from '@sightline/schemas';
 import { createTtsApp, type TtsDeps } from '../src/app.ts';
 import { loadTtsConfig } from '../src/config.ts';
-import { BANANA, captureLogs, FIXTURE_CATALOG, laneEvent, offlineVoice, scan, slowProvider, tempDir } from './helpers.ts';
-
-interface Peer {
-  bus: Bus;
-  raw(topic: string, payload: string | Buffer): Promise<void>;
-  audio: Array<{ lane: string; value: Audio }>;
-  speech: Array<{ lane: string; value: Speech }>;
-}
-
-async function connectPeer(t: TestContext, url: string): Promise<Peer> {
-  const client = connect(url, { protocolVersion: 4, reconnectPeriod: 200, clientId: `peer-${Math.random().toString(16).slice(2)}` });
-  t.after(() => client.endAsync(true));
-  const bus = createBus({ client, topics: createTopics('sightline'), logger: { warn() {}, error() {}, debug() {} } });
-  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
-  const peer: Peer = {
-    bus,
-    raw: (topic, payload) => new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve()))),
-    audio: [],
-    speech: [],
-  };
-  await bus.subscribe(channels.audio, {}, (value, { lane }) => void peer.audio.push({ lane, value }));
-  await bus.subscribe(channels.speech, {}, (value, { lane }) => void peer.speech.push({ lane, value }));
-  return peer;
-}
+import { BANANA, captureLogs, connectPeer, FIXTURE_CATALOG, laneEvent, offlineVoice, scan, slowProvider, tempDir, type Peer } from './helpers.ts';
 
 async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, deps: TtsDeps = {}) {
   const broker = await startTestBroker(t);

@@ -4,28 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { connect } from 'mqtt';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { buildWav, channels, createBus, createTopics, type Bus, type Speech } from '@sightline/schemas';
+import { buildWav, channels } from '@sightline/schemas';
 import { createTtsApp, type TtsDeps } from '../src/app.ts';
 import { loadTtsConfig } from '../src/config.ts';
 import type { SpeechProvider, Synthesis, SynthesisRequest } from '../src/provider.ts';
-import { captureLogs, FIXTURE_CATALOG, laneEvent, offlineVoice, tempDir } from './helpers.ts';
-
-interface Peer {
-  bus: Bus;
-  speech: Array<{ lane: string; value: Speech }>;
-}
-
-async function connectPeer(t: TestContext, url: string): Promise<Peer> {
-  const client = connect(url, { protocolVersion: 4, reconnectPeriod: 200, clientId: `peer-${Math.random().toString(16).slice(2)}` });
-  t.after(() => client.endAsync(true));
-  const bus = createBus({ client, topics: createTopics('sightline'), logger: { warn() {}, error() {}, debug() {} } });
-  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
-  const peer: Peer = { bus, speech: [] };
-  await bus.subscribe(channels.speech, {}, (value, { lane }) => void peer.speech.push({ lane, value }));
-  return peer;
-}
+import { captureLogs, connectPeer, FIXTURE_CATALOG, laneEvent, offlineVoice, tempDir } from './helpers.ts';
 
 /** A voice that takes `delayMs` per sentence and records how many it is asked for at once. */
 function gatedVoice(delayMs: number): SpeechProvider & { active: number; maxActive: number } {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { createLogger, type Logger } from '@sightline/kit';
-import { buildWav, channels, type LaneEvent, type Scan } from '@sightline/schemas';
+import { connect } from 'mqtt';
+import { buildWav, channels, createBus, createTopics, type Audio, type Bus, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
 import { createOfflineVoice, type OfflineVoice } from '../src/espeak.ts';
 import { ProviderError, type SpeechProvider, type Synthesis, type SynthesisRequest } from '../src/provider.ts';
 
@@ -87,3 +88,27 @@ export function laneEvent<T extends LaneEvent['type']>(type: T, fields: Omit<Ext
 }
 
 export const BANANA = { sku: 'FRUIT-BANANA', label: 'banana', name: 'Bananas', spoken: { one: 'banana' } };
+
+/** A tool on the bus: what tts says (audio and speech) is collected; `raw` publishes anything. */
+export interface Peer {
+  bus: Bus;
+  raw(topic: string, payload: string | Buffer): Promise<void>;
+  audio: Array<{ lane: string; value: Audio }>;
+  speech: Array<{ lane: string; value: Speech }>;
+}
+
+export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
+  const client = connect(url, { protocolVersion: 4, reconnectPeriod: 200, clientId: `peer-${Math.random().toString(16).slice(2)}` });
+  t.after(() => client.endAsync(true));
+  const bus = createBus({ client, topics: createTopics('sightline'), logger: { warn() {}, error() {}, debug() {} } });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  const peer: Peer = {
+    bus,
+    raw: (topic, payload) => new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve()))),
+    audio: [],
+    speech: [],
+  };
+  await bus.subscribe(channels.audio, {}, (value, { lane }) => void peer.audio.push({ lane, value }));
+  await bus.subscribe(channels.speech, {}, (value, { lane }) => void peer.speech.push({ lane, value }));
+  return peer;
+}
