@@ -16,7 +16,9 @@ function statusClasses(outcomes: Map<string, number> | undefined): { ok: number;
   const out = { ok: 0, refused: 0, server: 0, other: 0 };
   for (const [outcome, n] of outcomes ?? []) {
     const code = Number(outcome);
-    if (!Number.isInteger(code)) out.other += n;
+    // An oversize upload refused by closing the connection is a refusal like a 413.
+    if (outcome === 'closed-oversize') out.refused += n;
+    else if (!Number.isInteger(code)) out.other += n;
     else if (code >= 500) out.server += n;
     else if (code >= 400) out.refused += n;
     else out.ok += n;
@@ -34,7 +36,7 @@ export function formatReport(report: FuzzReport): string {
 
   parts.push(
     table(
-      ['service', 'restarts', 'RSS before MiB', 'after', 'growth', 'peak', 'bus dropped', 'evictions', 'handler errors', 'HTTP 2xx-3xx', '4xx', '5xx', 'dropped/timeout'],
+      ['service', 'restarts', 'RSS before MiB', 'after', 'growth', 'peak', 'bus dropped', 'evictions', 'handler errors', 'HTTP 2xx-3xx', '4xx or closed on oversize', '5xx', 'dropped/timeout'],
       report.services.map((s) => {
         const http = statusClasses(report.http.outcomes.get(s.name));
         return [
