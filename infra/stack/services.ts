@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { busServices, isBusService } from '@sightline/schemas';
-import { devConnectionString } from '@sightline/sync';
+import { azuriteConnectionString } from '../azurite/account.ts';
 
 /**
  * The services the one-command stack runs, in start order. A new service is one more entry here
@@ -91,7 +91,7 @@ export const stackServices: StackService[] = [
     httpPortKey: 'SIGHTLINE_SYNC_HTTP_PORT',
     defaultHttpPort: 8088,
     // Azurite's published development account, on the port the stack runs it on.
-    defaults: { SIGHTLINE_SYNC_CONNECTION_STRING: devConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
+    defaults: { SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
   },
 ];
 

@@ -1,12 +1,10 @@
 import { z } from 'zod';
 import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 
-/** Azurite's published development account: the dev stack starts Azurite on 127.0.0.1:10000. */
+/** The account of `UseDevelopmentStorage=true`: Azure's name for the local emulator (Azurite) on 127.0.0.1:10000. */
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
-export const DEV_ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
-export function devConnectionString(host = '127.0.0.1', port = 10000): string {
-  return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT_NAME};AccountKey=${DEV_ACCOUNT_KEY};BlobEndpoint=http://${host}:${port}/${DEV_ACCOUNT_NAME};`;
-}
+/** With no store configured, the local emulator, as Azure's own tools do. */
+export const DEFAULT_CONNECTION_STRING = 'UseDevelopmentStorage=true';
 
 const MiB = 1024 * 1024;
 
@@ -126,7 +124,7 @@ export function loadSyncConfig(environment: NodeJS.ProcessEnv = process.env, cwd
     if (problems.length === 0) blob = { kind: 'sas', accountUrl: raw.SIGHTLINE_SYNC_ACCOUNT_URL, sasToken: raw.SIGHTLINE_SYNC_SAS_TOKEN!.replace(/^\?/, '') };
   } else {
     if (raw.SIGHTLINE_SYNC_SAS_TOKEN !== undefined) problems.push('SIGHTLINE_SYNC_SAS_TOKEN: only used with SIGHTLINE_SYNC_ACCOUNT_URL');
-    const connectionString = raw.SIGHTLINE_SYNC_CONNECTION_STRING ?? devConnectionString();
+    const connectionString = raw.SIGHTLINE_SYNC_CONNECTION_STRING ?? DEFAULT_CONNECTION_STRING;
     const parsed = parseConnectionString(connectionString);
     if ('problem' in parsed) problems.push(`SIGHTLINE_SYNC_CONNECTION_STRING: ${parsed.problem} (value not shown: it is a secret)`);
     else blob = { kind: 'connection-string', connectionString, ...parsed };

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '@sightline/kit';
-import { devConnectionString, loadSyncConfig, parseConnectionString } from '../src/config.ts';
+import { azuriteConnectionString } from '@sightline/infra/azurite/account.ts';
+import { loadSyncConfig, parseConnectionString } from '../src/config.ts';
 import { tempDir } from './helpers.ts';
 
 const SECRET = 'c2VjcmV0LWtleS1kby1ub3QtcHJpbnQ=';
@@ -46,7 +47,7 @@ test('malformed connection strings are refused with the cause, never echoing the
     assert.match(found[0]!, /^SIGHTLINE_SYNC_CONNECTION_STRING: /);
     assert.ok(!found[0]!.includes(SECRET) && !found[0]!.includes(value), found[0]);
   }
-  assert.ok('accountName' in parseConnectionString(devConnectionString()));
+  assert.ok('accountName' in parseConnectionString(azuriteConnectionString()));
   assert.ok('accountName' in parseConnectionString('UseDevelopmentStorage=true'));
   assert.ok('accountName' in parseConnectionString(`DefaultEndpointsProtocol=https;AccountName=prod1;AccountKey=${SECRET};EndpointSuffix=core.windows.net`));
 });
@@ -54,14 +55,14 @@ test('malformed connection strings are refused with the cause, never echoing the
 test('the connection string can come from a file; SAS and account URL go together; every problem is reported at once', (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'cs');
-  writeFileSync(file, `${devConnectionString('127.0.0.1', 10123)}\n`);
+  writeFileSync(file, `${azuriteConnectionString('127.0.0.1', 10123)}\n`);
   const config = loadSyncConfig({ SIGHTLINE_SYNC_CONNECTION_STRING_FILE: file }, '/srv');
   assert.equal(config.blob.kind === 'connection-string' && config.blob.blobEndpoint, 'http://127.0.0.1:10123/devstoreaccount1');
 
   const sas = loadSyncConfig({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://acct.blob.core.windows.net', SIGHTLINE_SYNC_SAS_TOKEN: '?sv=2024&sig=abc' }, '/srv');
   assert.deepEqual(sas.blob, { kind: 'sas', accountUrl: 'https://acct.blob.core.windows.net', sasToken: 'sv=2024&sig=abc' });
   assert.match(problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://acct.blob.core.windows.net' }).join('\n'), /SAS_TOKEN: required/);
-  assert.match(problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://a', SIGHTLINE_SYNC_SAS_TOKEN: 'x', SIGHTLINE_SYNC_CONNECTION_STRING: devConnectionString() }).join('\n'), /both set/);
+  assert.match(problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://a', SIGHTLINE_SYNC_SAS_TOKEN: 'x', SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString() }).join('\n'), /both set/);
 
   const many = problems({ SIGHTLINE_SYNC_CONTAINER: 'Bad_Name', SIGHTLINE_SYNC_UNCERTAIN_MIN: '2', SIGHTLINE_SYNC_FSYNC: 'maybe', SIGHTLINE_SYNC_TYPO: '1' });
   assert.equal(many.length, 4, many.join('\n'));

@@ -11,7 +11,8 @@ import { connect, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '@sightline/kit';
 import { channels, createTopics, FRAME_COMMENT_TAG, type Detections } from '@sightline/schemas';
 import { createSyncApp, type SyncApp, type SyncDeps } from '../src/app.ts';
-import { devConnectionString, loadSyncConfig, type SyncConfig } from '../src/config.ts';
+import { azuriteConnectionString } from '@sightline/infra/azurite/account.ts';
+import { loadSyncConfig, type SyncConfig } from '../src/config.ts';
 
 export { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
 
@@ -85,7 +86,7 @@ async function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pr
 export async function startAzurite(t: TestContext): Promise<Azurite> {
   const location = tempDir(t, 'azurite');
   let { child, port } = await launch(location, 0);
-  const connectionString = devConnectionString('127.0.0.1', port);
+  const connectionString = azuriteConnectionString('127.0.0.1', port);
   t.after(() => kill(child, 'SIGKILL'));
   return {
     port,
