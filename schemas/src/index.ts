@@ -111,3 +111,17 @@ export {
   seqSchema,
   unsafeTextProblem,
 } from './bounds.ts';
+export {
+  boundsOf,
+  boxCentre,
+  footPoint,
+  insidePolygon,
+  MAX_POLYGON_POINTS,
+  pointSchema,
+  polygonArea,
+  polygonSchema,
+  WHOLE_FRAME,
+  type Box,
+  type Point,
+  type Polygon,
+} from './geometry.ts';

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import { busServices, type Alert, type AlertEvent, type AlertType, type Detections, type Eviction, type FrameMeta, type LaneEvent, type Scan, type Severity, type SnapshotRef } from '@sightline/schemas';
+import { boundsOf, busServices, footPoint, insidePolygon, type Alert, type AlertEvent, type AlertType, type Detections, type Eviction, type FrameMeta, type LaneEvent, type Scan, type Severity, type SnapshotRef } from '@sightline/schemas';
 import { BoundedMap, type Logger } from '@sightline/kit';
 import type { AlertMetrics } from './metrics.ts';
-import { insidePolygon, type Rule, type RuleOf } from './rules.ts';
+import type { Rule, RuleOf } from './rules.ts';
 import type { AlertStore } from './store.ts';
 
 export interface EngineOptions {
@@ -183,12 +183,7 @@ export class RuleEngine {
       .filter((rule): rule is RuleOf<'person-in-zone'> => rule.type === 'person-in-zone')
       .map((rule) => ({
         ...rule,
-        bounds: {
-          minX: Math.min(...rule.zone.map((p) => p.x)),
-          maxX: Math.max(...rule.zone.map((p) => p.x)),
-          minY: Math.min(...rule.zone.map((p) => p.y)),
-          maxY: Math.max(...rule.zone.map((p) => p.y)),
-        },
+        bounds: boundsOf(rule.zone),
       }));
     const counter = options.metrics.evaluations;
     this.evaluations = new Map<string, { inc(n?: number): void }>();
@@ -230,10 +225,9 @@ export class RuleEngine {
         const box = object.box;
         if (box === null || object.score < rule.minScore || !rule.labels.includes(object.label)) continue;
         // The foot point: where a person stands, not where their head is.
-        const x = box.x + box.width / 2;
-        const y = box.y + box.height;
-        if (x < bounds.minX || x > bounds.maxX || y < bounds.minY || y > bounds.maxY) continue;
-        if (insidePolygon(x, y, rule.zone)) {
+        const foot = footPoint(box);
+        if (foot.x < bounds.minX || foot.x > bounds.maxX || foot.y < bounds.minY || foot.y > bounds.maxY) continue;
+        if (insidePolygon(foot, rule.zone)) {
           hit = object;
           break;
         }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idSchema, severitySchema, type AlertType, type Severity } from '@sightline/schemas';
+import { idSchema, polygonSchema, severitySchema, type AlertType, type Severity } from '@sightline/schemas';
 
 /** A rules file is a few hundred lines at most; anything this big is a mistake or an attack. */
 export const MAX_RULES_FILE_BYTES = 256 * 1024;
@@ -7,7 +7,6 @@ export const MAX_RULES = 200;
 
 const unit = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
 const seconds = (fallback: number) => z.number().min(0, 'must be at least 0').max(86_400, 'must be at most 86400').default(fallback);
-const point = z.union([z.tuple([unit, unit]), z.strictObject({ x: unit, y: unit })]).transform((p) => (Array.isArray(p) ? { x: p[0], y: p[1] } : p));
 
 const base = {
   id: idSchema,
@@ -21,7 +20,7 @@ export const ruleSchema = z.discriminatedUnion('type', [
     ...base,
     type: z.literal('person-in-zone'),
     camera: idSchema,
-    zone: z.array(point).min(3, 'must have at least 3 points').max(64, 'must have at most 64 points'),
+    zone: polygonSchema,
     dwellSeconds: seconds(0),
     clearSeconds: seconds(5),
     labels: z.array(z.string().min(1).max(256)).min(1).max(32).default(['person']),
@@ -76,15 +75,4 @@ export function defaultRules(severity: Severity = 'warning'): Rule[] {
     { id: 'model-drift', type: 'model-drift', severity, window: 20, margin: 0.15 },
     { id: 'images-evicted', type: 'images-evicted', severity },
   ];
-}
-
-/** Whether (x, y) lies inside the polygon (even-odd ray casting). */
-export function insidePolygon(x: number, y: number, polygon: ReadonlyArray<{ x: number; y: number }>): boolean {
-  let inside = false;
-  for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
-    const a = polygon[i]!;
-    const b = polygon[j]!;
-    if (a.y > y !== b.y > y && x < ((b.x - a.x) * (y - a.y)) / (b.y - a.y) + a.x) inside = !inside;
-  }
-  return inside;
 }

@@ -60,6 +60,7 @@ test('a bad rules file is refused with every problem and its place', (t) => {
         { id: 'x', type: 'teleport' },
         { id: 'low', type: 'low-confidence-scan', below: 2, colour: 'red' },
         { id: 'bad id!', type: 'service-offline' },
+        { id: 'line', type: 'person-in-zone', camera: 'cam1', zone: [[0, 0], [0.5, 0.5], [1, 1]] },
       ],
     }),
   );
@@ -68,6 +69,8 @@ test('a bad rules file is refused with every problem and its place', (t) => {
   assert.match(text, /rules\.0\.zone: .*at least 3 points/);
   assert.match(text, /rules\.1\.zone\.1/);
   assert.match(text, /rules\.1\.zone\.2/);
+  // The same zone rule as checkout's: a zone must enclose an area.
+  assert.match(text, /rules\.6\.zone: encloses no area/);
   assert.match(text, /rules\.2\.severity/);
   assert.match(text, /rules\.3\.type/);
   assert.match(text, /rules\.4\.below/);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { alertEventSchema } from '@sightline/schemas';
-import { insidePolygon } from '../src/rules.ts';
 import { detections, makeEngine, notRecognised, personAt, rules, scan, weightMismatch } from './helpers.ts';
 
 const zone = [
@@ -10,22 +9,6 @@ const zone = [
   [1, 1],
   [0.5, 1],
 ];
-
-test('polygon test: inside, outside, concave', () => {
-  const square = zone.map(([x, y]) => ({ x: x!, y: y! }));
-  assert.equal(insidePolygon(0.75, 0.75, square), true);
-  assert.equal(insidePolygon(0.25, 0.75, square), false);
-  const ell = [
-    { x: 0, y: 0 },
-    { x: 1, y: 0 },
-    { x: 1, y: 0.2 },
-    { x: 0.2, y: 0.2 },
-    { x: 0.2, y: 1 },
-    { x: 0, y: 1 },
-  ];
-  assert.equal(insidePolygon(0.1, 0.9, ell), true);
-  assert.equal(insidePolygon(0.6, 0.6, ell), false);
-});
 
 test('person in zone: fires after the dwell time, aggregates with throttled updates, resolves when clear', (t) => {
   const h = makeEngine(t, rules({ id: 'door', type: 'person-in-zone', camera: 'cam1', zone, dwellSeconds: 2, clearSeconds: 3, severity: 'critical' }), { updateIntervalMs: 5000 });

@@ -1,10 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
-import { idSchema, localeSchema } from '@sightline/schemas';
+import { idSchema, localeSchema, polygonSchema, WHOLE_FRAME, type Polygon } from '@sightline/schemas';
 import { loadCatalog, normaliseLabel, SAMPLE_CATALOG_FILE, type CatalogIndex } from './catalog.ts';
 import { MAX_PRESENCES_LIMIT } from './store.ts';
-import { polygonArea, WHOLE_FRAME, type Point } from './zone.ts';
 
 export const MAX_LANES_FILE_BYTES = 256 * 1024;
 export const MAX_LANES = 64;
@@ -68,7 +67,7 @@ export interface LaneConfig {
   id: string;
   camera: string;
   locale: string;
-  zone: Point[];
+  zone: Polygon;
   scale: boolean;
   tuning: LaneTuning;
 }
@@ -83,19 +82,6 @@ export interface CheckoutConfig {
   lanes: LaneConfig[];
   scaleSimulator: boolean;
 }
-
-const pointSchema = z
-  .union([
-    z.tuple([z.number(), z.number()]),
-    z.strictObject({ x: z.number(), y: z.number() }).transform((p): [number, number] => [p.x, p.y]),
-  ])
-  .pipe(z.tuple([z.number().min(0, 'x must be 0-1').max(1, 'x must be 0-1'), z.number().min(0, 'y must be 0-1').max(1, 'y must be 0-1')]));
-
-const zoneSchema = z
-  .array(pointSchema, { error: 'must be a list of [x, y] points' })
-  .min(3, 'needs at least 3 points')
-  .max(64, 'has more than 64 points')
-  .refine((points) => polygonArea(points) > 1e-6, 'encloses no area (its points are on one line)');
 
 const tuningSchema = z.strictObject({
   scanFrames: z.number().int().min(1).max(100).optional(),
@@ -119,7 +105,7 @@ export const lanesFileSchema = z.strictObject({
         id: idSchema,
         camera: idSchema,
         locale: localeSchema,
-        zone: zoneSchema.optional().describe('default: the whole frame'),
+        zone: polygonSchema.optional().describe('default: the whole frame'),
         scale: z.boolean().default(true),
         overrides: tuningSchema.optional(),
       }),
@@ -192,13 +178,13 @@ export function loadCheckoutConfig(environment: NodeJS.ProcessEnv = process.env,
         id: lane.id,
         camera: lane.camera,
         locale: lane.locale,
-        zone: lane.zone ?? WHOLE_FRAME.map((p): Point => [p[0], p[1]]),
+        zone: lane.zone ?? WHOLE_FRAME,
         scale: lane.scale,
         tuning: applyOverrides(base, lane.overrides),
       }));
     }
   } else {
-    lanes = [{ id: 'lane-1', camera: 'demo', locale: 'en-US', zone: [...WHOLE_FRAME], scale: true, tuning: base }];
+    lanes = [{ id: 'lane-1', camera: 'demo', locale: 'en-US', zone: WHOLE_FRAME, scale: true, tuning: base }];
     if (catalog && !catalog.catalog.locales.includes('en-US')) {
       problems.push(`SIGHTLINE_CHECKOUT_CATALOG_FILE: the default lane speaks en-US, which the catalog does not name products in; list lanes in SIGHTLINE_CHECKOUT_LANES_FILE`);
     }

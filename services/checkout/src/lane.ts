@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { BoundedMap, type Logger } from '@sightline/kit';
-import type { Basket, BasketCommand, BasketItem, Detections, LaneEvent, Product, ProductRef, Scan, Trouble } from '@sightline/schemas';
+import { boxCentre, insidePolygon, type Basket, type BasketCommand, type BasketItem, type Detections, type LaneEvent, type Product, type ProductRef, type Scan, type Trouble } from '@sightline/schemas';
 import { MAX_BASKET_ITEMS, newBasket, summary, withItems } from './basket.ts';
 import { normaliseLabel, type CatalogIndex } from './catalog.ts';
 import type { LaneConfig } from './config.ts';
@@ -9,7 +9,6 @@ import type { CheckoutMetrics } from './metrics.ts';
 import { expectedRange, gramsToMilligrams, pricePerKg, pricePerUnit, withinRange } from './pricing.ts';
 import { WeightSettler } from './scale.ts';
 import { MAX_LABEL_KEY_CHARS, UnstorableStateError, type LaneMemory, type LaneStore, type Quarantined, type StoredLane } from './store.ts';
-import { boxCentreInside } from './zone.ts';
 
 /** Where a lane's results go (the app publishes them on the bus). Called after the state is saved. */
 export interface LaneOutput {
@@ -177,7 +176,7 @@ export class Lane {
 
     const seen = new Map<string, { product: Product | null; label: string; best: number; count: number }>();
     for (const object of detections.objects) {
-      if (!boxCentreInside(object.box, zone)) continue;
+      if (!insidePolygon(boxCentre(object.box), zone)) continue;
       const label = normaliseLabel(object.label);
       if (tuning.ignoreLabels.includes(label)) continue;
       const product = this.#catalog.byLabel(label) ?? null;

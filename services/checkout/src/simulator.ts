@@ -1,8 +1,7 @@
-import type { Detections, WeightReading } from '@sightline/schemas';
+import { boxCentre, insidePolygon, type Detections, type WeightReading } from '@sightline/schemas';
 import type { CatalogIndex } from './catalog.ts';
 import type { LaneConfig } from './config.ts';
 import { roundGrams } from './pricing.ts';
-import { boxCentreInside } from './zone.ts';
 
 export interface SimulatorOptions {
   lanes: readonly LaneConfig[];
@@ -69,7 +68,7 @@ export class ScaleSimulator {
   weighFrame(config: LaneConfig, detections: Detections): number {
     let grams = 0;
     for (const object of detections.objects) {
-      if (!boxCentreInside(object.box, config.zone)) continue;
+      if (!insidePolygon(boxCentre(object.box), config.zone)) continue;
       const label = object.label.trim().toLowerCase();
       if (config.tuning.ignoreLabels.includes(label)) continue;
       const product = this.#options.catalog.byLabel(label);

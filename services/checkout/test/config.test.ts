@@ -25,7 +25,7 @@ test('defaults: one lane on the demo camera, whole frame, scale on, the sample c
   assert.equal(config.lanes.length, 1);
   const [lane] = config.lanes;
   assert.deepEqual({ id: lane!.id, camera: lane!.camera, locale: lane!.locale, scale: lane!.scale }, { id: 'lane-1', camera: 'demo', locale: 'en-US', scale: true });
-  assert.deepEqual(lane!.zone, [[0, 0], [1, 0], [1, 1], [0, 1]]);
+  assert.deepEqual(lane!.zone, [{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 1, y: 1 }, { x: 0, y: 1 }]);
   assert.deepEqual(lane!.tuning, {
     scanFrames: 3, scanMs: 600, clearMs: 1000, scoreThreshold: 0.3, ignoreLabels: ['person'], toleranceGrams: 2, settleMs: 500,
     minGrams: 5, placeWaitMs: 1500, weightTimeoutMs: 15_000, cameraTimeoutMs: 10_000, scaleTimeoutMs: 30_000,
@@ -71,7 +71,7 @@ lanes:
   assert.equal(a!.scale, true);
   assert.equal(b!.tuning.scanFrames, 3);
   assert.equal(b!.scale, false);
-  assert.deepEqual(b!.zone, [[0, 0], [1, 0], [0.5, 1]]);
+  assert.deepEqual(b!.zone, [{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 0.5, y: 1 }]);
 });
 
 test('a bad lanes file: every problem is reported at once', (t) => {
@@ -90,8 +90,8 @@ test('a bad lanes file: every problem is reported at once', (t) => {
   const fileProblems = problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: file }).join('\n');
   for (const expected of [
     /lanes\.0\.zone: needs at least 3 points/,
-    /lanes\.1\.zone\.1\.0: x must be 0-1/,
-    /lanes\.1\.zone\.2\.1: y must be 0-1/,
+    /lanes\.1\.zone\.1\.x: x must be 0-1/,
+    /lanes\.1\.zone\.2\.y: y must be 0-1/,
     /lanes\.2\.id: must be 1-64 characters/,
     /lanes\.2\.camera: must be 1-64 characters/,
     /lanes\.2\.locale: must be a locale/,

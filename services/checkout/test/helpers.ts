@@ -6,14 +6,13 @@ import { connect } from 'mqtt';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '@sightline/kit';
 import { waitUntil } from '@sightline/kit/testing';
-import { createBus, createTopics, type Basket, type Bus, type Channel, type Detections, type LaneEvent, type Scan } from '@sightline/schemas';
+import { createBus, createTopics, WHOLE_FRAME, type Basket, type Bus, type Channel, type Detections, type LaneEvent, type Scan } from '@sightline/schemas';
 import { createCheckoutApp, type CheckoutApp, type CheckoutDeps } from '../src/app.ts';
 import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '../src/catalog.ts';
 import type { CheckoutConfig, LaneConfig, LaneTuning } from '../src/config.ts';
 import { Lane } from '../src/lane.ts';
 import { createCheckoutMetrics, type CheckoutMetrics } from '../src/metrics.ts';
 import { openLaneStore, type LaneStore } from '../src/store.ts';
-import { WHOLE_FRAME, type Point } from '../src/zone.ts';
 
 export const silentLogger: Logger = createLogger('checkout-test', 'silent');
 
@@ -57,7 +56,7 @@ export function laneConfig(overrides: Partial<Omit<LaneConfig, 'tuning'>> & { tu
     id: 'lane-1',
     camera: 'demo',
     locale: 'en-US',
-    zone: WHOLE_FRAME.map((p): Point => [p[0], p[1]]),
+    zone: WHOLE_FRAME,
     scale: true,
     ...overrides,
     tuning: { ...DEFAULT_TUNING, ...overrides.tuning },

@@ -44,11 +44,11 @@ test('or T ms of capture time, whichever comes first; confidence is the mean sco
 });
 
 test('an object whose box centre is outside the zone is not scanned', (t) => {
-  const zone: [number, number][] = [
-    [0, 0],
-    [0.5, 0],
-    [0.5, 1],
-    [0, 1],
+  const zone = [
+    { x: 0, y: 0 },
+    { x: 0.5, y: 0 },
+    { x: 0.5, y: 1 },
+    { x: 0, y: 1 },
   ];
   const h = laneHarness(t, laneConfig({ scale: false, zone }));
   h.frames(5, [{ label: 'bottle', at: [0.8, 0.5] }, { label: 'kite', at: [0.9, 0.2] }]);

@@ -55,11 +55,11 @@ test('the simulator publishes over the broker what the camera sees, and checkout
 test('simulated weights: middle of the range x count, only for catalog products in the zone', () => {
   const clock = new Clock();
   const published: Array<[string, WeightReading]> = [];
-  const zone: [number, number][] = [
-    [0, 0],
-    [0.5, 0],
-    [0.5, 1],
-    [0, 1],
+  const zone = [
+    { x: 0, y: 0 },
+    { x: 0.5, y: 0 },
+    { x: 0.5, y: 1 },
+    { x: 0, y: 1 },
   ];
   const sim = new ScaleSimulator({
     lanes: [laneConfig({ zone }), laneConfig({ id: 'lane-2', camera: 'other' }), laneConfig({ id: 'no-scale', scale: false })],
