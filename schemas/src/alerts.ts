@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { plainTextSchema } from './catalog.ts';
-import { countSchema, epochMsSchema, safeTextSchema, seqSchema } from './bounds.ts';
+import { countSchema, epochMsSchema, safeTextSchema } from './bounds.ts';
+import { frameRefSchema } from './frame-ref.ts';
 import { idSchema } from './ids.ts';
 
 /** Alerts: what needs a person's attention, kept by the alert service and announced on `alerts`. */
@@ -27,13 +28,7 @@ export type Severity = z.infer<typeof severitySchema>;
 export const alertStateSchema = z.enum(['active', 'acknowledged', 'resolved']);
 export type AlertState = z.infer<typeof alertStateSchema>;
 
-export const snapshotRefSchema = z
-  .strictObject({
-    camera: idSchema,
-    seq: seqSchema,
-    capturedAt: epochMs,
-  })
-  .describe('The frame that shows it (the sync service stores it under a name made from these three)');
+export const snapshotRefSchema = frameRefSchema.describe('The frame that shows it (the sync service stores it under a name made from these three)');
 export type SnapshotRef = z.infer<typeof snapshotRefSchema>;
 
 export const alertSchema = z

@@ -32,6 +32,7 @@ export {
   type PayloadOf,
 } from './channels.ts';
 export { createTopics, type Topics } from './topics.ts';
+export { frameRefSchema, type FrameRef } from './frame-ref.ts';
 export { createBus, type Bus, type BusLogger, type BusOptions, type Handler } from './bus.ts';
 export {
   catalogSchema,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { currencySchema, localeSchema, MAX_ITEM_GRAMS, plainTextSchema, skuSchema, spokenNameSchema } from './catalog.ts';
 import { PayloadError } from './errors.ts';
 import { countSchema, durationMsSchema, epochMsSchema, labelSchema, safeTextSchema, seqSchema } from './bounds.ts';
+import { frameRefSchema } from './frame-ref.ts';
 import { idSchema } from './ids.ts';
 import { buildWav, MAX_WAV_BYTES, parseWav } from './wav.ts';
 
@@ -143,6 +144,7 @@ export const laneEventSchema = z
       ...laneEventBase,
       type: z.literal('not-recognised'),
       camera: idSchema,
+      frame: frameRefSchema.optional().describe('the frame that showed it, when the camera saw something (for an alert snapshot)'),
       label: labelSchema.optional().describe('what the model saw, when it saw something the catalog does not sell'),
     }),
     z.strictObject({ ...laneEventBase, type: z.literal('place-on-scale'), product: productRefSchema }),
@@ -150,6 +152,7 @@ export const laneEventSchema = z
       ...laneEventBase,
       type: z.literal('weight-mismatch'),
       product: productRefSchema,
+      frame: frameRefSchema.optional().describe('the frame that completed the scan the scale disagreed with (for an alert snapshot)'),
       weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS),
       expected: z.strictObject({ min: z.number().min(0).max(MAX_QUANTITY * MAX_SCALE_GRAMS), max: z.number().min(0).max(MAX_QUANTITY * MAX_SCALE_GRAMS) }).describe('expected grams for the counted items'),
     }),

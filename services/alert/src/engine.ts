@@ -329,7 +329,7 @@ export class RuleEngine {
           known,
           message: plain(`unknown item on lane ${event.lane}: the camera saw "${event.label}", which the catalog does not know`, 500),
           details: { label: plain(event.label, 256), event: event.id },
-          snapshot: null,
+          snapshot: event.frame ?? null,
         });
       } else if (rule.type === 'weight-mismatch' && event.type === 'weight-mismatch') {
         this.raise(rule, now, {
@@ -337,7 +337,7 @@ export class RuleEngine {
           known,
           message: plain(`weight mismatch on lane ${event.lane}: ${event.product.sku} weighs ${event.weightGrams} g, expected ${event.expected.min}-${event.expected.max} g`, 500),
           details: { sku: event.product.sku, weightGrams: event.weightGrams, expectedMin: event.expected.min, expectedMax: event.expected.max, event: event.id },
-          snapshot: null,
+          snapshot: event.frame ?? null,
         });
       }
     }

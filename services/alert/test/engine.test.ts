@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { alertEventSchema } from '@sightline/schemas';
+import { alertEventSchema, channels } from '@sightline/schemas';
 import { detections, makeEngine, notRecognised, personAt, rules, scan, weightMismatch } from './helpers.ts';
 
 const zone = [
@@ -93,7 +93,8 @@ test('weight mismatch: per lane, aggregates, expires after the quiet period', (t
   assert.equal(h.events.length, 2);
   assert.deepEqual(h.events.map((e) => e.alert.lane).sort(), ['lane-1', 'lane-2']);
   assert.equal(h.events[0]!.alert.details?.['weightGrams'], 900);
-  assert.equal(h.events[0]!.alert.snapshot, null);
+  // The frame that completed the scan the scale disagreed with: sync keeps it, the console shows it.
+  assert.deepEqual(h.events[0]!.alert.snapshot, { camera: 'demo', seq: h.events[0]!.alert.snapshot!.seq, capturedAt: channels.laneEvent.example.at - 100 });
   h.clock.advance(30_000);
   h.engine.onLaneEvent(weightMismatch('lane-1'));
   assert.equal(h.events.at(-1)!.type, 'update');
@@ -144,6 +145,10 @@ test('unknown item: needs a label, honours the lane, uses the service expiry def
   alertEventSchema.parse(h.events[0]);
   assert.match(h.events[0]!.alert.message, /kite \?script\?/, 'markup is neutralised');
   assert.equal(h.events[1]!.alert.details?.['label'], 'drone');
+  // Each sighting brings the frame that showed it; the alert keeps the latest as its snapshot.
+  const [first, second] = [h.events[0]!.alert.snapshot, h.events[1]!.alert.snapshot];
+  assert.equal(first?.camera, 'demo');
+  assert.ok(second !== null && first !== null && second.seq > first.seq);
   h.clock.advance(10_000);
   h.engine.tick();
   assert.equal(h.events.at(-1)!.type, 'end');

@@ -136,12 +136,15 @@ export function weightMismatch(lane: string, id = `ev-${++seq}`): LaneEvent {
     product: channels.scan.example.product,
     weightGrams: 900,
     expected: { min: 150, max: 250 },
+    frame: { camera: 'demo', seq, capturedAt: base.at - 100 },
   };
 }
 
 export function notRecognised(lane: string, label: string | undefined): LaneEvent {
   const base = channels.laneEvent.example;
-  return { id: `ev-${++seq}`, lane, locale: base.locale, at: base.at, type: 'not-recognised', camera: 'demo', ...(label === undefined ? {} : { label }) };
+  seq += 1;
+  const frame = { camera: 'demo', seq, capturedAt: base.at - 100 };
+  return { id: `ev-${seq}`, lane, locale: base.locale, at: base.at, type: 'not-recognised', camera: 'demo', ...(label === undefined ? {} : { label, frame }) };
 }
 
 import { connect } from 'mqtt';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { BoundedMap, type Logger } from '@sightline/kit';
-import { boxCentre, insidePolygon, type Basket, type BasketCommand, type BasketItem, type Detections, type LaneEvent, type Product, type ProductRef, type Scan, type Trouble } from '@sightline/schemas';
+import { boxCentre, insidePolygon, type Basket, type FrameRef, type BasketCommand, type BasketItem, type Detections, type LaneEvent, type Product, type ProductRef, type Scan, type Trouble } from '@sightline/schemas';
 import { MAX_BASKET_ITEMS, newBasket, summary, withItems } from './basket.ts';
 import { normaliseLabel, type CatalogIndex } from './catalog.ts';
 import type { LaneConfig } from './config.ts';
@@ -307,7 +307,7 @@ export class Lane {
     if (!presence.product) {
       this.#metrics.notRecognised.inc({ lane: this.id, reason: 'unknown-label' });
       this.#log.info({ lane: this.id, label: presence.label }, 'not recognised: the catalog does not sell this');
-      this.#emit({ type: 'not-recognised', camera: this.config.camera, label: presence.label.slice(0, 256) });
+      this.#emit({ type: 'not-recognised', camera: this.config.camera, label: presence.label.slice(0, 256), frame: { camera: detections.camera, seq: detections.seq, capturedAt: detections.capturedAt } });
       this.#dirty = true;
       return;
     }
@@ -357,7 +357,7 @@ export class Lane {
       this.#pending = null;
       this.#metrics.weightMismatches.inc({ lane: this.id });
       this.#log.warn({ lane: this.id, sku: product.sku, grams, expected, counted: pending.counted }, 'weight mismatch: not charged');
-      this.#emit({ type: 'weight-mismatch', product: this.#ref(product, pending.label), weightGrams: grams, expected });
+      this.#emit({ type: 'weight-mismatch', product: this.#ref(product, pending.label), weightGrams: grams, expected, frame: this.#frameOf(pending) });
       return;
     }
     const waited = this.#now() - pending.decidedAt;
@@ -440,7 +440,12 @@ export class Lane {
     this.#pending = null;
     this.#metrics.notRecognised.inc({ lane: this.id, reason });
     this.#log.warn({ lane: this.id, sku: pending.product.sku, reason }, `not charged: ${why}`);
-    this.#emit({ type: 'not-recognised', camera: this.config.camera, label: pending.label.slice(0, 256) });
+    this.#emit({ type: 'not-recognised', camera: this.config.camera, label: pending.label.slice(0, 256), frame: this.#frameOf(pending) });
+  }
+
+  /** The frame that completed the scan decision. */
+  #frameOf(pending: Pending): FrameRef {
+    return { camera: this.config.camera, seq: pending.seq, capturedAt: pending.capturedAt };
   }
 
   #cancelPending(why: string): void {

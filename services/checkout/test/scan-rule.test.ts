@@ -146,6 +146,9 @@ test('an unknown object seen N frames is announced once as not recognised', asyn
   assert.equal(events.length, 1);
   assert.equal(events[0]!.label, 'kite');
   assert.equal(events[0]!.camera, 'demo');
+  // The frame that showed it, for the alert's snapshot: one of the kite frames.
+  assert.equal(events[0]!.frame?.camera, 'demo');
+  assert.ok(events[0]!.frame!.capturedAt <= h.clock.t && events[0]!.frame!.seq > 0);
   assert.equal(h.scans.length, 0);
   h.frames(5, [], 200);
   h.frames(3, [{ label: 'kite' }]);

@@ -88,6 +88,9 @@ test('per-unit: a weight outside quantity x range -> weight-mismatch and NOT cha
   assert.ok(mismatch);
   assert.equal(mismatch.weightGrams, 300);
   assert.deepEqual(mismatch.expected, { min: 508, max: 547 });
+  // The frame that completed the scan (the third), for the alert's snapshot.
+  assert.equal(mismatch.frame?.camera, 'demo');
+  assert.equal(mismatch.frame?.capturedAt, h.clock.t - 200);
   assert.equal(h.baskets.at(-1)?.totalMinor ?? 0, 0);
   assert.equal(await metricValue(h.registry, 'sightline_checkout_weight_mismatches_total'), 1);
   h.frames(10, [bottle]);
