@@ -14,6 +14,13 @@ export interface BusLogger {
 
 export type Handler<T, P extends string> = (payload: T, params: Record<P, string>, topic: string) => void | Promise<void>;
 
+/** Told of a message that failed validation (after it was counted and logged), to answer its sender. */
+export type InvalidHandler<P extends string> = (error: PayloadError, params: Record<P, string>, topic: string) => void;
+
+export interface SubscribeOptions<P extends string> {
+  onInvalid?: InvalidHandler<P>;
+}
+
 export interface Bus {
   readonly topics: Topics;
   /**
@@ -31,7 +38,7 @@ export interface Bus {
    * Subscribes and resolves once the broker granted it. Payloads that fail validation are
    * logged, counted and dropped; a throwing handler is logged and counted. Neither reaches the caller.
    */
-  subscribe<T, P extends string>(channel: Channel<T, P>, params: Partial<Record<P, string>>, handler: Handler<T, P>): Promise<void>;
+  subscribe<T, P extends string>(channel: Channel<T, P>, params: Partial<Record<P, string>>, handler: Handler<T, P>, options?: SubscribeOptions<P>): Promise<void>;
   /** True while connected with every subscription granted since the last (re)connect. */
   ready(): boolean;
 }
@@ -56,6 +63,7 @@ interface Subscription {
   /** The topic levels the subscriber fixed; a message on the same channel with others is not for it. */
   fixed: Array<[string, string]>;
   handler: Handler<unknown, string>;
+  onInvalid: InvalidHandler<string> | undefined;
   granted: boolean;
   waiters: Array<{ resolve: () => void; reject: (err: Error) => void }>;
 }
@@ -111,9 +119,15 @@ export function createBus({ client, topics, logger, registry, party }: BusOption
       try {
         value = channel.codec.decode(payload);
       } catch (err) {
-        const reason = err instanceof PayloadError ? err.fault : 'invalid';
-        dropped.inc({ channel: channel.name, reason });
-        logger.warn({ topic, bytes: payload.length, reason, detail: (err as Error).message }, 'dropped invalid message');
+        const error = err instanceof PayloadError ? err : new PayloadError('invalid', (err as Error).message);
+        dropped.inc({ channel: channel.name, reason: error.fault });
+        logger.warn({ topic, bytes: payload.length, reason: error.fault, detail: error.message }, 'dropped invalid message');
+        try {
+          subscription.onInvalid?.(error, params, topic);
+        } catch (hookErr) {
+          handlerErrors.inc({ channel: channel.name });
+          logger.error({ err: hookErr, topic }, 'invalid-message handler failed');
+        }
         continue;
       }
       received.inc({ channel: channel.name });
@@ -154,7 +168,7 @@ export function createBus({ client, topics, logger, registry, party }: BusOption
         });
       });
     },
-    subscribe(channel, params, handler) {
+    subscribe(channel, params, handler, options = {}) {
       if (party !== undefined && !(channel.subscribers as readonly string[]).includes(party)) {
         return Promise.reject(new Error(`${party} does not subscribe to ${channel.name} (its subscribers are ${channel.subscribers.join(', ') || 'none'}; see schemas/src/channels.ts)`));
       }
@@ -163,6 +177,7 @@ export function createBus({ client, topics, logger, registry, party }: BusOption
         filter: topics.filter(channel, params),
         fixed: Object.entries((params ?? {}) as Record<string, string | undefined>).filter((entry): entry is [string, string] => entry[1] !== undefined),
         handler: handler as Handler<unknown, string>,
+        onInvalid: options.onInvalid as InvalidHandler<string> | undefined,
         granted: false,
         waiters: [],
       };

@@ -33,7 +33,7 @@ export {
 } from './channels.ts';
 export { createTopics, type Topics } from './topics.ts';
 export { frameRefSchema, type FrameRef } from './frame-ref.ts';
-export { createBus, type Bus, type BusLogger, type BusOptions, type Handler } from './bus.ts';
+export { createBus, type Bus, type BusLogger, type BusOptions, type Handler, type InvalidHandler, type SubscribeOptions } from './bus.ts';
 export {
   catalogSchema,
   currencySchema,

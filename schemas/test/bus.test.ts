@@ -171,3 +171,29 @@ test('publishing never queues: it rejects while disconnected and when the connec
   c.stream.destroy();
   await assert.rejects(sending, /closed|not connected/);
 });
+
+test('an invalid message is told to its subscription, after it is counted, so the sender can be answered; a failing hook is counted', async (t) => {
+  const url = await startBroker(t);
+  const topics = createTopics();
+  const registry = new Registry();
+  const { logger } = recordingLogger();
+  const bus = createBus({ client: await client(t, url), topics, logger, registry });
+  const valid: string[] = [];
+  const invalid: string[] = [];
+  await bus.subscribe(channels.basketCommand, {}, (command, { lane }) => void valid.push(`${lane} ${command.action}`), {
+    onInvalid: (error, { lane }) => {
+      invalid.push(`${lane} ${error.fault}`);
+      if (lane === 'lane-3') throw new Error('hook broke');
+    },
+  });
+  const raw = await client(t, url);
+  await raw.publishAsync(topics.topic(channels.basketCommand, { lane: 'lane-1' }), '{"action":"explode"}');
+  await raw.publishAsync(topics.topic(channels.basketCommand, { lane: 'lane-2' }), 'not json');
+  await raw.publishAsync(topics.topic(channels.basketCommand, { lane: 'lane-3' }), '');
+  await raw.publishAsync(topics.topic(channels.basketCommand, { lane: 'lane-1' }), '{"action":"finish"}');
+  await until(() => valid.length === 1 && invalid.length === 3);
+  assert.deepEqual(invalid, ['lane-1 invalid', 'lane-2 not-json', 'lane-3 empty']);
+  assert.deepEqual(valid, ['lane-1 finish']);
+  assert.equal(await counter(registry, 'sightline_bus_handler_errors_total', { channel: 'basket-command' }), 1);
+  assert.equal(await counter(registry, 'sightline_bus_messages_dropped_total', { channel: 'basket-command', reason: 'invalid' }), 1);
+});

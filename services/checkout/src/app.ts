@@ -125,16 +125,11 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     for (const lane of lanes.values()) publishBasket(lane.basket);
   };
   // Commands the bus drops as invalid still get an answer, so a caller is never left waiting.
-  const onRawMessage = (topic: string, payload: Buffer) => {
-    const params = runtime.topics.match(channels.basketCommand, topic);
-    if (params === null) return;
-    try {
-      channels.basketCommand.codec.decode(payload);
-    } catch (err) {
-      metrics.commands.inc({ action: 'invalid', result: 'error', via: 'mqtt' });
-      const error = `invalid command: ${(err as Error).message}`.slice(0, 2000);
-      publish('basket-result', bus.publish(channels.basketResult, { lane: params.lane }, { status: 'error', error }));
-    }
+  /** A command that failed validation is still answered, so its sender is not left waiting. */
+  const answerInvalidCommand = (err: Error, { lane }: { lane: string }) => {
+    metrics.commands.inc({ action: 'invalid', result: 'error', via: 'mqtt' });
+    const error = `invalid command: ${err.message}`.slice(0, 2000);
+    publish('basket-result', bus.publish(channels.basketResult, { lane }, { status: 'error', error }));
   };
 
   return {
@@ -146,7 +141,6 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     runCommand,
     async start() {
       runtime.client.on('connect', onConnect);
-      runtime.client.on('message', onRawMessage);
       await runtime.start();
       const subscribed = (what: string) => (err: unknown) => log.error({ err }, `cannot subscribe to ${what}`);
       for (const service of ['capture', 'inference'] as const) {
@@ -185,10 +179,15 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
         })
         .catch(subscribed('weight readings'));
       bus
-        .subscribe(channels.basketCommand, {}, (command, { lane }) => {
-          const result = runCommand(lane, command, 'mqtt');
-          publish('basket-result', bus.publish(channels.basketResult, { lane }, result));
-        })
+        .subscribe(
+          channels.basketCommand,
+          {},
+          (command, { lane }) => {
+            const result = runCommand(lane, command, 'mqtt');
+            publish('basket-result', bus.publish(channels.basketResult, { lane }, result));
+          },
+          { onInvalid: answerInvalidCommand },
+        )
         .catch(subscribed('basket commands'));
       ticker = setInterval(tick, deps.tickMs ?? 100);
       simulator?.start();
@@ -201,7 +200,6 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
       ticker = null;
       await runtime.stop();
       runtime.client.removeListener('connect', onConnect);
-      runtime.client.removeListener('message', onRawMessage);
       store?.close();
       store = null;
     },
