@@ -33,7 +33,7 @@ async function run(broker: { url: string }, connectionString: string, fsync: boo
   const container = `bench-${fsync ? 'fsync' : 'nofsync'}-${perSecond === null ? 'max' : 'paced'}`;
   const latencies: number[] = [];
   const app = createSyncApp(
-    testConfig(broker.url, dir, connectionString, { SIGHTLINE_SYNC_FSYNC: String(fsync), SIGHTLINE_SYNC_CONTAINER: container, SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR: '1000000', SIGHTLINE_SYNC_RING_FRAMES: '1000', SIGHTLINE_SYNC_RING_BYTES: String(512 * 1024 * 1024) }),
+    testConfig(broker.url, dir, connectionString, { SIGHTLINE_SYNC_FSYNC: String(fsync), SIGHTLINE_SYNC_CONTAINER: container, SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR: '1000000', SIGHTLINE_SYNC_RING_FRAMES: '1000', SIGHTLINE_SYNC_RING_BYTES: String(512 * 1024 * 1024), SIGHTLINE_SYNC_RINGS_MAX_BYTES: String(512 * 1024 * 1024) }),
     testLogger(),
     { onUploaded: (header, _outcome, at) => latencies.push(at - header.capturedAt) },
   );

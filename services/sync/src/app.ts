@@ -2,10 +2,11 @@ import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { channels, idSchema, type Detections } from '@sightline/schemas';
-import { blobName, classify, containerClientFor, ensureContainer, metadataValue, tagValue, uploadImage, type UploadOutcome } from './blob.ts';
+import { blobName, containerClientFor, metadataValue, tagValue, type UploadOutcome } from './blob.ts';
 import type { SyncConfig } from './config.ts';
 import { createSyncMetrics } from './metrics.ts';
 import { Outbox, type EvictReason, type OutboxEntry, type OutboxHeader } from './outbox.ts';
+import { Uploader } from './uploader.ts';
 import { FrameRing, REASONS, SelectionPolicy, summarize, summaryBytes, type DetectionSummary, type Reason, type RingFrame } from './selection.ts';
 
 export interface SyncDeps {
@@ -55,20 +56,15 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const log = logger.child({ module: 'sync' });
-  let storeReachable: boolean | null = null;
-  let lastStoreError: string | null = null;
-  let containerReady = false;
+  // Made below, once the outbox and the metrics exist; readiness asks it only after start.
+  let uploader: Uploader | undefined;
 
   const runtime = createRuntime({
     service: 'sync',
     logger,
     mqtt: config.mqtt,
     http: config.http,
-    notReadyReason: () => {
-      if (lastStoreError !== null) return `blob storage ${storeReachable === false ? 'unreachable' : 'refusing requests'}: ${lastStoreError} (images wait in the outbox)`;
-      if (!containerReady) return 'blob container not yet checked';
-      return null;
-    },
+    notReadyReason: () => (uploader === undefined ? 'blob container not yet checked' : uploader.notReadyReason()),
   });
 
   const counts = {
@@ -241,7 +237,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       m.selected.inc({ reason });
       m.bytesSelected.inc(frame.jpeg.length);
       log.debug({ blob: name, reason }, 'image selected');
-      pump();
+      uploader?.kick();
     } catch (err) {
       recent.delete(name);
       log.error({ err, blob: name }, 'cannot write the image to the outbox: not accepted');
@@ -289,123 +285,22 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     pendingSnapshots.set(frameKey(camera, seq), { camera, seq });
   }
 
-  // --- uploads: oldest first, a few at a time, one shared backoff while the store fails ---
-  const busy = new Set<OutboxEntry>();
-  let failures = 0;
-  let nextAttemptAt = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = true;
-  let checkingContainer = false;
-
-  function backoffMs(): number {
-    const base = Math.min(config.upload.retryMaxMs, config.upload.retryMinMs * 2 ** Math.min(30, failures - 1));
-    return Math.round(base * (0.5 + random() * 0.5));
-  }
-
-  function schedule(delayMs: number): void {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(pump, delayMs);
-  }
-
-  function storeFailed(err: unknown, what: string): void {
-    const fault = classify(err);
-    failures += 1;
-    storeReachable = fault.kind === 'refused' ? true : false;
-    lastStoreError = fault.message;
-    m.storeReachable.set(0);
-    m.uploadFailures.inc({ kind: fault.kind });
-    const delay = backoffMs();
-    nextAttemptAt = Math.max(nextAttemptAt, now() + delay);
-    log.warn({ cause: fault.message, retryInMs: delay, waiting: outbox.stats().images }, `${what} failed, will retry`);
-    schedule(delay);
-  }
-
-  function storeWorked(): void {
-    failures = 0;
-    nextAttemptAt = 0;
-    if (storeReachable !== true) log.info('blob storage reachable');
-    storeReachable = true;
-    lastStoreError = null;
-    m.storeReachable.set(1);
-  }
-
-  function pump(): void {
-    if (stopped) return;
-    const wait = nextAttemptAt - now();
-    if (wait > 0) return schedule(wait);
-    if (!containerReady) {
-      if (checkingContainer) return;
-      checkingContainer = true;
-      background('container check', async () => {
-        try {
-          await ensureContainer(container, config.upload.startTimeoutMs);
-        } catch (err) {
-          checkingContainer = false;
-          storeFailed(err, 'creating the container');
-          return;
-        }
-        checkingContainer = false;
-        containerReady = true;
-        storeWorked();
-        pump();
-      });
-      return;
-    }
-    for (const entry of outbox.oldest(config.upload.concurrency - busy.size, busy)) {
-      busy.add(entry);
-      background('upload', async () => {
-        try {
-          await upload(entry);
-        } finally {
-          busy.delete(entry);
-          pump();
-        }
-      });
-    }
-  }
-
-  async function upload(entry: OutboxEntry): Promise<void> {
-    let item: { header: OutboxHeader; jpeg: Buffer };
-    try {
-      item = await outbox.read(entry);
-    } catch (err) {
-      if (!outbox.contains(entry)) return; // evicted meanwhile
-      log.error({ err: { message: (err as Error).message }, blob: entry.blobName }, 'outbox image unreadable');
-      await outbox.discard(entry, 'corrupt');
-      return;
-    }
-    const { header, jpeg } = item;
-    try {
-      let outcome = await uploadImage(container, header, jpeg, config.upload.timeoutMs);
-      if (outcome === 'conflict') {
-        // Another image already holds this name (a camera restarted its seq in the same ms):
-        // keep both, this one under a name that carries its hash.
-        log.error({ blob: header.blobName }, 'a different image already has this blob name: uploading under a name with its hash');
-        const renamed = { ...header, blobName: header.blobName.replace(/\.jpg$/, `-${header.sha256.slice(0, 12)}.jpg`) };
-        outcome = await uploadImage(container, renamed, jpeg, config.upload.timeoutMs);
-        if (outcome === 'conflict') throw new Error(`blob ${renamed.blobName} exists with other content`);
-      }
-      storeWorked();
-      await outbox.remove(entry);
-      const at = now();
+  const store = new Uploader({
+    outbox,
+    container,
+    upload: config.upload,
+    metrics: m,
+    logger: log,
+    now,
+    random,
+    background,
+    onUploaded: (header, outcome, at, bytes) => {
       counts.uploaded += 1;
-      counts.bytes.uploaded += jpeg.length;
-      m.uploaded.inc({ outcome });
-      m.bytesUploaded.inc(jpeg.length);
-      m.captureToBlob.observe(Math.max(0, (at - header.capturedAt) / 1000));
+      counts.bytes.uploaded += bytes;
       deps.onUploaded?.(header, outcome, at);
-    } catch (err) {
-      const fault = classify(err);
-      if (fault.kind === 'refused' && (fault.status === 400 || fault.status === 413)) {
-        log.error({ blob: header.blobName, cause: fault.message }, 'blob storage refuses this image for good');
-        await outbox.discard(entry, 'rejected');
-        return;
-      }
-      if (fault.kind === 'refused' && fault.status === 404) containerReady = false;
-      storeFailed(err, `uploading ${header.blobName}`);
-    }
-  }
+    },
+  });
+  uploader = store;
 
   let sweeper: NodeJS.Timeout | undefined;
   let runtimeStarted = false;
@@ -424,7 +319,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       framesSeen: counts.framesSeen,
       framesRefused: counts.framesRefused,
       rings: { cameras: ring.count, bytes: ring.bytes },
-      store: { reachable: storeReachable, lastError: lastStoreError, retryInMs: Math.max(0, nextAttemptAt - now()) },
+      store: store.state(),
     };
   }
 
@@ -434,24 +329,14 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     stats,
     async start() {
       await outbox.open();
-      try {
-        await ensureContainer(container, config.upload.startTimeoutMs);
-        containerReady = true;
-        storeWorked();
-      } catch (err) {
-        const fault = classify(err);
-        if (fault.kind === 'refused') {
-          throw new StoreRefusedError(`blob storage refused container "${config.container}" at ${storeEndpoint(config)}: ${fault.message} (check the connection string / SAS)`);
-        }
-        storeReachable = false;
-        lastStoreError = fault.message;
-        failures = 1;
-        nextAttemptAt = now() + backoffMs();
-        log.warn({ endpoint: storeEndpoint(config), cause: fault.message }, 'blob storage unreachable at start: images wait in the outbox, retrying with backoff');
+      const problem = await store.checkAtStart(config.upload.startTimeoutMs);
+      if (problem !== null) {
+        throw new StoreRefusedError(`blob storage refused container "${config.container}" at ${storeEndpoint(config)}: ${problem.refused} (check the connection string / SAS)`);
       }
+      const { lastError } = store.state();
+      if (lastError !== null) log.warn({ endpoint: storeEndpoint(config), cause: lastError }, 'blob storage unreachable at start: images wait in the outbox, retrying with backoff');
       runtimeStarted = true;
       await runtime.start();
-      stopped = false;
       sweeper = setInterval(() => background('outbox expiry', () => outbox.expire()), Math.min(60_000, Math.max(1000, config.outbox.ttlMs / 10)));
       sweeper.unref();
       runtime.bus.subscribe(channels.frame, {}, (frame, { camera }) => onFrame(camera, frame)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to frames'));
@@ -461,17 +346,15 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
           if (event.type === 'new' && event.alert.snapshot !== null) onSnapshot(event.alert.snapshot.camera, event.alert.snapshot.seq);
         })
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to alerts'));
-      pump();
+      store.start();
     },
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
       clearInterval(sweeper);
+      // No new upload from here on; those in flight finish while the runtime closes.
+      const uploadsSettled = store.stop();
       // A client that never connected has nothing to close (and mqtt.js cannot end it).
       if (runtimeStarted) await runtime.stop();
-      // In-flight uploads finish or time out; whatever is not confirmed stays in the outbox.
-      const deadline = Date.now() + 3000;
-      while (busy.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await uploadsSettled;
     },
   };
 }
