@@ -6,7 +6,7 @@ import { MODEL_ROUTES_OPENAPI, registerModelRoutes } from './http/models.ts';
 import { predictionApi, type MappedError } from './custom-vision/prediction-api.ts';
 import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits, type PreparedInput } from './pipeline/image.ts';
 import { createInferenceMetrics, DROP_REASONS, type DropReason } from './pipeline/metrics.ts';
-import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo } from './pipeline/model-session.ts';
+import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo } from './model/loader.ts';
 import { Scheduler, type Job } from './pipeline/scheduler.ts';
 
 export interface Timings {

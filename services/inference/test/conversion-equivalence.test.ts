@@ -4,7 +4,7 @@ import * as ort from '../src/onnxruntime.ts';
 import { findPeaks } from '../src/decoders/centernet.ts';
 import { loadTfjsGraphModel } from '../src/convert/tfjs-model.ts';
 import { convertTfjsToOnnx } from '../src/convert/tfjs-to-onnx.ts';
-import { locateDefaultModel } from '../src/models/default-model.ts';
+import { locateDefaultModel } from '../src/model/default-model.ts';
 import { centerNetOutput, emojiScene, loadTfjsReference, maxAbsDiff, runOnnx, syntheticImage, toModelInput, type ModelOutputs } from './helpers.ts';
 
 /** Heatmaps are probabilities in [0, 1]. */

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
-import { decodeCenterNet, findPeaks, iou, type CenterNetOutput } from '../src/decoders/centernet.ts';
-import { DEFAULT_MODEL, ensureDefaultModel } from '../src/models/default-model.ts';
+import { decodeCenterNet, findPeaks, type CenterNetOutput } from '../src/decoders/centernet.ts';
+import { iou } from '../src/decoders/index.ts';
+import { DEFAULT_MODEL, ensureDefaultModel } from '../src/model/default-model.ts';
 import { centerNetOutput, emojiScene, runOnnx, tempDir, toModelInput } from './helpers.ts';
 
 /** An 8x8 grid over a 32x32 input (stride 4) with `classes` heatmaps, all zero but the given cells. */

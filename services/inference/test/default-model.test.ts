@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
 import { onnx } from '../src/convert/onnx-builder.ts';
 import { CONVERTER_VERSION } from '../src/convert/tfjs-to-onnx.ts';
-import { COCO_LABELS } from '../src/models/coco-labels.ts';
-import { DEFAULT_MODEL, ensureDefaultModel, locateDefaultModel, UPSTREAM_REPOSITORY } from '../src/models/default-model.ts';
+import { COCO_LABELS } from '../src/model/coco-labels.ts';
+import { DEFAULT_MODEL, ensureDefaultModel, locateDefaultModel, UPSTREAM_REPOSITORY } from '../src/model/default-model.ts';
 import { tempDir } from './helpers.ts';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');

@@ -5,8 +5,9 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
 import sharp from 'sharp';
-import { DEFAULT_MODEL, locateDefaultModel } from '../src/models/default-model.ts';
-import type { Box, CenterNetOutput } from '../src/decoders/centernet.ts';
+import { DEFAULT_MODEL, locateDefaultModel } from '../src/model/default-model.ts';
+import type { CenterNetOutput } from '../src/decoders/centernet.ts';
+import type { Box } from '../src/decoders/index.ts';
 
 export const INPUT_SIZE = 512;
 
