@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
-import { ElemType } from '../src/convert/onnx-builder.ts';
+import { ElemType } from '@sightline/tfjs-onnx';
 import { createDecoder, CUSTOM_VISION_ANCHORS, DecodeError, type DecodeContext, type OutputDecoder, type Prediction } from '../src/decoders/index.ts';
 import { decoderSpecSchema, type DecoderSpec } from '../src/model/descriptor.ts';
 import { passThroughModel } from './onnx-fixtures.ts';
