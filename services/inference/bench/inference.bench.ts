@@ -27,7 +27,7 @@ import { createLogger } from '@sightline/kit';
 import { createInferenceApp } from '../src/app.ts';
 import { DEFAULT_THREADS, type InferenceConfig } from '../src/config.ts';
 import { prepareInput } from '../src/pipeline/image.ts';
-import { BUILTIN_MODEL_ID, loadModel } from '../src/pipeline/model-session.ts';
+import { BUILTIN_MODEL_ID, loadModel } from '../src/model/loader.ts';
 import { emojiScene } from '../test/helpers.ts';
 import type { PeerCommand, PeerReply } from './mqtt-peer.ts';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Prediction } from '../src/decoders/types.ts';
 import { prepareInput, UPLOAD_LIMITS } from '../src/pipeline/image.ts';
-import { BUILTIN_MODEL_ID, loadModel, type LoadedModel } from '../src/pipeline/model-session.ts';
+import { BUILTIN_MODEL_ID, loadModel, type LoadedModel } from '../src/model/loader.ts';
 
 const SCORE = 0.2;
 

@@ -2,11 +2,12 @@ import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline
 import { channels, type Detections, type Frame, type ModelState } from '@sightline/schemas';
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
-import { MODEL_ROUTES_OPENAPI, registerModelRoutes } from './http/models.ts';
-import { predictionApi, type MappedError } from './custom-vision/prediction-api.ts';
+import { BusyError, NoModelError } from './errors.ts';
+import { registerRoutes } from './http/routes.ts';
+import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo, type RunResult } from './model/loader.ts';
+import { createModelSwitcher } from './model/switcher.ts';
 import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits, type PreparedInput } from './pipeline/image.ts';
 import { createInferenceMetrics, DROP_REASONS, type DropReason } from './pipeline/metrics.ts';
-import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo } from './pipeline/model-session.ts';
 import { Scheduler, type Job } from './pipeline/scheduler.ts';
 
 export interface Timings {
@@ -45,7 +46,8 @@ export interface InferenceApp {
   availableModels(): Promise<string[]>;
   /**
    * One image (JPEG, PNG or WebP) through the current model, taking its turn with the frames.
-   * Hook for HTTP prediction routes; throws an ImageError (bad image) or an Error (no model).
+   * Hook for HTTP prediction routes; throws an ImageError (bad image), a NoModelError (none loaded
+   * yet) or a BusyError (MAX_PREDICTIONS in progress).
    */
   predict(image: Buffer, limits?: ImageLimits): Promise<PredictResult>;
   start(): Promise<void>;
@@ -53,6 +55,17 @@ export interface InferenceApp {
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+function predictResult(model: LoadedModel, input: PreparedInput, result: RunResult, totalMs: number): PredictResult {
+  const timings: Timings = {
+    decodeMs: round(input.decodeMs),
+    preprocessMs: round(input.preprocessMs),
+    inferenceMs: round(result.inferenceMs),
+    postprocessMs: round(result.postprocessMs),
+    totalMs: round(totalMs),
+  };
+  return { model: { id: model.info.id, version: model.info.version }, predictions: result.predictions, timings, width: input.width, height: input.height };
+}
 /** One turn of the event loop: pending I/O (incoming frames) and queued continuations run first. */
 const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
@@ -62,47 +75,17 @@ const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
  * latest frame of each camera taking turns, detections out (`cameras/<camera>/detections`). The
  * model switches at run time over HTTP (`POST /models/current`) or MQTT (`services/inference/model/set`).
  */
-const NO_MODEL = 'no model loaded yet';
-
-/** Too many predictions in progress: the caller should try again shortly. */
-export class BusyError extends Error {
-  override name = 'BusyError';
-}
-
 export function createInferenceApp(config: InferenceConfig, logger: Logger, deps: InferenceDeps = {}): InferenceApp {
   const now = deps.now ?? Date.now;
   const log = logger.child({ module: 'inference' });
-  let model: LoadedModel | null = null;
-  let modelSince = 0;
-  let switching: Promise<unknown> = Promise.resolve();
-  /** The switch waiting for the one in progress; a newer request replaces it (at most two loads, whatever arrives). */
-  let pendingSwitch: { id: string; waiters: Array<{ resolve: (info: ModelInfo) => void; reject: (err: unknown) => void }> } | null = null;
-  let switchRunning = false;
   let predicting = 0;
-
-  function nextSwitch(): void {
-    if (switchRunning || pendingSwitch === null) return;
-    const job = pendingSwitch;
-    pendingSwitch = null;
-    switchRunning = true;
-    switching = doSwitch(job.id)
-      .then(
-        (info) => job.waiters.forEach((w) => w.resolve(info)),
-        (err: unknown) => job.waiters.forEach((w) => w.reject(err)),
-      )
-      .finally(() => {
-        switchRunning = false;
-        nextSwitch();
-      });
-  }
-  let stopped = false;
 
   const runtime = createRuntime({
     service: 'inference',
     logger,
     mqtt: config.mqtt,
     http: config.http,
-    notReadyReason: () => (model === null ? 'model not loaded yet' : null),
+    notReadyReason: () => (models.current() === null ? 'model not loaded yet' : null),
   });
   const metrics = createInferenceMetrics(runtime.registry);
 
@@ -162,15 +145,15 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
 
   async function prepare(bytes: Buffer, limits: ImageLimits): Promise<Prepared> {
     const started = performance.now();
-    const serving = model;
-    if (serving === null) throw new Error(NO_MODEL);
+    const serving = models.current();
+    if (serving === null) throw new NoModelError();
     return { input: await prepareInput(bytes, serving.descriptor.input, limits, frameTensor(serving)), model: serving, started };
   }
 
   /** Runs the prepared input through the current model (preparing it again after a swap). */
   async function infer(bytes: Buffer, limits: ImageLimits, prepared: Prepared, modelDone?: () => void): Promise<PredictResult> {
-    const serving = model;
-    if (serving === null) throw new Error(NO_MODEL);
+    const serving = models.current();
+    if (serving === null) throw new NoModelError();
     const input = prepared.model === serving ? prepared.input : await prepareInput(bytes, serving.descriptor.input, limits);
     // Once the model has run, the scheduler starts decoding the next JPEG (on a libvips thread)
     // while this thread decodes the outputs and publishes them. The run blocked this thread, so
@@ -190,20 +173,13 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     metrics.stage.observe({ stage: 'inference' }, result.inferenceMs / 1000);
     metrics.stage.observe({ stage: 'postprocess' }, result.postprocessMs / 1000);
     metrics.stage.observe({ stage: 'total' }, totalMs / 1000);
-    const timings: Timings = {
-      decodeMs: round(input.decodeMs),
-      preprocessMs: round(input.preprocessMs),
-      inferenceMs: round(result.inferenceMs),
-      postprocessMs: round(result.postprocessMs),
-      totalMs: round(totalMs),
-    };
-    return { model: { id: serving.info.id, version: serving.info.version }, predictions: result.predictions, timings, width: input.width, height: input.height };
+    return predictResult(serving, input, result, totalMs);
   }
 
   async function runFrame(job: Job<Frame>, prepared: { value: Prepared | undefined } | { error: unknown }, modelDone: () => void): Promise<void> {
     metrics.wait.observe((performance.now() - job.submittedAt) / 1000);
     const { camera, item: frame } = job;
-    if (model === null) return drop(camera, 'no-model');
+    if (models.current() === null) return drop(camera, 'no-model');
     let result: PredictResult;
     try {
       if ('error' in prepared) throw prepared.error;
@@ -255,70 +231,34 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     waiting: { maxEntries: wanted?.size ?? config.maxCameras, maxBytes: config.waitingMaxBytes, sizeOf: (frame) => frame.jpeg.length, registry: runtime.registry, logger: log },
   });
 
-  function stateOf(extra: Partial<ModelState> = {}): ModelState {
-    return { model: model ? { id: model.info.id, version: model.info.version } : null, since: modelSince, ...extra };
-  }
+  const models = createModelSwitcher({
+    load: (id) => loadModel(id, { threads: config.threads, modelsDir: config.modelsDir, dataDir: config.dataDir, log: (msg) => log.info(msg) }),
+    between: (swap) => scheduler.between(swap),
+    onState: (refusal) => publishState(refusal),
+    metrics,
+    threads: config.threads,
+    log,
+    now,
+  });
 
   function publishState(extra: Partial<ModelState> = {}): void {
     if (!runtime.client.connected) return;
-    runtime.bus.publish(channels.modelState, {}, stateOf(extra)).catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'model state not published'));
-  }
-
-  async function doSwitch(id: string): Promise<ModelInfo> {
-    const started = performance.now();
-    log.info({ model: id, threads: config.threads }, 'loading model');
-    let loaded: LoadedModel;
-    try {
-      loaded = await loadModel(id, { threads: config.threads, modelsDir: config.modelsDir, dataDir: config.dataDir, log: (msg) => log.info(msg) });
-    } catch (err) {
-      metrics.switches.inc({ outcome: 'refused' });
-      log.warn({ model: id, detail: (err as Error).message, keeps: model?.info.id ?? null }, 'model refused');
-      publishState({ request: id, error: (err as Error).message.slice(0, 2000) });
-      throw err;
-    }
-    if (stopped) {
-      await loaded.release();
-      throw new Error('service stopping');
-    }
-    // The swap itself: between two runs, so no frame ever sees half a model.
-    const old = await scheduler.between(async () => {
-      const previous = model;
-      model = loaded;
-      modelSince = now();
-      return previous;
-    });
-    metrics.modelInfo.reset();
-    metrics.modelInfo.set({ model: loaded.info.id, version: loaded.info.version, threads: String(config.threads) }, 1);
-    metrics.switches.inc({ outcome: 'switched' });
-    log.info({ model: loaded.info.id, version: loaded.info.version, previous: old?.info.id ?? null, ms: Math.round(performance.now() - started) }, 'model serving');
-    publishState();
-    if (old && old !== loaded) await old.release().catch((err: unknown) => log.warn({ err }, 'releasing the old model failed'));
-    return loaded.info;
+    const serving = models.current();
+    const state: ModelState = { model: serving ? { id: serving.info.id, version: serving.info.version } : null, since: models.since(), ...extra };
+    runtime.bus.publish(channels.modelState, {}, state).catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'model state not published'));
   }
 
   async function predictOne(image: Buffer, limits: ImageLimits): Promise<PredictResult> {
     const started = performance.now();
     // Decoding happens outside the turn; the run takes its turn between two frames.
-    const serving = model;
-    if (serving === null) throw new Error(NO_MODEL);
+    const serving = models.current();
+    if (serving === null) throw new NoModelError();
     const input = await prepareInput(image, serving.descriptor.input, limits);
     return scheduler.between(async () => {
-      const current = model!;
+      const current = models.current()!;
       const ready = current === serving ? input : await prepareInput(image, current.descriptor.input, limits);
       const result = await current.run(ready, config.scoreThreshold);
-      return {
-        model: { id: current.info.id, version: current.info.version },
-        predictions: result.predictions,
-        timings: {
-          decodeMs: round(ready.decodeMs),
-          preprocessMs: round(ready.preprocessMs),
-          inferenceMs: round(result.inferenceMs),
-          postprocessMs: round(result.postprocessMs),
-          totalMs: round(performance.now() - started),
-        },
-        width: ready.width,
-        height: ready.height,
-      };
+      return predictResult(current, ready, result, performance.now() - started);
     });
   }
 
@@ -326,28 +266,9 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     runtime,
     scheduler,
     cameras: () => (wanted !== null ? [...wanted] : [...seen.keys()]),
-    current: () => model?.info ?? null,
-    currentModel: () => model,
-    switchModel(id) {
-      // One switch at a time. Requests that arrive meanwhile do not queue up: the latest one waits
-      // (the same model asked twice is one load), and the one it replaces is answered "superseded".
-      return new Promise<ModelInfo>((resolve, reject) => {
-        const waiter = { resolve, reject };
-        if (pendingSwitch !== null) {
-          if (pendingSwitch.id !== id) {
-            const replaced = pendingSwitch.waiters.splice(0);
-            const error = new ModelError(pendingSwitch.id, 'superseded', `superseded by a later request for ${id}`);
-            for (const w of replaced) w.reject(error);
-            metrics.switches.inc({ outcome: 'superseded' });
-            pendingSwitch.id = id;
-          }
-          pendingSwitch.waiters.push(waiter);
-          return;
-        }
-        pendingSwitch = { id, waiters: [waiter] };
-        nextSwitch();
-      });
-    },
+    current: () => models.current()?.info ?? null,
+    currentModel: () => models.current(),
+    switchModel: (id) => models.switchTo(id),
     availableModels: () => listModels(config.modelsDir),
     async predict(image, limits = UPLOAD_LIMITS) {
       // Each waiting prediction holds its decoded image: a flood of requests must not hold them all.
@@ -383,42 +304,16 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       publishState();
     },
     async stop() {
-      stopped = true;
+      models.stopLoading();
       await scheduler.stop();
-      await switching;
+      await models.idle();
       await runtime.stop();
-      const last = model;
-      model = null;
-      await last?.release().catch(() => {});
+      await models.release();
     },
   };
 
-  registerModelRoutes(runtime.http, app);
-  // The Custom Vision prediction container's API, so its existing clients work unchanged.
-  void runtime.http.register(predictionApi, {
-    predict: async (image) => {
-      const result = await app.predict(image);
-      return { modelId: result.model.id, modelVersion: result.model.version, predictions: result.predictions };
-    },
-    mapError: customVisionError,
-    openapiPaths: MODEL_ROUTES_OPENAPI,
-  });
+  registerRoutes(runtime.http, app);
   return app;
 }
 
-const CUSTOM_VISION_IMAGE_CODES: Record<ImageError['fault'], string> = {
-  empty: 'BadRequestImageStream',
-  oversize: 'BadRequestImageSizeBytes',
-  'unsupported-format': 'BadRequestImageFormat',
-  'too-many-pixels': 'BadRequestImageDimensions',
-  corrupt: 'BadRequestImageFormat',
-};
-
-function customVisionError(err: unknown): MappedError | undefined {
-  if (err instanceof ImageError) return { statusCode: err.status === 415 ? 400 : err.status, code: CUSTOM_VISION_IMAGE_CODES[err.fault], message: err.message };
-  if (err instanceof BusyError) return { statusCode: 429, code: 'TooManyRequests', message: err.message };
-  if (err instanceof Error && err.message === NO_MODEL) return { statusCode: 503, code: 'ServiceUnavailable', message: 'no model is loaded yet' };
-  return undefined;
-}
-
-export { ImageError, ModelError };
+export { BusyError, ImageError, ModelError, NoModelError };

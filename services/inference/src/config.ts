@@ -2,7 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
-import { BUILTIN_MODEL_ID } from './pipeline/model-session.ts';
+import { BUILTIN_MODEL_ID } from './model/loader.ts';
 
 /**
  * Intra-op threads by default. Measured on the 2-core target (bench/inference.bench.ts): the

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ElemType } from '../src/convert/onnx-builder.ts';
+import { ElemType } from '@sightline/tfjs-onnx';
 import { CUSTOM_VISION_ANCHORS, OLD_LOSS_EXPORT_MESSAGE } from '../src/decoders/index.ts';
 import { ExportFolderError, loadCustomVisionExport } from '../src/custom-vision/export-folder.ts';
 import { CV_METADATA_BGR, CV_METADATA_RGB, cvManifest, imageToFormsModel, meanColourClassifier, tempDir, writeExportFolder, zipMapClassifier } from './onnx-fixtures.ts';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
-import { decodeCenterNet, findPeaks, iou, type CenterNetOutput } from '../src/decoders/centernet.ts';
-import { DEFAULT_MODEL, ensureDefaultModel } from '../src/models/default-model.ts';
+import { decodeCenterNet, findPeaks, type CenterNetOutput } from '../src/decoders/centernet.ts';
+import { iou } from '../src/decoders/index.ts';
+import { DEFAULT_MODEL, ensureDefaultModel } from '../src/model/default-model.ts';
 import { centerNetOutput, emojiScene, runOnnx, tempDir, toModelInput } from './helpers.ts';
 
 /** An 8x8 grid over a 32x32 input (stride 4) with `classes` heatmaps, all zero but the given cells. */
@@ -87,6 +88,29 @@ test('the default model on emoji scenes: what it really finds', async (t) => {
   assert.ok(iou(apple.detections[0].box, apple.scene.object) > 0.7);
   const person = await detect('1f9d1');
   assert.deepEqual(person.detections, []);
+});
+
+test("the peak finder reproduces the default model's own tower_0/detections from its heatmaps and sizes", async (t) => {
+  // The graph ends in its own CenterNet post-processing (3x3 max pool, top 100); the service decodes
+  // the heads instead (scores, boxes mapped to the frame). The converter's tests show the converted
+  // graph matches TF.js on all three outputs.
+  const model = await ensureDefaultModel(tempDir(t, 'peaks'));
+  const session = await ort.InferenceSession.create(model.onnxPath, { intraOpNumThreads: 1 });
+  t.after(() => session.release());
+  for (const codepoint of ['1f34a', '1f34e']) {
+    const scene = await emojiScene(codepoint);
+    const out = await runOnnx(session, await toModelInput(scene.rgb, scene.width, scene.height));
+    const peaks = findPeaks(centerNetOutput(out), { topK: 100, minScore: 0 });
+    assert.equal(peaks.length, 100);
+    peaks.forEach((p, row) => {
+      const d = out.detections.subarray(row * 6, row * 6 + 6);
+      const where = `${codepoint} row ${row}`;
+      assert.equal(p.classId, d[5], `${where}: class`);
+      assert.equal(Math.fround(p.score), d[4], `${where}: score`);
+      const box = [p.x1, p.y1, p.x2, p.y2];
+      for (let k = 0; k < 4; k++) assert.ok(Math.abs(box[k]! - d[k]!) < 1e-3, `${where}: box ${box} vs ${Array.from(d.subarray(0, 4))}`);
+    });
+  }
 });
 
 test('findPeaks (one pass, one comparison per value) keeps exactly the peaks of the reference, with ties, zeros, negatives and NaN, at any threshold', async () => {

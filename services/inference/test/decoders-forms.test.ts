@@ -79,3 +79,21 @@ test('custom-vision-classification refuses values that are not probabilities', (
   const decoder = createDecoder({ type: 'custom-vision-classification', output: 'model_output' });
   assert.throws(() => decoder.decode({ model_output: new ort.Tensor('float32', Float32Array.of(3, -1), [1, 2]) }, ctx(['a', 'b'])), /not a probability/);
 });
+
+test('centernet refuses NaN and +Infinity anywhere in the heatmaps (found by its threshold scan) and in the sizes; -Infinity is a low score', () => {
+  const decoder = createDecoder({ type: 'centernet', heatmaps: 'h', sizes: 's' });
+  const G = 8;
+  const run = (heatAt: number, heatValue: number, sizeValue = 4) => {
+    const heat = new Float32Array(G * G * 2);
+    heat[(3 * G + 3) * 2 + 1] = 0.9;
+    heat[heatAt] = heatValue;
+    const out = { h: new ort.Tensor('float32', heat, [1, G, G, 2]), s: new ort.Tensor('float32', new Float32Array(G * G * 4).fill(sizeValue), [1, G, G, 4]) };
+    return decoder.decode(out, ctx(['a', 'b'], { inputWidth: 32, inputHeight: 32, region: { x: 0, y: 0, width: 32, height: 32 }, scoreThreshold: 0.5 }));
+  };
+  assert.deepEqual(run(0, 0).map((p) => p.label), ['b']);
+  // the last value, far from the one object and below nothing: the scan still finds it
+  assert.throws(() => run(G * G * 2 - 1, Number.NaN), (e: Error) => e instanceof DecodeError && e.message === `output "h" holds NaN at index ${G * G * 2 - 1}`);
+  assert.throws(() => run(5, Number.POSITIVE_INFINITY), (e: Error) => e instanceof DecodeError && e.message === 'output "h" holds Infinity at index 5');
+  assert.deepEqual(run(5, Number.NEGATIVE_INFINITY).map((p) => p.label), ['b']);
+  assert.throws(() => run(0, 0, Number.NaN), (e: Error) => e instanceof DecodeError && /output "s" holds NaN/.test(e.message));
+});

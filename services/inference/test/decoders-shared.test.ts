@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
-import { ElemType } from '../src/convert/onnx-builder.ts';
-import { createDecoder, DecodeError, type DecodeContext, type OutputDecoder, type Prediction } from '../src/decoders/index.ts';
-import { CUSTOM_VISION_ANCHORS } from '../src/decoders/yolov2.ts';
-import type { DecoderSpec } from '../src/model/descriptor.ts';
+import { ElemType } from '@sightline/tfjs-onnx';
+import { createDecoder, CUSTOM_VISION_ANCHORS, DecodeError, type DecodeContext, type OutputDecoder, type Prediction } from '../src/decoders/index.ts';
+import { decoderSpecSchema, type DecoderSpec } from '../src/model/descriptor.ts';
 import { passThroughModel } from './onnx-fixtures.ts';
 
 /**
- * The one suite every decoder passes. Each form says how to write a few known objects into its own
- * output tensors; a pass-through ONNX model (output = input) puts them through onnxruntime so the
- * decoder reads real session outputs.
+ * The one suite every decoder passes, built by `createDecoder`, the entry point the model loader
+ * uses. Each form says how to write a few known objects into its own output tensors; a pass-through
+ * ONNX model (output = input) puts them through onnxruntime so the decoder reads real session outputs.
  */
 
 const LABELS = ['cat', 'dog', 'bird'];
@@ -167,6 +166,11 @@ function assertBox(actual: Prediction['box'], expected: [number, number, number,
   const got = [actual.x, actual.y, actual.x + actual.width, actual.y + actual.height];
   got.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < tolerance, `box ${JSON.stringify(got)} differs from ${JSON.stringify(expected)}`));
 }
+
+test('every decoder form a descriptor can name is in this suite', () => {
+  const named = decoderSpecSchema.options.map((option) => option.shape.type.value).sort();
+  assert.deepEqual([...new Set(FORMS.map((form) => form.spec.type))].sort(), named);
+});
 
 const sessions: ort.InferenceSession[] = [];
 after(async () => {

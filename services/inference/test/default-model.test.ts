@@ -4,10 +4,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
-import { onnx } from '../src/convert/onnx-builder.ts';
-import { CONVERTER_VERSION } from '../src/convert/tfjs-to-onnx.ts';
-import { COCO_LABELS } from '../src/models/coco-labels.ts';
-import { DEFAULT_MODEL, ensureDefaultModel, locateDefaultModel, UPSTREAM_REPOSITORY } from '../src/models/default-model.ts';
+import { CONVERTER_NAME, CONVERTER_VERSION, onnx } from '@sightline/tfjs-onnx';
+import { COCO_LABELS } from '../src/model/coco-labels.ts';
+import { DEFAULT_MODEL, ensureDefaultModel, locateDefaultModel, UPSTREAM_REPOSITORY } from '../src/model/default-model.ts';
 import { tempDir } from './helpers.ts';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -49,7 +48,7 @@ test('first use converts and caches with provenance; the next use takes the cach
   assert.ok(path.basename(first.onnxPath).includes(p.source.sha256.slice(0, 16)));
   assert.equal(p.onnx.sha256, sha256(first.onnxPath));
   assert.deepEqual(p.upstream, { repository: UPSTREAM_REPOSITORY, licence: 'none stated' });
-  assert.equal(p.converter.version, CONVERTER_VERSION);
+  assert.deepEqual(p.converter, { name: CONVERTER_NAME, version: CONVERTER_VERSION });
   assert.equal(p.convertedAt, fixed.toISOString());
   assert.match(p.licenceNote, /states no licence/);
 

@@ -1,12 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
 import sharp from 'sharp';
-import { DEFAULT_MODEL, locateDefaultModel } from '../src/models/default-model.ts';
-import type { Box, CenterNetOutput } from '../src/decoders/centernet.ts';
+import { DEFAULT_MODEL } from '../src/model/default-model.ts';
+import type { CenterNetOutput } from '../src/decoders/centernet.ts';
+import type { Box } from '../src/decoders/index.ts';
 
 export const INPUT_SIZE = 512;
 
@@ -14,28 +15,6 @@ export function tempDir(t: TestContext, prefix: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), `sightline-inference-${prefix}-`));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/**
- * A deterministic 512x512 RGB picture (0..255 floats, NHWC): a vertical gradient, a red disc, a
- * blue rectangle, a green triangle and a little hash noise, so every part of the net gets varied input.
- */
-export function syntheticImage(): Float32Array {
-  const img = new Float32Array(INPUT_SIZE * INPUT_SIZE * 3);
-  for (let y = 0; y < INPUT_SIZE; y++) {
-    for (let x = 0; x < INPUT_SIZE; x++) {
-      let rgb = [90 + (y / INPUT_SIZE) * 80, 110, 130 - (x / INPUT_SIZE) * 60];
-      if ((x - 150) ** 2 + (y - 170) ** 2 < 90 ** 2) rgb = [220, 40, 30];
-      if (x > 300 && x < 470 && y > 260 && y < 420) rgb = [30, 60, 200];
-      if (y > 330 && y < 490 && Math.abs(x - 130) < (y - 330) * 0.6) rgb = [40, 180, 60];
-      const noise = (((x * 73856093) ^ (y * 19349663)) >>> 0) % 17;
-      const i = (y * INPUT_SIZE + x) * 3;
-      img[i] = Math.min(255, rgb[0]! + noise);
-      img[i + 1] = Math.min(255, rgb[1]! + noise);
-      img[i + 2] = Math.min(255, rgb[2]! + noise);
-    }
-  }
-  return img;
 }
 
 export function emojiFile(codepoint: string): string {
@@ -96,47 +75,4 @@ export async function runOnnx(session: ort.InferenceSession, input: Float32Array
 
 export function centerNetOutput(o: Pick<ModelOutputs, 'keypoints' | 'wh'>): CenterNetOutput {
   return { heatmaps: o.keypoints, sizes: o.wh, gridWidth: 128, gridHeight: 128, classes: 80, inputWidth: INPUT_SIZE, inputHeight: INPUT_SIZE };
-}
-
-export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
-
-/** The original TF.js graph model on the pure-JS CPU backend, loaded from the same files. */
-export async function loadTfjsReference(): Promise<{ run: (input: Float32Array) => Promise<ModelOutputs> }> {
-  const tf = await import('@tensorflow/tfjs');
-  await tf.setBackend('cpu');
-  const modelJson = locateDefaultModel().modelJson;
-  const json = JSON.parse(readFileSync(modelJson, 'utf8')) as {
-    modelTopology: object;
-    weightsManifest: Array<{ paths: string[]; weights: unknown[] }>;
-    format: string;
-    generatedBy: string;
-    convertedBy: string;
-    signature: object;
-  };
-  const shards = json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(path.join(path.dirname(modelJson), p))));
-  const weights = Buffer.concat(shards);
-  const artifacts: import('@tensorflow/tfjs').io.ModelArtifacts = {
-    modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest.flatMap((g) => g.weights) as import('@tensorflow/tfjs').io.WeightsManifestEntry[],
-    weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
-    format: json.format,
-    generatedBy: json.generatedBy,
-    convertedBy: json.convertedBy,
-    signature: json.signature,
-  };
-  const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
-  return {
-    async run(input) {
-      const x = tf.tensor4d(input, [1, INPUT_SIZE, INPUT_SIZE, 3]);
-      const outs = model.execute(x, ['tower_0/keypoints', 'tower_0/wh', 'tower_0/detections']) as import('@tensorflow/tfjs').Tensor[];
-      const [keypoints, wh, detections] = (await Promise.all(outs.map((o) => o.data()))) as Float32Array[];
-      tf.dispose([x, ...outs]);
-      return { keypoints: keypoints!, wh: wh!, detections: detections! };
-    },
-  };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
-import { attr, ElemType, onnx, OnnxGraphBuilder, valueInfo, type OnnxValueInfo, type ValueInfo } from '../src/convert/onnx-builder.ts';
+import { attr, ElemType, onnx, OnnxGraphBuilder, valueInfo, type OnnxValueInfo, type ValueInfo } from '@sightline/tfjs-onnx';
 
 /** Tiny ONNX models built in the test, one per Custom Vision I/O form. */
 

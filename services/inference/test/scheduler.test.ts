@@ -86,13 +86,6 @@ test('between() runs after the run in flight and before the next; a failed prepa
   assert.deepEqual(dropped, ['stopped']);
 });
 
-test('the decoder registry knows every descriptor form', async () => {
-  const { availableDecoders, createDecoder } = await import('../src/pipeline/decoders.ts');
-  assert.deepEqual(availableDecoders().sort(), ['boxes-classes-scores', 'centernet', 'custom-vision-classification', 'softmax', 'yolov2']);
-  assert.deepEqual(createDecoder({ type: 'centernet', heatmaps: 'h', sizes: 's' }).outputs, ['h', 's']);
-  assert.deepEqual(createDecoder({ type: 'softmax', output: 'probs', applySoftmax: true }).outputs, ['probs']);
-});
-
 test("prepareDuring 'tail': the next frame is prepared once the run calls modelDone (or ends), not while its model runs", async () => {
   const events: string[] = [];
   const scheduler = new Scheduler<string, string>({

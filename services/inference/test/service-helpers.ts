@@ -8,7 +8,7 @@ import { createLogger } from '@sightline/kit';
 import { channels, createTopics, encodeFrame, type Detections, type ModelState } from '@sightline/schemas';
 import { createInferenceApp, type InferenceApp, type InferenceDeps } from '../src/app.ts';
 import type { InferenceConfig } from '../src/config.ts';
-import { BUILTIN_MODEL_ID } from '../src/pipeline/model-session.ts';
+import { BUILTIN_MODEL_ID } from '../src/model/loader.ts';
 import { emojiScene } from './helpers.ts';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
 

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { iou } from '../src/decoders/centernet.ts';
+import { iou } from '../src/decoders/index.ts';
 import { cvManifest, meanColourClassifier, tempDir, writeExportFolder, zipMapClassifier } from './onnx-fixtures.ts';
 import { bombJpeg, startApp, startBroker, tangerineJpeg, testConfig } from './service-helpers.ts';
 

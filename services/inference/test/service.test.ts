@@ -3,10 +3,10 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { channels, detectionsSchema, encodeFrame } from '@sightline/schemas';
-import { iou } from '../src/decoders/centernet.ts';
-import { ensureDefaultModel } from '../src/models/default-model.ts';
+import { iou } from '../src/decoders/index.ts';
+import { ensureDefaultModel } from '../src/model/default-model.ts';
 import { ImageError } from '../src/pipeline/image.ts';
-import { builtinDescriptor, ModelError } from '../src/pipeline/model-session.ts';
+import { builtinDescriptor, ModelError } from '../src/model/loader.ts';
 import { tempDir } from './helpers.ts';
 import { bombJpeg, dataDir, greyJpeg, metricValue, sleep, startApp, startBroker, tangerineJpeg, testConfig, watch } from './service-helpers.ts';
 

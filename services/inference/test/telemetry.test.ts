@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { ElemType } from '../src/convert/onnx-builder.ts';
+import { ElemType } from '@sightline/tfjs-onnx';
 import { passThroughModel } from './onnx-fixtures.ts';
 
 const run = promisify(execFile);

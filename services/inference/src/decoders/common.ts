@@ -1,6 +1,5 @@
 import type { Tensor } from '../onnxruntime.ts';
-import { iou, type Box } from './centernet.ts';
-import type { DecodeContext, InputRegion, Prediction } from './types.ts';
+import type { Box, DecodeContext, InputRegion, Prediction } from './types.ts';
 
 /** A model answered something a decoder cannot read: a missing output, a wrong shape or type, NaN. */
 export class DecodeError extends Error {
@@ -9,8 +8,25 @@ export class DecodeError extends Error {
 
 type NumericData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | BigUint64Array;
 
+export interface OutputValues {
+  dims: readonly number[];
+  /** A float32 output as it is (no copy), any other numeric type converted. */
+  values: Float64Array | Float32Array;
+}
+
 /** The named output as plain numbers, after checking it exists, is numeric, has the expected size and holds no NaN/Infinity. */
-export function readOutput(outputs: Readonly<Record<string, Tensor>>, name: string): { dims: readonly number[]; values: Float64Array | Float32Array } {
+export function readOutput(outputs: Readonly<Record<string, Tensor>>, name: string): OutputValues {
+  const output = readNumbers(outputs, name);
+  const { values } = output;
+  const bad = values instanceof Float32Array ? firstNonFinite32(values) : firstNonFinite64(values);
+  if (bad >= 0) throw nonFinite(name, bad, values[bad]!);
+  return output;
+}
+
+export const nonFinite = (name: string, index: number, value: number): DecodeError => new DecodeError(`output "${name}" holds ${value} at index ${index}`);
+
+/** As readOutput, without looking for NaN/Infinity: for a caller whose own pass over the values finds them. */
+export function readNumbers(outputs: Readonly<Record<string, Tensor>>, name: string): OutputValues {
   const tensor = outputs[name];
   if (tensor === undefined || tensor === null) throw new DecodeError(`the model gave no output "${name}" (it gave: ${Object.keys(outputs).join(', ') || 'nothing'})`);
   if (typeof tensor !== 'object' || !('data' in tensor) || !('dims' in tensor)) throw new DecodeError(`output "${name}" is not a tensor`);
@@ -24,10 +40,19 @@ export function readOutput(outputs: Readonly<Record<string, Tensor>>, name: stri
   if (numeric instanceof Float32Array) values = numeric;
   else if (numeric instanceof BigInt64Array || numeric instanceof BigUint64Array) values = Float64Array.from(numeric, (v) => Number(v));
   else values = Float64Array.from(numeric as ArrayLike<number>);
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i]!)) throw new DecodeError(`output "${name}" holds ${values[i]} at index ${i}`);
-  }
   return { dims, values };
+}
+
+// The index of the first NaN or ±Infinity (v - v is NaN for them, 0 for any other value), or -1.
+// One function per array type keeps each loop monomorphic.
+function firstNonFinite32(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (values[i]! - values[i]! !== 0) return i;
+  return -1;
+}
+
+function firstNonFinite64(values: Float64Array): number {
+  for (let i = 0; i < values.length; i++) if (values[i]! - values[i]! !== 0) return i;
+  return -1;
 }
 
 /** Drops leading 1s (the batch) until `rank` dimensions remain; throws when the shape cannot be that. */
@@ -44,24 +69,36 @@ export function checkLabels(name: string, classes: number, labels: readonly stri
 
 const clamp01 = (v: number): number => Math.min(1, Math.max(0, v));
 
+export function iou(a: Box, b: Box): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  const inter = w * h;
+  return inter / (a.width * a.height + b.width * b.height - inter);
+}
+
 /**
- * A box given in input-normalised corners to the frame: through the frame's place in the input
+ * A box given by its corners in input pixels to the frame: through the frame's place in the input
  * (letterbox bars removed), clipped to [0, 1]; null when nothing of it is left inside the frame.
  */
-export function inputBoxToFrame(x1: number, y1: number, x2: number, y2: number, context: Pick<DecodeContext, 'inputWidth' | 'inputHeight' | 'region'>): Box | null {
-  const r: InputRegion = context.region;
-  const fx1 = clamp01((x1 * context.inputWidth - r.x) / r.width);
-  const fy1 = clamp01((y1 * context.inputHeight - r.y) / r.height);
-  const fx2 = clamp01((x2 * context.inputWidth - r.x) / r.width);
-  const fy2 = clamp01((y2 * context.inputHeight - r.y) / r.height);
+export function pixelBoxToFrame(x1: number, y1: number, x2: number, y2: number, region: InputRegion): Box | null {
+  const fx1 = clamp01((x1 - region.x) / region.width);
+  const fy1 = clamp01((y1 - region.y) / region.height);
+  const fx2 = clamp01((x2 - region.x) / region.width);
+  const fy2 = clamp01((y2 - region.y) / region.height);
   if (!(fx2 > fx1) || !(fy2 > fy1)) return null;
   return { x: fx1, y: fy1, width: fx2 - fx1, height: fy2 - fy1 };
 }
 
+/** As pixelBoxToFrame, for corners normalised to the input. */
+export function inputBoxToFrame(x1: number, y1: number, x2: number, y2: number, context: Pick<DecodeContext, 'inputWidth' | 'inputHeight' | 'region'>): Box | null {
+  return pixelBoxToFrame(x1 * context.inputWidth, y1 * context.inputHeight, x2 * context.inputWidth, y2 * context.inputHeight, context.region);
+}
+
 /** Best first; boxes of the same class overlapping the kept ones more than iouThreshold dropped; at most maxDetections. */
-export function classwiseNms(candidates: Prediction[], iouThreshold: number, maxDetections: number): Prediction[] {
+export function classwiseNms<P extends Prediction>(candidates: readonly P[], iouThreshold: number, maxDetections: number): P[] {
   const sorted = [...candidates].sort((a, b) => b.score - a.score);
-  const kept: Prediction[] = [];
+  const kept: P[] = [];
   for (const c of sorted) {
     if (kept.length >= maxDetections) break;
     if (c.box && kept.some((k) => k.classId === c.classId && k.box !== null && iou(k.box, c.box!) > iouThreshold)) continue;

@@ -1,7 +1,12 @@
 import type { Tensor } from '../onnxruntime.ts';
-import type { Box } from './centernet.ts';
 
-export type { Box } from './centernet.ts';
+/** A rectangle normalised to the frame: origin top-left, all values in [0, 1]. */
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
 /** One thing the model saw: a detected object (with its box) or a class (box null). */
 export interface Prediction {
@@ -10,6 +15,11 @@ export interface Prediction {
   score: number;
   /** Normalised to the frame, origin top-left; null for a classification. */
   box: Box | null;
+}
+
+/** A prediction of a detector: it always has a box. */
+export interface Detection extends Prediction {
+  box: Box;
 }
 
 /** Where the frame lies in the model input, in input pixels (letterboxing fills part of it). */

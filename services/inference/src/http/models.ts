@@ -1,7 +1,7 @@
 import type { Runtime } from '@sightline/kit';
 import { modelCommandSchema } from '@sightline/schemas';
 import { z } from 'zod';
-import { ModelError, type ModelInfo } from '../pipeline/model-session.ts';
+import { ModelError, type ModelInfo } from '../model/loader.ts';
 
 export interface ModelRoutesTarget {
   current(): ModelInfo | null;

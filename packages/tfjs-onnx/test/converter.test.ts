@@ -2,13 +2,21 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import * as ort from '../src/onnxruntime.ts';
-import { ConversionError, UnsupportedOpError } from '../src/convert/attrs.ts';
-import { halfToFloat } from '../src/convert/float16.ts';
-import { onnx } from '../src/convert/onnx-builder.ts';
-import { loadTfjsGraphModel, parseModelJson, parseTfjsGraphModel, TfjsModelError, type TfjsModelFiles } from '../src/convert/tfjs-model.ts';
-import { CONVERTER_VERSION, convertTfjsToOnnx } from '../src/convert/tfjs-to-onnx.ts';
-import { tempDir } from './helpers.ts';
+import {
+  CONVERTER_NAME,
+  CONVERTER_VERSION,
+  ConversionError,
+  convertTfjsToOnnx,
+  halfToFloat,
+  loadTfjsGraphModel,
+  onnx,
+  parseModelJson,
+  parseTfjsGraphModel,
+  TfjsModelError,
+  UnsupportedOpError,
+  type TfjsModelFiles,
+} from '../src/index.ts';
+import { ort, tempDir } from './helpers.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const dtype = (t: string) => ({ type: t });
@@ -93,6 +101,7 @@ test('a small graph converts and runs in onnxruntime with TF semantics (float16 
   const proto = onnx.ModelProto.decode(converted.onnx);
   assert.equal(proto.producerName, 'sightline');
   assert.equal(proto.producerVersion, CONVERTER_VERSION);
+  assert.equal(proto.docString, `Converted from a TensorFlow.js graph model (test) by ${CONVERTER_NAME}`);
   assert.deepEqual(proto.metadataProps.map((p) => [p.key, p.value]), [['source_sha256', 'abc']]);
   assert.deepEqual(proto.graph?.input?.map((i) => i.type?.tensorType?.shape?.dim?.map((d) => Number(d.dimValue))), [[1, 4], [6]]);
 

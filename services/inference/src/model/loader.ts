@@ -4,13 +4,12 @@ import * as ort from '../onnxruntime.ts';
 import { z } from 'zod';
 import { modelIdSchema } from '@sightline/schemas';
 import { ExportFolderError, loadCustomVisionExport, MANIFEST_FILE } from '../custom-vision/export-folder.ts';
-import { checkOutputsReadable } from '../decoders/index.ts';
+import { checkOutputsReadable, createDecoder } from '../decoders/index.ts';
 import type { OutputDecoder, Prediction } from '../decoders/types.ts';
-import { modelDescriptorSchema, type ModelDescriptor } from '../model/descriptor.ts';
-import { COCO_LABELS } from '../models/coco-labels.ts';
-import { DEFAULT_MODEL, ensureDefaultModel } from '../models/default-model.ts';
-import { createDecoder } from './decoders.ts';
-import type { PreparedInput } from './image.ts';
+import { modelDescriptorSchema, type ModelDescriptor } from './descriptor.ts';
+import { COCO_LABELS } from './coco-labels.ts';
+import { DEFAULT_MODEL, ensureDefaultModel } from './default-model.ts';
+import type { PreparedInput } from '../pipeline/image.ts';
 
 /**
  * A model ready to serve: its descriptor, labels, onnxruntime session and decoder, checked against
@@ -184,12 +183,7 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
     if (path.dirname(onnxPath) !== path.resolve(folder)) throw new ModelError(id, 'invalid-descriptor', `file "${descriptor.file}" must be inside the model folder`);
   }
 
-  let decoder: OutputDecoder;
-  try {
-    decoder = createDecoder(descriptor.decoder);
-  } catch (err) {
-    throw new ModelError(id, 'unsupported', (err as Error).message);
-  }
+  const decoder: OutputDecoder = createDecoder(descriptor.decoder);
 
   let session: ort.InferenceSession;
   try {

@@ -4,8 +4,12 @@ import { ElemType, onnx, OnnxGraphBuilder, valueInfo, type ElemTypeCode, type Va
 import { OP_MAPPINGS, type OpContext } from './ops.ts';
 import type { GraphNode, TensorInfo, TfjsGraphModel, WeightTensor } from './tfjs-model.ts';
 
-/** Bump when the ONNX this produces changes: cached conversions carry it and are rebuilt when it differs. */
-export const CONVERTER_VERSION = '1.0.0';
+export const CONVERTER_NAME = '@sightline/tfjs-onnx';
+/**
+ * Bump when the ONNX this produces changes: cached conversions carry it and are rebuilt when it
+ * differs. 1.0.1: the docString names this package (it named @sightline/inference, where it lived).
+ */
+export const CONVERTER_VERSION = '1.0.1';
 export const OPSET = 17;
 const IR_VERSION = 8;
 
@@ -191,7 +195,7 @@ export function convertTfjsToOnnx(model: TfjsGraphModel, options: ConvertOptions
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: 'sightline',
     producerVersion: CONVERTER_VERSION,
-    docString: `Converted from a TensorFlow.js graph model${json.generatedBy ? ` (${json.generatedBy})` : ''} by @sightline/inference`,
+    docString: `Converted from a TensorFlow.js graph model${json.generatedBy ? ` (${json.generatedBy})` : ''} by ${CONVERTER_NAME}`,
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: options.graphName ?? 'tfjs_graph',

@@ -4,8 +4,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseTfjsGraphModel, readTfjsModelFiles } from '../convert/tfjs-model.ts';
-import { CONVERTER_VERSION, convertTfjsToOnnx, OPSET } from '../convert/tfjs-to-onnx.ts';
+import { CONVERTER_NAME, CONVERTER_VERSION, convertTfjsToOnnx, OPSET, parseTfjsGraphModel, readTfjsModelFiles } from '@sightline/tfjs-onnx';
 import { COCO_LABELS } from './coco-labels.ts';
 
 export const DEFAULT_MODEL_PACKAGE = '@vladmandic/human';
@@ -188,7 +187,7 @@ export async function ensureDefaultModel(dataDir: string, options: EnsureModelOp
       ...(json.convertedBy ? { convertedBy: json.convertedBy } : {}),
     },
     upstream: { repository: UPSTREAM_REPOSITORY, licence: 'none stated' },
-    converter: { name: '@sightline/inference tfjs-to-onnx', version: CONVERTER_VERSION },
+    converter: { name: CONVERTER_NAME, version: CONVERTER_VERSION },
     convertedAt: (options.now ?? (() => new Date()))().toISOString(),
     licenceNote: LICENCE_NOTE,
   };

@@ -1,0 +1,35 @@
+import type { Runtime } from '@sightline/kit';
+import type { InferenceApp } from '../app.ts';
+import { predictionApi, type MappedError } from '../custom-vision/prediction-api.ts';
+import { BusyError, NoModelError } from '../errors.ts';
+import { ImageError } from '../pipeline/image.ts';
+import { MODEL_ROUTES_OPENAPI, registerModelRoutes } from './models.ts';
+
+/** The service's routes beside the kit's health and metrics: model switching, and predictions. */
+export function registerRoutes(http: Runtime['http'], app: InferenceApp): void {
+  registerModelRoutes(http, app);
+  // The Custom Vision prediction container's API, so its existing clients work unchanged.
+  void http.register(predictionApi, {
+    predict: async (image) => {
+      const result = await app.predict(image);
+      return { modelId: result.model.id, modelVersion: result.model.version, predictions: result.predictions };
+    },
+    mapError: customVisionError,
+    openapiPaths: MODEL_ROUTES_OPENAPI,
+  });
+}
+
+const CUSTOM_VISION_IMAGE_CODES: Record<ImageError['fault'], string> = {
+  empty: 'BadRequestImageStream',
+  oversize: 'BadRequestImageSizeBytes',
+  'unsupported-format': 'BadRequestImageFormat',
+  'too-many-pixels': 'BadRequestImageDimensions',
+  corrupt: 'BadRequestImageFormat',
+};
+
+function customVisionError(err: unknown): MappedError | undefined {
+  if (err instanceof ImageError) return { statusCode: err.status === 415 ? 400 : err.status, code: CUSTOM_VISION_IMAGE_CODES[err.fault], message: err.message };
+  if (err instanceof BusyError) return { statusCode: 429, code: 'TooManyRequests', message: err.message };
+  if (err instanceof NoModelError) return { statusCode: 503, code: 'ServiceUnavailable', message: 'no model is loaded yet' };
+  return undefined;
+}
