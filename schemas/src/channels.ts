@@ -226,7 +226,7 @@ export const channels = {
     summary:
       'One camera frame as a plain JPEG (any MQTT image viewer shows it). Its metadata is JSON in a JPEG comment (COM, 0xFFFE) segment whose text starts with `sightline-frame/1 `, placed after the APP0/APP1 headers.',
     publishers: ['capture'],
-    subscribers: ['inference', 'alert', 'sync'],
+    subscribers: ['inference', 'sync'],
     schema: frameMetaSchema,
     maxBytes: MAX_FRAME_BYTES,
     example: { meta: { camera: 'demo', seq: 42, capturedAt: 1795000000000, width: 640, height: 480 }, jpeg: EXAMPLE_JPEG } as Frame,
