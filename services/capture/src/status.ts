@@ -63,6 +63,7 @@ export class StatusReporter {
   readonly #log: Logger;
   /** The last status sent per configured camera (their number is capped by the config). */
   readonly #sent = new Map<string, CameraStatusMessage>();
+  readonly #sending = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(options: StatusReporterOptions) {
@@ -82,7 +83,12 @@ export class StatusReporter {
     if (!this.#o.connected()) return;
     const status = statusMessage(camera, this.#o.now());
     if (!this.#due(this.#sent.get(camera.id), status)) return;
-    this.#send(status).catch(() => {});
+    // A failure is logged by #send and retried at the next check.
+    const done = (): void => {
+      this.#sending.delete(sending);
+    };
+    const sending: Promise<void> = this.#send(status).then(done, done);
+    this.#sending.add(sending);
   }
 
   /** Every camera's status again, on each (re)connect. */
@@ -91,14 +97,12 @@ export class StatusReporter {
     for (const camera of this.#o.cameras) this.changed(camera);
   }
 
-  /** Publishes each (stopped) camera's final status, waiting at most `timeoutMs`. */
+  /** Once the cameras are stopped: their final statuses go out, waited for at most `timeoutMs`. */
   async stop(timeoutMs = 2000): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    if (!this.#o.connected()) return;
-    const now = this.#o.now();
-    const sent = Promise.allSettled(this.#o.cameras.map((camera) => this.#send(statusMessage(camera, now))));
-    await Promise.race([sent, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    for (const camera of this.#o.cameras) this.changed(camera);
+    await Promise.race([Promise.allSettled([...this.#sending]), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
   #due(last: CameraStatusMessage | undefined, next: CameraStatusMessage): boolean {
