@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { decodeFrame, detectionsSchema, type Detections, type FrameMeta } from '@sightline/schemas';
+import { cameraStatusSchema, decodeFrame, detectionsSchema, type Detections, type FrameMeta } from '@sightline/schemas';
 import { stackServices } from '../infra/stack/services.ts';
 import { launchStack } from './launch.ts';
 
@@ -116,6 +116,13 @@ test('the one-command stack delivers JPEG frames at the configured rate, capture
   for (const service of onBus) {
     assert.match(availability, new RegExp(`sightline/services/${service.name}/availability online`));
   }
+
+  // The camera's status, retained, as any integrator sees it: online, at about the configured rate.
+  const { stdout: statusText } = await run('mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(ports.mqtt), '-t', 'sightline/cameras/demo/status', '-C', '1', '-W', '10']);
+  const status = cameraStatusSchema.parse(JSON.parse(statusText));
+  assert.equal(status.state, 'online', statusText);
+  assert.ok(Math.abs(status.fps - FPS) <= FPS * 0.2, `status says ${status.fps} fps, want ${FPS} +-20 %`);
+  assert.deepEqual([status.width, status.height], [frames[0]!.meta.width, frames[0]!.meta.height]);
 
   // Sync sees the frames and reaches its Blob Storage (Azurite, started by the stack).
   const url = (key: string) => `http://127.0.0.1:${httpPorts[key]}`;

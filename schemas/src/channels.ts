@@ -98,7 +98,7 @@ function textCodec<S extends z.ZodType<string>>(schema: S, maxBytes: number): Co
 }
 
 const frameCodec: Codec<Frame> = {
-  encode: (frame) => encodeFrame(frame.jpeg, frame.meta),
+  encode: (frame) => encodeFrame(frame.jpeg, frame.meta, frame.header),
   decode: decodeFrame,
 };
 
@@ -181,6 +181,25 @@ export type ModelState = z.infer<typeof modelStateSchema>;
 
 const EXAMPLE_MODEL = { id: 'centernet-coco', version: '1' };
 
+export const cameraStatusSchema = z
+  .strictObject({
+    camera: idSchema.describe('camera id, the same as in the topic'),
+    state: z.enum(['online', 'offline']).describe('`online` while capture publishes the camera\'s frames; `offline` while it does not (starting, source failed or stalled, stopped)'),
+    reason: safeTextSchema(500, 1).optional().describe('why the camera is offline; present exactly when `state` is `offline`'),
+    fps: z.number().min(0).max(1000).describe('frames published per second, measured over the last 10 s (longer for rates under 0.3 fps); 0 while offline'),
+    width: pixelsSchema.describe('width of the frames, in pixels (the configured size until the first frame)'),
+    height: pixelsSchema.describe('height of the frames, in pixels'),
+    since: epochMsSchema.describe('when the camera entered this state, milliseconds since the Unix epoch (UTC)'),
+    at: epochMsSchema.describe('when capture published this status; a heartbeat refreshes it'),
+  })
+  .superRefine((status, ctx) => {
+    if ((status.state === 'offline') !== (status.reason !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['reason'], message: status.state === 'offline' ? 'an offline camera needs a reason' : 'an online camera has no reason' });
+    }
+  })
+  .describe('The state of one camera as capture sees it');
+export type CameraStatus = z.infer<typeof cameraStatusSchema>;
+
 const EXAMPLE_SPEECH: Speech = {
   id: 'utt-77b1',
   lane: 'lane-1',
@@ -207,12 +226,28 @@ export const channels = {
     summary:
       'One camera frame as a plain JPEG (any MQTT image viewer shows it). Its metadata is JSON in a JPEG comment (COM, 0xFFFE) segment whose text starts with `sightline-frame/1 `, placed after the APP0/APP1 headers.',
     publishers: ['capture'],
-    subscribers: ['inference', 'alert', 'sync'],
+    subscribers: ['inference', 'sync'],
     schema: frameMetaSchema,
     maxBytes: MAX_FRAME_BYTES,
-    example: { meta: { camera: 'demo', seq: 42, capturedAt: 1795000000000, width: 640, height: 480 }, jpeg: EXAMPLE_JPEG },
+    example: { meta: { camera: 'demo', seq: 42, capturedAt: 1795000000000, width: 640, height: 480 }, jpeg: EXAMPLE_JPEG } as Frame,
     codec: frameCodec,
   } satisfies Channel<Frame, 'camera'>,
+  cameraStatus: {
+    name: 'camera-status',
+    template: 'cameras/{camera}/status',
+    params: ['camera'],
+    qos: 1,
+    retain: true,
+    encoding: 'json',
+    summary:
+      'Whether a camera delivers frames, retained: `online`, or `offline` with the `reason`; the measured frame rate and the frame size. Published on every change (state, reason, size, or the rate moving by more than 10 %), at a heartbeat (30 s by default), again after each reconnect, and `offline` when capture stops. The last will of capture\'s one MQTT connection is its availability, not each camera\'s status: while `services/capture/availability` is `offline` every camera is offline whatever its retained status says, and a status counts again only once one arrives after capture is back online.',
+    publishers: ['capture'],
+    subscribers: ['checkout', 'alert'],
+    schema: cameraStatusSchema,
+    maxBytes: 2048,
+    example: { camera: 'demo', state: 'online', fps: 5, width: 640, height: 480, since: 1795000000000, at: 1795000030000 } as CameraStatus,
+    codec: jsonCodec(cameraStatusSchema, 2048),
+  } satisfies Channel<CameraStatus, 'camera'>,
   detections: {
     name: 'detections',
     template: 'cameras/{camera}/detections',

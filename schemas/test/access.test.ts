@@ -18,6 +18,7 @@ import {
 test('least privilege: each service may write exactly the channels it publishes and read exactly those it subscribes to', () => {
   assert.deepEqual(serviceAccessRules('capture', 'sightline'), [
     { pattern: 'sightline/cameras/+/frame', access: 'write' },
+    { pattern: 'sightline/cameras/+/status', access: 'write' },
     { pattern: 'sightline/services/capture/availability', access: 'write' },
   ]);
   assert.deepEqual(
@@ -29,6 +30,7 @@ test('least privilege: each service may write exactly the channels it publishes 
     checkout.map((r) => `${r.access} ${r.pattern}`).sort(),
     [
       'read sightline/cameras/+/detections',
+      'read sightline/cameras/+/status',
       'read sightline/lanes/+/basket/set',
       'read sightline/services/+/availability',
       'readwrite sightline/lanes/+/weight',

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { channels, decodeFrame, encodeFrame, FRAME_COMMENT_TAG, isCompleteJpeg, MAX_FRAME_BYTES, PayloadError } from '../src/index.ts';
+import { channels, decodeFrame, encodeFrame, FRAME_COMMENT_TAG, isCompleteJpeg, MAX_FRAME_BYTES, MAX_JPEG_SEGMENTS, PayloadError, readJpegHeader } from '../src/index.ts';
 
 /** A real 64x48 JPEG from ffmpeg, with its JFIF APP0 header. */
 function ffmpegJpeg(): Buffer {
@@ -76,6 +76,55 @@ test('a JPEG without our comment, or with a hostile one, is refused', () => {
   assert.equal(fault(() => decodeFrame(withComment('{"camera":"a/#","seq":1,"capturedAt":1}'))), 'invalid');
   assert.equal(fault(() => decodeFrame(withComment('{"camera":"a","seq":-1,"capturedAt":1}'))), 'invalid');
   assert.equal(fault(() => decodeFrame(withComment('{"camera":"a","seq":1,"capturedAt":1,"__proto__":{"x":1},"extra":true}'))), 'invalid');
+});
+
+test('the JPEG header is read in one walk: size from the SOF, where the scan starts, whether Exif may rotate it', () => {
+  const jpeg = ffmpegJpeg();
+  const header = readJpegHeader(jpeg);
+  assert.equal(header.width, 64);
+  assert.equal(header.height, 48);
+  assert.equal(header.exif, false);
+  assert.deepEqual(jpeg.subarray(header.scanStart - 14, header.scanStart - 12), Buffer.from([0xff, 0xda]), 'the scan starts just past the SOS segment');
+  assert.equal(header.segments[0]!.marker, 0xe0);
+  assert.equal(header.segments.at(-1)!.marker, 0xda);
+  // An APP1 (Exif) segment is flagged: its orientation may turn the image, so its size is not final.
+  const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, 0, 8]), Buffer.from('Exif\0\0')]);
+  assert.equal(readJpegHeader(Buffer.concat([jpeg.subarray(0, 2), app1, jpeg.subarray(2)])).exif, true);
+  // A standalone marker in the headers (legal, if rare) is a 2-byte segment, copied as it is.
+  const withTem = Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0x01]), jpeg.subarray(2)]);
+  assert.deepEqual(readJpegHeader(withTem).segments[0], { marker: 0x01, start: 2, end: 4 });
+  assert.equal(decodeFrame(encodeFrame(withTem, meta)).meta.seq, meta.seq);
+  assert.equal(fault(() => readJpegHeader(jpeg.subarray(0, 10))), 'not-jpeg');
+  const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+  const noSof = Buffer.concat([jpeg.subarray(0, sof), jpeg.subarray(sof + 2 + jpeg.readUInt16BE(sof + 2))]);
+  assert.throws(() => readJpegHeader(noSof), /no frame header \(SOF\)/);
+});
+
+test('a frame of many tiny header segments is refused past the cap, before it costs a subscriber', () => {
+  const jpeg = encodeFrame(ffmpegJpeg(), meta);
+  const tiny = Buffer.alloc(4 * MAX_JPEG_SEGMENTS, 0);
+  for (let i = 0; i < MAX_JPEG_SEGMENTS; i++) tiny.set([0xff, 0xfe, 0, 2], i * 4);
+  assert.equal(fault(() => decodeFrame(Buffer.concat([jpeg.subarray(0, 2), tiny, jpeg.subarray(2)]))), 'not-jpeg');
+  assert.equal(decodeFrame(Buffer.concat([jpeg.subarray(0, 2), tiny.subarray(0, 4 * 100), jpeg.subarray(2)])).meta.seq, meta.seq);
+});
+
+test('decodeFrame returns the header of what it read, and a header handed to encodeFrame spares it a second walk', () => {
+  const jpeg = ffmpegJpeg();
+  const header = readJpegHeader(jpeg);
+  let reads = 0;
+  const counted = Buffer.from(jpeg);
+  const read = counted.readUInt16BE.bind(counted);
+  counted.readUInt16BE = (offset?: number) => {
+    reads += 1;
+    return read(offset);
+  };
+  const stamped = encodeFrame(counted, meta, header);
+  assert.equal(reads, 0, 'no segment length read again');
+  assert.ok(stamped.equals(encodeFrame(jpeg, meta)), 'byte for byte the frame a walk would have stamped');
+  const decoded = decodeFrame(stamped);
+  assert.deepEqual(decoded.header, readJpegHeader(stamped));
+  assert.equal(decoded.header.width, 64);
+  assert.equal(stamped.readUInt16BE(decoded.header.scanStart - 14), 0xffda, 'the scan starts past the 14-byte SOS segment');
 });
 
 test('encoding refuses metadata that would not decode', () => {

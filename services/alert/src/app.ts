@@ -108,11 +108,14 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
         granted.catch((err: unknown) => log.error({ err, channel }, 'cannot subscribe'));
       };
       if (types.has('person-in-zone')) subscribe('detections', bus.subscribe(channels.detections, {}, guarded('detections', (d) => ruleEngine.onDetections(d))));
-      if (types.has('camera-offline')) subscribe('frame', bus.subscribe(channels.frame, {}, guarded('frame', (f) => ruleEngine.onFrame(f.meta))));
+      if (types.has('camera-offline')) {
+        subscribe('cameraStatus', bus.subscribe(channels.cameraStatus, {}, (status, { camera }) => guarded('cameraStatus', () => ruleEngine.onCameraStatus(camera, status))(status)));
+      }
       if (types.has('low-confidence-scan') || types.has('model-drift')) subscribe('scan', bus.subscribe(channels.scan, {}, guarded('scan', (s) => ruleEngine.onScan(s))));
       if (types.has('unknown-item') || types.has('weight-mismatch')) subscribe('laneEvent', bus.subscribe(channels.laneEvent, {}, guarded('laneEvent', (e) => ruleEngine.onLaneEvent(e))));
       if (types.has('images-evicted')) subscribe('syncEviction', bus.subscribe(channels.syncEviction, {}, guarded('syncEviction', (e) => ruleEngine.onEviction(e))));
-      if (types.has('service-offline')) {
+      // camera-offline reads capture's availability too: its last will means every camera is offline.
+      if (types.has('service-offline') || types.has('camera-offline')) {
         subscribe('availability', bus.subscribe(channels.availability, {}, (value, params) => guarded('availability', (v: typeof value) => ruleEngine.onAvailability(params.service, v))(value)));
       }
       prune();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import { boundsOf, busServices, footPoint, insidePolygon, type Alert, type AlertEvent, type AlertType, type Detections, type Eviction, type FrameMeta, type LaneEvent, type Scan, type Severity, type SnapshotRef } from '@sightline/schemas';
+import { boundsOf, busServices, footPoint, insidePolygon, type Alert, type AlertEvent, type AlertType, type CameraStatus, type Detections, type Eviction, type LaneEvent, type Scan, type Severity, type SnapshotRef } from '@sightline/schemas';
 import { BoundedMap, type Logger } from '@sightline/kit';
 import type { AlertMetrics } from './metrics.ts';
 import type { Rule, RuleOf } from './rules.ts';
@@ -73,8 +73,15 @@ interface ZoneState {
   lastInZone: number;
 }
 
+/** The service whose cameras report `cameras/<camera>/status`. */
+const CAPTURE = 'capture';
+
 interface CameraState {
-  lastFrame: number | undefined;
+  /** What capture last said (undefined: nothing yet); every camera is offline while capture is. */
+  status: 'online' | 'offline' | undefined;
+  /** When this service learnt the camera went offline (its own clock, not capture's). */
+  offlineSince: number | undefined;
+  reason: string | undefined;
   /** Camera-offline rules whose alert a person resolved while the camera stayed away: not raised again until it is back. */
   dismissed: Set<string>;
 }
@@ -148,6 +155,8 @@ export class RuleEngine {
   /** Service-offline alerts a person resolved while the service stayed offline: not raised again until it is back. */
   private readonly dismissedServices = new Set<string>();
   private readonly startedAt: number;
+  /** capture's availability went offline and no `online` came since: its camera statuses are stale. */
+  private captureOffline = false;
   private readonly rulesById: Map<string, Rule>;
   private readonly zoneRules: Array<RuleOf<'person-in-zone'> & { bounds: { minX: number; maxX: number; minY: number; maxY: number } }>;
   private readonly evaluations;
@@ -170,7 +179,7 @@ export class RuleEngine {
     this.seenCameras = new BoundedMap({ name: 'alert-cameras', maxEntries: limits.maxCameras, idleMs: limits.forgetMs, whenFull: 'refuse-new', ...bounded });
     this.seenLanes = new BoundedMap({ name: 'alert-lanes', maxEntries: limits.maxLanes, idleMs: limits.forgetMs, whenFull: 'refuse-new', ...bounded });
     const ruleCameras = options.rules.flatMap((rule) => ('camera' in rule && rule.camera !== undefined ? [rule.camera] : []));
-    for (const camera of [...(limits.cameras ?? []), ...ruleCameras]) this.knownCameras.set(camera, { lastFrame: undefined, dismissed: new Set() });
+    for (const camera of [...(limits.cameras ?? []), ...ruleCameras]) this.knownCameras.set(camera, newCameraState());
     this.watchedFromStart = new Set(limits.cameras ?? []);
     this.knownLanes = new Set([...(limits.lanes ?? []), ...options.rules.flatMap((rule) => ('lane' in rule && rule.lane !== undefined ? [rule.lane] : []))]);
     this.knownServices = new Set(
@@ -254,17 +263,48 @@ export class RuleEngine {
     }
   }
 
-  onFrame(meta: FrameMeta): void {
-    const state = this.camera(meta.camera, 'frame');
+  /** capture's word on one camera (`cameras/<camera>/status`). */
+  onCameraStatus(camera: string, status: Pick<CameraStatus, 'state' | 'reason'>): void {
+    // While capture is offline its retained statuses are stale: they describe a capture that is gone.
+    if (this.captureOffline) {
+      this.ignored('cameraStatus', 'capture-offline');
+      return;
+    }
+    const state = this.camera(camera, 'cameraStatus');
+    if (status.state === 'offline') {
+      if (state !== undefined) this.setCameraOffline(state, status.reason ?? 'offline');
+      return;
+    }
     if (state !== undefined) {
-      state.lastFrame = this.now();
+      state.status = 'online';
+      state.offlineSince = undefined;
+      state.reason = undefined;
       state.dismissed.clear();
     }
-    // A frame is evidence the camera is back, whether or not it is still held.
+    // Online is evidence the camera is back, whether or not it is still held.
     for (const rule of this.options.rules) {
-      if (rule.type !== 'camera-offline' || (rule.camera !== undefined && rule.camera !== meta.camera)) continue;
+      if (rule.type !== 'camera-offline' || (rule.camera !== undefined && rule.camera !== camera)) continue;
       this.evaluations.get(rule.type)?.inc();
-      this.resolveKey(keyOf(rule, { camera: meta.camera }), 'recovered');
+      this.resolveKey(keyOf(rule, { camera }), 'recovered');
+    }
+  }
+
+  private setCameraOffline(state: CameraState, reason: string): void {
+    if (state.status !== 'offline') state.offlineSince = this.now();
+    state.status = 'offline';
+    state.reason = reason;
+  }
+
+  /**
+   * capture's availability: its last will covers one connection, not each camera, so when it goes
+   * offline every camera it reported is offline; a camera counts as online again only once a
+   * status published after capture came back says so.
+   */
+  private onCaptureAvailability(availability: 'online' | 'offline'): void {
+    this.captureOffline = availability === 'offline';
+    if (!this.captureOffline) return;
+    for (const state of [...this.knownCameras.values(), ...this.seenCameras.values()]) {
+      if (state.status !== undefined) this.setCameraOffline(state, 'capture is offline');
     }
   }
 
@@ -275,7 +315,7 @@ export class RuleEngine {
     if (this.limits.cameras !== null) return this.ignored(channel, 'camera-not-configured');
     const seen = this.seenCameras.get(camera);
     if (seen !== undefined) return seen;
-    const state: CameraState = { lastFrame: undefined, dismissed: new Set() };
+    const state = newCameraState();
     return this.seenCameras.set(camera, state) ? state : this.ignored(channel, 'camera-cap');
   }
 
@@ -368,6 +408,7 @@ export class RuleEngine {
       this.ignored('availability', 'unknown-service');
       return;
     }
+    if (service === CAPTURE) this.onCaptureAvailability(availability);
     const now = this.now();
     for (const rule of this.options.rules) {
       if (rule.type !== 'service-offline' || (rule.service !== undefined && rule.service !== service)) continue;
@@ -400,15 +441,18 @@ export class RuleEngine {
     for (const rule of this.options.rules) {
       if (rule.type !== 'camera-offline') continue;
       for (const [camera, state, known] of this.watchedBy(rule)) {
-        const last = state.lastFrame ?? this.startedAt;
+        if (state.status === 'online') continue;
+        // Never reported: counted from this service's start.
+        const since = state.offlineSince ?? this.startedAt;
         const key = keyOf(rule, { camera });
-        if (now - last < rule.offlineSeconds * 1000 || state.dismissed.has(rule.id) || this.open.has(key)) continue;
-        const seconds = Math.round((now - last) / 1000);
+        if (now - since < rule.offlineSeconds * 1000 || state.dismissed.has(rule.id) || this.open.has(key)) continue;
+        const seconds = Math.round((now - since) / 1000);
+        const reason = state.reason ?? 'no status from capture';
         this.raise(rule, now, {
           subject: { camera },
           known,
-          message: plain(`camera ${camera} sent no frames for ${seconds} s`, 500),
-          details: { offlineSeconds: rule.offlineSeconds, ...(state.lastFrame !== undefined ? { lastFrameAt: last } : {}) },
+          message: plain(`camera ${camera} offline for ${seconds} s: ${reason}`, 500),
+          details: { offlineSeconds: rule.offlineSeconds, reason: plain(reason, 256), ...(state.offlineSince !== undefined ? { offlineSince: since } : {}) },
           snapshot: null,
         });
       }
@@ -434,14 +478,14 @@ export class RuleEngine {
     }
   }
 
-  /** The cameras a camera-offline rule watches: its own, or those watched from the start and every camera that sent a frame. */
+  /** The cameras a camera-offline rule watches: its own, or those watched from the start and every camera capture reported. */
   private *watchedBy(rule: RuleOf<'camera-offline'>): Generator<[string, CameraState, boolean]> {
     if (rule.camera !== undefined) {
       yield [rule.camera, this.knownCameras.get(rule.camera)!, true];
       return;
     }
-    for (const [camera, state] of this.knownCameras) if (this.watchedFromStart.has(camera) || state.lastFrame !== undefined) yield [camera, state, true];
-    for (const [camera, state] of this.seenCameras) if (state.lastFrame !== undefined) yield [camera, state, false];
+    for (const [camera, state] of this.knownCameras) if (this.watchedFromStart.has(camera) || state.status !== undefined) yield [camera, state, true];
+    for (const [camera, state] of this.seenCameras) if (state.status !== undefined) yield [camera, state, false];
   }
 
   acknowledge(id: string): TransitionResult {
@@ -610,6 +654,10 @@ export class RuleEngine {
     this.options.metrics.ended.inc({ type: open.alert.type, by });
     this.options.publish({ type: 'end', alert: open.alert });
   }
+}
+
+function newCameraState(): CameraState {
+  return { status: undefined, offlineSince: undefined, reason: undefined, dismissed: new Set() };
 }
 
 function keyOf(rule: Rule, subject: Subject, part?: string): string {

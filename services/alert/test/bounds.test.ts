@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Registry } from 'prom-client';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { channels, encodeFrame } from '@sightline/schemas';
+import { channels } from '@sightline/schemas';
 import { createAlertApp } from '../src/app.ts';
 import { makeConfig, makeEngine, rules, scan, tempDir, testClient, testLogger, weightMismatch } from './helpers.ts';
+
+const offline = { state: 'offline', reason: 'stalled' } as const;
 
 const offlineRules = () =>
   rules({ id: 'cams', type: 'camera-offline', severity: 'critical', offlineSeconds: 30 }, { id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 0 });
@@ -16,18 +18,18 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
 
 test('700 made-up cameras: at most MAX_CAMERAS are watched, their offline alerts are warnings, the rest are counted; configured cameras stay critical', async (t) => {
   const h = makeEngine(t, offlineRules(), { limits: { maxCameras: 64, cameras: null } });
-  for (let i = 0; i < 700; i++) h.engine.onFrame({ camera: `ghost-${i}`, seq: 1, capturedAt: 1 });
+  for (let i = 0; i < 700; i++) h.engine.onCameraStatus(`ghost-${i}`, offline);
   h.clock.advance(31_000);
   h.engine.tick();
   const raised = h.events.filter((e) => e.type === 'new');
   assert.equal(raised.length, 64);
   assert.ok(raised.every((e) => e.alert.severity === 'warning'), 'a camera only seen is never critical');
-  assert.equal(await metric(h.registry, 'sightline_alert_inputs_dropped_total', { channel: 'frame', reason: 'camera-cap' }), 636);
+  assert.equal(await metric(h.registry, 'sightline_alert_inputs_dropped_total', { channel: 'cameraStatus', reason: 'camera-cap' }), 636);
   assert.equal(await metric(h.registry, 'sightline_bounded_map_evictions_total', { map: 'alert-cameras', reason: 'refused' }), 636);
 
   const configured = makeEngine(t, offlineRules(), { limits: { cameras: ['front', 'back'] } });
-  configured.engine.onFrame({ camera: 'front', seq: 1, capturedAt: 1 });
-  for (let i = 0; i < 700; i++) configured.engine.onFrame({ camera: `ghost-${i}`, seq: 1, capturedAt: 1 });
+  configured.engine.onCameraStatus('front', offline);
+  for (let i = 0; i < 700; i++) configured.engine.onCameraStatus(`ghost-${i}`, offline);
   configured.clock.advance(31_000);
   configured.engine.tick();
   assert.deepEqual(
@@ -35,19 +37,19 @@ test('700 made-up cameras: at most MAX_CAMERAS are watched, their offline alerts
     [['back', 'critical'], ['front', 'critical']],
     'configured cameras only, watched from the start, critical',
   );
-  assert.equal(await metric(configured.registry, 'sightline_alert_inputs_dropped_total', { channel: 'frame', reason: 'camera-not-configured' }), 700);
+  assert.equal(await metric(configured.registry, 'sightline_alert_inputs_dropped_total', { channel: 'cameraStatus', reason: 'camera-not-configured' }), 700);
 });
 
-test('a camera only seen is forgotten after FORGET_SECONDS without a frame, and its place goes to a new camera', (t) => {
+test('a camera only seen is forgotten after FORGET_SECONDS without a status, and its place goes to a new camera', (t) => {
   const h = makeEngine(t, offlineRules(), { limits: { maxCameras: 2, forgetMs: 600_000 } });
-  h.engine.onFrame({ camera: 'a', seq: 1, capturedAt: 1 });
-  h.engine.onFrame({ camera: 'b', seq: 1, capturedAt: 1 });
-  h.engine.onFrame({ camera: 'c', seq: 1, capturedAt: 1 });
+  h.engine.onCameraStatus('a', offline);
+  h.engine.onCameraStatus('b', offline);
+  h.engine.onCameraStatus('c', offline);
   h.clock.advance(31_000);
   h.engine.tick();
   assert.deepEqual(h.events.map((e) => e.alert.camera).sort(), ['a', 'b'], 'c was beyond the cap');
   h.clock.advance(600_000);
-  h.engine.onFrame({ camera: 'c', seq: 2, capturedAt: 2 });
+  h.engine.onCameraStatus('c', offline);
   h.clock.advance(31_000);
   h.engine.tick();
   assert.deepEqual(h.events.filter((e) => e.type === 'new').map((e) => e.alert.camera).sort(), ['a', 'b', 'c']);
@@ -55,7 +57,7 @@ test('a camera only seen is forgotten after FORGET_SECONDS without a frame, and 
 
 test('a camera-offline alert resolved by a person is not raised again under a new id while the camera stays away; it is once the camera came back and left again', (t) => {
   const h = makeEngine(t, offlineRules());
-  h.engine.onFrame({ camera: 'ghost', seq: 1, capturedAt: 1 });
+  h.engine.onCameraStatus('ghost', offline);
   h.clock.advance(31_000);
   h.engine.tick();
   const first = h.events.find((e) => e.type === 'new')!.alert;
@@ -65,7 +67,8 @@ test('a camera-offline alert resolved by a person is not raised again under a ne
     h.engine.tick();
   }
   assert.deepEqual(h.events.map((e) => e.type), ['new', 'end'], 'no ghost comes back');
-  h.engine.onFrame({ camera: 'ghost', seq: 2, capturedAt: 2 });
+  h.engine.onCameraStatus('ghost', { state: 'online' });
+  h.engine.onCameraStatus('ghost', offline);
   h.clock.advance(31_000);
   h.engine.tick();
   assert.deepEqual(h.events.map((e) => e.type), ['new', 'end', 'new']);
@@ -160,11 +163,10 @@ test('over MQTT: 700 made-up cameras and services raise at most MAX_CAMERAS warn
   t.after(() => app.stop());
   await app.start();
   await waitUntil('alert ready', async () => (await app.http.inject({ url: '/readyz' })).statusCode === 200, 10_000);
-  const { client, bus, events } = await testClient(t, broker.url);
-  const jpeg = channels.frame.example.jpeg;
+  const { bus, events } = await testClient(t, broker.url);
   for (let i = 0; i < 700; i++) {
     const camera = `ghost-cam-${i}`;
-    await client.publishAsync(`sightline/cameras/${camera}/frame`, encodeFrame(jpeg, { camera, seq: 1, capturedAt: Date.now() }), { qos: 1 });
+    await bus.publish(channels.cameraStatus, { camera }, { camera, state: 'offline', reason: 'stalled', fps: 0, width: 640, height: 480, since: Date.now(), at: Date.now() });
     await bus.publish(channels.availability, { service: `ghost-svc-${i}` }, 'offline');
   }
   await bus.publish(channels.availability, { service: 'checkout' }, 'offline');

@@ -169,21 +169,47 @@ test('low-confidence scan: below the threshold fires with the scan frame as snap
   assert.equal(h.events.at(-1)!.type, 'end');
 });
 
-test('camera offline: every camera seen, fires after N s without frames, resolves when frames return', (t) => {
+test('camera offline: every camera capture reports, fires after N s offline, resolves when its status is online again', (t) => {
   const h = makeEngine(t, rules({ id: 'cams', type: 'camera-offline', offlineSeconds: 30 }, { id: 'front', type: 'camera-offline', camera: 'front', offlineSeconds: 10 }));
-  h.engine.onFrame({ camera: 'cam1', seq: 1, capturedAt: 1 });
+  h.engine.onCameraStatus('cam1', { state: 'online' });
+  h.engine.onCameraStatus('cam1', { state: 'offline', reason: 'stalled: no frame for 10 s' });
   h.clock.advance(20_000);
   h.engine.tick();
-  assert.deepEqual(h.events.map((e) => [e.type, e.alert.rule, e.alert.camera]), [['new', 'front', 'front']], 'a configured camera never seen counts from start');
+  assert.deepEqual(h.events.map((e) => [e.type, e.alert.rule, e.alert.camera]), [['new', 'front', 'front']], 'a configured camera never reported counts from start');
   h.clock.advance(10_000);
   h.engine.tick();
   h.engine.tick();
   assert.deepEqual(h.events.map((e) => [e.type, e.alert.rule, e.alert.camera]).slice(1), [['new', 'cams', 'cam1']], 'raised once, not per tick');
-  h.engine.onFrame({ camera: 'cam1', seq: 2, capturedAt: 2 });
+  assert.match(h.events.at(-1)!.alert.message, /camera cam1 offline for 30 s: stalled: no frame for 10 s/);
+  assert.equal(h.events.at(-1)!.alert.details?.['reason'], 'stalled: no frame for 10 s');
+  h.engine.onCameraStatus('cam1', { state: 'offline', reason: 'ffmpeg ended' });
+  assert.equal(h.events.length, 2, 'another offline status is the same outage');
+  h.engine.onCameraStatus('cam1', { state: 'online' });
   assert.deepEqual([h.events.at(-1)!.type, h.events.at(-1)!.alert.camera], ['end', 'cam1']);
-  h.engine.onFrame({ camera: 'front', seq: 2, capturedAt: 2 });
+  h.engine.onCameraStatus('front', { state: 'online' });
   assert.deepEqual([h.events.at(-1)!.type, h.events.at(-1)!.alert.camera, h.events.at(-1)!.alert.rule], ['end', 'front', 'front']);
   assert.equal(h.engine.openAlerts().length, 0, 'both resolved');
+});
+
+test('camera offline: capture going offline (its last will) takes every camera it reported with it, until a status after its return says online', (t) => {
+  const h = makeEngine(t, rules({ id: 'cams', type: 'camera-offline', offlineSeconds: 30 }));
+  h.engine.onCameraStatus('cam1', { state: 'online' });
+  h.engine.onCameraStatus('cam2', { state: 'online' });
+  h.clock.advance(60_000);
+  h.engine.tick();
+  assert.equal(h.events.length, 0, 'online cameras are not alerted, however long ago their status came');
+  h.engine.onAvailability('capture', 'offline');
+  // The retained statuses still say online: while capture is offline they are stale.
+  h.engine.onCameraStatus('cam1', { state: 'online' });
+  h.clock.advance(30_000);
+  h.engine.tick();
+  assert.deepEqual(h.events.map((e) => [e.type, e.alert.camera]).sort(), [['new', 'cam1'], ['new', 'cam2']]);
+  assert.match(h.events[0]!.alert.message, /capture is offline/);
+  h.engine.onAvailability('capture', 'online');
+  h.engine.tick();
+  assert.equal(h.events.length, 2, 'capture back is not yet its cameras back');
+  h.engine.onCameraStatus('cam1', { state: 'online' });
+  assert.deepEqual(h.events.slice(2).map((e) => [e.type, e.alert.camera]), [['end', 'cam1']]);
 });
 
 test('service offline: raised once it has stayed offline for the grace period, once; resolved on online; a quick restart raises nothing; own availability ignored', (t) => {

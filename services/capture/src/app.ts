@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels } from '@sightline/schemas';
-import { Camera, DEFAULT_BACKOFF, type BackoffOptions, type CameraStatus } from './camera.ts';
+import { channels, type FrameMeta, type JpegHeader } from '@sightline/schemas';
+import { Camera, DEFAULT_BACKOFF, type BackoffOptions, type CameraReport } from './camera.ts';
 import type { CameraConfig, CaptureConfig } from './config.ts';
-import { selectFfmpeg, type FfmpegBinary } from './ffmpeg.ts';
+import { selectFfmpeg, type FfmpegBinary, type FfmpegInput } from './ffmpeg.ts';
 import { createCaptureMetrics } from './metrics.ts';
 import { ensureSampleVideo } from './sample-video.ts';
-import { inputArgs, listImages } from './sources.ts';
+import { ffmpegInput, ffmpegOutput } from './sources.ts';
+import { StatusReporter } from './status.ts';
 
 export interface CaptureDeps {
   /** Use this ffmpeg instead of choosing one (FFMPEG_PATH, then system, then bundled). */
@@ -31,9 +32,9 @@ export interface CaptureApp {
 }
 
 /**
- * The capture service: one Camera per configured camera, publishing frames on the bus, plus
- * `/cameras` (status of each camera) next to the kit's `/healthz`, `/readyz` and `/metrics`.
- * Ready means connected to the broker and every camera delivering frames.
+ * The capture service: one Camera per configured camera, publishing frames and the camera's
+ * status on the bus, plus `/cameras` (status of each camera) next to the kit's `/healthz`,
+ * `/readyz` and `/metrics`. Ready means connected to the broker and every camera delivering frames.
  */
 export function createCaptureApp(config: CaptureConfig, logger: Logger, deps: CaptureDeps = {}): CaptureApp {
   const now = deps.now ?? Date.now;
@@ -60,11 +61,18 @@ export function createCaptureApp(config: CaptureConfig, logger: Logger, deps: Ca
 
   const publisher = {
     connected: () => runtime.client.connected,
-    publish: (camera: string, jpeg: Buffer, meta: Parameters<typeof channels.frame.codec.encode>[0]['meta']) =>
-      runtime.bus.publish(channels.frame, { camera }, { jpeg, meta }),
+    publish: (camera: string, jpeg: Buffer, meta: FrameMeta, header: JpegHeader) => runtime.bus.publish(channels.frame, { camera }, { jpeg, meta, header }),
   };
+  const reporter = new StatusReporter({
+    cameras,
+    publish: (status) => runtime.bus.publish(channels.cameraStatus, { camera: status.camera }, status),
+    connected: () => runtime.client.connected,
+    heartbeatMs: config.statusHeartbeatSeconds * 1000,
+    now,
+    logger,
+  });
 
-  const argsFor = (camera: CameraConfig) => async (): Promise<string[]> => {
+  const inputOf = (camera: CameraConfig) => async (): Promise<FfmpegInput> => {
     const options = {
       fps: camera.fps,
       width: camera.width,
@@ -75,22 +83,22 @@ export function createCaptureApp(config: CaptureConfig, logger: Logger, deps: Ca
     if (camera.source.kind === 'sample') {
       options.samplePath = await ensureSampleVideo(ffmpeg.path, config.dataDir, (msg) => log.info(msg));
     }
-    if (camera.source.kind === 'dir') {
-      const images = listImages(camera.source.path);
-      if (images.ignored.length > 0) {
-        log.warn({ camera: camera.id, using: images.codec === 'png' ? 'png' : 'jpeg', ignored: images.ignored.length }, 'folder mixes JPEG and PNG images: ffmpeg shows one kind per stream, the other is left out');
-      }
-    }
-    return inputArgs(camera.source, options);
+    return ffmpegInput(camera.source, options);
   };
 
   for (const camera of config.cameras) {
     const stallMs = (deps.stallMs ?? config.stallSeconds * 1000) + (camera.motion ? camera.motion.keepaliveSeconds * 1000 : 0);
+    if (camera.source.kind === 'dir' && camera.source.images.ignored.length > 0) {
+      const { images } = camera.source;
+      log.warn({ camera: camera.id, using: images.codec === 'png' ? 'png' : 'jpeg', ignored: images.ignored.length }, 'folder mixes JPEG and PNG images: ffmpeg shows one kind per stream, the other is left out');
+    }
     const options = {
       config: camera,
       ffmpegPath: ffmpeg.path,
-      inputArgs: argsFor(camera),
+      input: inputOf(camera),
+      output: ffmpegOutput(camera),
       publisher,
+      onChange: (c: Camera) => reporter.changed(c),
       metrics,
       logger,
       now,
@@ -101,7 +109,9 @@ export function createCaptureApp(config: CaptureConfig, logger: Logger, deps: Ca
     cameras.push(new Camera(options));
   }
 
-  runtime.http.get('/cameras', async (): Promise<{ cameras: CameraStatus[] }> => ({ cameras: cameras.map((c) => c.status()) }));
+  runtime.http.get('/cameras', async (): Promise<{ cameras: CameraReport[] }> => ({ cameras: cameras.map((c) => c.status()) }));
+  // After the kit's own handler has said `online`: consumers forget the statuses of a capture that went offline.
+  const onConnect = () => reporter.republish();
 
   return {
     runtime,
@@ -110,11 +120,15 @@ export function createCaptureApp(config: CaptureConfig, logger: Logger, deps: Ca
     async start() {
       const version = await ffmpegVersion(ffmpeg.path);
       log.info({ ffmpeg: ffmpeg.path, origin: ffmpeg.origin, version }, `using ${ffmpeg.origin} ffmpeg`);
+      runtime.client.on('connect', onConnect);
       await runtime.start();
+      reporter.start();
       for (const camera of cameras) camera.start();
     },
     async stop() {
       await Promise.all(cameras.map((c) => c.stop().catch((err: unknown) => log.warn({ err, camera: c.id }, 'stopping camera failed'))));
+      await reporter.stop();
+      runtime.client.off('connect', onConnect);
       await runtime.stop();
     },
   };

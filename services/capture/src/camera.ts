@@ -1,10 +1,11 @@
 import type { Logger } from '@sightline/kit';
-import { isCompleteJpeg, MAX_FRAME_BYTES, type FrameMeta } from '@sightline/schemas';
+import { MAX_FRAME_BYTES, type FrameMeta, type JpegHeader } from '@sightline/schemas';
 import type { CameraConfig } from './config.ts';
-import { runFfmpeg, splitInputArgs, type FfmpegProcess } from './ffmpeg.ts';
+import { runFfmpeg, type FfmpegInput, type FfmpegOutput, type FfmpegProcess } from './ffmpeg.ts';
 import { JpegSplitter } from './jpeg-splitter.ts';
 import type { CaptureMetrics, DropReason } from './metrics.ts';
-import { describeSource, outputArgs } from './sources.ts';
+import { describeSource } from './sources.ts';
+import { FrameRate } from './status.ts';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -18,16 +19,19 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, 
 /** Where frames go: the bus in the app, anything in a test. */
 export interface FramePublisher {
   connected(): boolean;
-  /** Resolves with the bytes published. */
-  publish(camera: string, jpeg: Buffer, meta: FrameMeta): Promise<number>;
+  /** Resolves with the bytes published. `header`: the JPEG's header as the splitter read it. */
+  publish(camera: string, jpeg: Buffer, meta: FrameMeta, header: JpegHeader): Promise<number>;
 }
 
 export interface CameraOptions {
   config: CameraConfig;
   ffmpegPath: string;
-  /** ffmpeg input arguments (ending in `-i <input>`), computed at each start (files may change). */
-  inputArgs: () => Promise<string[]>;
+  /** What ffmpeg reads, worked out at each start (the sample video is made again if it went). */
+  input: () => Promise<FfmpegInput>;
+  output: FfmpegOutput;
   publisher: FramePublisher;
+  /** Called after the camera's state, reason or frame size changed. */
+  onChange?: (camera: Camera) => void;
   metrics: CaptureMetrics;
   logger: Logger;
   now: () => number;
@@ -40,13 +44,20 @@ export interface CameraOptions {
 
 export type CameraState = 'stopped' | 'starting' | 'online' | 'offline';
 
-export interface CameraStatus {
+export interface CameraReport {
   camera: string;
   source: string;
   state: CameraState;
   online: boolean;
   /** Why it is offline (null while online). */
   reason: string | null;
+  /** When it went online, or offline (starting and stopped count as offline). */
+  since: number;
+  /** Frames published per second, lately. */
+  fps: number;
+  /** Size of the last frame (the configured size before the first). */
+  width: number;
+  height: number;
   pid: number | null;
   restarts: number;
   /** The seq the next published frame gets. */
@@ -58,6 +69,7 @@ export interface CameraStatus {
 
 interface PendingFrame {
   jpeg: Buffer;
+  header: JpegHeader;
   capturedAt: number;
 }
 
@@ -81,7 +93,12 @@ export class Camera {
   #failures = 0;
   #runStartedAt = 0;
   #onlineSince: number | null = null;
+  /** When the camera last went online or offline. */
+  #since: number;
   #lastFrameAt: number | null = null;
+  #width: number;
+  #height: number;
+  readonly #rate: FrameRate;
   #retryTimer: NodeJS.Timeout | null = null;
   #retryInMs: number | null = null;
   #watchdog: NodeJS.Timeout | null = null;
@@ -95,6 +112,10 @@ export class Camera {
     this.#o = options;
     this.id = options.config.id;
     this.#log = options.logger.child({ module: 'camera', camera: options.config.id });
+    this.#since = options.now();
+    this.#width = options.config.width;
+    this.#height = options.config.height;
+    this.#rate = new FrameRate(options.config.fps);
   }
 
   get online(): boolean {
@@ -105,13 +126,17 @@ export class Camera {
     return this.#lastFrameAt;
   }
 
-  status(): CameraStatus {
+  status(): CameraReport {
     return {
       camera: this.id,
       source: describeSource(this.#o.config.source),
       state: this.#state,
       online: this.#state === 'online',
       reason: this.#state === 'online' ? null : this.#reason,
+      since: this.#since,
+      fps: this.#state === 'online' ? this.#rate.perSecond(this.#o.now()) : 0,
+      width: this.#width,
+      height: this.#height,
       pid: this.#proc?.pid() ?? null,
       restarts: this.#restarts,
       nextSeq: this.#seq,
@@ -123,6 +148,8 @@ export class Camera {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
+    this.#reason = 'starting';
+    this.#since = this.#o.now();
     this.#o.metrics.online.set({ camera: this.id }, 0);
     this.#log.info({ source: describeSource(this.#o.config.source), fps: this.#o.config.fps, size: `${this.#o.config.width}x${this.#o.config.height}`, motion: this.#o.config.motion }, 'camera starting');
     this.#launch();
@@ -138,9 +165,12 @@ export class Camera {
     await this.#proc?.stop();
     this.#proc = null;
     this.#pending = null;
+    if (this.#state === 'online') this.#since = this.#o.now();
     this.#state = 'stopped';
     this.#reason = 'stopped';
+    this.#rate.reset();
     this.#o.metrics.online.set({ camera: this.id }, 0);
+    this.#o.onChange?.(this);
   }
 
   #launch(): void {
@@ -154,18 +184,18 @@ export class Camera {
     this.#runStartedAt = this.#o.now();
     this.#onlineSince = null;
     this.#stderr = [];
-    let args: string[];
+    this.#o.onChange?.(this);
+    let input: FfmpegInput;
     try {
-      args = await this.#o.inputArgs();
+      input = await this.#o.input();
     } catch (err) {
       this.#exited(err as Error);
       return;
     }
     if (this.#stopped) return;
-    const { config } = this.#o;
     const splitter = new JpegSplitter({
       maxBytes: this.#o.maxFrameBytes ?? MAX_FRAME_BYTES,
-      onFrame: (jpeg) => this.#onFrame(jpeg),
+      onFrame: (jpeg, header) => this.#onFrame(jpeg, header),
       onDrop: (reason, bytes, detail) => {
         this.#o.metrics.dropped.inc({ camera: this.id, reason });
         this.#o.metrics.skippedBytes.inc({ camera: this.id }, bytes);
@@ -173,13 +203,11 @@ export class Camera {
       },
     });
     this.#splitter = splitter;
-    const { inputOptions, input } = splitInputArgs(args);
     this.#stallKill = false;
     this.#proc = runFfmpeg({
       ffmpegPath: this.#o.ffmpegPath,
-      inputOptions,
       input,
-      outputOptions: outputArgs({ fps: config.fps, width: config.width, height: config.height, qscale: config.qscale, motion: config.motion }),
+      output: this.#o.output,
       onData: (chunk) => splitter.push(chunk),
       onStart: (pid, commandLine) => this.#log.debug({ pid, commandLine }, 'ffmpeg started'),
       onStderr: (line) => {
@@ -244,28 +272,38 @@ export class Camera {
     this.#state = 'offline';
     this.#reason = reason;
     this.#onlineSince = null;
+    if (wasOnline) this.#since = this.#o.now();
+    this.#rate.reset();
     this.#o.metrics.online.set({ camera: this.id }, 0);
     if (wasOnline) this.#log.warn({ reason }, 'camera offline');
+    this.#o.onChange?.(this);
   }
 
-  #onFrame(jpeg: Buffer): void {
+  #onFrame(jpeg: Buffer, header: JpegHeader): void {
     const capturedAt = this.#o.now();
     this.#lastFrameAt = capturedAt;
+    const resized = header.width !== this.#width || header.height !== this.#height;
+    this.#width = header.width;
+    this.#height = header.height;
     if (this.#state !== 'online') {
       this.#state = 'online';
       this.#reason = null;
       this.#onlineSince = capturedAt;
+      this.#since = capturedAt;
       this.#o.metrics.online.set({ camera: this.id }, 1);
       this.#log.info({ pid: this.#proc?.pid() }, 'camera online');
+      this.#o.onChange?.(this);
+    } else if (resized) {
+      this.#o.onChange?.(this);
     }
-    if (!isCompleteJpeg(jpeg)) return this.#drop('corrupt');
     if (!this.#o.publisher.connected()) return this.#drop('disconnected');
+    const frame = { jpeg, header, capturedAt };
     if (this.#inFlight) {
       if (this.#pending) this.#drop('busy');
-      this.#pending = { jpeg, capturedAt };
+      this.#pending = frame;
       return;
     }
-    this.#send({ jpeg, capturedAt });
+    this.#send(frame);
   }
 
   #drop(reason: DropReason): void {
@@ -273,15 +311,15 @@ export class Camera {
   }
 
   #send(frame: PendingFrame): void {
-    const { config } = this.#o;
-    const meta: FrameMeta = { camera: this.id, seq: this.#seq, capturedAt: frame.capturedAt, width: config.width, height: config.height };
+    const meta: FrameMeta = { camera: this.id, seq: this.#seq, capturedAt: frame.capturedAt, width: frame.header.width, height: frame.header.height };
     this.#inFlight = true;
     this.#o.publisher
-      .publish(this.id, frame.jpeg, meta)
+      .publish(this.id, frame.jpeg, meta, frame.header)
       .then(
         (bytes) => {
           // seq only advances for frames that went out, so subscribers see it grow by exactly 1.
           this.#seq += 1;
+          this.#rate.record(this.#o.now());
           this.#o.metrics.published.inc({ camera: this.id });
           this.#o.metrics.bytes.inc({ camera: this.id }, bytes);
         },
@@ -301,7 +339,11 @@ export class Camera {
   }
 }
 
+/** A reason fit for a log line and the status message: one line, no control or bidi characters. */
 function oneLine(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
+  const flat = text
+    .toWellFormed()
+    .replace(/[\s\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g, ' ')
+    .trim() || 'unknown';
   return flat.length > 300 ? `${flat.slice(0, 300)}...` : flat;
 }

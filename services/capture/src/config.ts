@@ -30,6 +30,7 @@ export const captureEnvSchema = z.strictObject({
   SIGHTLINE_CAPTURE_MOTION_THRESHOLD: env.number(0.01, 0, 1),
   SIGHTLINE_CAPTURE_KEEPALIVE_SECONDS: env.number(10, 1, 3600),
   SIGHTLINE_CAPTURE_STALL_SECONDS: env.number(10, 1, 600),
+  SIGHTLINE_CAPTURE_STATUS_SECONDS: env.number(30, 1, 3600).describe('an unchanged camera status is published again this often'),
   SIGHTLINE_CAPTURE_FFMPEG_PATH: env.optionalString(),
 });
 
@@ -82,6 +83,8 @@ export interface CaptureConfig {
   /** FFMPEG_PATH when set; otherwise the app picks system or bundled ffmpeg. */
   ffmpegPath: string | undefined;
   stallSeconds: number;
+  /** Heartbeat of the camera status channel. */
+  statusHeartbeatSeconds: number;
   cameras: CameraConfig[];
 }
 
@@ -209,6 +212,7 @@ export function loadCaptureConfig(environment: NodeJS.ProcessEnv = process.env, 
     dataDir: serviceDataDir(settings, 'capture', cwd),
     ffmpegPath,
     stallSeconds: settings.SIGHTLINE_CAPTURE_STALL_SECONDS,
+    statusHeartbeatSeconds: settings.SIGHTLINE_CAPTURE_STATUS_SECONDS,
     cameras,
   };
 }

@@ -57,12 +57,22 @@ export function selectFfmpeg(override: string | undefined, searchPath?: string):
   throw new Error('no ffmpeg found: install ffmpeg, set SIGHTLINE_CAPTURE_FFMPEG_PATH, or reinstall @ffmpeg-installer/ffmpeg');
 }
 
+/** What ffmpeg reads: the input (`-i`) and the options that go before it. */
+export interface FfmpegInput {
+  input: string;
+  options: string[];
+}
+
+/** What ffmpeg writes to stdout: the video filter chain and the output options. */
+export interface FfmpegOutput {
+  filters: string[];
+  options: string[];
+}
+
 export interface FfmpegRunOptions {
   ffmpegPath: string;
-  /** Options that go before `-i`. */
-  inputOptions: string[];
-  input: string;
-  outputOptions: string[];
+  input: FfmpegInput;
+  output: FfmpegOutput;
   onData: (chunk: Buffer) => void;
   /** Called once with the ffmpeg pid when the process is up. */
   onStart?: (pid: number, commandLine: string) => void;
@@ -78,14 +88,6 @@ export interface FfmpegProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Splits `[...opts, '-i', input]` into fluent-ffmpeg's input options and input. */
-export function splitInputArgs(args: string[]): { inputOptions: string[]; input: string } {
-  const at = args.lastIndexOf('-i');
-  const input = args[at + 1];
-  if (at === -1 || input === undefined) throw new Error('input arguments must end with -i <input>');
-  return { inputOptions: args.slice(0, at), input };
-}
-
 /**
  * Runs ffmpeg through fluent-ffmpeg with stdout streamed to `onData`. stdout is always read as
  * fast as it comes (the caller must not block), so ffmpeg never stalls on a full pipe.
@@ -93,9 +95,10 @@ export function splitInputArgs(args: string[]): { inputOptions: string[]; input:
 export function runFfmpeg(options: FfmpegRunOptions): FfmpegProcess {
   const command = ffmpeg({ stdoutLines: 20 })
     .setFfmpegPath(options.ffmpegPath)
-    .input(options.input)
-    .inputOptions(options.inputOptions)
-    .outputOptions(['-nostdin', '-hide_banner', '-loglevel', 'error', ...options.outputOptions]);
+    .input(options.input.input)
+    .inputOptions(options.input.options)
+    .videoFilters(options.output.filters)
+    .outputOptions(['-nostdin', '-hide_banner', '-loglevel', 'error', ...options.output.options]);
 
   let exited = false;
   let pid: number | undefined;

@@ -1,3 +1,5 @@
+import { isStandaloneMarker, MAX_JPEG_SEGMENTS, PayloadError, readJpegHeader, type JpegHeader, type JpegSegment } from '@sightline/schemas';
+
 /**
  * Turns a byte stream of concatenated JPEGs (ffmpeg `image2pipe` MJPEG output) into whole JPEGs.
  *
@@ -8,6 +10,10 @@
  * bytes before an SOI (garbage), a frame cut short by a new SOI or by the end of the stream
  * (corrupt), a frame that grows past `maxBytes` (oversize). Memory stays below `maxBytes` plus one
  * slice of input, whatever the input.
+ *
+ * The header segments it walks to find the scan are handed over with each frame (as its
+ * `JpegHeader`), so stamping the frame does not walk them again; a frame whose header has no
+ * frame size (SOF) is dropped as corrupt here, as every subscriber would refuse it.
  */
 
 export type SplitterDropReason = 'corrupt' | 'oversize';
@@ -22,7 +28,7 @@ export interface SplitterStats {
 
 export interface JpegSplitterOptions {
   maxBytes: number;
-  onFrame: (jpeg: Buffer) => void;
+  onFrame: (jpeg: Buffer, header: JpegHeader) => void;
   onDrop?: (reason: SplitterDropReason, bytes: number, detail: string) => void;
 }
 
@@ -35,7 +41,7 @@ const SOI = Buffer.from([0xff, 0xd8]);
 export class JpegSplitter {
   readonly stats: SplitterStats = { frames: 0, corrupt: 0, oversize: 0, skippedBytes: 0 };
   readonly #maxBytes: number;
-  readonly #onFrame: (jpeg: Buffer) => void;
+  readonly #onFrame: (jpeg: Buffer, header: JpegHeader) => void;
   readonly #onDrop: (reason: SplitterDropReason, bytes: number, detail: string) => void;
   #buf: Buffer;
   /** Bytes held in #buf; a frame in progress always starts at offset 0. */
@@ -45,6 +51,8 @@ export class JpegSplitter {
   #state: State = 'seek';
   /** Garbage already reported since the last frame start: a run of garbage counts once. */
   #garbageReported = false;
+  /** Header segments of the frame in progress (offsets from its SOI), up to its first SOS. */
+  #segments: JpegSegment[] = [];
 
   constructor(options: JpegSplitterOptions) {
     if (!Number.isInteger(options.maxBytes) || options.maxBytes < 16) throw new Error('maxBytes must be an integer >= 16');
@@ -134,6 +142,7 @@ export class JpegSplitter {
         this.#garbageReported = false;
         this.#state = 'marker';
         this.#pos = 2;
+        this.#segments = [];
         continue;
       }
       if (this.#state === 'marker') {
@@ -155,7 +164,12 @@ export class JpegSplitter {
           this.#broken(this.#pos + 2, 'headers ended without a start of scan');
           continue;
         }
-        if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+        if (this.#segments.length === MAX_JPEG_SEGMENTS && this.#segments.at(-1)?.marker !== 0xda) {
+          this.#broken(this.#pos, `more than ${MAX_JPEG_SEGMENTS} header segments`);
+          continue;
+        }
+        if (isStandaloneMarker(marker)) {
+          this.#record(marker, this.#pos, this.#pos + 2);
           this.#pos += 2;
           continue;
         }
@@ -167,6 +181,7 @@ export class JpegSplitter {
         }
         const end = this.#pos + 2 + length;
         if (end > this.#len) return; // wait for the rest of the segment
+        this.#record(marker, this.#pos, end);
         this.#pos = end;
         if (marker === 0xda) this.#state = 'scan';
         continue;
@@ -187,8 +202,18 @@ export class JpegSplitter {
         if (size > this.#maxBytes) {
           this.#drop('oversize', `frame of ${size} bytes exceeds ${this.#maxBytes}`, size);
         } else {
-          this.stats.frames += 1;
-          this.#onFrame(Buffer.from(buf.subarray(0, size)));
+          const jpeg = Buffer.from(buf.subarray(0, size));
+          let header: JpegHeader | null = null;
+          try {
+            header = readJpegHeader(jpeg, this.#segments);
+          } catch (err) {
+            if (!(err instanceof PayloadError)) throw err;
+            this.#drop('corrupt', err.message, size);
+          }
+          if (header !== null) {
+            this.stats.frames += 1;
+            this.#onFrame(jpeg, header);
+          }
         }
         this.#compact(size);
         this.#state = 'seek';
@@ -211,6 +236,11 @@ export class JpegSplitter {
       this.#pos = ff;
       this.#state = 'marker';
     }
+  }
+
+  /** Keeps a header segment of the frame in progress; those after its first scan are not header. */
+  #record(marker: number, start: number, end: number): void {
+    if (this.#segments.at(-1)?.marker !== 0xda) this.#segments.push({ marker, start, end });
   }
 
   /** The frame in progress is unusable: drop bytes [0, at) and resynchronise on the next SOI. */

@@ -1,8 +1,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { FfmpegInput, FfmpegOutput } from './ffmpeg.ts';
 
 /**
- * Where a camera's pictures come from, and the ffmpeg input arguments that read it.
+ * Where a camera's pictures come from, and the ffmpeg input that reads it.
  *
  * Spec syntax (the SOURCE setting, or `source` in the cameras file):
  *   sample                      the built-in sample video (generated at first start), looped
@@ -22,7 +23,8 @@ export type Source =
   | { kind: 'rtsp'; url: string }
   | { kind: 'http'; url: string }
   | { kind: 'file'; path: string }
-  | { kind: 'dir'; path: string };
+  /** `images`: the folder as listed once, when the source was parsed. */
+  | { kind: 'dir'; path: string; images: ImageSet };
 
 export type SourceKind = Source['kind'];
 
@@ -75,8 +77,7 @@ export function parseSource(spec: string, baseDir: string = process.cwd()): Sour
       throw new SourceError(`folder ${dir} does not exist`);
     }
     if (!stats.isDirectory()) throw new SourceError(`${dir} is not a folder`);
-    listImages(dir); // throws when there is nothing to show
-    return { kind: 'dir', path: dir };
+    return { kind: 'dir', path: dir, images: listImages(dir) };
   }
   if (text.startsWith('file:')) return fileSource(text.slice('file:'.length), baseDir);
   const prefix = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1];
@@ -135,6 +136,7 @@ function globEscape(text: string): string {
 
 /** A live stream starts after 2 s of probing rather than ffmpeg's default 5 s (MPEG-TS). */
 const LIVE_PROBE = ['-analyzeduration', '2000000'];
+const REAL_TIME = ['-re'];
 
 export interface InputOptions {
   fps: number;
@@ -147,40 +149,34 @@ export interface InputOptions {
 }
 
 /**
- * ffmpeg arguments that go before and including `-i`. Files, folders, lavfi and test patterns
- * are paced with `-re`, so they play in real time like a camera; devices and network streams
- * are live already and are not.
+ * The ffmpeg input of a source. Files, folders, lavfi and test patterns are paced with `-re`, so
+ * they play in real time like a camera; devices and network streams are live already and are not.
  */
-export function inputArgs(source: Source, options: InputOptions): string[] {
+export function ffmpegInput(source: Source, options: InputOptions): FfmpegInput {
   switch (source.kind) {
     case 'sample':
-      return ['-re', '-stream_loop', '-1', '-i', options.samplePath];
+      return { options: [...REAL_TIME, '-stream_loop', '-1'], input: options.samplePath };
     case 'file':
-      return ['-re', '-stream_loop', '-1', '-i', source.path];
+      return { options: [...REAL_TIME, '-stream_loop', '-1'], input: source.path };
     case 'testsrc':
-      return ['-re', '-f', 'lavfi', '-i', `testsrc2=size=${options.width}x${options.height}:rate=${options.fps}`];
+      return { options: [...REAL_TIME, '-f', 'lavfi'], input: `testsrc2=size=${options.width}x${options.height}:rate=${options.fps}` };
     case 'lavfi':
-      return ['-re', '-f', 'lavfi', '-i', source.graph];
+      return { options: [...REAL_TIME, '-f', 'lavfi'], input: source.graph };
     case 'v4l2':
-      return ['-f', 'v4l2', '-i', source.device];
+      return { options: ['-f', 'v4l2'], input: source.device };
     case 'rtsp':
       // TCP: no lost UDP packets smearing frames, and it passes NAT. A dead stream is caught by
       // the camera's stall watchdog (the RTSP timeout options differ between ffmpeg 4 and 5).
-      return ['-rtsp_transport', 'tcp', ...LIVE_PROBE, '-i', source.url];
+      return { options: ['-rtsp_transport', 'tcp', ...LIVE_PROBE], input: source.url };
     case 'http':
-      return ['-rw_timeout', String(options.ioTimeoutUs), ...LIVE_PROBE, '-i', source.url];
+      return { options: ['-rw_timeout', String(options.ioTimeoutUs), ...LIVE_PROBE], input: source.url };
     case 'dir': {
-      const images = listImages(source.path);
-      const pattern = images.codec === 'mjpeg' ? '*.{jpg,jpeg,JPG,JPEG,Jpg,Jpeg}' : '*.{png,PNG,Png}';
-      return [
-        '-re',
-        '-f', 'image2',
-        '-pattern_type', 'glob',
-        '-loop', '1',
-        '-framerate', String(options.fps),
-        '-c:v', images.codec,
-        '-i', `${globEscape(source.path)}/${pattern}`,
-      ];
+      // The glob is ffmpeg's: images added to the folder later are shown too.
+      const pattern = source.images.codec === 'mjpeg' ? '*.{jpg,jpeg,JPG,JPEG,Jpg,Jpeg}' : '*.{png,PNG,Png}';
+      return {
+        options: [...REAL_TIME, '-f', 'image2', '-pattern_type', 'glob', '-loop', '1', '-framerate', String(options.fps), '-c:v', source.images.codec],
+        input: `${globEscape(source.path)}/${pattern}`,
+      };
     }
   }
 }
@@ -195,7 +191,7 @@ export interface OutputOptions {
 }
 
 /** The filter chain: rate, letterboxed exact size, and the optional motion gate. */
-export function videoFilter(options: OutputOptions): string {
+export function videoFilters(options: OutputOptions): string[] {
   const { fps, width: w, height: h } = options;
   const filters = [
     `fps=${fps}`,
@@ -210,20 +206,22 @@ export function videoFilter(options: OutputOptions): string {
     const maxDropped = Math.max(1, Math.round(options.motion.keepaliveSeconds * fps) - 1);
     filters.push(`mpdecimate=hi=${64 * 12}:lo=${64 * 5}:frac=${options.motion.threshold}:max=${maxDropped}`);
   }
-  return filters.join(',');
+  return filters;
 }
 
-/** ffmpeg output options for MJPEG images on stdout (fluent-ffmpeg appends the `pipe:1` target). */
-export function outputArgs(options: OutputOptions): string[] {
-  return [
-    '-an',
-    '-vf', videoFilter(options),
-    // With the motion gate frames come irregularly: pass them through rather than duplicate.
-    ...(options.motion ? ['-vsync', 'passthrough'] : []),
-    '-c:v', 'mjpeg',
-    '-q:v', String(options.qscale),
-    '-f', 'image2pipe',
-  ];
+/** MJPEG images on stdout (fluent-ffmpeg appends the `pipe:1` target). */
+export function ffmpegOutput(options: OutputOptions): FfmpegOutput {
+  return {
+    filters: videoFilters(options),
+    options: [
+      '-an',
+      // With the motion gate frames come irregularly: pass them through rather than duplicate.
+      ...(options.motion ? ['-vsync', 'passthrough'] : []),
+      '-c:v', 'mjpeg',
+      '-q:v', String(options.qscale),
+      '-f', 'image2pipe',
+    ],
+  };
 }
 
 /** Maps the 1-100 quality (higher is better, as in most camera UIs) to ffmpeg's -q:v 31..2. */

@@ -24,6 +24,7 @@ test('defaults: one camera "demo" showing the sample video, 5 fps, 640x480, qual
   assert.equal(config.dataDir, path.join(dir, '.data', 'capture'));
   assert.equal(config.ffmpegPath, undefined);
   assert.equal(config.stallSeconds, 10);
+  assert.equal(config.statusHeartbeatSeconds, 30);
   assert.deepEqual(config.cameras, [{ id: 'demo', source: { kind: 'sample' }, fps: 5, width: 640, height: 480, quality: 75, qscale: 9, motion: null }]);
   assert.equal(config.mqtt.url, 'mqtt://127.0.0.1:1883');
 
@@ -130,7 +131,7 @@ test('a cameras file lists several cameras; entries inherit the env settings', (
     config.cameras.map((c) => [c.id, c.source, c.fps, c.width, c.height, c.quality, c.motion]),
     [
       ['front', { kind: 'rtsp', url: 'rtsp://10.0.0.5/live' }, 2, 640, 480, 75, { threshold: 0.05, keepaliveSeconds: 20 }],
-      ['album', { kind: 'dir', path: path.join(dir, 'pics') }, 4, 320, 320, 50, null],
+      ['album', { kind: 'dir', path: path.join(dir, 'pics'), images: { codec: 'mjpeg', files: ['a.jpg'], ignored: [] } }, 4, 320, 320, 50, null],
       ['pattern', { kind: 'testsrc' }, 4, 640, 480, 75, { threshold: 0.01, keepaliveSeconds: 20 }],
     ],
   );

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { bundledFfmpeg, selectFfmpeg, systemFfmpeg } from '../src/ffmpeg.ts';
 import { ensureSampleVideo, isPlayableVideo, SAMPLE_FILE } from '../src/sample-video.ts';
-import { inputArgs, outputArgs, videoFilter } from '../src/sources.ts';
+import { ffmpegInput, ffmpegOutput, parseSource, videoFilters } from '../src/sources.ts';
 import { BUNDLED_FFMPEG, camera, ffmpegRun, sleep, startApp, startBroker, subscribeFrames, SYSTEM_FFMPEG, tempDir, testConfig } from './helpers.ts';
 
 test('ffmpeg choice: FFMPEG_PATH, else ffmpeg on the PATH, else the bundled binary', (t) => {
@@ -89,21 +89,35 @@ test('the motion gate: a static scene sends only keepalive frames, a moving one 
   assert.deepEqual(subscriber.of('still').map((f) => f.frame.meta.seq), [...Array(counts['still']).keys()]);
 });
 
-test('source arguments: V4L2, RTSP over TCP, HTTP with an I/O timeout, looped files, image folders', (t) => {
+test('source inputs: V4L2, RTSP over TCP, HTTP with an I/O timeout, looped files, image folders; filters and output options apart', (t) => {
   const opts = { fps: 5, width: 640, height: 480, samplePath: '/data/sample.mp4', ioTimeoutUs: 10_000_000 };
-  assert.deepEqual(inputArgs({ kind: 'v4l2', device: '/dev/video0' }, opts), ['-f', 'v4l2', '-i', '/dev/video0']);
-  assert.deepEqual(inputArgs({ kind: 'rtsp', url: 'rtsp://cam/stream' }, opts), ['-rtsp_transport', 'tcp', '-analyzeduration', '2000000', '-i', 'rtsp://cam/stream']);
-  assert.deepEqual(inputArgs({ kind: 'http', url: 'http://cam/video' }, opts), ['-rw_timeout', '10000000', '-analyzeduration', '2000000', '-i', 'http://cam/video']);
-  assert.deepEqual(inputArgs({ kind: 'file', path: '/v.mp4' }, opts), ['-re', '-stream_loop', '-1', '-i', '/v.mp4']);
-  assert.deepEqual(inputArgs({ kind: 'sample' }, opts), ['-re', '-stream_loop', '-1', '-i', '/data/sample.mp4']);
-  assert.deepEqual(inputArgs({ kind: 'testsrc' }, opts), ['-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x480:rate=5']);
+  assert.deepEqual(ffmpegInput({ kind: 'v4l2', device: '/dev/video0' }, opts), { options: ['-f', 'v4l2'], input: '/dev/video0' });
+  assert.deepEqual(ffmpegInput({ kind: 'rtsp', url: 'rtsp://cam/stream' }, opts), { options: ['-rtsp_transport', 'tcp', '-analyzeduration', '2000000'], input: 'rtsp://cam/stream' });
+  assert.deepEqual(ffmpegInput({ kind: 'http', url: 'http://cam/video' }, opts), { options: ['-rw_timeout', '10000000', '-analyzeduration', '2000000'], input: 'http://cam/video' });
+  assert.deepEqual(ffmpegInput({ kind: 'file', path: '/v.mp4' }, opts), { options: ['-re', '-stream_loop', '-1'], input: '/v.mp4' });
+  assert.deepEqual(ffmpegInput({ kind: 'sample' }, opts), { options: ['-re', '-stream_loop', '-1'], input: '/data/sample.mp4' });
+  assert.deepEqual(ffmpegInput({ kind: 'testsrc' }, opts), { options: ['-re', '-f', 'lavfi'], input: 'testsrc2=size=640x480:rate=5' });
   const dir = tempDir(t, 'args');
   const odd = path.join(dir, 'a [b] {c}*');
   mkdirSync(odd);
   writeFileSync(path.join(odd, 'x.png'), '');
-  assert.deepEqual(inputArgs({ kind: 'dir', path: odd }, opts).slice(-3), ['png', '-i', `${dir}/a \\[b\\] \\{c\\}\\*/*.{png,PNG,Png}`]);
-  assert.equal(videoFilter({ fps: 5, width: 640, height: 480, qscale: 5, motion: null }), 'fps=5,scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1');
-  const gated = outputArgs({ fps: 5, width: 640, height: 480, qscale: 7, motion: { threshold: 0.02, keepaliveSeconds: 10 } });
-  assert.match(gated[gated.indexOf('-vf') + 1]!, /,mpdecimate=hi=768:lo=320:frac=0.02:max=49$/);
-  assert.deepEqual(gated.slice(-8), ['-vsync', 'passthrough', '-c:v', 'mjpeg', '-q:v', '7', '-f', 'image2pipe']);
+  const folder = ffmpegInput(parseSource(`dir:${odd}`), opts);
+  assert.deepEqual(folder.options.slice(-2), ['-c:v', 'png']);
+  assert.equal(folder.input, `${dir}/a \\[b\\] \\{c\\}\\*/*.{png,PNG,Png}`);
+  assert.deepEqual(videoFilters({ fps: 5, width: 640, height: 480, qscale: 5, motion: null }), ['fps=5', 'scale=640:480:force_original_aspect_ratio=decrease', 'pad=640:480:(ow-iw)/2:(oh-ih)/2', 'setsar=1']);
+  const gated = ffmpegOutput({ fps: 5, width: 640, height: 480, qscale: 7, motion: { threshold: 0.02, keepaliveSeconds: 10 } });
+  assert.equal(gated.filters.at(-1), 'mpdecimate=hi=768:lo=320:frac=0.02:max=49');
+  assert.deepEqual(gated.options, ['-an', '-vsync', 'passthrough', '-c:v', 'mjpeg', '-q:v', '7', '-f', 'image2pipe']);
+});
+
+test('an image folder is listed once, when its source is parsed: the input uses that listing', (t) => {
+  const dir = tempDir(t, 'listing');
+  writeFileSync(path.join(dir, 'a.jpg'), '');
+  const source = parseSource(`dir:${dir}`);
+  assert.deepEqual(source.kind === 'dir' && source.images, { codec: 'mjpeg', files: ['a.jpg'], ignored: [] });
+  // The folder changes afterwards: the input is made from the listing the source carries.
+  rmSync(path.join(dir, 'a.jpg'));
+  writeFileSync(path.join(dir, 'b.png'), '');
+  const input = ffmpegInput(source, { fps: 5, width: 640, height: 480, samplePath: '', ioTimeoutUs: 0 });
+  assert.deepEqual(input.options.slice(-2), ['-c:v', 'mjpeg']);
 });

@@ -100,6 +100,7 @@ export function testConfig(brokerUrl: string, dataDir: string, cameras: CameraCo
     dataDir,
     ffmpegPath: undefined,
     stallSeconds: 10,
+    statusHeartbeatSeconds: 30,
     cameras,
     ...overrides,
   };

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { encodeFrame, readJpegHeader, type JpegHeader } from '@sightline/schemas';
 import { JpegSplitter, type SplitterDropReason } from '../src/jpeg-splitter.ts';
 import { ffmpegOutput, ffmpegRun, SYSTEM_FFMPEG } from './helpers.ts';
 
@@ -28,9 +29,17 @@ before(async () => {
 
 function collect(maxBytes = 4 * 1024 * 1024) {
   const out: Buffer[] = [];
-  const drops: Array<{ reason: SplitterDropReason; bytes: number }> = [];
-  const splitter = new JpegSplitter({ maxBytes, onFrame: (f) => out.push(f), onDrop: (reason, bytes) => drops.push({ reason, bytes }) });
-  return { splitter, out, drops };
+  const headers: JpegHeader[] = [];
+  const drops: Array<{ reason: SplitterDropReason; bytes: number; detail: string }> = [];
+  const splitter = new JpegSplitter({
+    maxBytes,
+    onFrame: (f, header) => {
+      out.push(f);
+      headers.push(header);
+    },
+    onDrop: (reason, bytes, detail) => drops.push({ reason, bytes, detail }),
+  });
+  return { splitter, out, headers, drops };
 }
 
 /** A deterministic pseudo-random generator, so a failure can be replayed. */
@@ -61,6 +70,34 @@ test('real ffmpeg MJPEG output in random chunk sizes (1 byte and up) comes out a
     assert.deepEqual(drops, []);
     assert.deepEqual(splitter.stats, { frames: 30, corrupt: 0, oversize: 0, skippedBytes: 0 });
   }
+});
+
+test('each frame comes with the header the splitter walked: the same one reading the frame again gives, and it stamps the same bytes', () => {
+  const { splitter, out, headers } = collect();
+  feedRandomly(splitter, stream, rng(21), 500);
+  splitter.end();
+  assert.equal(headers.length, frames.length);
+  out.forEach((frame, i) => {
+    assert.deepEqual(headers[i], readJpegHeader(frame), `frame ${i}`);
+    assert.equal(headers[i]!.width, 320);
+    assert.equal(headers[i]!.height, 240);
+    const meta = { camera: 'cam', seq: i, capturedAt: 1_795_000_000_000 };
+    assert.ok(encodeFrame(frame, meta, headers[i]).equals(encodeFrame(frame, meta)), `frame ${i} stamps the same with the splitter's header`);
+  });
+});
+
+test('a JPEG with no frame header (SOF) before its scan is dropped as corrupt by the splitter, not handed on', () => {
+  const frame = frames[2]!;
+  const sof = frame.indexOf(Buffer.from([0xff, 0xc0]));
+  const noSof = Buffer.concat([frame.subarray(0, sof), frame.subarray(sof + 2 + frame.readUInt16BE(sof + 2))]);
+  const { splitter, out, drops } = collect();
+  splitter.push(Buffer.concat([noSof, frames[3]!]));
+  splitter.end();
+  assert.equal(out.length, 1);
+  assert.ok(out[0]!.equals(frames[3]!));
+  assert.equal(drops.length, 1);
+  assert.equal(drops[0]!.reason, 'corrupt');
+  assert.match(drops[0]!.detail, /no frame header \(SOF\)/);
 });
 
 test('a truncated JPEG is dropped and counted, and the frames around it survive', () => {

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import type { FrameMeta } from '@sightline/schemas';
 import { Camera, DEFAULT_BACKOFF } from '../src/camera.ts';
 import { createCaptureMetrics } from '../src/metrics.ts';
-import { inputArgs } from '../src/sources.ts';
+import { ffmpegInput, ffmpegOutput } from '../src/sources.ts';
 import { camera, testLogger, sleep, startApp, startBroker, subscribeFrames, SYSTEM_FFMPEG, tempDir, testConfig, waitUntil } from './helpers.ts';
 import type { CaptureApp } from '../src/app.ts';
 
@@ -163,7 +163,8 @@ test('a slow publisher never holds ffmpeg back: one frame in flight, the latest 
   const cam = new Camera({
     config,
     ffmpegPath: SYSTEM_FFMPEG,
-    inputArgs: async () => inputArgs(config.source, { fps: 20, width: 320, height: 240, samplePath: '', ioTimeoutUs: 0 }),
+    input: async () => ffmpegInput(config.source, { fps: 20, width: 320, height: 240, samplePath: '', ioTimeoutUs: 0 }),
+    output: ffmpegOutput(config),
     publisher,
     metrics,
     logger: testLogger(),

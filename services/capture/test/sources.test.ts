@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { isCompleteJpeg } from '@sightline/schemas';
+import { parseSource } from '../src/sources.ts';
 import { camera, ffmpegRun, SYSTEM_FFMPEG, sleep, startApp, startBroker, subscribeFrames, tempDir, testConfig, waitUntil } from './helpers.ts';
 
 /** An HTTP server that streams live MPEG-TS made by a real-time ffmpeg, one per request. */
@@ -47,7 +48,7 @@ test('every source kind that can exist here publishes valid, stamped frames at t
     testConfig(broker.url, path.join(dir, 'data'), [
       camera('pattern', { kind: 'testsrc' }),
       camera('clip', { kind: 'file', path: video }, { fps: 4 }),
-      camera('album', { kind: 'dir', path: images }, { fps: 3, width: 256, height: 256 }),
+      camera('album', parseSource(`dir:${images}`), { fps: 3, width: 256, height: 256 }),
       camera('web', { kind: 'http', url }),
       camera('usb', { kind: 'v4l2', device: '/dev/video9' }),
     ]),

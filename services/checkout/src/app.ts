@@ -3,7 +3,7 @@ import { basketCommandSchema, channels, idSchema, type Basket, type BasketComman
 import { z } from 'zod';
 import { summary } from './basket.ts';
 import type { CheckoutConfig } from './config.ts';
-import { Lane, type LaneStatus } from './lane.ts';
+import { Lane, type CameraView, type LaneStatus } from './lane.ts';
 import { createCheckoutMetrics, type CheckoutMetrics } from './metrics.ts';
 import { ScaleSimulator } from './simulator.ts';
 import { openLaneStore, type LaneStore } from './store.ts';
@@ -77,6 +77,11 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     );
   }
   const cameras = new Set(config.lanes.map((lane) => lane.camera));
+  /** What capture last said of each lane camera (only configured cameras are subscribed). */
+  const cameraStates = new Map<string, 'online' | 'offline'>();
+  // capture's last will covers its connection, not each camera: while it is offline every camera
+  // is, and a status counts again only once one arrives after capture is back.
+  const cameraView = (camera: string): CameraView => (availability.capture === 'offline' ? 'offline' : (cameraStates.get(camera) ?? 'unknown'));
 
   const simulator = config.scaleSimulator
     ? new ScaleSimulator({
@@ -93,10 +98,10 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     : null;
 
   const tick = () => {
-    const flags = { captureOffline: availability.capture === 'offline', inferenceOffline: availability.inference === 'offline' };
+    const inferenceOffline = availability.inference === 'offline';
     for (const lane of lanes.values()) {
       try {
-        lane.tick(flags);
+        lane.tick({ camera: cameraView(lane.config.camera), inferenceOffline });
       } catch (err) {
         log.error({ err, lane: lane.id }, 'lane timer failed');
       }
@@ -149,12 +154,23 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
             // The bus hands every subscription each message of its channel: keep to our own.
             if (params.service !== service) return;
             if (availability[service] !== state) log.info({ service, state }, `${service} is ${state}`);
+            if (service === 'capture' && state === 'offline') for (const camera of cameras) cameraStates.set(camera, 'offline');
             availability[service] = state;
             tick();
           })
           .catch(subscribed(`${service} availability`));
       }
       for (const camera of cameras) {
+        bus
+          .subscribe(channels.cameraStatus, { camera }, (status, params) => {
+            if (params.camera !== camera) return;
+            // A retained status read while capture is offline describes a capture that is gone.
+            if (availability.capture === 'offline') return;
+            if (cameraStates.get(camera) !== status.state) log.info({ camera, state: status.state, reason: status.reason }, `camera ${camera} is ${status.state}`);
+            cameraStates.set(camera, status.state);
+            tick();
+          })
+          .catch(subscribed(`status of camera ${camera}`));
         bus
           .subscribe(channels.detections, { camera }, (detections, params) => {
             if (params.camera !== camera) return;

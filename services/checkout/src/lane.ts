@@ -82,6 +82,9 @@ export interface LaneDeps {
   registry?: Registry;
 }
 
+/** A lane's camera as capture reports it; `unknown` before any status. */
+export type CameraView = 'online' | 'offline' | 'unknown';
+
 /**
  * One checkout lane: turns its camera's detections and its scale's readings into priced scans in
  * its basket, and tells the shopper (lane events) everything else. Synchronous and clock-driven,
@@ -107,6 +110,8 @@ export class Lane {
   #pending: Pending | null = null;
   #frames = 0;
   #lastDetectionsAt: number | null = null;
+  /** When this lane last saw its camera's status turn online (null while it is not). */
+  #cameraOnlineAt: number | null = null;
   #lastReadingAt: number | null = null;
   #unmatchedEpisode = 0;
   #dirty = false;
@@ -234,16 +239,25 @@ export class Lane {
   }
 
   /** Timers: settling by time, waiting for the scale, and trouble. */
-  tick(availability: { captureOffline: boolean; inferenceOffline: boolean }): void {
+  /**
+   * `camera`: what capture says of the lane's camera (`offline` too while capture itself is), or
+   * `unknown` when it never said anything.
+   */
+  tick(inputs: { camera: CameraView; inferenceOffline: boolean }): void {
     const now = this.#now();
     this.#presences.expire();
     const settled = this.#settler.check(now);
     if (settled) this.#onSettled(settled.grams, settled.episode);
     this.#resolvePending();
     const { cameraTimeoutMs, scaleTimeoutMs } = this.config.tuning;
-    const detectionsStale = now - (this.#lastDetectionsAt ?? this.#startedAt) >= cameraTimeoutMs;
-    this.#setTrouble('inference-offline', availability.inferenceOffline);
-    this.#setTrouble('camera-offline', availability.captureOffline || (detectionsStale && !availability.inferenceOffline));
+    if (inputs.camera !== 'online') this.#cameraOnlineAt = null;
+    else this.#cameraOnlineAt ??= now;
+    const silentSince = Math.max(this.#lastDetectionsAt ?? this.#startedAt, this.#cameraOnlineAt ?? 0);
+    const detectionsStale = now - silentSince >= cameraTimeoutMs;
+    // A camera capture reports online that yields no detections is item recognition not working;
+    // only a camera capture never reported is judged by the silence alone.
+    this.#setTrouble('inference-offline', inputs.inferenceOffline || (inputs.camera === 'online' && detectionsStale));
+    this.#setTrouble('camera-offline', inputs.camera === 'offline' || (inputs.camera === 'unknown' && detectionsStale && !inputs.inferenceOffline));
     this.#setTrouble('scale-offline', this.config.scale && now - (this.#lastReadingAt ?? this.#startedAt) >= scaleTimeoutMs);
     this.#flush();
   }

@@ -85,6 +85,30 @@ test('the basket, finished state and what is in the zone survive a restart of th
   assert.equal(third.lane.basket.totalMinor, 129 + 149 + 129);
 });
 
+test('trouble: a camera capture reports online that yields no detections is item recognition not working; silence counts from the camera\'s return', (t) => {
+  const h = laneHarness(t, laneConfig({ scale: false }));
+  const trouble = () => h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`);
+  h.tick({ camera: 'online' });
+  h.clock.advance(9_000);
+  h.tick({ camera: 'online' });
+  assert.deepEqual(trouble(), []);
+  h.clock.advance(1_000);
+  h.tick({ camera: 'online' });
+  assert.deepEqual(trouble(), ['inference-offline:begin'], 'not blamed on a camera capture says is delivering');
+  h.frames(1, []);
+  h.tick({ camera: 'online' });
+  assert.deepEqual(trouble(), ['inference-offline:begin', 'inference-offline:end']);
+  h.events.length = 0;
+  h.tick({ camera: 'offline' });
+  h.clock.advance(20_000);
+  h.tick({ camera: 'offline' });
+  h.tick({ camera: 'online' });
+  assert.deepEqual(trouble(), ['camera-offline:begin', 'camera-offline:end'], 'back after 20 s away: no detections yet is not yet a fault');
+  h.clock.advance(10_000);
+  h.tick({ camera: 'online' });
+  assert.deepEqual(trouble().slice(2), ['inference-offline:begin']);
+});
+
 test('trouble: camera, inference and scale offline begin and end, once each', (t) => {
   const h = laneHarness(t);
   h.clock.advance(9_000);
@@ -112,14 +136,16 @@ test('trouble: camera, inference and scale offline begin and end, once each', (t
     'no detections because inference is down is not blamed on the camera',
   );
   h.events.length = 0;
-  h.tick({ captureOffline: true });
+  h.tick({ camera: 'offline' });
   assert.deepEqual(
     h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`),
     ['inference-offline:end', 'camera-offline:begin'],
   );
   h.frames(1, []);
   h.events.length = 0;
-  h.tick();
+  h.tick({ camera: 'offline' });
+  assert.deepEqual(h.eventsOf('trouble'), [], 'detections do not overrule capture saying the camera is offline');
+  h.tick({ camera: 'online' });
   assert.deepEqual(h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`), ['camera-offline:end']);
 
   h.events.length = 0;

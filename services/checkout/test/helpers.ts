@@ -10,7 +10,7 @@ import { createBus, createTopics, WHOLE_FRAME, type Basket, type Bus, type Chann
 import { createCheckoutApp, type CheckoutApp, type CheckoutDeps } from '../src/app.ts';
 import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '../src/catalog.ts';
 import type { CheckoutConfig, LaneConfig, LaneTuning } from '../src/config.ts';
-import { Lane } from '../src/lane.ts';
+import { Lane, type CameraView } from '../src/lane.ts';
 import { createCheckoutMetrics, type CheckoutMetrics } from '../src/metrics.ts';
 import { openLaneStore, type LaneStore } from '../src/store.ts';
 
@@ -112,7 +112,8 @@ export interface LaneHarness {
   frames(count: number, objects: Obj[], everyMs?: number): void;
   /** Feeds readings `everyMs` apart for `forMs`. */
   weigh(grams: number, forMs?: number, everyMs?: number): void;
-  tick(flags?: { captureOffline?: boolean; inferenceOffline?: boolean }): void;
+  /** `camera`: what capture says of the lane's camera (default: it never said anything). */
+  tick(flags?: { camera?: CameraView; inferenceOffline?: boolean }): void;
 }
 
 export function laneHarness(
@@ -161,7 +162,7 @@ export function laneHarness(
       }
     },
     tick(flags = {}) {
-      lane.tick({ captureOffline: flags.captureOffline ?? false, inferenceOffline: flags.inferenceOffline ?? false });
+      lane.tick({ camera: flags.camera ?? 'unknown', inferenceOffline: flags.inferenceOffline ?? false });
     },
   };
   return harness;

@@ -170,17 +170,31 @@ test('restart: a new app on the same data dir has the basket intact and republis
   assert.equal(scans.length, 2);
 });
 
-test('capture and inference availability become lane trouble, begin and end', async (t) => {
+test('camera status and inference availability become lane trouble, begin and end; capture offline takes the camera with it until a fresh status', async (t) => {
   const { peer, events } = await setup(t);
   const trouble = () => events.filter((e): e is Extract<LaneEvent, { type: 'trouble' }> => e.type === 'trouble').map((e) => `${e.problem}:${e.state}`);
+  const status = (state: 'online' | 'offline') =>
+    peer.bus.publish(channels.cameraStatus, { camera: 'demo' }, { camera: 'demo', state, ...(state === 'offline' ? { reason: 'stalled' } : {}), fps: 5, width: 640, height: 480, since: 1, at: 2 });
+  await status('online');
   await peer.bus.publish(channels.availability, { service: 'inference' }, 'offline');
   await waitUntil('inference trouble', () => trouble().includes('inference-offline:begin'));
-  await peer.bus.publish(channels.availability, { service: 'capture' }, 'offline');
+  await status('offline');
   await waitUntil('camera trouble', () => trouble().includes('camera-offline:begin'));
   await peer.bus.publish(channels.availability, { service: 'inference' }, 'online');
-  await peer.bus.publish(channels.availability, { service: 'capture' }, 'online');
+  await status('online');
   await waitUntil('both end', () => trouble().includes('inference-offline:end') && trouble().includes('camera-offline:end'));
   assert.deepEqual(trouble(), ['inference-offline:begin', 'camera-offline:begin', 'inference-offline:end', 'camera-offline:end']);
+
+  // capture vanishes (its last will): the camera is offline whatever its retained status says.
+  await peer.bus.publish(channels.availability, { service: 'capture' }, 'offline');
+  await waitUntil('camera trouble again', () => trouble().length === 5);
+  await status('online');
+  await peer.bus.publish(channels.availability, { service: 'capture' }, 'online');
+  await sleep(300);
+  assert.deepEqual(trouble().slice(4), ['camera-offline:begin'], 'a stale status, and capture back, are not the camera back');
+  await status('online');
+  await waitUntil('camera back', () => trouble().length === 6);
+  assert.deepEqual(trouble().slice(4), ['camera-offline:begin', 'camera-offline:end']);
   await sleep(100);
-  assert.equal(trouble().length, 4, 'each change announced once');
+  assert.equal(trouble().length, 6, 'each change announced once');
 });

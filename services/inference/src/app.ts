@@ -1,5 +1,5 @@
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, type Detections, type Frame, type ModelState } from '@sightline/schemas';
+import { channels, type Detections, type Frame, type JpegHeader, type ModelState } from '@sightline/schemas';
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
 import { BusyError, NoModelError } from './errors.ts';
@@ -143,11 +143,11 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     return tensor;
   }
 
-  async function prepare(bytes: Buffer, limits: ImageLimits): Promise<Prepared> {
+  async function prepare(bytes: Buffer, limits: ImageLimits, header?: JpegHeader): Promise<Prepared> {
     const started = performance.now();
     const serving = models.current();
     if (serving === null) throw new NoModelError();
-    return { input: await prepareInput(bytes, serving.descriptor.input, limits, frameTensor(serving)), model: serving, started };
+    return { input: await prepareInput(bytes, serving.descriptor.input, limits, frameTensor(serving), header), model: serving, started };
   }
 
   /** Runs the prepared input through the current model (preparing it again after a swap). */
@@ -183,7 +183,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     let result: PredictResult;
     try {
       if ('error' in prepared) throw prepared.error;
-      result = await infer(frame.jpeg, FRAME_LIMITS, prepared.value ?? (await prepare(frame.jpeg, FRAME_LIMITS)), modelDone);
+      result = await infer(frame.jpeg, FRAME_LIMITS, prepared.value ?? (await prepare(frame.jpeg, FRAME_LIMITS, frame.header)), modelDone);
     } catch (err) {
       if (err instanceof ImageError) {
         drop(camera, 'bad-image');
@@ -220,7 +220,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     // decoded and published: not during the run, where on a small machine the JPEG decode competes
     // with the run's intra-op threads for the same cores and both slow down (bench: decode 3.5 ->
     // 31 ms, run 39 -> 51 ms, no gain in throughput).
-    prepare: (job) => prepare(job.item.jpeg, FRAME_LIMITS),
+    prepare: (job) => prepare(job.item.jpeg, FRAME_LIMITS, job.item.header),
     prepareDuring: 'tail',
     run: runFrame,
     onDrop: (camera, reason) => drop(camera, reason),

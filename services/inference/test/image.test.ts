@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
+import { readJpegHeader } from '@sightline/schemas';
 import { FRAME_LIMITS, ImageError, prepareInput, toTensor, UPLOAD_LIMITS } from '../src/pipeline/image.ts';
 import type { InputSpec } from '../src/model/descriptor.ts';
 
@@ -79,13 +80,19 @@ test('the fused resample matches a libvips resize closely, in every layout and c
   assert.ok(Math.abs(small.tensor[0]! - 128) < 10, `grey corner ${small.tensor[0]}`);
 });
 
-test('jpegSize reads a plain JPEG header and leaves Exif JPEGs to libvips', async () => {
-  const { jpegSize } = await import('../src/pipeline/image.ts');
+test('a JPEG is measured from its header (the one decodeFrame read, when given), an Exif JPEG by libvips with its orientation', async () => {
   const plain = await sharp({ create: { width: 33, height: 17, channels: 3, background: { r: 0, g: 0, b: 0 } } }).jpeg().toBuffer();
-  assert.deepEqual(jpegSize(plain), { width: 33, height: 17, orientation: 1 });
+  const read = readJpegHeader(plain);
+  const measured = await prepareInput(plain, spec(), FRAME_LIMITS);
+  assert.deepEqual([measured.width, measured.height], [33, 17]);
+  // The header handed over is used as it is, not read again: a size it claims is checked before any decoding.
+  const claimed = { ...read, width: 40_000, height: 40_000 };
+  await assert.rejects(prepareInput(plain, spec(), FRAME_LIMITS, undefined, claimed), (err: unknown) => err instanceof ImageError && err.fault === 'too-many-pixels' && /40000x40000/.test(err.message));
   const exif = await sharp(plain).withMetadata({ orientation: 6 }).jpeg().toBuffer();
-  assert.equal(jpegSize(exif), null);
-  assert.equal(jpegSize(plain.subarray(0, 10)), null);
+  assert.equal(readJpegHeader(exif).exif, true);
+  const turned = await prepareInput(exif, spec(), UPLOAD_LIMITS);
+  assert.deepEqual([turned.width, turned.height], [17, 33], 'orientation 6 turns it a quarter');
+  await assert.rejects(prepareInput(plain.subarray(0, 10), spec(), UPLOAD_LIMITS), (err: unknown) => err instanceof ImageError && err.fault === 'corrupt');
 });
 
 test('the rewritten resample gives the reference floats bit for bit, in every mode, layout, channel order and normalisation, into a new or a reused array', async () => {

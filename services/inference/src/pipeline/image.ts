@@ -1,4 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
+import { PayloadError, readJpegHeader, type JpegHeader } from '@sightline/schemas';
 import type { InputRegion } from '../decoders/types.ts';
 import type { InputSpec } from '../model/descriptor.ts';
 
@@ -63,37 +64,22 @@ export function sniffFormat(bytes: Buffer): ImageFormat | null {
   return null;
 }
 
-const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
-
-/** Width and height from a JPEG's SOF segment; null when it has Exif (orientation) or is unusual. */
-export function jpegSize(bytes: Uint8Array): { width: number; height: number; orientation: 1 } | null {
-  let offset = 2;
-  while (offset + 9 < bytes.length) {
-    if (bytes[offset] !== 0xff) return null;
-    const marker = bytes[offset + 1]!;
-    if (marker === 0xff) {
-      offset++;
-      continue;
-    }
-    const length = (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
-    if (length < 2) return null;
-    if (marker === 0xe1) return null; // APP1: Exif, which may rotate the image
-    if (marker === 0xda || marker === 0xd9) return null;
-    if (SOF_MARKERS.has(marker)) {
-      const height = (bytes[offset + 5]! << 8) | bytes[offset + 6]!;
-      const width = (bytes[offset + 7]! << 8) | bytes[offset + 8]!;
-      return width > 0 && height > 0 ? { width, height, orientation: 1 } : null;
-    }
-    offset += 2 + length;
+/** The header of a JPEG, or null when it is not one whole JPEG (libvips then says what is wrong). */
+function jpegHeaderOf(bytes: Buffer): JpegHeader | null {
+  try {
+    return readJpegHeader(bytes);
+  } catch (err) {
+    if (err instanceof PayloadError) return null;
+    throw err;
   }
-  return null;
 }
 
 /**
  * `into`: an array to fill instead of allocating the tensor (the frame path reuses two); it is
  * used only when it has the input's size, and must not be in use by a run at the same time.
+ * `header`: the JPEG header of `bytes` when it was already read (a camera frame, by decodeFrame).
  */
-export async function prepareInput(bytes: Buffer, input: InputSpec, limits: ImageLimits = FRAME_LIMITS, into?: Float32Array): Promise<PreparedInput> {
+export async function prepareInput(bytes: Buffer, input: InputSpec, limits: ImageLimits = FRAME_LIMITS, into?: Float32Array, header?: JpegHeader): Promise<PreparedInput> {
   const t0 = performance.now();
   if (bytes.length === 0) throw new ImageError('empty', 'empty image');
   if (bytes.length > limits.maxBytes) throw new ImageError('oversize', `image of ${bytes.length} bytes exceeds ${limits.maxBytes}`);
@@ -102,11 +88,13 @@ export async function prepareInput(bytes: Buffer, input: InputSpec, limits: Imag
     throw new ImageError('unsupported-format', `${format === null ? 'not an image this service reads' : `${format.toUpperCase()} is not accepted here`}: expected ${limits.formats.map((f) => f.toUpperCase()).join(', ')}`);
   }
   let image = sharp(bytes, { limitInputPixels: limits.maxPixels, autoOrient: true, failOn: 'warning', sequentialRead: true });
-  // A camera frame (JPEG, no Exif) is measured from its SOF header right here; anything else asks
-  // libvips (one more trip through its thread pool).
+  // A JPEG without Exif is measured from its header: a camera frame's was read by decodeFrame, an
+  // upload's is read here. Anything else, or an orientation to apply, asks libvips (one more trip
+  // through its thread pool).
   let meta: Pick<Metadata, 'width' | 'height' | 'orientation'>;
   try {
-    meta = (format === 'jpeg' ? jpegSize(bytes) : null) ?? (await image.metadata());
+    const jpeg = format === 'jpeg' ? (header ?? jpegHeaderOf(bytes)) : null;
+    meta = jpeg !== null && !jpeg.exif ? { width: jpeg.width, height: jpeg.height, orientation: 1 } : await image.metadata();
   } catch (err) {
     const message = (err as Error).message;
     if (/pixel limit/i.test(message)) throw new ImageError('too-many-pixels', `image exceeds the limit of ${limits.maxPixels} pixels (a decompression bomb?)`);
