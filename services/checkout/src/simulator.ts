@@ -1,5 +1,5 @@
-import type { Detections, WeightReading } from '@sightline/schemas';
-import type { CatalogIndex } from './catalog.ts';
+import type { CatalogIndex } from '@sightline/catalog';
+import { normaliseLabel, type Detections, type WeightReading } from '@sightline/schemas';
 import type { LaneConfig } from './config.ts';
 import { roundGrams } from './pricing.ts';
 import { boxCentreInside } from './zone.ts';
@@ -70,7 +70,7 @@ export class ScaleSimulator {
     let grams = 0;
     for (const object of detections.objects) {
       if (!boxCentreInside(object.box, config.zone)) continue;
-      const label = object.label.trim().toLowerCase();
+      const label = normaliseLabel(object.label);
       if (config.tuning.ignoreLabels.includes(label)) continue;
       const product = this.#options.catalog.byLabel(label);
       if (!product || object.score < (product.threshold ?? config.tuning.scoreThreshold)) continue;

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, localeSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
+import { buildWav, channels, localeSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
+import { createOfflineVoice, MAX_SENTENCE_CHARS, sentenceFor, SUPPORTED_LOCALES, type OfflineVoice, type Sentence, type SpeechProvider } from '@sightline/voice';
 import { createAzureProvider } from './azure.ts';
 import { AudioCache } from './cache.ts';
 import type { TtsConfig } from './config.ts';
-import { createOfflineVoice, type OfflineVoice } from './espeak.ts';
 import { createTtsMetrics, type TtsMetrics } from './metrics.ts';
 import { Narrator, type Rendered } from './narrator.ts';
 import { prerender } from './prerender.ts';
-import type { SpeechProvider } from './provider.ts';
-import { MAX_SENTENCE_CHARS, sentenceFor, SUPPORTED_LOCALES, type Sentence } from './sentences.ts';
 
 export interface TtsDeps {
   /** The offline voice (default: espeak-ng WASM with the configured prosody and voices). */
@@ -151,7 +149,7 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       interruptible: sentence.interruptible,
     };
     try {
-      await runtime.bus.publish(channels.audio, { lane }, { meta, wav: rendered.wav });
+      await runtime.bus.publish(channels.audio, { lane }, { meta, pcm: rendered.pcm });
       await runtime.bus.publish(channels.speech, { lane }, meta);
       metrics.announcements.inc({ kind: source.kind });
       log.debug({ lane, kind: source.kind, provider: meta.provider, cached: meta.cached, synthMs: meta.synthMs }, 'announced');
@@ -255,7 +253,6 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       runtime.bus.subscribe(channels.scan, {}, (scan, { lane }) => onEvent(scan, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to scans'));
       runtime.bus.subscribe(channels.laneEvent, {}, (event, { lane }) => onEvent(event, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to lane events'));
       if (config.prerender) {
-        if (config.catalog === null) log.warn({ file: config.catalogFile }, 'no catalog file: only the fixed sentences are pre-rendered');
         prerendering = prerender({ narrator, catalog: config.catalog, defaultLocale: config.defaultLocale, signal: prerenderAbort.signal, metrics })
           .then((result) => log.info(result, 'pre-render done'))
           .catch((err: unknown) => log.warn({ err }, 'pre-render stopped'));
@@ -299,7 +296,7 @@ function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetric
     reply.header('x-speech-cached', String(rendered.cached));
     reply.header('x-speech-synth-ms', String(Math.round(rendered.synthMs)));
     if (rendered.fallback) reply.header('x-speech-fallback', `${rendered.fallback.from}: ${rendered.fallback.reason}`.replace(/[^\x20-\x7e]/g, ' ').slice(0, 300));
-    return reply.send(rendered.wav);
+    return reply.send(buildWav(rendered.pcm.samples, rendered.pcm.format));
   });
   runtime.http.get('/voices', async () => ({
     provider: primary.name,
