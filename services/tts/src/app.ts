@@ -68,10 +68,14 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
         })
       : offline);
   let voiceReady = false;
+  // A scan made while tts restarts must still be said: a persistent session under a fixed client
+  // id makes the broker keep the lanes' scans and events meanwhile (the speaker drops what has
+  // gone stale by the time it arrives).
   const runtime = createRuntime({
     service: 'tts',
     logger,
     mqtt: config.mqtt,
+    mqttSession: { clientId: config.clientId },
     http: config.http,
     notReadyReason: () => (voiceReady ? null : 'the offline voice is still loading'),
   });
@@ -249,9 +253,10 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       const { initMs, warmUpMs } = await offline.init();
       voiceReady = true;
       log.info({ initMs: Math.round(initMs), warmUpMs: Math.round(warmUpMs), provider: primary.name, budgetMs: primary === offline ? undefined : (config.azure?.budgetMs ?? 1500) }, `offline voice ready; speaking with ${primary.name}`);
-      await runtime.start();
+      // Subscribed before connecting: what the broker kept for the session arrives right after it.
       runtime.bus.subscribe(channels.scan, {}, (scan, { lane }) => onEvent(scan, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to scans'));
       runtime.bus.subscribe(channels.laneEvent, {}, (event, { lane }) => onEvent(event, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to lane events'));
+      await runtime.start();
       if (config.prerender) {
         prerendering = prerender({ narrator, catalog: config.catalog, defaultLocale: config.defaultLocale, signal: prerenderAbort.signal, metrics })
           .then((result) => log.info(result, 'pre-render done'))

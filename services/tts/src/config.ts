@@ -13,6 +13,11 @@ export const ttsEnvSchema = z.strictObject({
   ...dataDirSetting,
   SIGHTLINE_TTS_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_TTS_HTTP_PORT: env.port(8085),
+  SIGHTLINE_TTS_MQTT_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -')
+    .default('sightline-tts')
+    .describe('fixed MQTT client id of the persistent session; one per running tts service'),
   SIGHTLINE_TTS_PROVIDER: z.enum(['auto', 'espeak', 'azure'], { error: 'must be auto, espeak or azure' }).default('auto'),
   SIGHTLINE_TTS_DEFAULT_LOCALE: env.string('en-US'),
   SIGHTLINE_TTS_RATE: env.int(100, 50, 300).describe('speaking rate, percent of normal'),
@@ -47,6 +52,8 @@ export interface AzureSettings {
 export interface TtsConfig {
   logLevel: string;
   mqtt: MqttSettings;
+  /** The persistent session: scans and events that arrive while tts is down wait in the broker. */
+  clientId: string;
   http: HttpSettings;
   dataDir: string;
   defaultLocale: string;
@@ -124,6 +131,7 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
+    clientId: settings.SIGHTLINE_TTS_MQTT_CLIENT_ID,
     http: httpSettingsFrom('tts', { host: settings.SIGHTLINE_TTS_HTTP_HOST, port: settings.SIGHTLINE_TTS_HTTP_PORT }, settings),
     dataDir: serviceDataDir(settings, 'tts', cwd),
     defaultLocale: settings.SIGHTLINE_TTS_DEFAULT_LOCALE,

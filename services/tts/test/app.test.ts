@@ -45,6 +45,33 @@ test('a scan is announced: WAV with metadata on audio, the same metadata on spee
   assert.match(await metrics(), /sightline_tts_announcements_total\{kind="scan",service="tts"\} 1/);
 });
 
+test('a scan made while tts is down is announced when it is back: the broker keeps it for the persistent session', async (t) => {
+  const broker = await startTestBroker(t);
+  const config = loadTtsConfig({
+    SIGHTLINE_MQTT_URL: broker.url,
+    SIGHTLINE_TTS_HTTP_PORT: '0',
+    SIGHTLINE_DATA_DIR: tempDir(t),
+    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
+    SIGHTLINE_TTS_PRERENDER: 'false',
+    SIGHTLINE_TTS_MQTT_CLIENT_ID: 'tts-session-test',
+  });
+  const start = async () => {
+    const app = createTtsApp(config, captureLogs().logger, { offline: offlineVoice() });
+    t.after(() => app.stop());
+    await app.start();
+    await waitUntil('tts is ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200);
+    return app;
+  };
+  // Once up, the session (and its subscriptions) lives in the broker.
+  await (await start()).stop();
+  const peer = await connectPeer(t, broker.url);
+  const scanned = scan({ lane: 'lane-3', product: BANANA, pricing: 'kg', weightGrams: 420, priceMinor: 83 });
+  await peer.bus.publish(channels.scan, { lane: 'lane-3' }, scanned);
+  await start();
+  await waitUntil('the scan made while tts was down is announced', () => peer.audio.some(({ value }) => value.meta.source.id === scanned.id), 10_000);
+  assert.equal(peer.speech.find(({ value }) => value.source.id === scanned.id)?.value.text, 'You scanned a banana, 0.42 kilograms, 83 cents.');
+});
+
 test('totals are not interruptible; a lane keeps its order even when an earlier sentence is slow', async (t) => {
   const primary = slowProvider({ delayMs: (text) => (text.startsWith('Item not') ? 700 : 10) });
   const { peer } = await startApp(t, {}, { primary });

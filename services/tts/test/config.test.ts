@@ -86,6 +86,12 @@ test('the catalog: the sample of @sightline/catalog by default; a bad file is re
   assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'invalid.yaml') }).join('\n'), /SIGHTLINE_TTS_CATALOG_FILE: .*currency/);
 });
 
+test('the persistent MQTT session: a fixed client id, sightline-tts unless set', () => {
+  assert.equal(loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }).clientId, 'sightline-tts');
+  assert.equal(loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG, SIGHTLINE_TTS_MQTT_CLIENT_ID: 'tts-lane-3' }).clientId, 'tts-lane-3');
+  assert.match(problems({ SIGHTLINE_TTS_MQTT_CLIENT_ID: 'a/b' }).join('\n'), /SIGHTLINE_TTS_MQTT_CLIENT_ID: must be 1-64 characters/);
+});
+
 test('lane bounds: defaults and limits', () => {
   const config = loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }, '/srv');
   assert.deepEqual({ queue: config.laneQueue, lanes: config.maxLanes, bytes: config.maxQueuedBytes, concurrency: config.concurrency }, { queue: 32, lanes: 64, bytes: 4 * 1024 * 1024, concurrency: 4 });
