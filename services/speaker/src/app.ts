@@ -4,7 +4,8 @@ import type { SpeakerConfig } from './config.ts';
 import { EARCON_FORMAT, NOT_RECOGNISED_CHIME, renderNotes, SCAN_CHIME } from './earcons.ts';
 import { EarconFallbackAnnouncer, type FallbackAnnouncer } from './fallback.ts';
 import { createSpeakerMetrics, type SpeakerMetrics } from './metrics.ts';
-import { Player, UTTERANCES_REMEMBERED, type Announcement, type LaneStatus } from './player.ts';
+import { UTTERANCES_REMEMBERED, type Announcement, type LaneStatus } from './lane-state.ts';
+import { Player } from './player.ts';
 import { createSink } from './sinks/index.ts';
 import type { AudioSink, Clip, ClipLabel } from './sinks/sink.ts';
 
