@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { buildWav, channels, localeSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
+import { buildWav, channels, localeSchema, plainTextSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
 import { createOfflineVoice, MAX_SENTENCE_CHARS, sentenceFor, SUPPORTED_LOCALES, type OfflineVoice, type Sentence, type SpeechProvider } from '@sightline/voice';
 import { createAzureProvider } from './azure.ts';
 import { AudioCache } from './cache.ts';
@@ -277,7 +277,6 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
 }
 
 function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetrics, primary: SpeechProvider, offline: SpeechProvider, defaultLocale: string): void {
-  const markup = /[<>&{}\\\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
   runtime.http.post('/speak', async (request, reply) => {
     const fail = (code: number, outcome: string, error: string) => {
       metrics.speakRequests.inc({ outcome });
@@ -290,10 +289,12 @@ function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetric
     const { text, locale = defaultLocale } = body;
     if (typeof text !== 'string' || text.trim() === '') return fail(400, 'invalid', 'text must be a non-empty string');
     if (text.length > MAX_SENTENCE_CHARS) return fail(413, 'too-long', `text is ${text.length} characters; at most ${MAX_SENTENCE_CHARS}`);
-    if (markup.test(text)) return fail(400, 'markup', 'text must be plain: no markup (< > & { } \\) or control characters');
+    // Lines and tabs are spaces when spoken; anything else the plain-text rule refuses is refused.
+    const spoken = text.replace(/[\t\n\r]+/g, ' ').trim();
+    if (!plainTextSchema(MAX_SENTENCE_CHARS).safeParse(spoken).success) return fail(400, 'markup', 'text must be plain: no markup (< > & { } \\), control characters or bidirectional overrides');
     if (typeof locale !== 'string' || !localeSchema.safeParse(locale).success) return fail(400, 'bad-locale', 'locale must be a locale like en-US or es-ES');
     if (!narrator.speaks(locale)) return fail(400, 'bad-locale', `no voice for locale ${locale}; voices: ${offline.voices().map((v) => v.locale).join(', ')}`);
-    const rendered = await narrator.render(text.replace(/\s+/g, ' ').trim(), locale);
+    const rendered = await narrator.render(spoken.replace(/\s+/g, ' '), locale);
     metrics.speakRequests.inc({ outcome: 'ok' });
     reply.header('content-type', 'audio/wav');
     reply.header('x-speech-provider', rendered.provider);

@@ -172,9 +172,12 @@ test('HTTP: POST /speak and GET /voices, with clear refusals', async (t) => {
   assert.ok(pcmDurationMs(parseWav(ok.rawPayload).pcm) > 500);
   assert.equal((await speak({ text: 'Hola, buenos días.', locale: 'es-ES' })).headers['x-speech-cached'], 'true');
   assert.equal((await speak({ text: 'Hello there.' })).statusCode, 200, 'the default locale when none is given');
+  assert.equal((await speak({ text: 'Good\n\tmorning.' })).statusCode, 200, 'lines and tabs are spaces');
   const refusals: Array<[unknown, string, number, RegExp]> = [
     [{ text: '<speak>hi</speak>' }, 'application/json', 400, /plain/],
     [{ text: 'Fish & chips' }, 'application/json', 400, /plain/],
+    [{ text: 'evil\u202egnp.exe' }, 'application/json', 400, /bidirectional/],
+    [{ text: 'bell\u0085' }, 'application/json', 400, /plain/],
     [{ text: 'x'.repeat(10 * 1024) }, 'application/json', 413, /at most 1000/],
     [{ text: 'hello', locale: 'english' }, 'application/json', 400, /locale must be/],
     [{ text: 'hello', locale: 'ja-JP' }, 'application/json', 400, /no voice for locale ja-JP/],
@@ -197,6 +200,6 @@ test('HTTP: POST /speak and GET /voices, with clear refusals', async (t) => {
   assert.ok(voices.voices.some((v: { locale: string; voice: string }) => v.locale === 'es-ES' && v.voice === 'roa/es'));
   assert.deepEqual(voices.sentenceLocales, ['en-US', 'es-ES', 'fr-FR']);
   const text = await metrics();
-  assert.match(text, /sightline_tts_speak_requests_total\{outcome="markup",service="tts"\} 2/);
+  assert.match(text, /sightline_tts_speak_requests_total\{outcome="markup",service="tts"\} 4/);
   assert.match(text, /sightline_tts_cache_hits_total\{tier="memory",service="tts"\} 1/);
 });
