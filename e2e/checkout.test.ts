@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { connectAsync } from 'mqtt';
-import { basketSchema, channels, parseWav, scanSchema, speechSchema, type Audio, type Scan, type Speech } from '@sightline/schemas';
+import { basketSchema, channels, pcmDurationMs, scanSchema, speechSchema, type Audio, type Scan, type Speech } from '@sightline/schemas';
 import { startPulseServer } from '@sightline/speaker/testing';
 import { launchStack } from './launch.ts';
 import { makeItemVideo } from './item-video.ts';
@@ -144,8 +144,8 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
   assert.deepEqual(audio.meta, speech);
 
   // Heard: that very audio came out of the sink, whole, after the scan.
-  const clip = parseWav(audio.wav);
-  assert.equal(clip.sampleRate, pulse.sampleRate);
+  const clip = audio.pcm;
+  assert.equal(clip.format.sampleRate, pulse.sampleRate);
   const samples = new Int16Array(clip.samples.buffer.slice(clip.samples.byteOffset, clip.samples.byteOffset + clip.samples.length));
   // The speaker says when it played the sentence; the recording must hold it there, whole.
   const speakerUrl = `http://127.0.0.1:${httpPorts.SIGHTLINE_SPEAKER_HTTP_PORT}`;
@@ -166,7 +166,7 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
   const heardClip = hearClip(heard, samples, pulse.sampleRate, indexAt(played.startedAt - 1000), indexAt(played.startedAt + 1000));
   // A piece the output ran dry in the middle of matches neither side of the gap; any other piece must.
   assert.ok(heardClip.matched >= heardClip.pieces - 2, `every 100 ms of the sentence was heard, in order: ${JSON.stringify(heardClip)}`);
-  assert.ok(heardClip.gapMs < clip.durationMs * 0.1, `the output ran dry for ${heardClip.gapMs.toFixed(0)} ms of a ${clip.durationMs.toFixed(0)} ms sentence`);
+  assert.ok(heardClip.gapMs < pcmDurationMs(clip) * 0.1, `the output ran dry for ${heardClip.gapMs.toFixed(0)} ms of a ${pcmDurationMs(clip).toFixed(0)} ms sentence`);
   const playedAt = recording.timeAt(heardClip.start);
   assert.ok(playedAt >= scan.at - 50, `played after the scan (${playedAt - scan.at} ms)`);
   assert.ok(Math.abs(playedAt - played.startedAt) < 300, `heard when the speaker says it started (${playedAt - played.startedAt} ms apart)`);

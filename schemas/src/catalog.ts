@@ -38,6 +38,30 @@ export const plainTextSchema = (max: number) =>
     .max(max)
     .refine((text) => !/[<>&{}\\]/.test(text) && unsafeTextProblem(text) === null, 'must be plain text (no < > & { } \\, control characters or bidirectional overrides)');
 
+/**
+ * Any text made into what `plainTextSchema(max)` accepts (or '' when nothing is left): what the
+ * rule refuses becomes a space ('&' becomes ' and'), lone surrogates become U+FFFD, whitespace
+ * runs become one space, and a text over `max` is cut at a word boundary when one is near the end.
+ */
+export function toPlainText(text: string, max: number): string {
+  const cleaned = text
+    .toWellFormed()
+    .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069<>{}\\]/g, ' ')
+    .replace(/&/g, ' and ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (cleaned.length <= max) return cleaned;
+  // Never cut a surrogate pair in two: half of one is not text.
+  const cut = cleaned.slice(0, /[\ud800-\udbff]/.test(cleaned[max - 1] ?? '') ? max - 1 : max);
+  const space = cut.lastIndexOf(' ');
+  return (space > max * 0.8 ? cut.slice(0, space) : cut).trimEnd();
+}
+
+/** How model labels compare everywhere (catalog, lanes, rules): trimmed, lower-cased. */
+export function normaliseLabel(label: string): string {
+  return label.trim().toLowerCase();
+}
+
 export const spokenNameSchema = z
   .strictObject({
     one: plainTextSchema(80).describe('the name of one item, as said after an article: "banana"'),
@@ -94,7 +118,7 @@ export const catalogSchema = z
       }
       skus.set(product.sku, index);
       product.labels.forEach((label, labelIndex) => {
-        const owner = labels.get(label.toLowerCase());
+        const owner = labels.get(normaliseLabel(label));
         if (owner !== undefined && owner !== index) {
           ctx.addIssue({
             code: 'custom',
@@ -102,7 +126,7 @@ export const catalogSchema = z
             message: `label "${label}" already belongs to products[${owner}] (${catalog.products[owner]?.sku})`,
           });
         }
-        labels.set(label.toLowerCase(), index);
+        labels.set(normaliseLabel(label), index);
       });
       for (const locale of catalog.locales) {
         if (!(locale in product.name)) {

@@ -21,7 +21,7 @@ import {
   type Speech,
   type WeightReading,
 } from './lanes.ts';
-import { buildWav, MAX_WAV_BYTES } from './wav.ts';
+import { MAX_WAV_BYTES } from './wav.ts';
 import { alertEventSchema, evictionSchema, type AlertEvent, type Eviction } from './alerts.ts';
 import { busServices, type BusService, type Party } from './parties.ts';
 
@@ -473,7 +473,7 @@ export const channels = {
     subscribers: ['speaker'],
     schema: speechSchema,
     maxBytes: MAX_WAV_BYTES,
-    example: { meta: EXAMPLE_SPEECH, wav: buildWav(Buffer.alloc(2205 * 2), { sampleRate: 22050, channels: 1 }) },
+    example: { meta: EXAMPLE_SPEECH, pcm: { samples: Buffer.alloc(2205 * 2), format: { sampleRate: 22050, channels: 1 } } },
     codec: audioCodec,
   } satisfies Channel<Audio, 'lane'>,
   alerts: {

@@ -46,10 +46,12 @@ export {
   currencySchema,
   localeSchema,
   MAX_ITEM_GRAMS,
+  normaliseLabel,
   plainTextSchema,
   productSchema,
   skuSchema,
   spokenNameSchema,
+  toPlainText,
   type Catalog,
   type Locale,
   type Product,
@@ -80,7 +82,7 @@ export {
   type Trouble,
   type WeightReading,
 } from './lanes.ts';
-export { buildWav, MAX_WAV_BYTES, parseWav, WAV_METADATA_CHUNK, type ParsedWav, type PcmFormat } from './wav.ts';
+export { buildWav, checkPcm, MAX_WAV_BYTES, parseWav, pcmDurationMs, WAV_METADATA_CHUNK, type ParsedWav, type Pcm, type PcmFormat } from './wav.ts';
 export {
   alertEventSchema,
   alertIdSchema,

@@ -4,7 +4,7 @@ import { PayloadError } from './errors.ts';
 import { countSchema, durationMsSchema, epochMsSchema, labelSchema, safeTextSchema, seqSchema } from './bounds.ts';
 import { frameRefSchema } from './frame-ref.ts';
 import { idSchema } from './ids.ts';
-import { buildWav, MAX_WAV_BYTES, parseWav } from './wav.ts';
+import { buildWav, checkPcm, MAX_WAV_BYTES, parseWav, type Pcm } from './wav.ts';
 
 /** Payloads of a checkout lane: scale readings, scans, the basket, lane events and speech. */
 
@@ -207,28 +207,29 @@ export type Speech = z.infer<typeof speechSchema>;
 
 export interface Audio {
   meta: Speech;
-  /** A 16-bit PCM WAV (the published bytes, metadata chunk included). */
-  wav: Buffer;
+  /** The spoken audio; the WAV around it (with `meta` in its `slmd` chunk) is built only by `encode`. */
+  pcm: Pcm;
 }
 
+/** Audio is parsed once where it arrives (`decode`: metadata and PCM) and built once where it leaves (`encode`). */
 export const audioCodec = {
-  encode({ meta, wav }: Audio): Buffer {
-    const parsed = parseWav(wav);
-    return buildWav(parsed.samples, parsed, JSON.stringify(speechSchema.parse(meta)));
+  encode({ meta, pcm }: Audio): Buffer {
+    checkPcm(pcm);
+    return buildWav(pcm.samples, pcm.format, JSON.stringify(speechSchema.parse(meta)));
   },
   decode(payload: Buffer): Audio {
     if (payload.length === 0) throw new PayloadError('empty', 'empty payload');
     if (payload.length > MAX_WAV_BYTES) throw new PayloadError('oversize', `payload of ${payload.length} bytes exceeds ${MAX_WAV_BYTES}`);
-    const parsed = parseWav(payload);
-    if (parsed.metadata === undefined) throw new PayloadError('no-metadata', 'WAV has no slmd metadata chunk');
+    const { pcm, metadata } = parseWav(payload);
+    if (metadata === undefined) throw new PayloadError('no-metadata', 'WAV has no slmd metadata chunk');
     let raw: unknown;
     try {
-      raw = JSON.parse(parsed.metadata);
+      raw = JSON.parse(metadata);
     } catch (err) {
       throw new PayloadError('no-metadata', `slmd chunk is not JSON: ${(err as Error).message}`);
     }
     const meta = speechSchema.safeParse(raw);
     if (!meta.success) throw new PayloadError('invalid', z.prettifyError(meta.error));
-    return { meta: meta.data, wav: payload };
+    return { meta: meta.data, pcm };
   },
 };

@@ -4,30 +4,54 @@ import { PayloadError } from './errors.ts';
  * Spoken audio travels as a plain PCM WAV so any player can play it. What it says, for which lane
  * and event, rides in the same file as one extra RIFF chunk (`slmd`, JSON) placed after the
  * `data` chunk: players skip chunks they do not know, and naive readers that stop at `data` never
- * see it.
+ * see it. Inside the services audio is `Pcm`: a WAV is parsed once where it comes in and built
+ * once where it goes out (the bus, a file, an HTTP answer).
  */
 export const WAV_METADATA_CHUNK = 'slmd';
 
 /** The most audio one message may carry: about 47 s of 22.05 kHz mono, or 43 s of 24 kHz. */
 export const MAX_WAV_BYTES = 2 * 1024 * 1024;
 
+/** Samples are always signed 16-bit little-endian, interleaved: the only format Sightline produces and plays. */
 export interface PcmFormat {
   sampleRate: number;
   channels: number;
-  /** Always 16: the only sample format Sightline produces and plays. */
-  bitsPerSample: 16;
 }
 
-export interface ParsedWav extends PcmFormat {
-  /** The PCM samples (signed 16-bit little-endian, interleaved), a view into the input. */
+/** Audio as the services hold it: the samples and their format. */
+export interface Pcm {
   samples: Buffer;
-  durationMs: number;
+  format: PcmFormat;
+}
+
+export interface ParsedWav {
+  /** The samples are a view into the parsed bytes, not a copy. */
+  pcm: Pcm;
   /** The text of the `slmd` chunk, when there is one. */
   metadata?: string;
 }
 
 function fault(message: string): PayloadError {
   return new PayloadError('not-wav', message);
+}
+
+/** What is wrong with a format Sightline cannot play, or null. */
+function formatProblem({ sampleRate, channels }: PcmFormat): string | null {
+  if (!Number.isInteger(channels) || channels < 1 || channels > 2) return `${channels} channels, only mono or stereo`;
+  if (!Number.isInteger(sampleRate) || sampleRate < 8000 || sampleRate > 48000) return `${sampleRate} Hz, only 8000-48000 Hz`;
+  return null;
+}
+
+export function pcmDurationMs({ samples, format }: Pcm): number {
+  return (samples.length / (2 * format.channels) / format.sampleRate) * 1000;
+}
+
+/** Returns `pcm` when Sightline can play it; throws a PayloadError saying why not otherwise. */
+export function checkPcm(pcm: Pcm): Pcm {
+  const problem = formatProblem(pcm.format);
+  if (problem !== null) throw new PayloadError('invalid', `unsupported audio: ${problem}`);
+  if (pcm.samples.length % (2 * pcm.format.channels) !== 0) throw new PayloadError('invalid', 'corrupt audio: the samples end inside a sample');
+  return pcm;
 }
 
 /** Checks and reads a 16-bit PCM WAV; throws a PayloadError saying what is wrong with it. */
@@ -50,15 +74,13 @@ export function parseWav(bytes: Buffer): ParsedWav {
     if (id === 'fmt ') {
       if (size < 16) throw fault('corrupt WAV: the fmt chunk is shorter than 16 bytes');
       const audioFormat = bytes.readUInt16LE(body);
-      const channels = bytes.readUInt16LE(body + 2);
-      const sampleRate = bytes.readUInt32LE(body + 4);
       const bitsPerSample = bytes.readUInt16LE(body + 14);
       // 0xFFFE (extensible) carries plain PCM too; its sub-format is not checked further here.
       if (audioFormat !== 1 && audioFormat !== 0xfffe) throw fault(`unsupported WAV: audio format ${audioFormat}, only PCM (1) is played`);
       if (bitsPerSample !== 16) throw fault(`unsupported WAV: ${bitsPerSample}-bit samples, only 16-bit is played`);
-      if (channels < 1 || channels > 2) throw fault(`unsupported WAV: ${channels} channels, only mono or stereo`);
-      if (sampleRate < 8000 || sampleRate > 48000) throw fault(`unsupported WAV: ${sampleRate} Hz, only 8000-48000 Hz`);
-      format = { sampleRate, channels, bitsPerSample: 16 };
+      format = { sampleRate: bytes.readUInt32LE(body + 4), channels: bytes.readUInt16LE(body + 2) };
+      const problem = formatProblem(format);
+      if (problem !== null) throw fault(`unsupported WAV: ${problem}`);
     } else if (id === 'data') {
       if (!format) throw fault('corrupt WAV: the data chunk comes before the fmt chunk');
       samples = bytes.subarray(body, body + size);
@@ -69,14 +91,16 @@ export function parseWav(bytes: Buffer): ParsedWav {
   }
   if (!format) throw fault('corrupt WAV: no fmt chunk');
   if (!samples) throw fault('corrupt WAV: no data chunk');
-  const frameBytes = format.channels * 2;
-  if (samples.length % frameBytes !== 0) throw fault('corrupt WAV: the data chunk ends inside a sample');
-  const durationMs = (samples.length / frameBytes / format.sampleRate) * 1000;
-  return { ...format, samples, durationMs, ...(metadata === undefined ? {} : { metadata }) };
+  if (samples.length % (format.channels * 2) !== 0) throw fault('corrupt WAV: the data chunk ends inside a sample');
+  return { pcm: { samples, format }, ...(metadata === undefined ? {} : { metadata }) };
 }
 
-/** A 16-bit PCM WAV around `samples`, with an optional metadata chunk after the data. */
-export function buildWav(samples: Buffer, format: Omit<PcmFormat, 'bitsPerSample'>, metadata?: string): Buffer {
+/**
+ * A 16-bit PCM WAV around `samples`, with an optional metadata chunk after the data. It builds
+ * whatever it is given (the fuzzer builds broken WAVs with it); `checkPcm` first for audio that
+ * must play.
+ */
+export function buildWav(samples: Buffer, format: PcmFormat, metadata?: string): Buffer {
   const meta = metadata === undefined ? undefined : Buffer.from(metadata, 'utf8');
   const metaBytes = meta ? 8 + meta.length + (meta.length % 2) : 0;
   const dataPad = samples.length % 2;

@@ -4,9 +4,11 @@ import {
   buildWav,
   catalogSchema,
   channels,
+  checkPcm,
   MAX_WAV_BYTES,
   parseWav,
   PayloadError,
+  pcmDurationMs,
   type Catalog,
   type Speech,
 } from '../src/index.ts';
@@ -46,26 +48,38 @@ test('a WAV built with metadata parses back to the same samples, format and meta
   const pcm = tone(2205);
   const wav = buildWav(pcm, { sampleRate: 22050, channels: 1 }, '{"a":"ü"}');
   const parsed = parseWav(wav);
-  assert.equal(parsed.sampleRate, 22050);
-  assert.equal(parsed.channels, 1);
-  assert.ok(parsed.samples.equals(pcm));
-  assert.equal(parsed.durationMs, 100);
+  assert.deepEqual(parsed.pcm.format, { sampleRate: 22050, channels: 1 });
+  assert.ok(parsed.pcm.samples.equals(pcm));
+  assert.equal(pcmDurationMs(parsed.pcm), 100);
   assert.equal(parsed.metadata, '{"a":"ü"}');
   // Players read the standard 44-byte header: the data chunk starts where they expect it.
   assert.equal(wav.toString('latin1', 36, 40), 'data');
   assert.equal(wav.readUInt32LE(40), pcm.length);
 });
 
-test('the audio channel carries speech metadata inside a plain WAV, both ways', () => {
-  const wav = buildWav(tone(2205), { sampleRate: 22050, channels: 1 });
-  const payload = channels.audio.codec.encode({ meta: speech, wav });
+test('the audio channel carries speech metadata inside a plain WAV, both ways: PCM in, PCM out', () => {
+  const pcm = { samples: tone(2205), format: { sampleRate: 22050, channels: 1 } };
+  const payload = channels.audio.codec.encode({ meta: speech, pcm });
+  // The wire format is a plain WAV with the metadata chunk after the data, as before.
+  assert.ok(payload.equals(buildWav(pcm.samples, pcm.format, JSON.stringify(speech))));
   const decoded = channels.audio.codec.decode(payload);
   assert.deepEqual(decoded.meta, speech);
-  assert.ok(parseWav(decoded.wav).samples.equals(parseWav(wav).samples));
+  assert.deepEqual(decoded.pcm.format, pcm.format);
+  assert.ok(decoded.pcm.samples.equals(pcm.samples));
+  // Decoding does not copy the samples: they are a view into the payload.
+  assert.equal(decoded.pcm.samples.buffer, payload.buffer);
+});
+
+test('audio that could not be played is refused when published, with the reason', () => {
+  const samples = tone(10);
+  assert.match(faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples, format: { sampleRate: 96000, channels: 1 } } })), /^invalid: unsupported audio: 96000 Hz/);
+  assert.match(faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples, format: { sampleRate: 16000, channels: 3 } } })), /^invalid: unsupported audio: 3 channels/);
+  assert.match(faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples: samples.subarray(1), format: { sampleRate: 16000, channels: 1 } } })), /samples end inside a sample/);
+  assert.match(faultOf(() => checkPcm({ samples: tone(3), format: { sampleRate: 16000, channels: 2 } })), /samples end inside a sample/);
 });
 
 test('audio payloads that are not usable WAVs are refused with the reason', () => {
-  const good = channels.audio.codec.encode({ meta: speech, wav: buildWav(tone(100), { sampleRate: 16000, channels: 1 }) });
+  const good = channels.audio.codec.encode({ meta: speech, pcm: { samples: tone(100), format: { sampleRate: 16000, channels: 1 } } });
   assert.match(faultOf(() => channels.audio.codec.decode(Buffer.alloc(0))), /^empty/);
   assert.match(faultOf(() => channels.audio.codec.decode(Buffer.from('{"text":"hello"}'))), /^not-wav: not a WAV/);
   assert.match(faultOf(() => channels.audio.codec.decode(good.subarray(0, good.length - 40))), /^not-wav: truncated WAV/);
@@ -90,9 +104,9 @@ test('audio payloads that are not usable WAVs are refused with the reason', () =
 });
 
 test('hostile metadata text (markup, oversize) is refused by the speech schema', () => {
-  const wav = buildWav(tone(10), { sampleRate: 16000, channels: 1 });
-  assert.throws(() => channels.audio.codec.encode({ meta: { ...speech, text: '<speak>x</speak>' }, wav }));
-  assert.throws(() => channels.audio.codec.encode({ meta: { ...speech, text: 'a'.repeat(10_000) }, wav }));
+  const pcm = { samples: tone(10), format: { sampleRate: 16000, channels: 1 } };
+  assert.throws(() => channels.audio.codec.encode({ meta: { ...speech, text: '<speak>x</speak>' }, pcm }));
+  assert.throws(() => channels.audio.codec.encode({ meta: { ...speech, text: 'a'.repeat(10_000) }, pcm }));
 });
 
 const catalog: Catalog = {

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
-import { idSchema, localeSchema, polygonSchema, WHOLE_FRAME, type Polygon } from '@sightline/schemas';
-import { loadCatalog, normaliseLabel, SAMPLE_CATALOG_FILE, type CatalogIndex } from './catalog.ts';
+import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '@sightline/catalog';
+import { idSchema, localeSchema, normaliseLabel, polygonSchema, WHOLE_FRAME, type Polygon } from '@sightline/schemas';
 import { MAX_PRESENCES_LIMIT } from './store.ts';
 
 export const MAX_LANES_FILE_BYTES = 256 * 1024;
@@ -155,7 +155,7 @@ export function loadCheckoutConfig(environment: NodeJS.ProcessEnv = process.env,
   const base = tuningFrom(settings);
 
   const catalogFile = settings.SIGHTLINE_CHECKOUT_CATALOG_FILE ? path.resolve(cwd, settings.SIGHTLINE_CHECKOUT_CATALOG_FILE) : SAMPLE_CATALOG_FILE;
-  const { catalog, problems: catalogProblems } = loadCatalog(catalogFile);
+  const { catalog, problems: catalogProblems } = loadCatalog(catalogFile, 'SIGHTLINE_CHECKOUT_CATALOG_FILE');
   problems.push(...catalogProblems);
 
   let lanes: LaneConfig[] = [];

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
+import type { CatalogIndex } from '@sightline/catalog';
 import { BoundedMap, type Logger } from '@sightline/kit';
-import { boxCentre, insidePolygon, type Basket, type FrameRef, type BasketCommand, type BasketItem, type Detections, type LaneEvent, type Product, type ProductRef, type Scan, type Trouble } from '@sightline/schemas';
+import { boxCentre, insidePolygon, normaliseLabel, type Basket, type FrameRef, type BasketCommand, type BasketItem, type Detections, type LaneEvent, type Product, type ProductRef, type Scan, type Trouble } from '@sightline/schemas';
 import { MAX_BASKET_ITEMS, newBasket, summary, withItems } from './basket.ts';
-import { normaliseLabel, type CatalogIndex } from './catalog.ts';
 import type { LaneConfig } from './config.ts';
 import type { CheckoutMetrics } from './metrics.ts';
 import { expectedRange, gramsToMilligrams, pricePerKg, pricePerUnit, withinRange } from './pricing.ts';

@@ -1,5 +1,5 @@
-import { boxCentre, insidePolygon, type Detections, type WeightReading } from '@sightline/schemas';
-import type { CatalogIndex } from './catalog.ts';
+import type { CatalogIndex } from '@sightline/catalog';
+import { boxCentre, insidePolygon, normaliseLabel, type Detections, type WeightReading } from '@sightline/schemas';
 import type { LaneConfig } from './config.ts';
 import { roundGrams } from './pricing.ts';
 
@@ -69,7 +69,7 @@ export class ScaleSimulator {
     let grams = 0;
     for (const object of detections.objects) {
       if (!insidePolygon(boxCentre(object.box), config.zone)) continue;
-      const label = object.label.trim().toLowerCase();
+      const label = normaliseLabel(object.label);
       if (config.tuning.ignoreLabels.includes(label)) continue;
       const product = this.#options.catalog.byLabel(label);
       if (!product || object.score < (product.threshold ?? config.tuning.scoreThreshold)) continue;

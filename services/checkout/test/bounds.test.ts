@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test, type TestContext } from 'node:test';
+import { indexCatalog } from '@sightline/catalog';
 import { channels, type Basket, type Catalog } from '@sightline/schemas';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { indexCatalog } from '../src/catalog.ts';
 import type { CheckoutConfig } from '../src/config.ts';
 import { Clock, connectPeer, detections, laneConfig, laneHarness, metricValue, sampleCatalog, tempDir, testConfig, startApp, type Obj, type Peer } from './helpers.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '@sightline/kit';
 import { loadCheckoutConfig } from '../src/config.ts';
-import { SAMPLE_CATALOG_FILE } from '../src/catalog.ts';
+import { SAMPLE_CATALOG_FILE } from '@sightline/catalog';
 import { writeTemp } from './helpers.ts';
 
 function problemsOf(env: NodeJS.ProcessEnv): string[] {
@@ -32,19 +32,6 @@ test('defaults: one lane on the demo camera, whole frame, scale on, the sample c
     maxPresences: 64, maxPresenceBytes: 256 * 1024,
   });
   assert.equal(config.scaleSimulator, false);
-});
-
-test('the sample catalog holds the grocery classes of the default detector, priced both ways', () => {
-  const { catalog } = loadCheckoutConfig({}, '/tmp');
-  for (const label of ['banana', 'apple', 'orange', 'broccoli', 'carrot', 'bottle', 'cup', 'donut', 'sandwich', 'hot dog', 'pizza', 'cake', 'wine glass']) {
-    const product = catalog.byLabel(label);
-    assert.ok(product, label);
-    assert.ok(product.name['en-US'] && product.name['es-ES'] && product.spoken?.['es-ES']?.article, label);
-  }
-  assert.equal(catalog.byLabel('orange')!.price.per, 'kg');
-  assert.deepEqual(catalog.byLabel('orange')!.weight, { min: 120, max: 260 });
-  assert.equal(catalog.byLabel('bottle')!.price.per, 'unit');
-  assert.equal(catalog.byLabel('person'), undefined);
 });
 
 test('a lanes file in YAML with zones, per-lane overrides and environment settings', (t) => {

@@ -4,11 +4,11 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect } from 'mqtt';
 import { Registry } from 'prom-client';
+import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '@sightline/catalog';
 import { createLogger, type Logger } from '@sightline/kit';
 import { waitUntil } from '@sightline/kit/testing';
 import { createBus, createTopics, WHOLE_FRAME, type Basket, type Bus, type Channel, type Detections, type LaneEvent, type Scan } from '@sightline/schemas';
 import { createCheckoutApp, type CheckoutApp, type CheckoutDeps } from '../src/app.ts';
-import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '../src/catalog.ts';
 import type { CheckoutConfig, LaneConfig, LaneTuning } from '../src/config.ts';
 import { Lane, type CameraView } from '../src/lane.ts';
 import { createCheckoutMetrics, type CheckoutMetrics } from '../src/metrics.ts';
@@ -17,7 +17,7 @@ import { openLaneStore, type LaneStore } from '../src/store.ts';
 export const silentLogger: Logger = createLogger('checkout-test', 'silent');
 
 export function sampleCatalog(): CatalogIndex {
-  const { catalog, problems } = loadCatalog(SAMPLE_CATALOG_FILE);
+  const { catalog, problems } = loadCatalog(SAMPLE_CATALOG_FILE, 'SIGHTLINE_CHECKOUT_CATALOG_FILE');
   if (!catalog) throw new Error(problems.join('\n'));
   return catalog;
 }

@@ -1,10 +1,11 @@
 import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, parseWav, type Audio, type LaneEvent, type Scan } from '@sightline/schemas';
+import { channels, checkPcm, pcmDurationMs, type Audio, type LaneEvent, type Pcm, type Scan } from '@sightline/schemas';
 import type { SpeakerConfig } from './config.ts';
-import { EARCON_FORMAT, NOT_RECOGNISED_CHIME, notesDurationMs, renderNotes, SCAN_CHIME } from './earcons.ts';
+import { EARCON_FORMAT, NOT_RECOGNISED_CHIME, renderNotes, SCAN_CHIME } from './earcons.ts';
 import { EarconFallbackAnnouncer, type FallbackAnnouncer } from './fallback.ts';
 import { createSpeakerMetrics, type SpeakerMetrics } from './metrics.ts';
-import { Player, UTTERANCES_REMEMBERED, type Announcement, type LaneStatus } from './player.ts';
+import { UTTERANCES_REMEMBERED, type Announcement, type LaneStatus } from './lane-state.ts';
+import { Player } from './player.ts';
 import { createSink } from './sinks/index.ts';
 import type { AudioSink, Clip, ClipLabel } from './sinks/sink.ts';
 
@@ -37,9 +38,8 @@ export interface SpeakerApp {
   stop(): Promise<void>;
 }
 
-
-function clipOf(samples: Buffer, format: { sampleRate: number; channels: number }, durationMs: number, label: ClipLabel): Clip {
-  return { samples, format: { sampleRate: format.sampleRate, channels: format.channels }, durationMs, label };
+function clipOf(pcm: Pcm, label: ClipLabel): Clip {
+  return { samples: pcm.samples, format: pcm.format, durationMs: pcmDurationMs(pcm), label };
 }
 
 /**
@@ -81,8 +81,8 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
     registry: runtime.registry,
   });
 
-  const scanChime = renderNotes(SCAN_CHIME, EARCON_FORMAT.sampleRate);
-  const notRecognisedChime = renderNotes(NOT_RECOGNISED_CHIME, EARCON_FORMAT.sampleRate);
+  const scanChime: Pcm = { samples: renderNotes(SCAN_CHIME, EARCON_FORMAT.sampleRate), format: EARCON_FORMAT };
+  const notRecognisedChime: Pcm = { samples: renderNotes(NOT_RECOGNISED_CHIME, EARCON_FORMAT.sampleRate), format: EARCON_FORMAT };
   const wanted = config.lanes === null ? null : new Set(config.lanes);
   let tts: TtsState = 'unknown';
   let outage = 0;
@@ -106,21 +106,19 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   async function announceFallback(lane: string, kind: 'speech-unavailable' | 'speech-restored'): Promise<void> {
     if (kind === 'speech-unavailable') player.laneState(lane).toldOutage = true;
     const locale = localeOf(lane);
-    let wav: Buffer;
+    let pcm: Pcm;
     try {
-      wav = kind === 'speech-unavailable' ? await announcer.speechUnavailable(locale) : await announcer.speechRestored(locale);
-      parseWav(wav);
+      pcm = checkPcm(kind === 'speech-unavailable' ? await announcer.speechUnavailable(locale) : await announcer.speechRestored(locale));
     } catch (err) {
       log.error({ err, lane, locale, kind }, 'fallback announcer failed: playing the built-in earcon instead');
-      wav = kind === 'speech-unavailable' ? await builtInAnnouncer.speechUnavailable(locale) : await builtInAnnouncer.speechRestored(locale);
+      pcm = kind === 'speech-unavailable' ? await builtInAnnouncer.speechUnavailable(locale) : await builtInAnnouncer.speechRestored(locale);
     }
-    const parsed = parseWav(wav);
     const id = `outage-${outage}`;
     log.info({ lane, locale, kind }, kind === 'speech-unavailable' ? 'speech unavailable: telling the lane' : 'speech is back: telling the lane');
     player.enqueue({
       lane,
       kind: 'fallback',
-      clip: clipOf(parsed.samples, parsed, parsed.durationMs, { lane, kind, id }),
+      clip: clipOf(pcm, { lane, kind, id }),
       sourceKind: kind,
       sourceId: id,
       sourceAt: now(),
@@ -147,11 +145,11 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
     }
   }
 
-  function earcon(lane: string, samples: Buffer, sourceKind: string, sourceId: string, sourceAt: number): Announcement {
+  function earcon(lane: string, chime: Pcm, sourceKind: string, sourceId: string, sourceAt: number): Announcement {
     return {
       lane,
       kind: 'earcon',
-      clip: clipOf(samples, EARCON_FORMAT, notesDurationMs(sourceKind === 'scan' ? SCAN_CHIME : NOT_RECOGNISED_CHIME), { lane, kind: `earcon-${sourceKind}`, id: sourceId }),
+      clip: clipOf(chime, { lane, kind: `earcon-${sourceKind}`, id: sourceId }),
       sourceKind,
       sourceId,
       sourceAt,
@@ -195,11 +193,10 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
     recent.add(meta.id);
     if (recent.size > UTTERANCES_REMEMBERED) recent.delete(recent.values().next().value!);
     laneSeen(lane, meta.locale);
-    const wav = parseWav(audio.wav);
     player.enqueue({
       lane,
       kind: 'speech',
-      clip: clipOf(wav.samples, wav, wav.durationMs, { lane, kind: meta.source.kind, id: meta.source.id }),
+      clip: clipOf(audio.pcm, { lane, kind: meta.source.kind, id: meta.source.id }),
       sourceKind: meta.source.kind,
       sourceId: meta.source.id,
       sourceAt: meta.source.at,

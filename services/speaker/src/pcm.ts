@@ -1,12 +1,7 @@
-/** Signed 16-bit little-endian PCM, interleaved: the only sample format the speaker handles. */
-export interface PcmFormat {
-  sampleRate: number;
-  channels: number;
-}
+import type { PcmFormat } from '@sightline/schemas';
 
-export function durationMsOf(samples: Buffer, format: PcmFormat): number {
-  return (samples.length / (2 * format.channels) / format.sampleRate) * 1000;
-}
+/** Signed 16-bit little-endian PCM, interleaved: the only sample format the speaker handles. */
+export type { PcmFormat };
 
 export function bytesForMs(ms: number, format: PcmFormat): number {
   return Math.max(0, Math.round((ms / 1000) * format.sampleRate)) * 2 * format.channels;

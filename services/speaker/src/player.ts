@@ -1,51 +1,11 @@
 import type { Registry } from 'prom-client';
 import { BoundedMap, type EvictionReason, type Logger } from '@sightline/kit';
+import { EARCONS_REMEMBERED, ITEM_KINDS, laneStatus, newLaneState, type Announcement, type Current, type LaneState, type LaneStatus } from './lane-state.ts';
 import { DROP_REASONS, type DropReason, type SpeakerMetrics } from './metrics.ts';
-import { SinkError, type AudioSink, type Clip } from './sinks/sink.ts';
+import { SinkError, type AudioSink } from './sinks/sink.ts';
 
-export const ITEM_KINDS = ['earcon', 'speech', 'fallback'] as const;
-export type ItemKind = (typeof ITEM_KINDS)[number];
-
-/** One thing to play on a lane: an earcon, an utterance, or a fallback announcement. */
 /** How far ahead of this speaker's clock a message's time may be believed. */
 export const MAX_CLOCK_AHEAD_MS = 2000;
-
-export interface Announcement {
-  lane: string;
-  kind: ItemKind;
-  clip: Clip;
-  /** What it is about: `scan`, a lane event type, `speech-unavailable`, `speech-restored`. */
-  sourceKind: string;
-  sourceId: string;
-  /** When that scan or event happened (epoch ms): age and staleness are measured from it. */
-  sourceAt: number;
-  /** False for totals (and fallback announcements): never cut, never dropped for age. */
-  interruptible: boolean;
-  text?: string;
-}
-
-export interface PlayedSummary {
-  kind: ItemKind;
-  sourceKind: string;
-  sourceId: string;
-  text?: string;
-  startedAt: number;
-  endedAt: number;
-  interrupted: boolean;
-}
-
-export interface LaneStatus {
-  lane: string;
-  playing: { kind: ItemKind; sourceKind: string; sourceId: string; text?: string; startedAt: number | null } | null;
-  queued: number;
-  /** Audio waiting, milliseconds and bytes of samples. */
-  queuedMs: number;
-  queuedBytes: number;
-  lastPlayed: PlayedSummary | null;
-  played: number;
-  interrupted: number;
-  dropped: number;
-}
 
 export interface PlayerOptions {
   sink: AudioSink;
@@ -73,39 +33,6 @@ export interface PlayerOptions {
   mustPlayAttempts?: number;
   retryDelayMs?: number;
 }
-
-/** Everything the speaker keeps about one lane; bounded with the lane (the `speaker-lanes` map). */
-export interface LaneState {
-  lane: string;
-  /** Clips waiting, in playing order. */
-  queue: Announcement[];
-  queuedMs: number;
-  queuedBytes: number;
-  /** The output's turn counter when this lane last played: the lane that waited longest goes next. */
-  lastTurn: number;
-  latestScanAt: number;
-  lastPlayed: PlayedSummary | null;
-  played: number;
-  interrupted: number;
-  dropped: number;
-  /** When each recent scan's earcon ended, for the earcon-to-speech gap. */
-  earconEnded: Map<string, number>;
-  /** The lane's last seen locale (scans, events, speech), for fallback announcements. */
-  locale: string | null;
-  /** Recent utterance ids, to play a redelivered one once. */
-  utterances: Set<string>;
-  /** Told that speech is unavailable in the current outage. */
-  toldOutage: boolean;
-}
-
-interface Current {
-  item: Announcement;
-  controller: AbortController;
-  startedAt: number | null;
-}
-
-const EARCONS_REMEMBERED = 32;
-export const UTTERANCES_REMEMBERED = 64;
 
 /**
  * The queue in front of one output. Clips play one at a time (all lanes share the output, so
@@ -156,22 +83,7 @@ export class Player {
   laneState(lane: string): LaneState {
     let state = this.lanes.get(lane);
     if (!state) {
-      state = {
-        lane,
-        queue: [],
-        queuedMs: 0,
-        queuedBytes: 0,
-        lastTurn: 0,
-        latestScanAt: 0,
-        lastPlayed: null,
-        played: 0,
-        interrupted: 0,
-        dropped: 0,
-        earconEnded: new Map(),
-        locale: null,
-        utterances: new Set(),
-        toldOutage: false,
-      };
+      state = newLaneState(lane);
       this.lanes.set(lane, state);
     }
     return state;
@@ -401,30 +313,7 @@ export class Player {
   }
 
   status(): LaneStatus[] {
-    return [...this.lanes.values()]
-      .sort((a, b) => a.lane.localeCompare(b.lane))
-      .map((state) => {
-        const current = this.current?.item.lane === state.lane ? this.current : null;
-        return {
-          lane: state.lane,
-          playing: current
-            ? {
-                kind: current.item.kind,
-                sourceKind: current.item.sourceKind,
-                sourceId: current.item.sourceId,
-                ...(current.item.text !== undefined ? { text: current.item.text } : {}),
-                startedAt: current.startedAt,
-              }
-            : null,
-          queued: state.queue.length,
-          queuedMs: Math.round(state.queuedMs),
-          queuedBytes: state.queuedBytes,
-          lastPlayed: state.lastPlayed,
-          played: state.played,
-          interrupted: state.interrupted,
-          dropped: state.dropped,
-        };
-      });
+    return [...this.lanes.values()].sort((a, b) => a.lane.localeCompare(b.lane)).map((state) => laneStatus(state, this.current?.item.lane === state.lane ? this.current : null));
   }
 
   queueLengths(): Array<{ lane: string; length: number }> {

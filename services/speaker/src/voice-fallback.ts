@@ -1,9 +1,9 @@
-import { createOfflineVoice, sentenceFor } from '@sightline/tts';
+import { createOfflineVoice, sentenceFor } from '@sightline/voice';
 import { VoiceFallbackAnnouncer } from './fallback.ts';
 
 /**
- * "Speech is unavailable" in words: the tts service's own sentences and offline espeak-ng voice,
- * run inside the speaker, so it can be said while tts is down. Nothing is loaded until the first
+ * "Speech is unavailable" in words: the sentences and offline espeak-ng voice of
+ * `@sightline/voice` (the ones tts uses), run inside the speaker, so it can be said while tts is down. Nothing is loaded until the first
  * outage (or `warm`).
  */
 export function offlineVoiceAnnouncer(defaultLocale: string): VoiceFallbackAnnouncer {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseWav } from '@sightline/schemas';
+import { pcmDurationMs } from '@sightline/schemas';
 import { convertPcm, EarconFallbackAnnouncer, EARCON_FORMAT, NOT_RECOGNISED_CHIME, renderNotes, SCAN_CHIME, SPEECH_RESTORED_PATTERN, SPEECH_UNAVAILABLE_PATTERN } from '../src/index.ts';
 import { findTones, tone } from './tones.ts';
 
@@ -28,16 +28,16 @@ test('not-recognised sounds different: two falling, lower notes', () => {
   assert.deepEqual(tones.map((t) => t.frequency), [587, 494]);
 });
 
-test('the default fallback announcer: a falling pattern for unavailable, a rising one for restored, as WAVs', async () => {
+test('the default fallback announcer: a falling pattern for unavailable, a rising one for restored', async () => {
   const announcer = new EarconFallbackAnnouncer();
-  const down = parseWav(await announcer.speechUnavailable('fr-FR'));
-  const up = parseWav(await announcer.speechRestored('fr-FR'));
-  assert.equal(down.sampleRate, EARCON_FORMAT.sampleRate);
-  assert.ok(Math.abs(down.durationMs - SPEECH_UNAVAILABLE_PATTERN.reduce((s, n) => s + n.ms, 0)) < 1);
+  const down = await announcer.speechUnavailable('fr-FR');
+  const up = await announcer.speechRestored('fr-FR');
+  assert.deepEqual(down.format, EARCON_FORMAT);
+  assert.ok(Math.abs(pcmDurationMs(down) - SPEECH_UNAVAILABLE_PATTERN.reduce((s, n) => s + n.ms, 0)) < 1);
   const freqs = [262, 330, 392];
-  assert.deepEqual(findTones(samplesOf(down.samples), down.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency), [392, 330, 262, 392, 330, 262]);
-  assert.deepEqual(findTones(samplesOf(up.samples), up.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency), [262, 330, 392]);
-  assert.ok(Math.abs(up.durationMs - SPEECH_RESTORED_PATTERN.reduce((s, n) => s + n.ms, 0)) < 1);
+  assert.deepEqual(findTones(samplesOf(down.samples), down.format.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency), [392, 330, 262, 392, 330, 262]);
+  assert.deepEqual(findTones(samplesOf(up.samples), up.format.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency), [262, 330, 392]);
+  assert.ok(Math.abs(pcmDurationMs(up) - SPEECH_RESTORED_PATTERN.reduce((s, n) => s + n.ms, 0)) < 1);
 });
 
 test('PCM conversion keeps pitch and length across rates and channel counts', () => {

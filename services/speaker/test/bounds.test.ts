@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { sentenceFor } from '@sightline/tts';
+import { sentenceFor } from '@sightline/voice';
 import { FileSink, VoiceFallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
 import { connectPeer, metricValue, outputDir, startApp, testConfig, type Peer } from './helpers.ts';
-import { toneWav } from './tones.ts';
+import { tonePcm } from './tones.ts';
 
 interface Setup {
   app: SpeakerApp;
@@ -100,7 +100,7 @@ test('"speech is unavailable" for 100 made-up locales is rendered once per local
   const voice = {
     async synthesize(_request: { text: string; locale: string }) {
       rendered += 1;
-      return { wav: toneWav(440, 100) };
+      return { pcm: tonePcm(440, 100) };
     },
   };
   // As the offline voice announcer does: a locale without sentences is spoken in the default one.

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger } from '@sightline/kit';
-import { buildWav, channels, createBus, createTopics, type Bus, type Scan, type Speech } from '@sightline/schemas';
+import { channels, createBus, createTopics, type Bus, type Scan, type Speech } from '@sightline/schemas';
 import { createSpeakerApp, loadSpeakerConfig, type SpeakerApp, type SpeakerConfig, type SpeakerDeps } from '../src/index.ts';
 import { tone } from './tones.ts';
 import type { CleanupScope } from './pulse-server.ts';
@@ -122,7 +122,7 @@ export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
     async say(lane, options) {
       const meta = speechOf(lane, options);
       const rate = options.sampleRate ?? 22050;
-      await bus.publish(channels.audio, { lane }, { meta, wav: buildWav(tone(options.frequency, options.ms, rate), { sampleRate: rate, channels: 1 }) });
+      await bus.publish(channels.audio, { lane }, { meta, pcm: { samples: tone(options.frequency, options.ms, rate), format: { sampleRate: rate, channels: 1 } } });
       return meta;
     },
     async raw(topic, payload, retain = false) {

@@ -217,4 +217,4 @@ export async function startPulseServer(t: CleanupScope, options: { sink?: string
   };
 }
 
-export { findTones, tone, toneWav, type ToneSegment } from './tones.ts';
+export { findTones, tone, tonePcm, type ToneSegment } from './tones.ts';

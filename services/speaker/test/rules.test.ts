@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { buildWav, channels, createTopics, parseWav } from '@sightline/schemas';
+import { buildWav, channels, createTopics, parseWav, pcmDurationMs, type Pcm } from '@sightline/schemas';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { EarconFallbackAnnouncer, FileSink, offlineVoiceAnnouncer, PulseStreamSink, type FallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
 import { MAX_CLOCK_AHEAD_MS } from '../src/player.ts';
 import { connectPeer, metricValue, outputDir, speechOf, startApp, testConfig, type Peer } from './helpers.ts';
-import { tone, toneWav } from './tones.ts';
+import { tone, tonePcm } from './tones.ts';
 
 interface Setup {
   app: SpeakerApp;
@@ -98,7 +98,7 @@ test('the same utterance delivered twice plays once; audio naming another lane i
   await peer.say('lane-1', { frequency: 2000, ms: 100, sourceId: 's1', id: 'utt-same' });
   await peer.say('lane-1', { frequency: 2000, ms: 100, sourceId: 's1', id: 'utt-same' });
   const meta = speechOf('lane-2', { frequency: 2000, ms: 100, sourceId: 's2' });
-  await peer.bus.publish(channels.audio, { lane: 'lane-1' }, { meta, wav: toneWav(2000, 100) });
+  await peer.bus.publish(channels.audio, { lane: 'lane-1' }, { meta, pcm: tonePcm(2000, 100) });
   await waitUntil('counted', async () => (await dropped(app, 'duplicate')) === 1 && (await dropped(app, 'lane-mismatch')) === 1, 5000);
   await app.player.idle();
   assert.deepEqual(played(), ['lane-1 scan s1']);
@@ -160,8 +160,8 @@ test('not-recognised gets its own earcon, and cuts stale chatter like a scan', a
   await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, { id: 'ev-1', lane: 'lane-1', locale: 'fr-FR', at: Date.now(), type: 'not-recognised', camera: 'demo' });
   await waitUntil('played', async () => (await metricValue(app, 'sightline_speaker_played_total')) === 1, 5000);
   assert.deepEqual(played(), ['lane-1 earcon-not-recognised ev-1']);
-  const wav = parseWav(readFileSync(path.join(dir, readdirSync(dir)[0]!)));
-  assert.ok(Math.abs(wav.durationMs - 190) < 2, `${wav.durationMs} ms`);
+  const { pcm } = parseWav(readFileSync(path.join(dir, readdirSync(dir)[0]!)));
+  assert.ok(Math.abs(pcmDurationMs(pcm) - 190) < 2, `${pcmDurationMs(pcm)} ms`);
   assert.equal(app.lanes()[0]!.locale, 'fr-FR', 'the lane locale is remembered for fallbacks');
 });
 
@@ -178,13 +178,13 @@ test('earcons can be turned off', async (t) => {
 /** An announcer that records what it was asked, and answers with short tones. */
 class RecordingAnnouncer implements FallbackAnnouncer {
   calls: string[] = [];
-  async speechUnavailable(locale: string): Promise<Buffer> {
+  async speechUnavailable(locale: string): Promise<Pcm> {
     this.calls.push(`unavailable ${locale}`);
-    return toneWav(392, 100);
+    return tonePcm(392, 100);
   }
-  async speechRestored(locale: string): Promise<Buffer> {
+  async speechRestored(locale: string): Promise<Pcm> {
     this.calls.push(`restored ${locale}`);
-    return toneWav(523, 100);
+    return tonePcm(523, 100);
   }
 }
 
@@ -218,7 +218,7 @@ test('tts already offline (retained) at start: configured lanes are told with th
   await peer.client.publishAsync(createTopics('sightline').topic(channels.availability, { service: 'tts' }), 'offline', { qos: 1, retain: true });
   const { dir, cleanUp } = outputDir();
   const failing: FallbackAnnouncer = {
-    speechUnavailable: async () => Buffer.from('not a wav'),
+    speechUnavailable: async () => ({ samples: Buffer.alloc(3), format: { sampleRate: 96000, channels: 1 } }),
     speechRestored: async () => {
       throw new Error('voice crashed');
     },
@@ -233,7 +233,7 @@ test('tts already offline (retained) at start: configured lanes are told with th
   await waitUntil('recovery told', () => readdirSync(dir).some((n) => n.includes('speech-restored')), 5000);
   const files = readdirSync(dir).sort();
   const builtIn = new EarconFallbackAnnouncer();
-  assert.deepEqual(readFileSync(path.join(dir, files[0]!)).subarray(44), parseWav(await builtIn.speechUnavailable('en-US')).samples);
+  assert.deepEqual(readFileSync(path.join(dir, files[0]!)).subarray(44), (await builtIn.speechUnavailable('en-US')).samples);
   assert.equal(app.lanes()[0]!.lane, 'lane-7');
 });
 
@@ -245,11 +245,11 @@ test('tts offline with the offline voice: the lane hears "speech is unavailable"
   await peer.tts('offline');
   await waitUntil('told', () => readdirSync(dir).some((n) => n.includes('speech-unavailable')), 10_000);
   const file = readdirSync(dir).find((n) => n.includes('speech-unavailable'))!;
-  const played = parseWav(readFileSync(path.join(dir, file)));
-  const spanish = parseWav(await announcer.speechUnavailable('es-ES'));
-  const english = parseWav(await announcer.speechUnavailable('en-US'));
+  const played = parseWav(readFileSync(path.join(dir, file))).pcm;
+  const spanish = await announcer.speechUnavailable('es-ES');
+  const english = await announcer.speechUnavailable('en-US');
   // Words take seconds; the earcon pattern takes well under one.
-  assert.ok(played.durationMs > 1500, `${played.durationMs} ms`);
+  assert.ok(pcmDurationMs(played) > 1500, `${pcmDurationMs(played)} ms`);
   assert.ok(played.samples.equals(spanish.samples), 'the Spanish sentence was played');
   assert.ok(!spanish.samples.equals(english.samples));
 });

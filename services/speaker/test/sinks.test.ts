@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { parseWav } from '@sightline/schemas';
+import { parseWav, pcmDurationMs } from '@sightline/schemas';
 import { sleep } from '@sightline/kit/testing';
 import { aplayArgs, createAlsaSink, createPaplaySink, FileSink, NoneSink, PulseStreamSink, SinkError, type AudioSink, type Clip } from '../src/index.ts';
 import { startPulseServer, type CleanupScope, type PulseServer, type Recording } from './pulse-server.ts';
@@ -230,9 +230,9 @@ describe('file output', () => {
     await sink.play({ ...clip(2600, 100), label: { lane: 'lane-1', kind: 'scan', id: 'scan/../1' } });
     const names = readdirSync(dir).sort();
     assert.deepEqual(names, ['2025-11-22T05-04-12.345Z_lane-1_earcon-scan_scan-1.wav', '2025-11-22T05-04-13.345Z_lane-1_scan_scan-..-1.wav']);
-    const wav = parseWav(readFileSync(path.join(dir, names[0]!)));
-    assert.equal(wav.sampleRate, 22050);
-    assert.ok(Math.abs(wav.durationMs - 100) < 1);
+    const { pcm } = parseWav(readFileSync(path.join(dir, names[0]!)));
+    assert.equal(pcm.format.sampleRate, 22050);
+    assert.ok(Math.abs(pcmDurationMs(pcm) - 100) < 1);
   });
 
   test('a cut clip keeps only what was played', async (t) => {
@@ -243,8 +243,8 @@ describe('file output', () => {
     const played = await sink.play(clip(2000, 2000), { signal: controller.signal });
     assert.equal(played.interrupted, true);
     const [name] = readdirSync(dir);
-    const wav = parseWav(readFileSync(path.join(dir, name!)));
-    assert.ok(wav.durationMs >= 150 && wav.durationMs < 700, `kept ${wav.durationMs} ms`);
+    const kept = pcmDurationMs(parseWav(readFileSync(path.join(dir, name!))).pcm);
+    assert.ok(kept >= 150 && kept < 700, `kept ${kept} ms`);
   });
 
   test('count and size caps delete the oldest clips', async (t) => {

@@ -1,5 +1,5 @@
 /** Test audio: pure tones to play, and a Goertzel detector to find them again in a recording. */
-import { buildWav } from '@sightline/schemas';
+import type { Pcm } from '@sightline/schemas';
 
 export interface ToneSegment {
   frequency: number;
@@ -22,8 +22,8 @@ export function tone(frequency: number, ms: number, sampleRate = 22050, level = 
   return out;
 }
 
-export function toneWav(frequency: number, ms: number, sampleRate = 22050): Buffer {
-  return buildWav(tone(frequency, ms, sampleRate), { sampleRate, channels: 1 });
+export function tonePcm(frequency: number, ms: number, sampleRate = 22050): Pcm {
+  return { samples: tone(frequency, ms, sampleRate), format: { sampleRate, channels: 1 } };
 }
 
 /** Share of the window's power at `frequency` (1 for a pure tone right on it). */

@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sightline/kit';
 import { channels, type Scan } from '@sightline/schemas';
+import { createOfflineVoice, sentenceFor } from '@sightline/voice';
 import { AudioCache } from '../src/cache.ts';
-import { createOfflineVoice } from '../src/espeak.ts';
 import { Narrator } from '../src/narrator.ts';
-import { sentenceFor } from '../src/sentences.ts';
 
 const ROUNDS = 15;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, localeSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
+import { buildWav, channels, localeSchema, plainTextSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
+import { createOfflineVoice, MAX_SENTENCE_CHARS, sentenceFor, SUPPORTED_LOCALES, type OfflineVoice, type Sentence, type SpeechProvider } from '@sightline/voice';
 import { createAzureProvider } from './azure.ts';
 import { AudioCache } from './cache.ts';
 import type { TtsConfig } from './config.ts';
-import { createOfflineVoice, type OfflineVoice } from './espeak.ts';
 import { createTtsMetrics, type TtsMetrics } from './metrics.ts';
 import { Narrator, type Rendered } from './narrator.ts';
 import { prerender } from './prerender.ts';
-import type { SpeechProvider } from './provider.ts';
-import { MAX_SENTENCE_CHARS, sentenceFor, SUPPORTED_LOCALES, type Sentence } from './sentences.ts';
 
 export interface TtsDeps {
   /** The offline voice (default: espeak-ng WASM with the configured prosody and voices). */
@@ -70,10 +68,14 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
         })
       : offline);
   let voiceReady = false;
+  // A scan made while tts restarts must still be said: a persistent session under a fixed client
+  // id makes the broker keep the lanes' scans and events meanwhile (the speaker drops what has
+  // gone stale by the time it arrives).
   const runtime = createRuntime({
     service: 'tts',
     logger,
     mqtt: config.mqtt,
+    mqttSession: { clientId: config.clientId },
     http: config.http,
     notReadyReason: () => (voiceReady ? null : 'the offline voice is still loading'),
   });
@@ -151,7 +153,7 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       interruptible: sentence.interruptible,
     };
     try {
-      await runtime.bus.publish(channels.audio, { lane }, { meta, wav: rendered.wav });
+      await runtime.bus.publish(channels.audio, { lane }, { meta, pcm: rendered.pcm });
       await runtime.bus.publish(channels.speech, { lane }, meta);
       metrics.announcements.inc({ kind: source.kind });
       log.debug({ lane, kind: source.kind, provider: meta.provider, cached: meta.cached, synthMs: meta.synthMs }, 'announced');
@@ -251,11 +253,11 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       const { initMs, warmUpMs } = await offline.init();
       voiceReady = true;
       log.info({ initMs: Math.round(initMs), warmUpMs: Math.round(warmUpMs), provider: primary.name, budgetMs: primary === offline ? undefined : (config.azure?.budgetMs ?? 1500) }, `offline voice ready; speaking with ${primary.name}`);
-      await runtime.start();
+      // Subscribed before connecting: what the broker kept for the session arrives right after it.
       runtime.bus.subscribe(channels.scan, {}, (scan, { lane }) => onEvent(scan, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to scans'));
       runtime.bus.subscribe(channels.laneEvent, {}, (event, { lane }) => onEvent(event, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to lane events'));
+      await runtime.start();
       if (config.prerender) {
-        if (config.catalog === null) log.warn({ file: config.catalogFile }, 'no catalog file: only the fixed sentences are pre-rendered');
         prerendering = prerender({ narrator, catalog: config.catalog, defaultLocale: config.defaultLocale, signal: prerenderAbort.signal, metrics })
           .then((result) => log.info(result, 'pre-render done'))
           .catch((err: unknown) => log.warn({ err }, 'pre-render stopped'));
@@ -275,7 +277,6 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
 }
 
 function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetrics, primary: SpeechProvider, offline: SpeechProvider, defaultLocale: string): void {
-  const markup = /[<>&{}\\\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
   runtime.http.post('/speak', async (request, reply) => {
     const fail = (code: number, outcome: string, error: string) => {
       metrics.speakRequests.inc({ outcome });
@@ -288,10 +289,12 @@ function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetric
     const { text, locale = defaultLocale } = body;
     if (typeof text !== 'string' || text.trim() === '') return fail(400, 'invalid', 'text must be a non-empty string');
     if (text.length > MAX_SENTENCE_CHARS) return fail(413, 'too-long', `text is ${text.length} characters; at most ${MAX_SENTENCE_CHARS}`);
-    if (markup.test(text)) return fail(400, 'markup', 'text must be plain: no markup (< > & { } \\) or control characters');
+    // Lines and tabs are spaces when spoken; anything else the plain-text rule refuses is refused.
+    const spoken = text.replace(/[\t\n\r]+/g, ' ').trim();
+    if (!plainTextSchema(MAX_SENTENCE_CHARS).safeParse(spoken).success) return fail(400, 'markup', 'text must be plain: no markup (< > & { } \\), control characters or bidirectional overrides');
     if (typeof locale !== 'string' || !localeSchema.safeParse(locale).success) return fail(400, 'bad-locale', 'locale must be a locale like en-US or es-ES');
     if (!narrator.speaks(locale)) return fail(400, 'bad-locale', `no voice for locale ${locale}; voices: ${offline.voices().map((v) => v.locale).join(', ')}`);
-    const rendered = await narrator.render(text.replace(/\s+/g, ' ').trim(), locale);
+    const rendered = await narrator.render(spoken.replace(/\s+/g, ' '), locale);
     metrics.speakRequests.inc({ outcome: 'ok' });
     reply.header('content-type', 'audio/wav');
     reply.header('x-speech-provider', rendered.provider);
@@ -299,7 +302,7 @@ function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetric
     reply.header('x-speech-cached', String(rendered.cached));
     reply.header('x-speech-synth-ms', String(Math.round(rendered.synthMs)));
     if (rendered.fallback) reply.header('x-speech-fallback', `${rendered.fallback.from}: ${rendered.fallback.reason}`.replace(/[^\x20-\x7e]/g, ' ').slice(0, 300));
-    return reply.send(rendered.wav);
+    return reply.send(buildWav(rendered.pcm.samples, rendered.pcm.format));
   });
   runtime.http.get('/voices', async () => ({
     provider: primary.name,

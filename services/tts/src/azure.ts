@@ -1,7 +1,6 @@
 import * as sdk from 'microsoft-cognitiveservices-speech-sdk';
-import { parseWav } from '@sightline/schemas';
-import { DEFAULT_PROSODY, ProviderError, type Prosody, type SpeechProvider, type Synthesis, type SynthesisRequest, type VoiceInfo } from './provider.ts';
-import { plainSpeechText } from './sentences.ts';
+import { checkPcm, toPlainText } from '@sightline/schemas';
+import { DEFAULT_PROSODY, MAX_SENTENCE_CHARS, ProviderError, type Prosody, type SpeechProvider, type Synthesis, type SynthesisRequest, type VoiceInfo } from '@sightline/voice';
 
 /** Azure neural voices per locale; SIGHTLINE_TTS_AZURE_VOICES adds or replaces entries. */
 export const AZURE_VOICES: Readonly<Record<string, string>> = {
@@ -27,7 +26,10 @@ export interface AzureOptions {
   voices?: ReadonlyMap<string, string>;
 }
 
-const OUTPUT_FORMAT = sdk.SpeechSynthesisOutputFormat.Riff24Khz16BitMonoPcm;
+// Raw PCM: the SDK asks the service for raw audio either way and would only add a RIFF header
+// for the Riff format, which tts would parse off again.
+const OUTPUT_FORMAT = sdk.SpeechSynthesisOutputFormat.Raw24Khz16BitMonoPcm;
+const OUTPUT_PCM = { sampleRate: 24000, channels: 1 };
 
 export function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
@@ -43,12 +45,12 @@ export function buildSsml(text: string, locale: string, voice: string, prosody: 
     `<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="${escapeXml(locale)}">` +
     `<voice name="${escapeXml(voice)}">` +
     `<prosody rate="${signedPercent(prosody.ratePercent - 100)}" pitch="${signedPercent(prosody.pitchPercent)}">` +
-    `${escapeXml(plainSpeechText(text))}</prosody></voice></speak>`
+    `${escapeXml(toPlainText(text, MAX_SENTENCE_CHARS))}</prosody></voice></speak>`
   );
 }
 
 /**
- * Azure Speech through the official SDK: SSML in, 24 kHz 16-bit mono PCM WAV out. A synthesizer
+ * Azure Speech through the official SDK: SSML in, 24 kHz 16-bit mono PCM out. A synthesizer
  * is made per sentence and closed after it, so an aborted request (over budget) cannot leave a
  * half-used connection behind for the next one.
  */
@@ -69,7 +71,7 @@ export function createAzureProvider(options: AzureOptions): SpeechProvider {
 
   return {
     name: 'azure',
-    soundKey: `rate=${prosody.ratePercent};pitch=${prosody.pitchPercent};Riff24Khz16BitMonoPcm`,
+    soundKey: `rate=${prosody.ratePercent};pitch=${prosody.pitchPercent};pcm16/24000/mono`,
     voiceFor: (locale) => voices.get(locale) ?? null,
     voices: (): VoiceInfo[] => [...voices].map(([locale, voice]) => ({ locale, voice })),
     synthesize({ text, locale, signal }: SynthesisRequest): Promise<Synthesis> {
@@ -97,14 +99,14 @@ export function createAzureProvider(options: AzureOptions): SpeechProvider {
           ssml,
           (result) => {
             if (result.reason === sdk.ResultReason.SynthesizingAudioCompleted) {
-              const wav = Buffer.from(result.audioData);
+              let pcm;
               try {
-                parseWav(wav);
+                pcm = checkPcm({ samples: Buffer.from(result.audioData), format: OUTPUT_PCM });
               } catch (err) {
-                finish(() => reject(new ProviderError('azure', `Azure returned audio that is not a 16-bit PCM WAV: ${(err as Error).message}`)));
+                finish(() => reject(new ProviderError('azure', `Azure returned audio that is not 16-bit PCM: ${(err as Error).message}`)));
                 return;
               }
-              finish(() => resolve({ wav, voice }));
+              finish(() => resolve({ pcm, voice }));
               return;
             }
             const details = sdk.CancellationDetails.fromResult(result);

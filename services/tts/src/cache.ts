@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } fro
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { BoundedMap, type Logger } from '@sightline/kit';
-import { parseWav } from '@sightline/schemas';
+import { buildWav, parseWav, type Pcm } from '@sightline/schemas';
 
 /** Everything that changes the sound of a sentence; two requests with equal parts sound the same. */
 export interface CacheKeyParts {
@@ -44,15 +44,15 @@ export interface MemoryLruOptions {
  */
 export class MemoryLru {
   readonly maxBytes: number;
-  readonly #map: BoundedMap<string, Buffer>;
+  readonly #map: BoundedMap<string, Pcm>;
   #evicted = 0;
   constructor(maxBytes: number, options: MemoryLruOptions = {}) {
     this.maxBytes = maxBytes;
-    this.#map = new BoundedMap<string, Buffer>({
+    this.#map = new BoundedMap<string, Pcm>({
       name: 'tts-memory-cache',
       maxEntries: MEMORY_CACHE_ENTRIES,
       maxBytes,
-      sizeOf: (value) => value.length,
+      sizeOf: (value) => value.samples.length,
       logEveryMs: 600_000,
       onEvict: () => {
         this.#evicted += 1;
@@ -67,12 +67,12 @@ export class MemoryLru {
   get size(): number {
     return this.#map.size;
   }
-  get(key: string): Buffer | undefined {
+  get(key: string): Pcm | undefined {
     return this.#map.get(key);
   }
   /** Stores and returns how many entries were evicted to make room (none for a value larger than the cache: it is not kept). */
-  set(key: string, value: Buffer): number {
-    if (value.length > this.maxBytes) {
+  set(key: string, value: Pcm): number {
+    if (value.samples.length > this.maxBytes) {
       this.#map.delete(key);
       return 0;
     }
@@ -85,8 +85,9 @@ export class MemoryLru {
 const FILE_PATTERN = /^([0-9a-f]{64})\.wav$/;
 
 /**
- * WAV files named by their key. Recency is the file's mtime, touched on every hit, so the order
- * survives a restart without an index file that could go stale.
+ * WAV files named by their key (playable as they are): parsed when read, built when written.
+ * Recency is the file's mtime, touched on every hit, so the order survives a restart without an
+ * index file that could go stale.
  */
 export class DiskLru {
   readonly dir: string;
@@ -128,24 +129,24 @@ export class DiskLru {
     }
     return this.#evict();
   }
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string): Promise<Pcm | undefined> {
     if (!this.#sizes.has(key)) return undefined;
     try {
-      const bytes = await readFile(this.#file(key));
-      parseWav(bytes);
+      const { pcm } = parseWav(await readFile(this.#file(key)));
       const size = this.#sizes.get(key)!;
       this.#sizes.delete(key);
       this.#sizes.set(key, size);
       const now = new Date();
       await utimes(this.#file(key), now, now).catch(() => {});
-      return bytes;
+      return pcm;
     } catch {
       // vanished or corrupt: forget it and let the caller synthesise again
       await this.#remove(key);
       return undefined;
     }
   }
-  async set(key: string, value: Buffer): Promise<number> {
+  async set(key: string, pcm: Pcm): Promise<number> {
+    const value = buildWav(pcm.samples, pcm.format);
     if (value.length > this.maxBytes) return 0;
     const tmp = `${this.#file(key)}.${process.pid}.tmp`;
     await writeFile(tmp, value);
@@ -201,7 +202,7 @@ export class AudioCache {
     const evicted = await this.disk.load();
     if (evicted > 0) this.#events.evicted('disk', evicted);
   }
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string): Promise<Pcm | undefined> {
     const fromMemory = this.memory.get(key);
     if (fromMemory) {
       this.#events.hit('memory');
@@ -216,15 +217,15 @@ export class AudioCache {
     this.#events.miss();
     return undefined;
   }
-  async set(key: string, wav: Buffer): Promise<void> {
-    this.#remember(key, wav);
+  async set(key: string, pcm: Pcm): Promise<void> {
+    this.#remember(key, pcm);
     if (this.disk) {
-      const evicted = await this.disk.set(key, wav);
+      const evicted = await this.disk.set(key, pcm);
       if (evicted > 0) this.#events.evicted('disk', evicted);
     }
   }
-  #remember(key: string, wav: Buffer): void {
-    const evicted = this.memory.set(key, wav);
+  #remember(key: string, pcm: Pcm): void {
+    const evicted = this.memory.set(key, pcm);
     if (evicted > 0) this.#events.evicted('memory', evicted);
   }
 }

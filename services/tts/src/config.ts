@@ -1,15 +1,9 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { loadCatalog, SAMPLE_CATALOG_FILE } from '@sightline/catalog';
 import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import type { Catalog } from '@sightline/schemas';
-import { CatalogError, loadCatalog } from './catalog.ts';
-import { parseVoiceMap, type Prosody } from './provider.ts';
-import { isSupportedLocale, SUPPORTED_LOCALES } from './sentences.ts';
-
-/** The repository root, to find the default catalog wherever the service is started from. */
-const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
-export const DEFAULT_CATALOG_FILE = 'services/checkout/catalog/sample.yaml';
+import { isSupportedLocale, SUPPORTED_LOCALES, type Prosody } from '@sightline/voice';
 
 const voiceMapSetting = () => env.optionalString().describe('voices per locale: en-US=voice,es-ES=voice');
 
@@ -19,6 +13,11 @@ export const ttsEnvSchema = z.strictObject({
   ...dataDirSetting,
   SIGHTLINE_TTS_HTTP_HOST: env.host('127.0.0.1'),
   SIGHTLINE_TTS_HTTP_PORT: env.port(8085),
+  SIGHTLINE_TTS_MQTT_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -')
+    .default('sightline-tts')
+    .describe('fixed MQTT client id of the persistent session; one per running tts service'),
   SIGHTLINE_TTS_PROVIDER: z.enum(['auto', 'espeak', 'azure'], { error: 'must be auto, espeak or azure' }).default('auto'),
   SIGHTLINE_TTS_DEFAULT_LOCALE: env.string('en-US'),
   SIGHTLINE_TTS_RATE: env.int(100, 50, 300).describe('speaking rate, percent of normal'),
@@ -53,6 +52,8 @@ export interface AzureSettings {
 export interface TtsConfig {
   logLevel: string;
   mqtt: MqttSettings;
+  /** The persistent session: scans and events that arrive while tts is down wait in the broker. */
+  clientId: string;
   http: HttpSettings;
   dataDir: string;
   defaultLocale: string;
@@ -61,8 +62,7 @@ export interface TtsConfig {
   /** Null: the offline voice speaks everything. */
   azure: AzureSettings | null;
   catalogFile: string;
-  /** Null when the default catalog file does not exist (yet). */
-  catalog: Catalog | null;
+  catalog: Catalog;
   prerender: boolean;
   splitScans: boolean;
   memoryCacheBytes: number;
@@ -123,22 +123,15 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
     };
   }
 
-  const explicitCatalog = settings.SIGHTLINE_TTS_CATALOG_FILE;
-  const catalogFile = explicitCatalog !== undefined ? path.resolve(cwd, explicitCatalog) : path.join(REPO_ROOT, DEFAULT_CATALOG_FILE);
-  let catalog: Catalog | null = null;
-  if (explicitCatalog !== undefined || existsSync(catalogFile)) {
-    try {
-      catalog = loadCatalog(catalogFile, 'SIGHTLINE_TTS_CATALOG_FILE');
-    } catch (err) {
-      if (!(err instanceof CatalogError)) throw err;
-      problems.push(...err.problems);
-    }
-  }
+  const catalogFile = settings.SIGHTLINE_TTS_CATALOG_FILE !== undefined ? path.resolve(cwd, settings.SIGHTLINE_TTS_CATALOG_FILE) : SAMPLE_CATALOG_FILE;
+  const { catalog, problems: catalogProblems } = loadCatalog(catalogFile, 'SIGHTLINE_TTS_CATALOG_FILE');
+  problems.push(...catalogProblems);
 
-  if (problems.length > 0) throw new ConfigError('tts', problems);
+  if (problems.length > 0 || !catalog) throw new ConfigError('tts', problems);
   return {
     logLevel: settings.SIGHTLINE_LOG_LEVEL,
     mqtt: mqttSettingsFrom(settings),
+    clientId: settings.SIGHTLINE_TTS_MQTT_CLIENT_ID,
     http: httpSettingsFrom('tts', { host: settings.SIGHTLINE_TTS_HTTP_HOST, port: settings.SIGHTLINE_TTS_HTTP_PORT }, settings),
     dataDir: serviceDataDir(settings, 'tts', cwd),
     defaultLocale: settings.SIGHTLINE_TTS_DEFAULT_LOCALE,
@@ -146,7 +139,7 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
     espeakVoices,
     azure,
     catalogFile,
-    catalog,
+    catalog: catalog.catalog,
     prerender: settings.SIGHTLINE_TTS_PRERENDER,
     splitScans: settings.SIGHTLINE_TTS_SPLIT_SCANS,
     memoryCacheBytes: Math.round(settings.SIGHTLINE_TTS_MEMORY_CACHE_MB * MB),
@@ -156,4 +149,17 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
     maxQueuedBytes: settings.SIGHTLINE_TTS_MAX_QUEUED_KB * 1024,
     concurrency: settings.SIGHTLINE_TTS_CONCURRENCY,
   };
+}
+
+/** Parses "en-US=voice,es-ES=voice" voice maps used by the settings. */
+export function parseVoiceMap(text: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const entry of text.split(',')) {
+    const trimmed = entry.trim();
+    if (trimmed === '') continue;
+    const eq = trimmed.indexOf('=');
+    if (eq <= 0 || eq === trimmed.length - 1) throw new Error(`"${trimmed}" is not locale=voice`);
+    map.set(trimmed.slice(0, eq).trim(), trimmed.slice(eq + 1).trim());
+  }
+  return map;
 }

@@ -1,13 +1,12 @@
-import { buildWav, parseWav } from '@sightline/schemas';
 import type { Logger } from '@sightline/kit';
+import { pcmDurationMs, type Pcm } from '@sightline/schemas';
+import { ProviderError, type SpeechProvider } from '@sightline/voice';
 import { cacheKey, type AudioCache } from './cache.ts';
 import type { TtsMetrics } from './metrics.ts';
-import { ProviderError, type SpeechProvider } from './provider.ts';
 
 /** A sentence's audio and where it came from. */
 export interface Rendered {
-  /** Plain 16-bit PCM WAV. */
-  wav: Buffer;
+  pcm: Pcm;
   provider: string;
   voice: string;
   cached: boolean;
@@ -85,23 +84,21 @@ export class Narrator {
     const pieces: Rendered[] = [];
     for (const part of parts) pieces.push(await this.render(part, locale));
     const first = pieces[0]!;
-    const formats = pieces.map((piece) => parseWav(piece.wav));
-    const { sampleRate, channels } = formats[0]!;
-    if (pieces.some((piece) => piece.provider !== first.provider) || formats.some((f) => f.sampleRate !== sampleRate || f.channels !== channels)) {
+    const { format } = first.pcm;
+    if (pieces.some((piece) => piece.provider !== first.provider || piece.pcm.format.sampleRate !== format.sampleRate || piece.pcm.format.channels !== format.channels)) {
       return this.render(text, locale);
     }
-    const gap = Buffer.alloc(Math.round(((this.#o.pieceGapMs ?? 120) / 1000) * sampleRate) * channels * 2);
-    const pcm = Buffer.concat(formats.flatMap((f, i) => (i === 0 ? [f.samples] : [gap, f.samples])));
-    const wav = buildWav(pcm, { sampleRate, channels });
+    const gap = Buffer.alloc(Math.round(((this.#o.pieceGapMs ?? 120) / 1000) * format.sampleRate) * format.channels * 2);
+    const pcm = { samples: Buffer.concat(pieces.flatMap((piece, i) => (i === 0 ? [piece.pcm.samples] : [gap, piece.pcm.samples]))), format };
     const cached = pieces.every((piece) => piece.cached);
     const fallback = pieces.find((piece) => piece.fallback)?.fallback;
     return {
-      wav,
+      pcm,
       provider: first.provider,
       voice: first.voice,
       cached,
       synthMs: cached ? 0 : performance.now() - started,
-      durationMs: parseWav(wav).durationMs,
+      durationMs: pcmDurationMs(pcm),
       ...(fallback ? { fallback } : {}),
     };
   }
@@ -119,9 +116,9 @@ export class Narrator {
 
   async #cached(provider: SpeechProvider, text: string, locale: string): Promise<Rendered | undefined> {
     const { key, voice } = this.#key(provider, text, locale);
-    const wav = await this.#o.cache.get(key);
-    if (!wav) return undefined;
-    return { wav, provider: provider.name, voice, cached: true, synthMs: 0, durationMs: parseWav(wav).durationMs };
+    const pcm = await this.#o.cache.get(key);
+    if (!pcm) return undefined;
+    return { pcm, provider: provider.name, voice, cached: true, synthMs: 0, durationMs: pcmDurationMs(pcm) };
   }
 
   async #synthesize(provider: SpeechProvider, text: string, locale: string, budgetMs: number, started: number): Promise<Rendered> {
@@ -147,8 +144,7 @@ export class Narrator {
       result = await provider.synthesize({ text, locale });
     }
     this.#o.metrics?.synthesisSeconds.observe({ provider: provider.name }, (performance.now() - t0) / 1000);
-    const { durationMs } = parseWav(result.wav);
-    await this.#o.cache.set(key, result.wav).catch((err: unknown) => this.#log.warn({ err }, 'could not store audio in the cache'));
-    return { wav: result.wav, provider: provider.name, voice: result.voice, cached: false, synthMs: performance.now() - started, durationMs };
+    await this.#o.cache.set(key, result.pcm).catch((err: unknown) => this.#log.warn({ err }, 'could not store audio in the cache'));
+    return { pcm: result.pcm, provider: provider.name, voice: result.voice, cached: false, synthMs: performance.now() - started, durationMs: pcmDurationMs(result.pcm) };
   }
 }

@@ -1,8 +1,8 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import type { Catalog } from '@sightline/schemas';
+import { fixedSentences, isSupportedLocale, productPhrases } from '@sightline/voice';
 import type { TtsMetrics } from './metrics.ts';
 import type { Narrator } from './narrator.ts';
-import { fixedSentences, isSupportedLocale, productPhrases } from './sentences.ts';
 
 /** At about 100 ms a phrase, this many take a few minutes of one core; a bigger catalog is cut. */
 export const MAX_PRERENDER_PHRASES = 3000;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { channels, parseWav } from '@sightline/schemas';
+import { channels, parseWav, pcmDurationMs } from '@sightline/schemas';
 import { createTtsApp, type TtsDeps } from '../src/app.ts';
 import { loadTtsConfig } from '../src/config.ts';
 import { BANANA, captureLogs, connectPeer, FIXTURE_CATALOG, laneEvent, offlineVoice, scan, slowProvider, tempDir, type Peer } from './helpers.ts';
@@ -40,11 +40,36 @@ test('a scan is announced: WAV with metadata on audio, the same metadata on spee
   assert.equal(speech.voice, 'gmw/en-US');
   assert.equal(speech.interruptible, true);
   assert.equal(speech.fallback, undefined);
-  const wav = parseWav(audio.wav);
-  assert.equal(wav.sampleRate, 22050);
-  assert.ok(Math.abs(wav.durationMs - speech.durationMs) <= 1);
-  assert.ok(wav.metadata?.includes('"slmd"') === false && JSON.parse(wav.metadata!).id === speech.id);
+  assert.deepEqual(audio.pcm.format, { sampleRate: 22050, channels: 1 });
+  assert.ok(Math.abs(pcmDurationMs(audio.pcm) - speech.durationMs) <= 1);
   assert.match(await metrics(), /sightline_tts_announcements_total\{kind="scan",service="tts"\} 1/);
+});
+
+test('a scan made while tts is down is announced when it is back: the broker keeps it for the persistent session', async (t) => {
+  const broker = await startTestBroker(t);
+  const config = loadTtsConfig({
+    SIGHTLINE_MQTT_URL: broker.url,
+    SIGHTLINE_TTS_HTTP_PORT: '0',
+    SIGHTLINE_DATA_DIR: tempDir(t),
+    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
+    SIGHTLINE_TTS_PRERENDER: 'false',
+    SIGHTLINE_TTS_MQTT_CLIENT_ID: 'tts-session-test',
+  });
+  const start = async () => {
+    const app = createTtsApp(config, captureLogs().logger, { offline: offlineVoice() });
+    t.after(() => app.stop());
+    await app.start();
+    await waitUntil('tts is ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200);
+    return app;
+  };
+  // Once up, the session (and its subscriptions) lives in the broker.
+  await (await start()).stop();
+  const peer = await connectPeer(t, broker.url);
+  const scanned = scan({ lane: 'lane-3', product: BANANA, pricing: 'kg', weightGrams: 420, priceMinor: 83 });
+  await peer.bus.publish(channels.scan, { lane: 'lane-3' }, scanned);
+  await start();
+  await waitUntil('the scan made while tts was down is announced', () => peer.audio.some(({ value }) => value.meta.source.id === scanned.id), 10_000);
+  assert.equal(peer.speech.find(({ value }) => value.source.id === scanned.id)?.value.text, 'You scanned a banana, 0.42 kilograms, 83 cents.');
 });
 
 test('totals are not interruptible; a lane keeps its order even when an earlier sentence is slow', async (t) => {
@@ -144,12 +169,15 @@ test('HTTP: POST /speak and GET /voices, with clear refusals', async (t) => {
   assert.equal(ok.statusCode, 200);
   assert.equal(ok.headers['content-type'], 'audio/wav');
   assert.equal(ok.headers['x-speech-voice'], 'roa/es');
-  assert.ok(parseWav(ok.rawPayload).durationMs > 500);
+  assert.ok(pcmDurationMs(parseWav(ok.rawPayload).pcm) > 500);
   assert.equal((await speak({ text: 'Hola, buenos días.', locale: 'es-ES' })).headers['x-speech-cached'], 'true');
   assert.equal((await speak({ text: 'Hello there.' })).statusCode, 200, 'the default locale when none is given');
+  assert.equal((await speak({ text: 'Good\n\tmorning.' })).statusCode, 200, 'lines and tabs are spaces');
   const refusals: Array<[unknown, string, number, RegExp]> = [
     [{ text: '<speak>hi</speak>' }, 'application/json', 400, /plain/],
     [{ text: 'Fish & chips' }, 'application/json', 400, /plain/],
+    [{ text: 'evil\u202egnp.exe' }, 'application/json', 400, /bidirectional/],
+    [{ text: 'bell\u0085' }, 'application/json', 400, /plain/],
     [{ text: 'x'.repeat(10 * 1024) }, 'application/json', 413, /at most 1000/],
     [{ text: 'hello', locale: 'english' }, 'application/json', 400, /locale must be/],
     [{ text: 'hello', locale: 'ja-JP' }, 'application/json', 400, /no voice for locale ja-JP/],
@@ -172,6 +200,6 @@ test('HTTP: POST /speak and GET /voices, with clear refusals', async (t) => {
   assert.ok(voices.voices.some((v: { locale: string; voice: string }) => v.locale === 'es-ES' && v.voice === 'roa/es'));
   assert.deepEqual(voices.sentenceLocales, ['en-US', 'es-ES', 'fr-FR']);
   const text = await metrics();
-  assert.match(text, /sightline_tts_speak_requests_total\{outcome="markup",service="tts"\} 2/);
+  assert.match(text, /sightline_tts_speak_requests_total\{outcome="markup",service="tts"\} 4/);
   assert.match(text, /sightline_tts_cache_hits_total\{tier="memory",service="tts"\} 1/);
 });

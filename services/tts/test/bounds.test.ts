@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { buildWav, channels } from '@sightline/schemas';
+import { channels } from '@sightline/schemas';
+import type { SpeechProvider, Synthesis, SynthesisRequest } from '@sightline/voice';
 import { createTtsApp, type TtsDeps } from '../src/app.ts';
 import { loadTtsConfig } from '../src/config.ts';
-import type { SpeechProvider, Synthesis, SynthesisRequest } from '../src/provider.ts';
 import { captureLogs, connectPeer, FIXTURE_CATALOG, laneEvent, offlineVoice, tempDir } from './helpers.ts';
 
 /** A voice that takes `delayMs` per sentence and records how many it is asked for at once. */
@@ -25,7 +25,7 @@ function gatedVoice(delayMs: number): SpeechProvider & { active: number; maxActi
       voice.maxActive = Math.max(voice.maxActive, voice.active);
       await sleep(delayMs);
       voice.active -= 1;
-      return { wav: buildWav(Buffer.alloc(3200), { sampleRate: 16000, channels: 1 }), voice: 'tone' };
+      return { pcm: { samples: Buffer.alloc(3200), format: { sampleRate: 16000, channels: 1 } }, voice: 'tone' };
     },
     async close() {},
   };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SAMPLE_CATALOG_FILE } from '@sightline/catalog';
 import { ConfigError } from '@sightline/kit';
 import { loadTtsConfig } from '../src/config.ts';
 import { FIXTURE_CATALOG, tempDir } from './helpers.ts';
@@ -71,28 +72,24 @@ test('every problem is reported at once', () => {
   assert.match(second, /ESPEAK_VOICES: "en-US" is not locale=voice/);
 });
 
-test('catalog file: missing, empty, corrupt, invalid or hostile is refused with every problem', (t) => {
+test('the catalog: the sample of @sightline/catalog by default; a bad file is refused with the other problems (the loader: packages/catalog)', (t) => {
+  const config = loadTtsConfig({}, '/srv');
+  assert.equal(config.catalogFile, SAMPLE_CATALOG_FILE);
+  assert.ok(config.catalog.products.some((product) => product.labels.includes('orange')));
   const dir = tempDir(t);
-  const file = (name: string, text: string) => {
-    const path = join(dir, name);
-    writeFileSync(path, text);
-    return path;
-  };
-  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'nope.yaml') }).join('\n'), /nope\.yaml does not exist/);
-  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('empty.yaml', '  \n') }).join('\n'), /is empty/);
-  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('bad.yaml', 'currency: [USD\nlocales: :') }).join('\n'), /not valid YAML/);
+  const text = problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'nope.yaml'), SIGHTLINE_TTS_DEFAULT_LOCALE: 'ja-JP' }).join('\n');
+  assert.match(text, /SIGHTLINE_TTS_CATALOG_FILE: .*nope\.yaml does not exist/);
+  assert.match(text, /DEFAULT_LOCALE: no sentences for "ja-JP"/);
   mkdirSync(join(dir, 'folder.yaml'));
   assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'folder.yaml') }).join('\n'), /is a folder/);
-  const invalid = problems({
-    SIGHTLINE_TTS_CATALOG_FILE: file(
-      'invalid.yaml',
-      'currency: XXXX\nlocales: [en-US]\nproducts:\n  - sku: A\n    labels: [a]\n    name: { en-US: "<b>A</b>" }\n    price: { per: unit, minor: -1 }\n    weight: { min: 10, max: 5 }\n',
-    ),
-  }).join('\n');
-  for (const expected of ['currency', 'products.0.name.en-US', 'products.0.price.minor', 'products.0.weight']) assert.ok(invalid.includes(expected), `${expected} in:\n${invalid}`);
-  const bomb = file('bomb.yaml', `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n`);
-  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: bomb }).join('\n'), /SIGHTLINE_TTS_CATALOG_FILE/);
-  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: file('big.yaml', `# ${'x'.repeat(9 * 1024 * 1024)}`) }).join('\n'), /larger than/);
+  writeFileSync(join(dir, 'invalid.yaml'), 'currency: XXXX\nlocales: [en-US]\nproducts: []\n');
+  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: join(dir, 'invalid.yaml') }).join('\n'), /SIGHTLINE_TTS_CATALOG_FILE: .*currency/);
+});
+
+test('the persistent MQTT session: a fixed client id, sightline-tts unless set', () => {
+  assert.equal(loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }).clientId, 'sightline-tts');
+  assert.equal(loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG, SIGHTLINE_TTS_MQTT_CLIENT_ID: 'tts-lane-3' }).clientId, 'tts-lane-3');
+  assert.match(problems({ SIGHTLINE_TTS_MQTT_CLIENT_ID: 'a/b' }).join('\n'), /SIGHTLINE_TTS_MQTT_CLIENT_ID: must be 1-64 characters/);
 });
 
 test('lane bounds: defaults and limits', () => {

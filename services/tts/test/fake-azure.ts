@@ -14,6 +14,8 @@ export interface FakeAzure {
   stall: boolean;
   /** Answer this many ms late. */
   delayMs: number;
+  /** The raw PCM every answer carries (600 ms of a 440 Hz tone, 24 kHz mono). */
+  audio: Buffer;
 }
 
 function frame(opcode: number, payload: Buffer): Buffer {
@@ -68,7 +70,7 @@ function tone(ms: number, sampleRate = 24000): Buffer {
 
 export async function startFakeAzure(t: TestContext): Promise<FakeAzure> {
   const sockets = new Set<Socket>();
-  const fake: FakeAzure = { url: '', requests: [], stall: false, delayMs: 0 };
+  const fake: FakeAzure = { url: '', requests: [], stall: false, delayMs: 0, audio: tone(600) };
   const server = createServer((_req, res) => res.writeHead(404).end());
   server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
     sockets.add(socket);
@@ -106,7 +108,7 @@ export async function startFakeAzure(t: TestContext): Promise<FakeAzure> {
           const audioHeaders = Buffer.from(`X-RequestId:${id}\r\nX-StreamId:fake-stream\r\nPath:audio\r\n`);
           const length = Buffer.alloc(2);
           length.writeUInt16BE(audioHeaders.length);
-          socket.write(frame(2, Buffer.concat([length, audioHeaders, tone(600)])));
+          socket.write(frame(2, Buffer.concat([length, audioHeaders, fake.audio])));
           socket.write(textMessage('turn.end', {}));
         };
         if (fake.delayMs > 0) setTimeout(answer, fake.delayMs);

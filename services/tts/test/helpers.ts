@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { createLogger, type Logger } from '@sightline/kit';
 import { connect } from 'mqtt';
-import { buildWav, channels, createBus, createTopics, type Audio, type Bus, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
-import { createOfflineVoice, type OfflineVoice } from '../src/espeak.ts';
-import { ProviderError, type SpeechProvider, type Synthesis, type SynthesisRequest } from '../src/provider.ts';
+import { channels, createBus, createTopics, type Audio, type Bus, type Speech } from '@sightline/schemas';
+import { createOfflineVoice, ProviderError, type OfflineVoice, type SpeechProvider, type Synthesis, type SynthesisRequest } from '@sightline/voice';
+
+export { BANANA, laneEvent, scan } from '@sightline/voice/testing';
 
 export const FIXTURE_CATALOG = join(import.meta.dirname, 'fixtures', 'catalog.yaml');
 
@@ -64,7 +65,7 @@ export function slowProvider(options: { name?: string; delayMs: number | ((text:
           if (options.fail) return reject(new ProviderError('slow', options.fail));
           const samples = Buffer.alloc(1600 * 2);
           for (let i = 0; i < 1600; i++) samples.writeInt16LE(Math.round(8000 * Math.sin(i / 5)), i * 2);
-          resolve({ wav: buildWav(samples, { sampleRate: 16000, channels: 1 }), voice: `tone-${locale}` });
+          resolve({ pcm: { samples, format: { sampleRate: 16000, channels: 1 } }, voice: `tone-${locale}` });
         }, delay);
         signal?.addEventListener('abort', () => {
           clearTimeout(timer);
@@ -75,19 +76,6 @@ export function slowProvider(options: { name?: string; delayMs: number | ((text:
     async close() {},
   };
 }
-
-let counter = 0;
-export function scan(overrides: Partial<Scan> = {}): Scan {
-  counter += 1;
-  return { ...channels.scan.example, id: `scan-${counter}`, ...overrides };
-}
-
-export function laneEvent<T extends LaneEvent['type']>(type: T, fields: Omit<Extract<LaneEvent, { type: T }>, 'id' | 'lane' | 'locale' | 'at' | 'type'> & { locale?: string; lane?: string }): LaneEvent {
-  counter += 1;
-  return { id: `ev-${counter}`, lane: 'lane-1', locale: 'en-US', at: 1795000000900, type, ...fields } as unknown as LaneEvent;
-}
-
-export const BANANA = { sku: 'FRUIT-BANANA', label: 'banana', name: 'Bananas', spoken: { one: 'banana' } };
 
 /** A tool on the bus: what tts says (audio and speech) is collected; `raw` publishes anything. */
 export interface Peer {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseWav } from '@sightline/schemas';
 import { Registry } from 'prom-client';
+import { pcmDurationMs } from '@sightline/schemas';
+import type { SpeechProvider } from '@sightline/voice';
 import { createAzureProvider } from '../src/azure.ts';
 import { AudioCache } from '../src/cache.ts';
 import { createTtsMetrics } from '../src/metrics.ts';
 import { Narrator } from '../src/narrator.ts';
-import type { SpeechProvider } from '../src/provider.ts';
 import { startFakeAzure } from './fake-azure.ts';
 import { captureLogs, offlineVoice, slowProvider, tempDir } from './helpers.ts';
 
@@ -26,7 +26,7 @@ test('Azure unreachable (real SDK, no network): the offline voice speaks, and it
   const rendered = await n.render('Your total is 12 dollars 40 for 5 items.', 'en-US');
   assert.equal(rendered.provider, 'espeak');
   assert.equal(rendered.voice, 'gmw/en-US');
-  assert.ok(parseWav(rendered.wav).durationMs > 1000);
+  assert.ok(pcmDurationMs(rendered.pcm) > 1000);
   assert.equal(rendered.fallback?.from, 'azure');
   assert.match(rendered.fallback?.reason ?? '', /^error: Azure Canceled \(ConnectionFailure\)/);
   assert.match(await registry.metrics(), /sightline_tts_fallbacks_total\{from="azure",reason="error"\} 1/);
@@ -58,7 +58,7 @@ test('Azure at a local endpoint: spoken by Azure, cached, and a stalled endpoint
   const first = await n.render('Your basket is now empty.', 'en-US');
   assert.equal(first.provider, 'azure');
   assert.equal(first.voice, 'en-US-JennyNeural');
-  assert.equal(parseWav(first.wav).sampleRate, 24000);
+  assert.deepEqual(first.pcm.format, { sampleRate: 24000, channels: 1 });
   assert.equal(first.cached, false);
   assert.equal(first.fallback, undefined);
   const second = await n.render('Your basket is now empty.', 'en-US');
@@ -85,7 +85,7 @@ test('cache: memory then disk; a restarted narrator finds the audio on disk', as
   await b.cache.load();
   const fromDisk = await b.narrator.render(text, 'en-US');
   assert.equal(fromDisk.cached, true);
-  assert.deepEqual(fromDisk.wav, first.wav);
+  assert.deepEqual(fromDisk.pcm, first.pcm);
   const metrics = await b.registry.metrics();
   assert.match(metrics, /sightline_tts_cache_hits_total\{tier="disk"\} 1/);
   // a different locale or text is a different entry

@@ -1,13 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import { loadDataFile } from '@sightline/kit';
-import { catalogSchema, type Catalog, type Product, type ProductRef } from '@sightline/schemas';
+import { catalogSchema, normaliseLabel, type Catalog, type Product, type ProductRef } from '@sightline/schemas';
 
-export const SAMPLE_CATALOG_FILE = fileURLToPath(new URL('../catalog/sample.yaml', import.meta.url));
+/** The catalog the dev stack sells from: the grocery classes of the default COCO detector. */
+export const SAMPLE_CATALOG_FILE = fileURLToPath(new URL('../sample.yaml', import.meta.url));
+/** A catalog is at most a few thousand products; a bigger file is a mistake. */
 export const MAX_CATALOG_FILE_BYTES = 8 * 1024 * 1024;
 
 export interface CatalogIndex {
   readonly catalog: Catalog;
-  /** The product a model label means (case-insensitive), or undefined. */
+  /** The product a model label means (compared through `normaliseLabel`), or undefined. */
   byLabel(label: string): Product | undefined;
   /** The product named and spoken in `locale`, as scans and events carry it. */
   ref(product: Product, label: string, locale: string): ProductRef;
@@ -28,11 +30,12 @@ export function indexCatalog(catalog: Catalog): CatalogIndex {
   };
 }
 
-export function normaliseLabel(label: string): string {
-  return label.trim().toLowerCase();
-}
-
-export function loadCatalog(file: string, label = 'SIGHTLINE_CHECKOUT_CATALOG_FILE'): { catalog?: CatalogIndex; problems: string[] } {
-  const { value, problems } = loadDataFile(label, file, catalogSchema, MAX_CATALOG_FILE_BYTES);
+/**
+ * Reads (YAML or JSON, at most MAX_CATALOG_FILE_BYTES), checks against `catalogSchema` and
+ * indexes a catalog. Every problem is returned, each prefixed with `setting` (the environment
+ * variable that named the file), so a service reports them with its other configuration problems.
+ */
+export function loadCatalog(file: string, setting: string): { catalog?: CatalogIndex; problems: string[] } {
+  const { value, problems } = loadDataFile(setting, file, catalogSchema, MAX_CATALOG_FILE_BYTES);
   return value ? { catalog: indexCatalog(value), problems } : { problems };
 }

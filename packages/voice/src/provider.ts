@@ -1,6 +1,9 @@
+import type { Pcm } from '@sightline/schemas';
+
 /**
- * What every speech provider offers. The service, the cache and the shared provider test suite
- * only see this interface; the engines (espeak-ng WASM, Azure Speech) stay behind it.
+ * What every speech provider offers. The tts service, its cache, the speaker's fallback and the
+ * shared provider test suite (`@sightline/voice/testing`) only see this interface; the engines
+ * (espeak-ng WASM here, Azure Speech in tts) stay behind it.
  */
 
 export interface SynthesisRequest {
@@ -13,8 +16,8 @@ export interface SynthesisRequest {
 }
 
 export interface Synthesis {
-  /** A plain 16-bit PCM WAV (no extra chunks). */
-  wav: Buffer;
+  /** The spoken audio: samples and their format, no container. */
+  pcm: Pcm;
   voice: string;
 }
 
@@ -53,16 +56,3 @@ export interface Prosody {
 }
 
 export const DEFAULT_PROSODY: Prosody = { ratePercent: 100, pitchPercent: 0 };
-
-/** Parses "en-US=voice,es-ES=voice" voice maps used by the settings. */
-export function parseVoiceMap(text: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const entry of text.split(',')) {
-    const trimmed = entry.trim();
-    if (trimmed === '') continue;
-    const eq = trimmed.indexOf('=');
-    if (eq <= 0 || eq === trimmed.length - 1) throw new Error(`"${trimmed}" is not locale=voice`);
-    map.set(trimmed.slice(0, eq).trim(), trimmed.slice(eq + 1).trim());
-  }
-  return map;
-}

@@ -1,4 +1,4 @@
-import type { LaneEvent, Scan, SpokenName, Trouble } from '@sightline/schemas';
+import { toPlainText, type LaneEvent, type Scan, type SpokenName, type Trouble } from '@sightline/schemas';
 
 /**
  * Lane events to sentences. Everything a locale says lives in one `LocaleTemplates` table below;
@@ -194,20 +194,6 @@ export function spokenKilograms(locale: string, grams: number): string {
   return new Intl.NumberFormat(locale, { style: 'unit', unit: 'kilogram', unitDisplay: 'long', maximumFractionDigits: 2 }).format(grams / 1000);
 }
 
-/** Plain text that is safe to hand any engine: no markup characters, no control characters, capped. */
-export function plainSpeechText(text: string, max = MAX_SENTENCE_CHARS): string {
-  const cleaned = text
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .replace(/[<>{}\\]/g, ' ')
-    .replace(/&/g, ' and ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  if (cleaned.length <= max) return cleaned;
-  const cut = cleaned.slice(0, max);
-  const space = cut.lastIndexOf(' ');
-  return (space > max * 0.8 ? cut.slice(0, space) : cut).trimEnd();
-}
-
 export interface SentenceOptions {
   /** Said in this locale when the event's locale has no templates (default en-US). */
   defaultLocale?: string;
@@ -253,8 +239,8 @@ export function sentenceFor(event: Scan | LaneEvent, options: SentenceOptions = 
         break;
     }
   }
-  parts = parts.map((part) => plainSpeechText(part, 400)).filter((part) => part.length > 0);
-  const text = plainSpeechText(parts.join(' '));
+  parts = parts.map((part) => toPlainText(part, 400)).filter((part) => part.length > 0);
+  const text = toPlainText(parts.join(' '), MAX_SENTENCE_CHARS);
   return {
     text,
     parts,
@@ -286,5 +272,5 @@ export function productPhrases(locale: string, spoken: SpokenName): string[] {
   const t = TEMPLATES[locale];
   if (!t) return [];
   const the = t.the(spoken);
-  return [t.placeOnScale(the), t.weightMismatch(the), t.scan(t.items(1, spoken), null, '')[0]!].map((p) => plainSpeechText(p));
+  return [t.placeOnScale(the), t.weightMismatch(the), t.scan(t.items(1, spoken), null, '')[0]!].map((p) => toPlainText(p, MAX_SENTENCE_CHARS));
 }

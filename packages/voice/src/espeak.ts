@@ -1,11 +1,11 @@
-import { buildWav } from '@sightline/schemas';
 import type { ESpeakNGWorker } from '@echogarden/espeak-ng-emscripten';
+import { toPlainText } from '@sightline/schemas';
 import { DEFAULT_PROSODY, ProviderError, type Prosody, type SpeechProvider, type Synthesis, type SynthesisRequest, type VoiceInfo } from './provider.ts';
-import { plainSpeechText } from './sentences.ts';
+import { MAX_SENTENCE_CHARS } from './sentences.ts';
 
 /**
  * The offline voice: espeak-ng compiled to WebAssembly (`@echogarden/espeak-ng-emscripten`,
- * GPL-3.0, used unmodified and only through this file). Needs nothing but the npm package: no
+ * GPL-3.0, used unmodified and only through this file, behind the `SpeechProvider` interface). Needs nothing but the npm package: no
  * network, no system espeak. The engine (about 24 MB of voice data) is loaded once per process,
  * on first use, and shared by every offline voice.
  */
@@ -99,7 +99,7 @@ export function createOfflineVoice(options: OfflineVoiceOptions = {}): OfflineVo
       if (voice === undefined) throw new ProviderError('espeak', `no espeak-ng voice for locale ${locale}`);
       const { worker } = await ready();
       signal?.throwIfAborted();
-      const plain = plainSpeechText(text);
+      const plain = toPlainText(text, MAX_SENTENCE_CHARS);
       if (plain === '') throw new ProviderError('espeak', 'nothing to say: the text is empty');
       // One engine, many voices: the voice and prosody are set before every sentence.
       if (worker.set_voice(voice) !== 0) throw new ProviderError('espeak', `espeak-ng refused voice ${voice}`);
@@ -110,9 +110,9 @@ export function createOfflineVoice(options: OfflineVoiceOptions = {}): OfflineVo
         if (samples && samples.length > 0) chunks.push(Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
         return 0;
       });
-      const pcm = Buffer.concat(chunks);
-      if (pcm.length === 0) throw new ProviderError('espeak', 'espeak-ng produced no audio');
-      return { wav: buildWav(pcm, { sampleRate: ESPEAK_SAMPLE_RATE, channels: 1 }), voice };
+      const samples = Buffer.concat(chunks);
+      if (samples.length === 0) throw new ProviderError('espeak', 'espeak-ng produced no audio');
+      return { pcm: { samples, format: { sampleRate: ESPEAK_SAMPLE_RATE, channels: 1 } }, voice };
     },
     async close() {},
   };
