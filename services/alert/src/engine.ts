@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import { boundsOf, busServices, footPoint, insidePolygon, type Alert, type AlertEvent, type AlertType, type CameraStatus, type Detections, type Eviction, type LaneEvent, type Scan, type Severity, type SnapshotRef } from '@sightline/schemas';
+import { boundsOf, busServices, footPoint, insidePolygon, normaliseLabel, toPlainText, type Alert, type AlertEvent, type AlertType, type CameraStatus, type Detections, type Eviction, type LaneEvent, type Scan, type Severity, type SnapshotRef } from '@sightline/schemas';
 import { BoundedMap, type Logger } from '@sightline/kit';
 import type { AlertMetrics } from './metrics.ts';
 import type { Rule, RuleOf } from './rules.ts';
@@ -119,10 +119,9 @@ const EVICTION_WHY: Record<Eviction['reason'], string> = {
 const EVENT_TYPES = new Set<AlertType>(['unknown-item', 'low-confidence-scan', 'weight-mismatch', 'images-evicted']);
 const AT_MOST_WARNING: Record<Severity, Severity> = { info: 'info', warning: 'warning', critical: 'warning' };
 
-/** Alerts must be plain text: the characters the schema refuses are replaced. */
+/** Alerts must be plain text (the shared rule); an alert's text is never empty. */
 export function plain(text: string, max: number): string {
-  const cleaned = text.replace(/[<>&{}\\\u0000-\u001f\u007f]/g, '?').trim();
-  return (cleaned.length > max ? cleaned.slice(0, max) : cleaned) || '?';
+  return toPlainText(text, max) || '?';
 }
 
 export function newAlertId(now: number): string {
@@ -232,7 +231,7 @@ export class RuleEngine {
       let hit: Detections['objects'][number] | undefined;
       for (const object of detections.objects) {
         const box = object.box;
-        if (box === null || object.score < rule.minScore || !rule.labels.includes(object.label)) continue;
+        if (box === null || object.score < rule.minScore || !rule.labels.includes(normaliseLabel(object.label))) continue;
         // The foot point: where a person stands, not where their head is.
         const foot = footPoint(box);
         if (foot.x < bounds.minX || foot.x > bounds.maxX || foot.y < bounds.minY || foot.y > bounds.maxY) continue;

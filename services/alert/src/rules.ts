@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idSchema, polygonSchema, severitySchema, type AlertType, type Severity } from '@sightline/schemas';
+import { idSchema, normaliseLabel, polygonSchema, severitySchema, type AlertType, type Severity } from '@sightline/schemas';
 
 /** A rules file is a few hundred lines at most; anything this big is a mistake or an attack. */
 export const MAX_RULES_FILE_BYTES = 256 * 1024;
@@ -23,7 +23,8 @@ export const ruleSchema = z.discriminatedUnion('type', [
     zone: polygonSchema,
     dwellSeconds: seconds(0),
     clearSeconds: seconds(5),
-    labels: z.array(z.string().min(1).max(256)).min(1).max(32).default(['person']),
+    // Compared as checkout compares them: trimmed, lower case.
+    labels: z.array(z.string().min(1).max(256).transform(normaliseLabel)).min(1).max(32).default(['person']),
     minScore: unit.default(0.5),
   }),
   z.strictObject({ ...base, ...expiring, type: z.literal('unknown-item'), lane: idSchema.optional() }),

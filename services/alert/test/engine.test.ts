@@ -143,7 +143,8 @@ test('unknown item: needs a label, honours the lane, uses the service expiry def
   h.engine.onLaneEvent(notRecognised('lane-1', 'drone'));
   assert.deepEqual(h.events.map((e) => e.type), ['new', 'update']);
   alertEventSchema.parse(h.events[0]);
-  assert.match(h.events[0]!.alert.message, /kite \?script\?/, 'markup is neutralised');
+  assert.match(h.events[0]!.alert.message, /kite script/, "markup is neutralised by the shared plain-text rule");
+  assert.doesNotMatch(h.events[0]!.alert.message, /[<>]/);
   assert.equal(h.events[1]!.alert.details?.['label'], 'drone');
   // Each sighting brings the frame that showed it; the alert keeps the latest as its snapshot.
   const [first, second] = [h.events[0]!.alert.snapshot, h.events[1]!.alert.snapshot];
@@ -319,4 +320,11 @@ test('retention: old resolved alerts and the overflow above the row limit are de
   assert.deepEqual(h.store.prune(now - 30 * 86_400_000, 2), { expired: 0, overflow: 2 });
   assert.equal(h.store.count(), 2, 'the two open ones stay, even above the limit');
   assert.deepEqual(h.store.open().map((o) => o.alert.id).sort(), [ids[3], ids[4]].sort());
+});
+
+test('zone labels are compared as checkout compares them: trimmed, in lower case', (t) => {
+  const zone = [[0.5, 0.5], [1, 0.5], [1, 1], [0.5, 1]];
+  const h = makeEngine(t, rules({ id: 'door', type: 'person-in-zone', camera: 'cam1', zone, labels: [' Person '], dwellSeconds: 0 }), { updateIntervalMs: 0 });
+  h.engine.onDetections(detections('cam1', [{ ...personAt(0.75, 0.9), label: 'PERSON' }]));
+  assert.equal(h.events.length, 1, 'a rule written "Person" sees a detector that says "PERSON"');
 });

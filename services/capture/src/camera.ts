@@ -1,5 +1,5 @@
 import type { Logger } from '@sightline/kit';
-import { MAX_FRAME_BYTES, type FrameMeta, type JpegHeader } from '@sightline/schemas';
+import { MAX_FRAME_BYTES, toPlainText, type FrameMeta, type JpegHeader } from '@sightline/schemas';
 import type { CameraConfig } from './config.ts';
 import { runFfmpeg, type FfmpegInput, type FfmpegOutput, type FfmpegProcess } from './ffmpeg.ts';
 import { JpegSplitter } from './jpeg-splitter.ts';
@@ -340,10 +340,7 @@ export class Camera {
 }
 
 /** A reason fit for a log line and the status message: one line, no control or bidi characters. */
+/** An error as one line of plain text (the shared rule), for the camera's status. */
 function oneLine(text: string): string {
-  const flat = text
-    .toWellFormed()
-    .replace(/[\s\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g, ' ')
-    .trim() || 'unknown';
-  return flat.length > 300 ? `${flat.slice(0, 300)}...` : flat;
+  return toPlainText(text, 300) || 'unknown';
 }
