@@ -1,4 +1,5 @@
-import { channels, type Channel } from './channels.ts';
+import type { Channel } from './channel.ts';
+import { channels } from './channels.ts';
 import { busServices, type BusService, type Party } from './parties.ts';
 import { createTopics } from './topics.ts';
 

@@ -1,6 +1,6 @@
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { Counter, type Registry } from 'prom-client';
-import type { Channel } from './channels.ts';
+import type { Channel } from './channel.ts';
 import { PayloadError } from './errors.ts';
 import type { Party } from './parties.ts';
 import type { Topics } from './topics.ts';

@@ -1,8 +1,5 @@
-import { z } from 'zod';
-import { PayloadError } from './errors.ts';
+import { json, textCodec, type Channel, type Codec } from './channel.ts';
 import { decodeFrame, encodeFrame, frameMetaSchema, MAX_FRAME_BYTES, type Frame } from './frame.ts';
-import { durationMsSchema, epochMsSchema, labelSchema, pixelsSchema, safeTextSchema, seqSchema } from './bounds.ts';
-import { idSchema, modelIdSchema } from './ids.ts';
 import {
   audioCodec,
   basketCommandSchema,
@@ -23,79 +20,22 @@ import {
 } from './lanes.ts';
 import { MAX_WAV_BYTES } from './wav.ts';
 import { alertEventSchema, evictionSchema, type AlertEvent, type Eviction } from './alerts.ts';
-import { busServices, type BusService, type Party } from './parties.ts';
+import { availabilitySchema, busServices, type Availability } from './parties.ts';
+import {
+  cameraStatusSchema,
+  detectionsSchema,
+  modelCommandSchema,
+  modelStateSchema,
+  type CameraStatus,
+  type Detections,
+  type ModelCommand,
+  type ModelState,
+} from './vision.ts';
 
 /**
  * Every MQTT topic Sightline uses, with its payload, defined once. Services build topic strings
  * only through `topics.ts`, and encode/decode payloads only through a channel's codec.
  */
-
-export type Encoding = 'jpeg' | 'json' | 'text' | 'wav';
-
-export interface Codec<T> {
-  encode(value: T): Buffer;
-  /** Throws a PayloadError when the payload is not a valid T. */
-  decode(payload: Buffer): T;
-}
-
-export interface Channel<T, P extends string = string> {
-  /** Stable name, used in metrics labels and the docs. */
-  readonly name: string;
-  /** Levels under the prefix; `{param}` marks a level chosen by the user. */
-  readonly template: string;
-  readonly params: readonly P[];
-  readonly qos: 0 | 1;
-  readonly retain: boolean;
-  readonly encoding: Encoding;
-  readonly summary: string;
-  /** Who may publish it: the services (with their broker users' write rights) and integrators. */
-  readonly publishers: readonly Party[];
-  /** Which services subscribe to it (their broker users' read rights). Integrators may read everything. */
-  readonly subscribers: readonly BusService[];
-  /** A parameter each publisher may fill only with its own name (`services/{service}/availability`). */
-  readonly ownParam?: P;
-  /** The schema of the payload (for a JPEG, of its metadata) for docs and JSON Schema. */
-  readonly schema: z.ZodType;
-  readonly maxBytes: number;
-  readonly example: T;
-  readonly codec: Codec<T>;
-}
-
-function jsonCodec<S extends z.ZodType>(schema: S, maxBytes: number): Codec<z.infer<S>> {
-  return {
-    encode(value) {
-      return Buffer.from(JSON.stringify(schema.parse(value)), 'utf8');
-    },
-    decode(payload) {
-      if (payload.length === 0) throw new PayloadError('empty', 'empty payload');
-      if (payload.length > maxBytes) throw new PayloadError('oversize', `payload of ${payload.length} bytes exceeds ${maxBytes}`);
-      let raw: unknown;
-      try {
-        raw = JSON.parse(payload.toString('utf8'));
-      } catch (err) {
-        throw new PayloadError('not-json', `payload is not JSON: ${(err as Error).message}`);
-      }
-      const parsed = schema.safeParse(raw);
-      if (!parsed.success) throw new PayloadError('invalid', z.prettifyError(parsed.error));
-      return parsed.data;
-    },
-  };
-}
-
-function textCodec<S extends z.ZodType<string>>(schema: S, maxBytes: number): Codec<z.infer<S>> {
-  return {
-    encode(value) {
-      return Buffer.from(schema.parse(value), 'utf8');
-    },
-    decode(payload) {
-      if (payload.length === 0) throw new PayloadError('empty', 'empty payload');
-      if (payload.length > maxBytes) throw new PayloadError('oversize', `payload of ${payload.length} bytes exceeds ${maxBytes}`);
-      const parsed = schema.safeParse(payload.toString('utf8'));
-      if (!parsed.success) throw new PayloadError('invalid', z.prettifyError(parsed.error));
-      return parsed.data;
-    },
-  };
-}
 
 const frameCodec: Codec<Frame> = {
   encode: (frame) => encodeFrame(frame.jpeg, frame.meta, frame.header),
@@ -108,97 +48,7 @@ const EXAMPLE_JPEG = Buffer.from(
   'base64',
 );
 
-export const availabilitySchema = z.enum(['online', 'offline']).describe('service availability');
-export type Availability = z.infer<typeof availabilitySchema>;
-
-const unitInterval = z.number().min(0).max(1);
-
-export const boxSchema = z
-  .strictObject({
-    x: unitInterval.describe('left edge, 0 = left of the frame, 1 = right'),
-    y: unitInterval.describe('top edge, 0 = top of the frame, 1 = bottom'),
-    width: unitInterval.describe('width as a share of the frame width'),
-    height: unitInterval.describe('height as a share of the frame height'),
-  })
-  .describe('A rectangle normalised to the frame (origin top-left, all values 0-1)');
-
-const modelRefSchema = z
-  .strictObject({
-    id: safeTextSchema(64, 1).describe('model id (its folder name, or `centernet-coco` for the built-in model)'),
-    version: safeTextSchema(64, 1).describe('model version, from its descriptor'),
-  })
-  .describe('The model that produced the result');
-
-const msSchema = durationMsSchema;
-
-export const detectionsSchema = z
-  .strictObject({
-    camera: idSchema.describe('camera id, the same as in the topic'),
-    seq: seqSchema.describe('sequence number of the frame these detections belong to'),
-    capturedAt: epochMsSchema.describe('capture time of the frame, milliseconds since the Unix epoch (UTC)'),
-    width: pixelsSchema.describe('frame width in pixels (after EXIF orientation)'),
-    height: pixelsSchema.describe('frame height in pixels (after EXIF orientation)'),
-    model: modelRefSchema,
-    objects: z
-      .array(
-        z.strictObject({
-          label: labelSchema.describe('class name'),
-          score: unitInterval.describe('confidence, 0-1'),
-          box: boxSchema.nullable().describe('where the object is; null for a classification model (the label is about the whole frame)'),
-        }),
-      )
-      .max(1000)
-      .describe('what the model saw, best score first; empty when nothing passed the score threshold'),
-    timings: z
-      .strictObject({
-        decodeMs: msSchema.describe('JPEG decoding and resizing (sharp)'),
-        preprocessMs: msSchema.describe('pixels to the input tensor'),
-        inferenceMs: msSchema.describe('onnxruntime session.run'),
-        postprocessMs: msSchema.describe('model outputs to objects'),
-        totalMs: msSchema.describe('from taking the frame off the queue to the message being ready; excludes the time it waited'),
-      })
-      .describe('where the time went, milliseconds'),
-  })
-  .describe('Objects the inference service found in one frame');
-export type Detections = z.infer<typeof detectionsSchema>;
-
-export const modelCommandSchema = z
-  .strictObject({
-    model: modelIdSchema.describe('id of the model to switch to (a folder of the models directory, or `centernet-coco`)'),
-  })
-  .describe('Ask the inference service to switch models');
-export type ModelCommand = z.infer<typeof modelCommandSchema>;
-
-export const modelStateSchema = z
-  .strictObject({
-    model: modelRefSchema.nullable().describe('the model now running; null while none is loaded'),
-    since: epochMsSchema.describe('when it started running, milliseconds since the Unix epoch (UTC)'),
-    request: safeTextSchema(64).optional().describe('the model asked for by the last command, when it was refused'),
-    error: safeTextSchema(2000).optional().describe('why the last requested switch was refused; the model above keeps running'),
-  })
-  .describe('The model the inference service runs, and the outcome of the last switch request');
-export type ModelState = z.infer<typeof modelStateSchema>;
-
 const EXAMPLE_MODEL = { id: 'centernet-coco', version: '1' };
-
-export const cameraStatusSchema = z
-  .strictObject({
-    camera: idSchema.describe('camera id, the same as in the topic'),
-    state: z.enum(['online', 'offline']).describe('`online` while capture publishes the camera\'s frames; `offline` while it does not (starting, source failed or stalled, stopped)'),
-    reason: safeTextSchema(500, 1).optional().describe('why the camera is offline; present exactly when `state` is `offline`'),
-    fps: z.number().min(0).max(1000).describe('frames published per second, measured over the last 10 s (longer for rates under 0.3 fps); 0 while offline'),
-    width: pixelsSchema.describe('width of the frames, in pixels (the configured size until the first frame)'),
-    height: pixelsSchema.describe('height of the frames, in pixels'),
-    since: epochMsSchema.describe('when the camera entered this state, milliseconds since the Unix epoch (UTC)'),
-    at: epochMsSchema.describe('when capture published this status; a heartbeat refreshes it'),
-  })
-  .superRefine((status, ctx) => {
-    if ((status.state === 'offline') !== (status.reason !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['reason'], message: status.state === 'offline' ? 'an offline camera needs a reason' : 'an online camera has no reason' });
-    }
-  })
-  .describe('The state of one camera as capture sees it');
-export type CameraStatus = z.infer<typeof cameraStatusSchema>;
 
 const EXAMPLE_SPEECH: Speech = {
   id: 'utt-77b1',
@@ -238,15 +88,12 @@ export const channels = {
     params: ['camera'],
     qos: 1,
     retain: true,
-    encoding: 'json',
+    ...json(cameraStatusSchema, 2048),
     summary:
       'Whether a camera delivers frames, retained: `online`, or `offline` with the `reason`; the measured frame rate and the frame size. Published on every change (state, reason, size, or the rate moving by more than 10 %), at a heartbeat (30 s by default), again after each reconnect, and `offline` when capture stops. The last will of capture\'s one MQTT connection is its availability, not each camera\'s status: while `services/capture/availability` is `offline` every camera is offline whatever its retained status says, and a status counts again only once one arrives after capture is back online.',
     publishers: ['capture'],
     subscribers: ['checkout', 'alert'],
-    schema: cameraStatusSchema,
-    maxBytes: 2048,
     example: { camera: 'demo', state: 'online', fps: 5, width: 640, height: 480, since: 1795000000000, at: 1795000030000 } as CameraStatus,
-    codec: jsonCodec(cameraStatusSchema, 2048),
   } satisfies Channel<CameraStatus, 'camera'>,
   detections: {
     name: 'detections',
@@ -254,13 +101,11 @@ export const channels = {
     params: ['camera'],
     qos: 0,
     retain: false,
-    encoding: 'json',
+    ...json(detectionsSchema, 256 * 1024),
     summary:
       'What the inference service found in one frame: the frame it belongs to (seq, capture time, size), the model, the objects (label, score, box normalised to the frame) and where the time went. Frames arriving while one is being processed replace each other (latest wins), so under load some frames have no detections message.',
     publishers: ['inference'],
     subscribers: ['checkout', 'alert', 'sync'],
-    schema: detectionsSchema,
-    maxBytes: 256 * 1024,
     example: {
       camera: 'demo',
       seq: 42,
@@ -271,7 +116,6 @@ export const channels = {
       objects: [{ label: 'orange', score: 0.47, box: { x: 0.31, y: 0.25, width: 0.38, height: 0.5 } }],
       timings: { decodeMs: 4.1, preprocessMs: 0.9, inferenceMs: 180.2, postprocessMs: 2.3, totalMs: 187.5 },
     } as Detections,
-    codec: jsonCodec(detectionsSchema, 256 * 1024),
   } satisfies Channel<Detections, 'camera'>,
   modelCommand: {
     name: 'model-command',
@@ -279,15 +123,12 @@ export const channels = {
     params: [],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(modelCommandSchema, 1024),
     summary:
       'Switch the inference model at run time. The new model is loaded, checked and warmed up while the old one keeps serving, then swapped in between two frames; the outcome is published on `services/inference/model/state`.',
     publishers: ['integrator'],
     subscribers: ['inference'],
-    schema: modelCommandSchema,
-    maxBytes: 1024,
     example: { model: 'my-detector' } as ModelCommand,
-    codec: jsonCodec(modelCommandSchema, 1024),
   } satisfies Channel<ModelCommand, never>,
   modelState: {
     name: 'model-state',
@@ -295,15 +136,12 @@ export const channels = {
     params: [],
     qos: 1,
     retain: true,
-    encoding: 'json',
+    ...json(modelStateSchema, 4096),
     summary:
       'The model the inference service runs (retained), republished after each switch request: on success the new model, on refusal the old one with `error` saying why.',
     publishers: ['inference'],
     subscribers: [],
-    schema: modelStateSchema,
-    maxBytes: 4096,
     example: { model: EXAMPLE_MODEL, since: 1795000000000 } as ModelState,
-    codec: jsonCodec(modelStateSchema, 4096),
   } satisfies Channel<ModelState, never>,
   availability: {
     name: 'availability',
@@ -328,15 +166,12 @@ export const channels = {
     params: ['lane'],
     qos: 0,
     retain: false,
-    encoding: 'json',
+    ...json(weightReadingSchema, 1024),
     summary:
       'Readings of a lane scale, from any device adapter or integrator (the dev stack runs a simulator). Send every reading, settled or not, at least a few per second while the weight changes: checkout takes a weight once it has stayed within its tolerance for its settle time, or at once when `stable` is true.',
     publishers: ['integrator', 'checkout'],
     subscribers: ['checkout'],
-    schema: weightReadingSchema,
-    maxBytes: 1024,
     example: { grams: 182.5, at: 1795000000000 } as WeightReading,
-    codec: jsonCodec(weightReadingSchema, 1024),
   } satisfies Channel<WeightReading, 'lane'>,
   scan: {
     name: 'scan',
@@ -344,13 +179,11 @@ export const channels = {
     params: ['lane'],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(scanSchema, 16 * 1024),
     summary:
       'An item was scanned: the product (named in the lane locale), how sure the camera was, the weight that priced it, its price and the basket total after it. Money is integer minor units of `currency`.',
     publishers: ['checkout'],
     subscribers: ['tts', 'speaker', 'alert'],
-    schema: scanSchema,
-    maxBytes: 16 * 1024,
     example: {
       id: 'scan-3f1c2a',
       lane: 'lane-1',
@@ -369,7 +202,6 @@ export const channels = {
       currency: 'USD',
       basket: { id: 'basket-9a7e', count: 3, totalMinor: 412 },
     } as Scan,
-    codec: jsonCodec(scanSchema, 16 * 1024),
   } satisfies Channel<Scan, 'lane'>,
   basket: {
     name: 'basket',
@@ -377,12 +209,10 @@ export const channels = {
     params: ['lane'],
     qos: 1,
     retain: true,
-    encoding: 'json',
+    ...json(basketSchema, 512 * 1024),
     summary: 'The basket of a lane, retained and republished after every change, so a display that connects late shows it at once.',
     publishers: ['checkout'],
     subscribers: [],
-    schema: basketSchema,
-    maxBytes: 512 * 1024,
     example: {
       id: 'basket-9a7e',
       lane: 'lane-1',
@@ -395,7 +225,6 @@ export const channels = {
       totalMinor: 55,
       updatedAt: 1795000000500,
     } as Basket,
-    codec: jsonCodec(basketSchema, 512 * 1024),
   } satisfies Channel<Basket, 'lane'>,
   basketCommand: {
     name: 'basket-command',
@@ -403,15 +232,12 @@ export const channels = {
     params: ['lane'],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(basketCommandSchema, 1024),
     summary:
       'Change a basket: `remove-last`, `clear`, or `finish` (the total is announced and the next scan starts a new basket). Answered on `lanes/{lane}/basket/result`.',
     publishers: ['integrator'],
     subscribers: ['checkout'],
-    schema: basketCommandSchema,
-    maxBytes: 1024,
     example: { action: 'remove-last', transaction: 'tx-1' } as BasketCommand,
-    codec: jsonCodec(basketCommandSchema, 1024),
   } satisfies Channel<BasketCommand, 'lane'>,
   basketResult: {
     name: 'basket-result',
@@ -419,14 +245,11 @@ export const channels = {
     params: ['lane'],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(basketResultSchema, 4096),
     summary: 'The answer to a basket command: `{status: "ok", action, transaction, basket}` or `{status: "error", error, transaction}`.',
     publishers: ['checkout'],
     subscribers: [],
-    schema: basketResultSchema,
-    maxBytes: 4096,
     example: { status: 'ok', action: 'remove-last', transaction: 'tx-1', basket: { id: 'basket-9a7e', count: 2, totalMinor: 357 } } as BasketResult,
-    codec: jsonCodec(basketResultSchema, 4096),
   } satisfies Channel<BasketResult, 'lane'>,
   laneEvent: {
     name: 'lane-event',
@@ -434,15 +257,12 @@ export const channels = {
     params: ['lane'],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(laneEventSchema, 16 * 1024),
     summary:
       'Everything else the shopper must be told, by `type`: `not-recognised` (try again), `place-on-scale`, `weight-mismatch`, `removed`, `cleared`, `total`, and `trouble` (`camera-offline`, `inference-offline`, `scale-offline`, `speech-unavailable`; `state` begin or end).',
     publishers: ['checkout'],
     subscribers: ['tts', 'speaker', 'alert'],
-    schema: laneEventSchema,
-    maxBytes: 16 * 1024,
     example: { id: 'ev-51d0', lane: 'lane-1', locale: 'en-US', at: 1795000000900, type: 'not-recognised', camera: 'demo', label: 'kite' } as LaneEvent,
-    codec: jsonCodec(laneEventSchema, 16 * 1024),
   } satisfies Channel<LaneEvent, 'lane'>,
   speech: {
     name: 'speech',
@@ -450,15 +270,12 @@ export const channels = {
     params: ['lane'],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(speechSchema, 16 * 1024),
     summary:
       'What is being said to the shopper, as text with its provenance (provider, voice, cache, fallback, timings): for a display, a log, or a braille line. The same metadata rides inside the audio.',
     publishers: ['tts'],
     subscribers: [],
-    schema: speechSchema,
-    maxBytes: 16 * 1024,
     example: EXAMPLE_SPEECH,
-    codec: jsonCodec(speechSchema, 16 * 1024),
   } satisfies Channel<Speech, 'lane'>,
   audio: {
     name: 'audio',
@@ -482,13 +299,11 @@ export const channels = {
     params: [],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(alertEventSchema, 16 * 1024),
     summary:
       'Alert events, never retained: `new` when an alert is raised, `update` when it is seen again (count, last seen) or acknowledged, `end` when it is resolved. The alert keeps its `id` throughout; the alert service\'s HTTP API lists current and past alerts.',
     publishers: ['alert'],
     subscribers: ['sync'],
-    schema: alertEventSchema,
-    maxBytes: 16 * 1024,
     example: {
       type: 'new',
       alert: {
@@ -506,7 +321,6 @@ export const channels = {
         details: { score: 0.71 },
       },
     } as AlertEvent,
-    codec: jsonCodec(alertEventSchema, 16 * 1024),
   } satisfies Channel<AlertEvent, never>,
   syncEviction: {
     name: 'sync-eviction',
@@ -514,15 +328,12 @@ export const channels = {
     params: [],
     qos: 1,
     retain: false,
-    encoding: 'json',
+    ...json(evictionSchema, 4096),
     summary:
       'An image the sync service had accepted but dropped without uploading it (its outbox TTL or disk cap, a corrupt file, or a refusal by the store). Never silent: the alert service raises an `images-evicted` alert from these.',
     publishers: ['sync'],
     subscribers: ['alert'],
-    schema: evictionSchema,
-    maxBytes: 4096,
     example: { at: 1795000900000, reason: 'disk', blob: 'demo/2026/11/22/1795000000000-42.jpg', camera: 'demo', capturedAt: 1795000000000, bytes: 48213 } as Eviction,
-    codec: jsonCodec(evictionSchema, 4096),
   } satisfies Channel<Eviction, never>,
 } as const;
 
@@ -534,8 +345,4 @@ export type Channels = typeof channels;
  */
 export const reservedTopics: ReadonlyArray<{ template: string; summary: string }> = [];
 export type ChannelName = keyof Channels;
-export type PayloadOf<C> = C extends Channel<infer T, string> ? T : never;
-export type ParamsOf<C> = C extends Channel<unknown, infer P> ? Record<P, string> : never;
 
-/** Channels whose payload is JSON share this codec factory; exported for the channels still to come. */
-export { jsonCodec };

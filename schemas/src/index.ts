@@ -15,29 +15,19 @@ export {
   type JpegHeader,
   type JpegSegment,
 } from './frame.ts';
+export { json, jsonCodec, textCodec, type Channel, type Codec, type Encoding, type ParamsOf, type PayloadOf } from './channel.ts';
+export { channels, reservedTopics, type ChannelName, type Channels } from './channels.ts';
 export {
-  availabilitySchema,
   boxSchema,
   cameraStatusSchema,
-  channels,
   detectionsSchema,
   modelCommandSchema,
   modelStateSchema,
-  jsonCodec,
-  reservedTopics,
-  type Availability,
   type CameraStatus,
-  type Channel,
-  type ChannelName,
-  type Channels,
-  type Codec,
   type Detections,
   type ModelCommand,
   type ModelState,
-  type Encoding,
-  type ParamsOf,
-  type PayloadOf,
-} from './channels.ts';
+} from './vision.ts';
 export { createTopics, type Topics } from './topics.ts';
 export { frameRefSchema, type FrameRef } from './frame-ref.ts';
 export { createBus, type Bus, type BusLogger, type BusOptions, type Handler, type InvalidHandler, type SubscribeOptions } from './bus.ts';
@@ -100,7 +90,7 @@ export {
   type Severity,
   type SnapshotRef,
 } from './alerts.ts';
-export { busServices, isBusService, type BusService, type Party } from './parties.ts';
+export { availabilitySchema, busServices, isBusService, type Availability, type BusService, type Party } from './parties.ts';
 export {
   channelsPublishedBy,
   channelsSubscribedBy,

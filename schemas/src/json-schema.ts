@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { channels, reservedTopics, type Channel } from './channels.ts';
+import type { Channel } from './channel.ts';
+import { channels, reservedTopics } from './channels.ts';
 import { createTopics } from './topics.ts';
 
 const ENCODING_TITLES = {

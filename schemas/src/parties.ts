@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Who talks on the bus. Each bus service connects with its own broker user whose rights are
  * derived from the channels it publishes and subscribes (see `access.ts`); integrators are
@@ -10,3 +12,7 @@ export type Party = BusService | 'integrator';
 export function isBusService(name: string): name is BusService {
   return (busServices as readonly string[]).includes(name);
 }
+
+/** Whether a service is up, as it says on its availability channel. */
+export const availabilitySchema = z.enum(['online', 'offline']).describe('service availability');
+export type Availability = z.infer<typeof availabilitySchema>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Channel } from './channels.ts';
+import type { Channel } from './channel.ts';
 import { DEFAULT_TOPIC_PREFIX, idSchema, topicPrefixSchema } from './ids.ts';
 
 /**
