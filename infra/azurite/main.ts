@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
-import { createHttpApp, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, runMain, serviceDataDir, type HttpSettings, type Logger, type Service } from '@sightline/kit';
+import { httpPortOf, createHttpApp, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, runMain, serviceDataDir, type HttpSettings, type Logger, type Service } from '@sightline/kit';
 
 /**
  * The dev stack's Blob Storage: Azurite, Microsoft's emulator (npm `azurite`, pinned), so sync
@@ -21,7 +21,7 @@ const schema = z.strictObject({
   SIGHTLINE_AZURITE_BLOB_HOST: env.host('127.0.0.1'),
   SIGHTLINE_AZURITE_BLOB_PORT: env.port(10000),
   SIGHTLINE_AZURITE_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_AZURITE_HTTP_PORT: env.port(8089),
+  SIGHTLINE_AZURITE_HTTP_PORT: env.port(httpPortOf('azurite')),
 });
 
 function azuriteBlobMain(): string {

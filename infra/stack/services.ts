@@ -1,13 +1,11 @@
 import { join } from 'node:path';
+import { SERVICES, type ServiceName } from '@sightline/kit';
 import { busServices, isBusService } from '@sightline/schemas';
 import { azuriteConnectionString } from '../azurite/account.ts';
 
-/**
- * The services the one-command stack runs, in start order. A new service is one more entry here
- * (and one more in compose.yaml).
- */
+/** A service as the one-command stack runs it: the kit's list, plus what the stack sets for it. */
 export interface StackService {
-  name: string;
+  name: ServiceName;
   entry: string;
   /** The variable holding its HTTP port, and that port's default. */
   httpPortKey: string;
@@ -18,82 +16,28 @@ export interface StackService {
   onBus?: false;
 }
 
-export const stackServices: StackService[] = [
-  {
-    name: 'broker',
-    entry: 'services/broker/src/main.ts',
-    httpPortKey: 'SIGHTLINE_BROKER_HTTP_PORT',
-    defaultHttpPort: 8081,
-    // Users and passwords come from stackCredentials (below); anonymous clients may only watch, from loopback.
-    defaults: { SIGHTLINE_BROKER_ANONYMOUS: 'loopback' },
-  },
-  {
-    name: 'capture',
-    entry: 'services/capture/src/main.ts',
-    httpPortKey: 'SIGHTLINE_CAPTURE_HTTP_PORT',
-    defaultHttpPort: 8082,
-    defaults: {},
-  },
-  {
-    name: 'inference',
-    entry: 'services/inference/src/main.ts',
-    httpPortKey: 'SIGHTLINE_INFERENCE_HTTP_PORT',
-    defaultHttpPort: 8083,
-    // Converts the default model into the data dir on first start (well under a second).
-    defaults: {},
-  },
-  {
-    name: 'checkout',
-    entry: 'services/checkout/src/main.ts',
-    httpPortKey: 'SIGHTLINE_CHECKOUT_HTTP_PORT',
-    defaultHttpPort: 8084,
-    // No scale on a developer's desk: the simulator weighs what the camera sees, over MQTT.
-    defaults: { SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: 'true' },
-  },
-  {
-    name: 'tts',
-    entry: 'services/tts/src/main.ts',
-    httpPortKey: 'SIGHTLINE_TTS_HTTP_PORT',
-    defaultHttpPort: 8085,
-    // The offline espeak-ng voice unless an Azure key is set; ready once the voice is warm.
-    defaults: {},
-  },
-  {
-    name: 'speaker',
-    entry: 'services/speaker/src/main.ts',
-    httpPortKey: 'SIGHTLINE_SPEAKER_HTTP_PORT',
-    defaultHttpPort: 8086,
-    // Output `auto`: the desktop's PulseAudio (or PipeWire) when there is one, else WAV files in the data dir.
-    defaults: {},
-  },
-  {
-    name: 'alert',
-    entry: 'services/alert/src/main.ts',
-    httpPortKey: 'SIGHTLINE_ALERT_HTTP_PORT',
-    defaultHttpPort: 8087,
-    // The default rules: offline cameras and services, unknown items, weight mismatches, low-confidence scans, drift.
-    // Capture's camera is one alert knows: its offline alert keeps the rule's severity (cameras only
-    // seen on the bus get warnings). With a cameras file, list them in SIGHTLINE_ALERT_CAMERAS.
-    defaults: process.env.SIGHTLINE_CAPTURE_CAMERAS_FILE === undefined ? { SIGHTLINE_ALERT_CAMERAS: process.env.SIGHTLINE_CAPTURE_CAMERA ?? 'demo' } : {},
-  },
-  {
-    name: 'azurite',
-    entry: 'infra/azurite/main.ts',
-    httpPortKey: 'SIGHTLINE_AZURITE_HTTP_PORT',
-    defaultHttpPort: 8089,
-    // Microsoft's Blob Storage emulator, so sync needs no cloud account.
-    defaults: {},
-    onBus: false,
-  },
-  {
-    name: 'sync',
-    entry: 'services/sync/src/main.ts',
-    httpPortKey: 'SIGHTLINE_SYNC_HTTP_PORT',
-    defaultHttpPort: 8088,
-    // Azurite's published development account, on the port the stack runs it on.
-    defaults: { SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
-  },
-];
+/** What the stack sets for a service on a developer's desk; the list itself is the kit's SERVICES. */
+const STACK_DEFAULTS: Partial<Record<ServiceName, Record<string, string>>> = {
+  // Users and passwords come from stackCredentials (below); anonymous clients may only watch, from loopback.
+  broker: { SIGHTLINE_BROKER_ANONYMOUS: 'loopback' },
+  // No scale on a developer's desk: the simulator weighs what the camera sees, over MQTT.
+  checkout: { SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: 'true' },
+  // Capture's camera is one alert knows: its offline alert keeps the rule's severity (cameras only
+  // seen on the bus get warnings). With a cameras file, list them in SIGHTLINE_ALERT_CAMERAS.
+  alert: process.env.SIGHTLINE_CAPTURE_CAMERAS_FILE === undefined ? { SIGHTLINE_ALERT_CAMERAS: process.env.SIGHTLINE_CAPTURE_CAMERA ?? 'demo' } : {},
+  // Azurite's published development account, on the port the stack runs it on.
+  sync: { SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
+};
+
+/** The services the one-command stack runs, in start order. A new service is one more entry in the kit's SERVICES. */
+export const stackServices: StackService[] = SERVICES.map((service) => ({
+  name: service.name,
+  entry: service.entry,
+  httpPortKey: `SIGHTLINE_${service.name.toUpperCase()}_HTTP_PORT`,
+  defaultHttpPort: service.httpPort,
+  defaults: STACK_DEFAULTS[service.name] ?? {},
+  ...(service.name === 'azurite' ? { onBus: false as const } : {}),
+}));
 
 /** The integrator account the dev stack makes for people: reads everything, sends commands and scale readings. */
 export const OPERATOR_USER = 'operator';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { SERVICES } from './services.ts';
 import { idSchema } from '@sightline/schemas';
 
 /**
@@ -11,7 +12,8 @@ import { idSchema } from '@sightline/schemas';
  * (Docker/Kubernetes secrets).
  */
 
-export const SERVICE_NAMES = ['broker', 'capture', 'inference', 'checkout', 'tts', 'speaker', 'alert', 'sync', 'azurite', 'stack'] as const;
+/** Every settings prefix: the services, and the stack that runs them. */
+export const SERVICE_NAMES = [...SERVICES.map((service) => service.name), 'stack'] as const;
 
 /** Settings every service understands (or may ignore without complaint). */
 export const SHARED_KEYS = [

@@ -9,3 +9,4 @@ export { loadDataFile, readSmallFile } from './files.ts';
 export { ensureSecretFile } from './secret-file.ts';
 export { openDatabase } from './sqlite.ts';
 export { BoundedMap, type BoundedMapOptions, type EvictionReason } from './bounded-map.ts';
+export { httpPortOf, SERVICES, type ServiceName } from './services.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { defaultRules, MAX_RULES_FILE_BYTES, rulesFileSchema, type Rule } from './rules.ts';
 import type { EngineLimits } from './engine.ts';
 
@@ -9,7 +9,7 @@ export const alertEnvSchema = z.strictObject({
   ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_ALERT_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_ALERT_HTTP_PORT: env.port(8087),
+  SIGHTLINE_ALERT_HTTP_PORT: env.port(httpPortOf('alert')),
   SIGHTLINE_ALERT_RULES_FILE: env.optionalString().describe('YAML or JSON rules file; without it the default rules apply'),
   SIGHTLINE_ALERT_MQTT_CLIENT_ID: z
     .string()

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, serviceDataDir, type HttpAccess } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, serviceDataDir, type HttpAccess } from '@sightline/kit';
 import { busServices, DEFAULT_TOPIC_PREFIX, isBusService, topicPrefixSchema } from '@sightline/schemas';
 import type { Access } from './acl.ts';
 import { usernameSchema } from './users-file.ts';
@@ -47,7 +47,7 @@ export const brokerConfigSchema = z.object({
   SIGHTLINE_BROKER_WS_PORT: env.port(9001),
   SIGHTLINE_BROKER_MQTTS_PORT: env.port(8883),
   SIGHTLINE_BROKER_WSS_PORT: env.port(9443),
-  SIGHTLINE_BROKER_HTTP_PORT: env.port(8081),
+  SIGHTLINE_BROKER_HTTP_PORT: env.port(httpPortOf('broker')),
   SIGHTLINE_BROKER_TLS_CERT: env.optionalString(),
   SIGHTLINE_BROKER_TLS_KEY: env.optionalString(),
   SIGHTLINE_BROKER_USERS_FILE: env.optionalString(),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, readSmallFile, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, readSmallFile, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { idSchema } from '@sightline/schemas';
 import { selectFfmpeg } from './ffmpeg.ts';
 import { parseSource, qscaleFromQuality, SourceError, type Source } from './sources.ts';
@@ -18,7 +18,7 @@ export const captureEnvSchema = z.strictObject({
   ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_CAPTURE_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_CAPTURE_HTTP_PORT: env.port(8082),
+  SIGHTLINE_CAPTURE_HTTP_PORT: env.port(httpPortOf('capture')),
   SIGHTLINE_CAPTURE_CAMERAS_FILE: env.optionalString().describe('JSON file listing the cameras'),
   SIGHTLINE_CAPTURE_CAMERA: idSchema.optional().describe('camera id when there is no cameras file (default demo)'),
   SIGHTLINE_CAPTURE_SOURCE: env.optionalString().describe('source spec when there is no cameras file (default sample)'),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, loadDataFile, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '@sightline/catalog';
 import { idSchema, localeSchema, normaliseLabel, polygonSchema, WHOLE_FRAME, type Polygon } from '@sightline/schemas';
 import { MAX_PRESENCES_LIMIT } from './store.ts';
@@ -18,7 +18,7 @@ export const checkoutEnvSchema = z.strictObject({
   ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_CHECKOUT_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_CHECKOUT_HTTP_PORT: env.port(8084),
+  SIGHTLINE_CHECKOUT_HTTP_PORT: env.port(httpPortOf('checkout')),
   SIGHTLINE_CHECKOUT_LANES_FILE: env.optionalString().describe('YAML or JSON file listing the lanes'),
   SIGHTLINE_CHECKOUT_CATALOG_FILE: env.optionalString().describe('YAML or JSON product catalog (default: the sample catalog)'),
   SIGHTLINE_CHECKOUT_SCAN_FRAMES: env.int(3, 1, 100),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
 import { BUILTIN_MODEL_ID } from './model/loader.ts';
 
@@ -18,7 +18,7 @@ export const inferenceEnvSchema = z.strictObject({
   ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_INFERENCE_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_INFERENCE_HTTP_PORT: env.port(8083),
+  SIGHTLINE_INFERENCE_HTTP_PORT: env.port(httpPortOf('inference')),
   SIGHTLINE_INFERENCE_MODELS_DIR: env.optionalString().describe('folder of model folders (default <data dir>/inference/models)'),
   SIGHTLINE_INFERENCE_MODEL: modelIdSchema.default(BUILTIN_MODEL_ID),
   SIGHTLINE_INFERENCE_THREADS: env.int(DEFAULT_THREADS, 1, 64),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import { localeSchema } from '@sightline/schemas';
 
 export const OUTPUTS = ['auto', 'pulse', 'alsa', 'file', 'none'] as const;
@@ -16,7 +16,7 @@ export const speakerEnvSchema = z.strictObject({
   ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_SPEAKER_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_SPEAKER_HTTP_PORT: env.port(8086),
+  SIGHTLINE_SPEAKER_HTTP_PORT: env.port(httpPortOf('speaker')),
   SIGHTLINE_SPEAKER_OUTPUT: z.enum(OUTPUTS, { error: `must be one of ${OUTPUTS.join(', ')}` }).default('auto'),
   SIGHTLINE_SPEAKER_LANES: env.idList('lane', MAX_LANES).describe('comma-separated lane ids this speaker plays; all lanes when absent'),
   SIGHTLINE_SPEAKER_LOCALE: localeSchema.default('en-US').describe('locale for fallback announcements on a lane not heard from yet'),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 
 /** The account of `UseDevelopmentStorage=true`: Azure's name for the local emulator (Azurite) on 127.0.0.1:10000. */
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
@@ -13,7 +13,7 @@ export const syncEnvSchema = z.strictObject({
   ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_SYNC_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_SYNC_HTTP_PORT: env.port(8088),
+  SIGHTLINE_SYNC_HTTP_PORT: env.port(httpPortOf('sync')),
   SIGHTLINE_SYNC_CONNECTION_STRING: env.optionalString().describe('Azure Storage connection string (secret; _FILE reads it from a file)'),
   SIGHTLINE_SYNC_ACCOUNT_URL: env.optionalString().describe('blob endpoint URL, used with SIGHTLINE_SYNC_SAS_TOKEN instead of a connection string'),
   SIGHTLINE_SYNC_SAS_TOKEN: env.optionalString().describe('SAS token for SIGHTLINE_SYNC_ACCOUNT_URL (secret)'),

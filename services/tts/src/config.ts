@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { loadCatalog, SAMPLE_CATALOG_FILE } from '@sightline/catalog';
-import { ConfigError, dataDirSetting, env, loadConfig, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
 import type { Catalog } from '@sightline/schemas';
 import { isSupportedLocale, SUPPORTED_LOCALES, type Prosody } from '@sightline/voice';
 
@@ -12,7 +12,7 @@ export const ttsEnvSchema = z.strictObject({
   ...httpAccessSettingsSchema,
   ...dataDirSetting,
   SIGHTLINE_TTS_HTTP_HOST: env.host('127.0.0.1'),
-  SIGHTLINE_TTS_HTTP_PORT: env.port(8085),
+  SIGHTLINE_TTS_HTTP_PORT: env.port(httpPortOf('tts')),
   SIGHTLINE_TTS_MQTT_CLIENT_ID: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -')
