@@ -164,7 +164,7 @@ test('compose.yaml: the broker makes the HTTP token before anything starts; ever
   const [shell, flag, script] = compose.services['broker']!.command!;
   assert.deepEqual([shell, flag], ['sh', '-c']);
   const [makeToken, startBroker] = script!.split(' && exec ');
-  assert.match(startBroker!, /^node services\/broker\/src\/main\.ts$/);
+  assert.match(startBroker!, /^node infra\/containers\/run\.ts$/);
   await promisify(execFile)('sh', ['-c', local(makeToken!)], { cwd: root });
   const token = readFileSync(join(dir, 'http-token'), 'utf8');
 

@@ -26,6 +26,8 @@ export const SHARED_KEYS = [
   'SIGHTLINE_DATA_DIR',
   'SIGHTLINE_HTTP_ALLOWED_HOSTS',
   'SIGHTLINE_HTTP_TOKEN',
+  // Which service a container of the one image runs (infra/containers/run.ts).
+  'SIGHTLINE_SERVICE',
 ] as const;
 
 export class ConfigError extends Error {
