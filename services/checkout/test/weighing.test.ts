@@ -174,6 +174,23 @@ test('items left on the scale are not charged twice: the next item is priced by 
   assert.equal(h.scans[2]!.weightGrams, 210);
 });
 
+test('an item charged in the hand, then put on the scale while in view: its weight is paid for, not the next item\'s', async (t) => {
+  const h = laneHarness(t);
+  h.weigh(0, 600);
+  h.frames(10, [bottle]);
+  h.tick();
+  assert.equal(h.scans.length, 1);
+  assert.equal(h.scans[0]!.weightGrams, null);
+  h.weigh(265, 600);
+  h.frames(3, [bottle, orange]);
+  h.weigh(447.5, 600);
+  assert.deepEqual(h.eventsOf('weight-mismatch'), []);
+  assert.equal(h.scans.length, 2);
+  assert.equal(h.scans[1]!.product.sku, 'PRODUCE-ORANGE');
+  assert.equal(h.scans[1]!.weightGrams, 182.5);
+  assert.equal(await metricValue(h.registry, 'sightline_checkout_unmatched_weights_total'), 0);
+});
+
 test('a weight with no item in the zone is counted and charges nothing', async (t) => {
   const h = laneHarness(t);
   h.frames(2, [{ label: 'person' }]);
