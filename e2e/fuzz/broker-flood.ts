@@ -2,6 +2,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
 import type { Random } from './random.ts';
+import { connectPacket, mqttString, publishHeader, remainingLength } from '../../services/broker/src/raw-mqtt.ts';
 
 /**
  * Raw MQTT at the broker, below any client library: packets that announce far more than they
@@ -30,63 +31,6 @@ export interface FloodResult {
   closedByBroker: number;
   /** Sockets whose prelude (CONNECT, CONNACK) failed, so their flood was not sent. */
   preludeFailed: number;
-}
-
-/** MQTT's remaining-length encoding (1-4 bytes, at most 268,435,455). */
-export function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-function mqttString(text: string | Buffer): Buffer {
-  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8');
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(bytes.length);
-  return Buffer.concat([len, bytes]);
-}
-
-export interface ConnectOptions {
-  clientId: string | Buffer;
-  credentials?: Credentials | undefined;
-  clean?: boolean;
-  keepalive?: number;
-  protocolLevel?: number;
-  protocolName?: string;
-  will?: { topic: string; payload: Buffer; retain: boolean };
-}
-
-export function connectPacket(options: ConnectOptions): Buffer {
-  let flags = options.clean === false ? 0 : 0x02;
-  const payload = [mqttString(options.clientId)];
-  if (options.will) {
-    flags |= 0x04 | (options.will.retain ? 0x20 : 0);
-    payload.push(mqttString(options.will.topic), mqttString(options.will.payload));
-  }
-  if (options.credentials) {
-    flags |= 0xc0;
-    payload.push(mqttString(options.credentials.username), mqttString(options.credentials.password));
-  }
-  const keepalive = Buffer.alloc(2);
-  keepalive.writeUInt16BE(options.keepalive ?? 30);
-  const variable = Buffer.concat([mqttString(options.protocolName ?? 'MQTT'), Buffer.from([options.protocolLevel ?? 4, flags]), keepalive, ...payload]);
-  return Buffer.concat([Buffer.from([0x10]), varint(variable.length), variable]);
-}
-
-/** The start of a QoS 0 PUBLISH whose payload is announced as `payloadBytes` long. */
-export function publishHeader(topic: string, payloadBytes: number): Buffer {
-  const name = mqttString(topic);
-  return Buffer.concat([Buffer.from([0x30]), varint(name.length + payloadBytes), name]);
-}
-
-/** The start of a CONNECT announcing `announced` bytes in all. */
-export function connectHeader(announced: number): Buffer {
-  return Buffer.concat([Buffer.from([0x10]), varint(announced), mqttString('MQTT'), Buffer.from([4, 0x02, 0, 30])]);
 }
 
 const sourceAddress = (i: number) => `127.0.0.${2 + (i % 250)}`;
@@ -219,7 +163,7 @@ export const noPrelude = async (): Promise<boolean> => true;
 /** CONNECT with credentials and wait for CONNACK 0 (a user who may publish). */
 export function authenticatedPrelude(credentials: Credentials | undefined, tag: string) {
   return async (conn: Conn, i: number): Promise<boolean> => {
-    if (!(await conn.write(connectPacket({ clientId: `fuzz-${tag}-${i}`, credentials })))) return false;
+    if (!(await conn.write(connectPacket({ clientId: `fuzz-${tag}-${i}`, ...credentials })))) return false;
     const connack = await conn.read(4, 10_000);
     return connack !== null && connack[0] === 0x20 && connack[3] === 0;
   };
@@ -227,7 +171,7 @@ export function authenticatedPrelude(credentials: Credentials | undefined, tag: 
 
 /** Malformed and half-sent packets; each goes to its own socket, and whether the broker closed it is counted. */
 export function malformedPackets(random: Random, credentials: Credentials | undefined): Array<{ name: string; bytes: Buffer }> {
-  const connect = connectPacket({ clientId: 'fuzz-malformed', credentials });
+  const connect = connectPacket({ clientId: 'fuzz-malformed', ...credentials });
   return [
     { name: 'connect-header-only', bytes: Buffer.from([0x10]) },
     { name: 'connect-length-only', bytes: Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]) },
@@ -256,7 +200,7 @@ function subscribeMany(connect: Buffer, n: number): Buffer {
   const filters: Buffer[] = [];
   for (let i = 0; i < n; i++) filters.push(mqttString(`sightline/fuzz/${i}/#`), Buffer.from([0]));
   const body = Buffer.concat([Buffer.from([0, 1]), ...filters]);
-  return Buffer.concat([connect, Buffer.from([0x82]), varint(body.length), body]);
+  return Buffer.concat([connect, Buffer.from([0x82]), remainingLength(body.length), body]);
 }
 
 /** Sends each malformed packet on its own socket; returns how many the broker closed within `waitMs`. */

@@ -9,7 +9,8 @@ import { prefixRules, readUsersFile, writeUsersFile } from '../../services/broke
 import { stackCredentials, stackServices } from '../../infra/stack/services.ts';
 import { launchStack, type LaunchedStack } from '../launch.ts';
 import { freePort } from '../ports.ts';
-import { authenticatedPrelude, connectHeader, flood, malformedPackets, noPrelude, publishHeader, sendMalformed, type BrokerEndpoints, type Credentials, type FloodResult } from './broker-flood.ts';
+import { connectHeader, publishHeader } from '../../services/broker/src/raw-mqtt.ts';
+import { authenticatedPrelude, flood, malformedPackets, noPrelude, sendMalformed, type BrokerEndpoints, type Credentials, type FloodResult } from './broker-flood.ts';
 import { fuzzBus, type BusResult } from './bus-fuzz.ts';
 import { fuzzHttp, loadRoutes, openApiQueryNames, type HttpResult } from './http-fuzz.ts';
 import { PeakSampler, readStackState, rssOfPid, scrape } from './metrics.ts';

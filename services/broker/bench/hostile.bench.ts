@@ -24,6 +24,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { hashPassword } from '../src/passwords.ts';
+import { connectPacket, mqttString, publishHeader, remainingLength } from '../src/raw-mqtt.ts';
 
 const SECONDS = Number(process.argv[2] ?? 8);
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -83,31 +84,17 @@ async function stopBroker(broker: Broker): Promise<void> {
   await exited;
 }
 
-function varint(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (n > 0);
-  return Buffer.from(bytes);
-}
-
-function str(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-}
-
-function connectPacket(username: string, password: string): Buffer {
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 30]), str(`hostile-${Math.random().toString(16).slice(2)}`), str(username), str(password)]);
-  return Buffer.concat([Buffer.from([0x10]), varint(body.length), body]);
+/** The reader's CONNECT, under a fresh client id. */
+function readerConnect(): Buffer {
+  return connectPacket({ clientId: `hostile-${Math.random().toString(16).slice(2)}`, username: 'reader', password: 'reader-pw' });
 }
 
 /** The start of a QoS 0 PUBLISH announcing `total` bytes of remaining length. */
 function publishHead(total: number): Buffer {
-  return Buffer.concat([Buffer.from([0x30]), varint(total), str('sightline/hostile')]);
+  return publishHeader(TOPIC, total - mqttString(TOPIC).length);
 }
+
+const TOPIC = 'sightline/hostile';
 
 interface Outcome {
   sent: number;
@@ -151,7 +138,7 @@ function openSocket(port: number): Promise<Socket> {
 /** Sends a CONNECT and waits for CONNACK 0. */
 async function authenticatedSocket(port: number): Promise<Socket> {
   const socket = await openSocket(port);
-  socket.write(connectPacket('reader', 'reader-pw'));
+  socket.write(readerConnect());
   await new Promise<void>((resolve, reject) => {
     let received = Buffer.alloc(0);
     const onData = (data: Buffer) => {
@@ -170,7 +157,7 @@ async function authenticatedSocket(port: number): Promise<Socket> {
 async function connectFlood(broker: Broker, deadline: number): Promise<Outcome[]> {
   const announced = 250_000_000;
   const sockets = await Promise.all(Array.from({ length: 60 }, () => openSocket(broker.mqtt)));
-  const head = Buffer.concat([Buffer.from([0x10]), varint(announced)]);
+  const head = Buffer.concat([Buffer.from([0x10]), remainingLength(announced)]);
   return Promise.all(sockets.map((socket) => streamTcp(socket, head, announced + head.length, deadline)));
 }
 
@@ -226,14 +213,14 @@ function streamWebSocket(ws: WebSocket, head: Buffer, messageBytes: number, limi
 async function wsConnectFlood(broker: Broker, deadline: number): Promise<Outcome[]> {
   const announced = 250_000_000;
   const sockets = await Promise.all(Array.from({ length: 60 }, () => openWebSocket(broker)));
-  const head = Buffer.concat([Buffer.from([0x10]), varint(announced)]);
+  const head = Buffer.concat([Buffer.from([0x10]), remainingLength(announced)]);
   return Promise.all(sockets.map((ws) => streamWebSocket(ws, head, MIB, announced, deadline)));
 }
 
 async function wsPublish(broker: Broker, deadline: number): Promise<Outcome[]> {
   const announced = 250_000_000;
   const ws = await openWebSocket(broker);
-  ws.send(connectPacket('reader', 'reader-pw'));
+  ws.send(readerConnect());
   await new Promise<void>((resolve, reject) => {
     // The broker may send the CONNACK in more than one WebSocket message.
     let received = Buffer.alloc(0);

@@ -123,49 +123,7 @@ export async function writeUsers(path: string, users: Record<string, { password:
   await writeFile(path, JSON.stringify(file));
 }
 
-/** A hand-made MQTT 3.1.1 CONNECT, for what mqtt.js will not send. */
-export function connectPacket(options: {
-  clientId: string;
-  clean: boolean;
-  keepalive: number;
-  will?: { topic: string; payload: string; qos?: number; retain?: boolean };
-  username?: string;
-  password?: string;
-}): Buffer {
-  const str = (s: string) => {
-    const b = Buffer.from(s, 'utf8');
-    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-  };
-  let flags = options.clean ? 0x02 : 0;
-  const payload = [str(options.clientId)];
-  if (options.will) {
-    flags |= 0x04 | ((options.will.qos ?? 0) << 3) | (options.will.retain ? 0x20 : 0);
-    payload.push(str(options.will.topic), str(options.will.payload));
-  }
-  if (options.username !== undefined) {
-    flags |= 0x80;
-    payload.push(str(options.username));
-  }
-  if (options.password !== undefined) {
-    flags |= 0x40;
-    payload.push(str(options.password));
-  }
-  const variable = Buffer.concat([str('MQTT'), Buffer.from([4, flags, options.keepalive >> 8, options.keepalive & 0xff])]);
-  const body = Buffer.concat([variable, ...payload]);
-  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
-}
-
-/** The remaining-length varint of an MQTT fixed header. */
-export function remainingLength(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (n > 0);
-  return Buffer.from(bytes);
-}
+export { connectPacket, remainingLength } from '../src/raw-mqtt.ts';
 
 /** Resolves true when the peer closes the socket within `ms`, false otherwise. */
 export function closedWithin(socket: { once(event: 'close', listener: () => void): unknown; destroyed?: boolean }, ms: number): Promise<boolean> {

@@ -1,29 +1,9 @@
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { channels, parseWav, pcmDurationMs } from '@sightline/schemas';
-import { createTtsApp, type TtsDeps } from '../src/app.ts';
-import { loadTtsConfig } from '../src/config.ts';
-import { BANANA, captureLogs, connectPeer, FIXTURE_CATALOG, laneEvent, offlineVoice, scan, slowProvider, tempDir, type Peer } from './helpers.ts';
-
-async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, deps: TtsDeps = {}) {
-  const broker = await startTestBroker(t);
-  const logs = captureLogs();
-  const config = loadTtsConfig({
-    SIGHTLINE_MQTT_URL: broker.url,
-    SIGHTLINE_TTS_HTTP_PORT: '0',
-    SIGHTLINE_DATA_DIR: tempDir(t),
-    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
-    SIGHTLINE_TTS_PRERENDER: 'false',
-    ...env,
-  });
-  const app = createTtsApp(config, logs.logger, { offline: offlineVoice(), ...deps });
-  t.after(() => app.stop());
-  await app.start();
-  await waitUntil('tts is ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200);
-  const peer = await connectPeer(t, broker.url);
-  return { app, peer, logs, broker, metrics: async () => (await app.runtime.http.inject({ url: '/metrics' })).body };
-}
+import { createTtsApp } from '../src/app.ts';
+import { BANANA, captureLogs, connectPeer, laneEvent, offlineVoice, scan, slowProvider, startApp, testConfig, type Peer } from './helpers.ts';
 
 test('a scan is announced: WAV with metadata on audio, the same metadata on speech', async (t) => {
   const { peer, metrics } = await startApp(t);
@@ -47,14 +27,7 @@ test('a scan is announced: WAV with metadata on audio, the same metadata on spee
 
 test('a scan made while tts is down is announced when it is back: the broker keeps it for the persistent session', async (t) => {
   const broker = await startTestBroker(t);
-  const config = loadTtsConfig({
-    SIGHTLINE_MQTT_URL: broker.url,
-    SIGHTLINE_TTS_HTTP_PORT: '0',
-    SIGHTLINE_DATA_DIR: tempDir(t),
-    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
-    SIGHTLINE_TTS_PRERENDER: 'false',
-    SIGHTLINE_TTS_MQTT_CLIENT_ID: 'tts-session-test',
-  });
+  const config = testConfig(t, broker.url, { SIGHTLINE_TTS_MQTT_CLIENT_ID: 'tts-session-test' });
   const start = async () => {
     const app = createTtsApp(config, captureLogs().logger, { offline: offlineVoice() });
     t.after(() => app.stop());

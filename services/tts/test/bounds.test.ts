@@ -4,12 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
+import { sleep, waitUntil } from '@sightline/kit/testing';
 import { channels } from '@sightline/schemas';
 import type { SpeechProvider, Synthesis, SynthesisRequest } from '@sightline/voice';
-import { createTtsApp, type TtsDeps } from '../src/app.ts';
-import { loadTtsConfig } from '../src/config.ts';
-import { captureLogs, connectPeer, FIXTURE_CATALOG, laneEvent, offlineVoice, tempDir } from './helpers.ts';
+import type { TtsDeps } from '../src/app.ts';
+import { laneEvent, startApp as startAppWith } from './helpers.ts';
 
 /** A voice that takes `delayMs` per sentence and records how many it is asked for at once. */
 function gatedVoice(delayMs: number): SpeechProvider & { active: number; maxActive: number } {
@@ -32,28 +31,8 @@ function gatedVoice(delayMs: number): SpeechProvider & { active: number; maxActi
   return voice;
 }
 
-async function startApp(t: TestContext, env: NodeJS.ProcessEnv, deps: TtsDeps) {
-  const broker = await startTestBroker(t);
-  const logs = captureLogs();
-  const config = loadTtsConfig({
-    SIGHTLINE_MQTT_URL: broker.url,
-    SIGHTLINE_TTS_HTTP_PORT: '0',
-    SIGHTLINE_DATA_DIR: tempDir(t),
-    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
-    SIGHTLINE_TTS_PRERENDER: 'false',
-    SIGHTLINE_TTS_MEMORY_CACHE_MB: '0',
-    SIGHTLINE_TTS_DISK_CACHE_MB: '0',
-    ...env,
-  });
-  const app = createTtsApp(config, logs.logger, { offline: offlineVoice(), ...deps });
-  t.after(() => app.stop());
-  await app.start();
-  await waitUntil('tts is ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200);
-  const peer = await connectPeer(t, broker.url);
-  const metrics = async () => (await app.runtime.http.inject({ url: '/metrics' })).body;
-  const metric = async (pattern: RegExp) => Number(pattern.exec(await metrics())?.[1] ?? 0);
-  return { app, peer, logs, metrics, metric };
-}
+/** Without caches, so every announcement is rendered by the voice under test. */
+const startApp = (t: TestContext, env: NodeJS.ProcessEnv, deps: TtsDeps) => startAppWith(t, { SIGHTLINE_TTS_MEMORY_CACHE_MB: '0', SIGHTLINE_TTS_DISK_CACHE_MB: '0', ...env }, deps);
 
 test('200 made-up lanes: at most MAX_LANES lanes wait and CONCURRENCY sentences render at once; the rest is dropped and counted', async (t) => {
   const voice = gatedVoice(100);

@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { createLogger, type Logger } from '@sightline/kit';
+import { startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { connect } from 'mqtt';
 import { channels, createBus, createTopics, type Audio, type Bus, type Speech } from '@sightline/schemas';
+import { createTtsApp, type TtsDeps } from '../src/app.ts';
+import { loadTtsConfig, type TtsConfig } from '../src/config.ts';
 import { createOfflineVoice, ProviderError, type OfflineVoice, type SpeechProvider, type Synthesis, type SynthesisRequest } from '@sightline/voice';
 
 export { BANANA, laneEvent, scan } from '@sightline/voice/testing';
@@ -99,4 +102,30 @@ export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
   await bus.subscribe(channels.audio, {}, (value, { lane }) => void peer.audio.push({ lane, value }));
   await bus.subscribe(channels.speech, {}, (value, { lane }) => void peer.speech.push({ lane, value }));
   return peer;
+}
+
+/** The settings the tests share: a fresh data dir, the fixture catalog, no pre-render. */
+export function testConfig(t: TestContext, url: string, env: NodeJS.ProcessEnv = {}): TtsConfig {
+  return loadTtsConfig({
+    SIGHTLINE_MQTT_URL: url,
+    SIGHTLINE_TTS_HTTP_PORT: '0',
+    SIGHTLINE_DATA_DIR: tempDir(t),
+    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
+    SIGHTLINE_TTS_PRERENDER: 'false',
+    ...env,
+  });
+}
+
+/** tts on a real broker, ready, with a peer on the bus and its logs and metrics at hand. */
+export async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, deps: TtsDeps = {}) {
+  const broker = await startTestBroker(t);
+  const logs = captureLogs();
+  const app = createTtsApp(testConfig(t, broker.url, env), logs.logger, { offline: offlineVoice(), ...deps });
+  t.after(() => app.stop());
+  await app.start();
+  await waitUntil('tts is ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200);
+  const peer = await connectPeer(t, broker.url);
+  const metrics = async () => (await app.runtime.http.inject({ url: '/metrics' })).body;
+  const metric = async (pattern: RegExp) => Number(pattern.exec(await metrics())?.[1] ?? 0);
+  return { app, peer, logs, broker, metrics, metric };
 }
