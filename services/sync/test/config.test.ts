@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '@sightline/kit';
-import { azuriteConnectionString } from '@sightline/infra/azurite/account.ts';
+// Azurite's account lives with Azurite; a path, not a dependency, so the sync image does not carry Azurite.
+import { azuriteConnectionString } from '../../../infra/azurite/account.ts';
 import { loadSyncConfig, parseConnectionString } from '../src/config.ts';
 import { tempDir } from './helpers.ts';
 

@@ -11,7 +11,8 @@ import { connect, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '@sightline/kit';
 import { channels, createTopics, FRAME_COMMENT_TAG, type Detections } from '@sightline/schemas';
 import { createSyncApp, type SyncApp, type SyncDeps } from '../src/app.ts';
-import { azuriteConnectionString } from '@sightline/infra/azurite/account.ts';
+// Azurite's account lives with Azurite; a path, not a dependency, so the sync image does not carry Azurite.
+import { azuriteConnectionString } from '../../../infra/azurite/account.ts';
 import { loadSyncConfig, type SyncConfig } from '../src/config.ts';
 
 export { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
