@@ -268,6 +268,24 @@ test('model drift: a configured baseline is used at once', (t) => {
   assert.deepEqual(h.events.map((e) => e.type), ['new']);
 });
 
+test('one input, rules of several types: evaluated in the order of the rules, each rule it concerns counted once', async (t) => {
+  const drift = { id: 'drift', type: 'model-drift', window: 2, margin: 0.1, baselines: { 'FRUIT-ORANGE': 0.95 } };
+  const low = { id: 'low', type: 'low-confidence-scan', below: 0.5 };
+  const elsewhere = { id: 'low-elsewhere', type: 'low-confidence-scan', lane: 'lane-2' };
+  for (const [order, expected] of [
+    [[drift, low, elsewhere], ['drift', 'low']],
+    [[elsewhere, low, drift], ['low', 'drift']],
+  ] as const) {
+    const h = makeEngine(t, rules(...order));
+    h.engine.onScan(scan('lane-1', 0.6));
+    // The second scan is below the threshold and fills the drift window (mean 0.5 < 0.95 - 0.1).
+    h.engine.onScan(scan('lane-1', 0.4));
+    assert.deepEqual(h.events.map((e) => `${e.type} ${e.alert.rule}`), expected.map((rule) => `new ${rule}`));
+    const evaluations = await h.registry.getSingleMetric('sightline_alert_rule_evaluations_total')!.get();
+    assert.deepEqual(Object.fromEntries(evaluations.values.map((v) => [v.labels['type'], v.value])), { 'model-drift': 2, 'low-confidence-scan': 2 });
+  }
+});
+
 test('acknowledge and resolve: transitions, conflicts, unknown ids', (t) => {
   const h = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch' }), { updateIntervalMs: 0 });
   h.engine.onLaneEvent(weightMismatch('lane-1'));
