@@ -3,7 +3,7 @@
  * of a real scan sentence decoded as the bus does, and made into the clip the player hands the
  * sink. The broker and the playing itself are left out: they do not change with the format.
  *
- *   node services/speaker/bench/receive-path.ts [rounds, default 2000]
+ *   node services/speaker/bench/receive-path.bench.ts [rounds, default 2000]
  */
 import { channels, pcmDurationMs } from '@sightline/schemas';
 import { createOfflineVoice } from '@sightline/voice';

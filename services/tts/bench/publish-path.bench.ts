@@ -4,7 +4,7 @@
  * audio payload encoded as the bus publishes it; once whole, once as three cached pieces joined.
  * The synthesis itself (10-50 ms) and the broker are left out: they do not change with the format.
  *
- *   node services/tts/bench/publish-path.ts [rounds, default 2000]
+ *   node services/tts/bench/publish-path.bench.ts [rounds, default 2000]
  */
 import { createLogger } from '@sightline/kit';
 import { channels, type Speech } from '@sightline/schemas';

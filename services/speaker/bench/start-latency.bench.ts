@@ -4,7 +4,7 @@
  * times, from the moment the clip is handed over: when the output says it started, and when the
  * tone actually shows up on the sink's monitor.
  *
- *   node services/speaker/bench/start-latency.ts [clips per case, default 15]
+ *   node services/speaker/bench/start-latency.bench.ts [clips per case, default 15]
  */
 import { createPaplaySink, PulseStreamSink, type AudioSink } from '../src/index.ts';
 import { startPulseServer } from '../test/pulse-server.ts';

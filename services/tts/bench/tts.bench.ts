@@ -1,7 +1,7 @@
 /**
  * Measures what the tts service costs (not a test): espeak-ng WASM start-up, a scan sentence
  * uncached vs from the memory and disk caches, and whole sentences vs cached pieces joined with
- * silence. Run: `node services/tts/bench/measure.ts` (prints a table; about 20 s on 2 cores).
+ * silence. Run: `pnpm bench:tts` (prints a table; about 20 s on 2 cores).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
