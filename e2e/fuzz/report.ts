@@ -1,4 +1,4 @@
-import { MALFORMED_WAIT_MS, type FuzzReport } from './run.ts';
+import { MALFORMED_WAIT_MS, type FuzzReport } from './options.ts';
 
 /** The run as text: one table per subject, then what broke a bound. */
 

@@ -2,20 +2,22 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { type MqttClient } from 'mqtt';
 import { channels, DEFAULT_TOPIC_PREFIX, type Channel } from '@sightline/schemas';
-import { generatePassword, hashPassword } from '../../services/broker/src/passwords.ts';
-import { prefixRules, readUsersFile, writeUsersFile } from '../../services/broker/src/users-file.ts';
-import { stackCredentials, stackServices } from '../../infra/stack/services.ts';
+import { stackServices } from '../../infra/stack/services.ts';
 import { launchStack, type LaunchedStack } from '../launch.ts';
 import { freePort } from '../ports.ts';
 import { connectHeader, publishHeader } from '../../services/broker/src/raw-mqtt.ts';
-import { authenticatedPrelude, flood, malformedPackets, noPrelude, sendMalformed, type BrokerEndpoints, type Credentials, type FloodResult } from './broker-flood.ts';
-import { fuzzBus, type BusResult } from './bus-fuzz.ts';
-import { fuzzHttp, loadRoutes, openApiQueryNames, type HttpResult } from './http-fuzz.ts';
+import { authenticatedPrelude, flood, malformedPackets, noPrelude, sendMalformed, type BrokerEndpoints } from './broker-flood.ts';
+import { fuzzBus } from './bus-fuzz.ts';
+import { fuzzHttp, loadRoutes, openApiQueryNames } from './http-fuzz.ts';
 import { PeakSampler, readStackState, rssOfPid, scrape } from './metrics.ts';
 import { ChannelFuzzer } from './payloads.ts';
 import { Random } from './random.ts';
+import { addFuzzUser, connectFuzzer } from './login.ts';
+import { MALFORMED_WAIT_MS, type FuzzOptions, type FuzzReport, type ServiceFigures } from './options.ts';
+
+export { fullForm, shortForm, type FuzzOptions, type FuzzReport } from './options.ts';
 
 /**
  * One fuzz run: the whole stack launched as `pnpm start` runs it (free ports, its own data dir),
@@ -25,161 +27,9 @@ import { Random } from './random.ts';
  */
 
 const MiB = 1024 * 1024;
-export const FUZZ_USER = 'fuzzer';
-/** How long a malformed packet's socket is watched for the broker to close it. */
-export const MALFORMED_WAIT_MS = 2000;
-
-export interface FuzzOptions {
-  seed: string;
-  /** Messages sent on the bus (big frames and clips under new ids included). */
-  count: number;
-  /** HTTP requests. */
-  requests: number;
-  /** Time for the bus and HTTP phase, which run side by side. */
-  seconds: number;
-  /** Bytes of big valid-looking frames and clips under new ids, spread over the bus phase. */
-  byteBudgetMiB: number;
-  flood: {
-    /** Unauthenticated sockets each streaming a CONNECT that announces 250 MB (TCP, WebSocket). */
-    tcpSockets: number;
-    wsSockets: number;
-    /** Sockets of the user `fuzzer` each streaming a PUBLISH that announces 200 MiB (TCP, and as many over WebSocket). */
-    oversizeSockets: number;
-    /** Bytes each flood socket sends at most. */
-    mibPerSocket: number;
-    /** Time each flood may take. */
-    seconds: number;
-  };
-  bounds: {
-    /** Largest RSS growth of any service from before the run to after it settles. */
-    rssGrowthMiB: number;
-    /** Largest RSS growth of any service at its peak during the run (queues that drain hold memory too). */
-    rssPeakGrowthMiB: number;
-    /** Largest broker RSS growth while unauthenticated sockets stream an oversize CONNECT. */
-    preAuthMiB: number;
-    /** Largest broker RSS growth while authenticated sockets stream an oversize PUBLISH. */
-    oversizeMiB: number;
-  };
-  /** Wait after the run before the "after" figures are read (queues drain, idle entries expire). */
-  settleSeconds: number;
-  /** Keep the data dir (stack.json, the stack's state) instead of deleting it. */
-  keep: boolean;
-  log: (line: string) => void;
-}
-
-/** The CI form: about a minute of fuzzing plus the stack's start and stop. */
-export const shortForm: Omit<FuzzOptions, 'seed' | 'log' | 'keep'> = {
-  count: 3000,
-  requests: 800,
-  seconds: 20,
-  byteBudgetMiB: 768,
-  flood: { tcpSockets: 16, wsSockets: 8, oversizeSockets: 4, mibPerSocket: 8, seconds: 4 },
-  bounds: { rssGrowthMiB: 384, rssPeakGrowthMiB: 512, preAuthMiB: 64, oversizeMiB: 64 },
-  settleSeconds: 5,
-};
-
-export const fullForm: Omit<FuzzOptions, 'seed' | 'log' | 'keep'> = {
-  count: 40_000,
-  requests: 8000,
-  seconds: 240,
-  byteBudgetMiB: 3072,
-  flood: { tcpSockets: 60, wsSockets: 20, oversizeSockets: 15, mibPerSocket: 32, seconds: 20 },
-  bounds: { rssGrowthMiB: 384, rssPeakGrowthMiB: 512, preAuthMiB: 64, oversizeMiB: 64 },
-  settleSeconds: 15,
-};
-
-export interface ServiceFigures {
-  name: string;
-  restarts: number;
-  rssBefore: number | null;
-  rssAfter: number | null;
-  rssPeak: number | null;
-  /** Where the RSS came from: the service's own /metrics, or /proc when it has no such metric. */
-  rssSource: 'metrics' | 'proc';
-  dropped: number;
-  evictions: number;
-  handlerErrors: number;
-  healthyAfter: boolean;
-}
-
-export interface BrokerFloodFigures {
-  floods: FloodResult[];
-  rssBefore: number | null;
-  rssPeak: number | null;
-  growth: number | null;
-}
-
-export interface FuzzReport {
-  seed: string;
-  options: Omit<FuzzOptions, 'log'>;
-  /** How the harness connected: as its own user, or anonymously (and why). */
-  connectedAs: string;
-  startedAt: string;
-  seconds: number;
-  services: ServiceFigures[];
-  preAuth: BrokerFloodFigures;
-  oversize: BrokerFloodFigures;
-  malformed: { sent: number; closedByBroker: number; leftOpen: string[] };
-  bus: BusResult;
-  http: HttpResult;
-  /** Lines of the stack's output that say why a service went down. */
-  crashes: string[];
-  stackExit: number | null;
-  breaches: string[];
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mibText = (bytes: number | null) => (bytes === null ? '-' : (bytes / MiB).toFixed(0));
-
-/** Adds the fuzzer's user (read and write under the prefix) to the stack's users file, creating the file if missing. */
-async function addFuzzUser(dataDir: string): Promise<{ path: string; credentials: Credentials }> {
-  const path = stackCredentials(dataDir).usersFile;
-  mkdirSync(dirname(path), { recursive: true });
-  const file = await readUsersFile(path, { missingOk: true });
-  const password = generatePassword();
-  file.users[FUZZ_USER] = { hash: await hashPassword(password), acl: prefixRules(DEFAULT_TOPIC_PREFIX, 'readwrite') };
-  await writeUsersFile(path, file);
-  return { path, credentials: { username: FUZZ_USER, password } };
-}
-
-/** Publishes on a probe topic and waits to receive it: proof that the broker lets this client write. */
-async function checkWrite(client: MqttClient): Promise<boolean> {
-  const probe = `${DEFAULT_TOPIC_PREFIX}/fuzz/write-check`;
-  await client.subscribeAsync(probe, { qos: 1 });
-  const received = new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), 5000);
-    client.on('message', (topic) => {
-      if (topic === probe) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    });
-  });
-  await client.publishAsync(probe, 'fuzz', { qos: 1 });
-  const ok = await received;
-  await client.unsubscribeAsync(probe);
-  return ok;
-}
-
-async function connectFuzzer(port: number, credentials: Credentials, seed: string, log: (line: string) => void): Promise<{ client: MqttClient; connectedAs: string }> {
-  const base = { clientId: `fuzz-harness-${seed}`, reconnectPeriod: 1000, connectTimeout: 10_000, queueQoSZero: false, protocolVersion: 4 as const };
-  let client: MqttClient;
-  let connectedAs: string;
-  try {
-    client = await connectAsync(`mqtt://127.0.0.1:${port}`, { ...base, username: credentials.username, password: credentials.password });
-    connectedAs = `user ${credentials.username}`;
-  } catch (err) {
-    log(`the broker refused user ${credentials.username} (${(err as Error).message}); connecting anonymously`);
-    client = await connectAsync(`mqtt://127.0.0.1:${port}`, base);
-    connectedAs = `anonymous (user ${credentials.username} refused: ${(err as Error).message})`;
-  }
-  client.on('error', () => undefined);
-  if (!(await checkWrite(client))) {
-    await client.endAsync(true);
-    throw new Error(`connected as ${connectedAs}, but a publish under ${DEFAULT_TOPIC_PREFIX}/ did not come back: this client may not write, every hostile message would be dropped`);
-  }
-  return { client, connectedAs };
-}
 
 interface Snapshot {
   rss: number | null;
