@@ -21,9 +21,13 @@ import { makeItemVideo } from './item-video.ts';
 const run = promisify(execFile);
 
 function sub(port: number, topic: string, count: number, timeoutS: number, format = '%p'): Promise<string[]> {
-  return run('mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(port), '-t', topic, '-C', String(count), '-W', String(timeoutS), '-F', format], {
-    maxBuffer: 64 * 1024 * 1024,
-  }).then(({ stdout }) => stdout.trim().split('\n'));
+  return run(
+    'mosquitto_sub',
+    ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(port), '-t', topic, '-C', String(count), '-W', String(timeoutS), '-F', format],
+    {
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  ).then(({ stdout }) => stdout.trim().split('\n'));
 }
 
 /** Normalised correlation of `clip` against `recording` at `offset`: 1 when identical up to gain. */
@@ -57,7 +61,13 @@ function bestOffset(recording: Int16Array, piece: Int16Array, from: number, to: 
  * piece must still be heard, in order, each within 200 ms of where the previous one put it.
  * Returns where the clip starts and the total silence the output inserted.
  */
-function hearClip(recording: Int16Array, clip: Int16Array, rate: number, from: number, to: number): { start: number; pieces: number; matched: number; gapMs: number } {
+function hearClip(
+  recording: Int16Array,
+  clip: Int16Array,
+  rate: number,
+  from: number,
+  to: number,
+): { start: number; pieces: number; matched: number; gapMs: number } {
   const size = Math.round(rate / 10);
   const first = bestOffset(recording, clip.subarray(0, size), from, to);
   let expected = first.offset;
@@ -166,7 +176,10 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
   const heardClip = hearClip(heard, samples, pulse.sampleRate, indexAt(played.startedAt - 1000), indexAt(played.startedAt + 1000));
   // A piece the output ran dry in the middle of matches neither side of the gap; any other piece must.
   assert.ok(heardClip.matched >= heardClip.pieces - 2, `every 100 ms of the sentence was heard, in order: ${JSON.stringify(heardClip)}`);
-  assert.ok(heardClip.gapMs < pcmDurationMs(clip) * 0.1, `the output ran dry for ${heardClip.gapMs.toFixed(0)} ms of a ${pcmDurationMs(clip).toFixed(0)} ms sentence`);
+  assert.ok(
+    heardClip.gapMs < pcmDurationMs(clip) * 0.1,
+    `the output ran dry for ${heardClip.gapMs.toFixed(0)} ms of a ${pcmDurationMs(clip).toFixed(0)} ms sentence`,
+  );
   const playedAt = recording.timeAt(heardClip.start);
   assert.ok(playedAt >= scan.at - 50, `played after the scan (${playedAt - scan.at} ms)`);
   assert.ok(Math.abs(playedAt - played.startedAt) < 300, `heard when the speaker says it started (${playedAt - played.startedAt} ms apart)`);
@@ -175,8 +188,14 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
   // The basket holds the item, retained for anyone who connects later.
   const [basketLine] = await sub(mqttPort, 'sightline/lanes/lane-1/basket', 1, 10);
   const basket = basketSchema.parse(JSON.parse(basketLine!));
-  assert.ok(basket.items.some((item) => item.id === scan.id && item.priceMinor === scan.priceMinor), JSON.stringify(basket));
-  assert.equal(basket.totalMinor, basket.items.reduce((sum, item) => sum + item.priceMinor, 0));
+  assert.ok(
+    basket.items.some((item) => item.id === scan.id && item.priceMinor === scan.priceMinor),
+    JSON.stringify(basket),
+  );
+  assert.equal(
+    basket.totalMinor,
+    basket.items.reduce((sum, item) => sum + item.priceMinor, 0),
+  );
 
   // Checkout is killed outright; the stack restarts it and the basket is still there.
   const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number }> };
@@ -195,7 +214,10 @@ test('a shopper places an orange: it is scanned, weighed, priced, and the right 
   }
   const restoredBasket = basketSchema.parse(restored);
   assert.equal(restoredBasket.id, basket.id);
-  assert.ok(restoredBasket.items.some((item) => item.id === scan.id && item.priceMinor === scan.priceMinor), JSON.stringify(restoredBasket));
+  assert.ok(
+    restoredBasket.items.some((item) => item.id === scan.id && item.priceMinor === scan.priceMinor),
+    JSON.stringify(restoredBasket),
+  );
   assert.match(stack.output(), /checkout killed by SIGKILL; restarting/);
 
   process.kill(stack.pid, 'SIGINT');

@@ -24,11 +24,23 @@ test('hostile messages, packets and requests restart no service and grow no RSS 
     assert.equal(service.restarts, 0, `${service.name} restarted during the run (seed ${seed})\n${report.crashes.join('\n')}`);
     assert.ok(service.rssBefore !== null && service.rssAfter !== null, `${service.name} reports its RSS`);
     const growth = service.rssAfter - service.rssBefore;
-    assert.ok(growth <= shortForm.bounds.rssGrowthMiB * MiB, `${service.name} RSS grew ${(growth / MiB).toFixed(0)} MiB, bound ${shortForm.bounds.rssGrowthMiB} MiB (seed ${seed})`);
+    assert.ok(
+      growth <= shortForm.bounds.rssGrowthMiB * MiB,
+      `${service.name} RSS grew ${(growth / MiB).toFixed(0)} MiB, bound ${shortForm.bounds.rssGrowthMiB} MiB (seed ${seed})`,
+    );
     const peak = (service.rssPeak ?? service.rssAfter) - service.rssBefore;
-    assert.ok(peak <= shortForm.bounds.rssPeakGrowthMiB * MiB, `${service.name} RSS peaked ${(peak / MiB).toFixed(0)} MiB above its start, bound ${shortForm.bounds.rssPeakGrowthMiB} MiB (seed ${seed})`);
+    assert.ok(
+      peak <= shortForm.bounds.rssPeakGrowthMiB * MiB,
+      `${service.name} RSS peaked ${(peak / MiB).toFixed(0)} MiB above its start, bound ${shortForm.bounds.rssPeakGrowthMiB} MiB (seed ${seed})`,
+    );
   }
-  assert.ok(report.preAuth.growth !== null && report.preAuth.growth <= shortForm.bounds.preAuthMiB * MiB, `broker RSS grew ${((report.preAuth.growth ?? 0) / MiB).toFixed(0)} MiB before authentication`);
-  assert.ok(report.oversize.growth !== null && report.oversize.growth <= shortForm.bounds.oversizeMiB * MiB, `broker RSS grew ${((report.oversize.growth ?? 0) / MiB).toFixed(0)} MiB on oversize PUBLISH packets`);
+  assert.ok(
+    report.preAuth.growth !== null && report.preAuth.growth <= shortForm.bounds.preAuthMiB * MiB,
+    `broker RSS grew ${((report.preAuth.growth ?? 0) / MiB).toFixed(0)} MiB before authentication`,
+  );
+  assert.ok(
+    report.oversize.growth !== null && report.oversize.growth <= shortForm.bounds.oversizeMiB * MiB,
+    `broker RSS grew ${((report.oversize.growth ?? 0) / MiB).toFixed(0)} MiB on oversize PUBLISH packets`,
+  );
   assert.deepEqual(report.breaches, [], `bounds broken (seed ${seed}); the table is above`);
 });

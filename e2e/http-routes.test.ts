@@ -88,13 +88,21 @@ function environment(t: TestContext, service: string, extra: NodeJS.ProcessEnv =
   return { env, cwd: dir };
 }
 
-async function build(t: TestContext, service: string, builder: Builder, extra: NodeJS.ProcessEnv = {}): Promise<{ http: FastifyInstance; routes: readonly HttpRoute[] }> {
+async function build(
+  t: TestContext,
+  service: string,
+  builder: Builder,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<{ http: FastifyInstance; routes: readonly HttpRoute[] }> {
   const { env, cwd } = environment(t, service, extra);
   const app = builder(env, cwd);
   t.after(() => app.stop());
   await app.http.ready();
   const routes = httpRoutes(app.http);
-  assert.ok(routes.some((r) => r.url === '/healthz'), `${service}: routes are listed`);
+  assert.ok(
+    routes.some((r) => r.url === '/healthz'),
+    `${service}: routes are listed`,
+  );
   return { http: app.http, routes };
 }
 
@@ -108,18 +116,40 @@ for (const [service, builder] of [...Object.entries(SERVICES), ['broker', broker
     const mutating = routes.filter((r) => MUTATING.has(r.method));
     for (const route of routes) {
       const url = concrete(route.url);
-      const rebound = await http.inject({ method: route.method as 'GET', url, headers: { host: 'rebound.attacker.example', 'content-type': 'application/json' }, ...(MUTATING.has(route.method) ? { payload: '{}' } : {}) });
+      const rebound = await http.inject({
+        method: route.method as 'GET',
+        url,
+        headers: { host: 'rebound.attacker.example', 'content-type': 'application/json' },
+        ...(MUTATING.has(route.method) ? { payload: '{}' } : {}),
+      });
       assert.equal(rebound.statusCode, 403, `${route.method} ${route.url} with a foreign Host: ${rebound.body.slice(0, 200)}`);
-      assert.ok(route.bodyLimit <= JSON_BODY_LIMIT || !route.bodyTypes.includes('application/json'), `${route.method} ${route.url}: a JSON route with a ${route.bodyLimit}-byte limit`);
+      assert.ok(
+        route.bodyLimit <= JSON_BODY_LIMIT || !route.bodyTypes.includes('application/json'),
+        `${route.method} ${route.url}: a JSON route with a ${route.bodyLimit}-byte limit`,
+      );
     }
     for (const route of mutating) {
       const url = concrete(route.url);
-      for (const [type, payload] of [['text/plain', '{}'], ['application/x-www-form-urlencoded', 'a=1'], [undefined, undefined]] as const) {
-        const response = await http.inject({ method: route.method as 'POST', url, headers: type === undefined ? {} : { 'content-type': type }, ...(payload === undefined ? {} : { payload }) });
+      for (const [type, payload] of [
+        ['text/plain', '{}'],
+        ['application/x-www-form-urlencoded', 'a=1'],
+        [undefined, undefined],
+      ] as const) {
+        const response = await http.inject({
+          method: route.method as 'POST',
+          url,
+          headers: type === undefined ? {} : { 'content-type': type },
+          ...(payload === undefined ? {} : { payload }),
+        });
         assert.equal(response.statusCode, 415, `${route.method} ${route.url} with ${type ?? 'no body'}: ${response.body.slice(0, 200)}`);
       }
       if (route.bodyTypes.includes('application/json')) {
-        const big = await http.inject({ method: route.method as 'POST', url, headers: { 'content-type': 'application/json' }, payload: `{"a":"${'x'.repeat(JSON_BODY_LIMIT)}"}` });
+        const big = await http.inject({
+          method: route.method as 'POST',
+          url,
+          headers: { 'content-type': 'application/json' },
+          payload: `{"a":"${'x'.repeat(JSON_BODY_LIMIT)}"}`,
+        });
         assert.equal(big.statusCode, 413, `${route.method} ${route.url} with a body over ${JSON_BODY_LIMIT} bytes`);
       }
     }
@@ -131,16 +161,29 @@ for (const [service, builder] of [...Object.entries(SERVICES), ['broker', broker
   test(`${service}: beyond loopback it refuses to start without SIGHTLINE_HTTP_TOKEN, and with one every route but /healthz and /readyz needs it`, async (t) => {
     const beyond = { [`SIGHTLINE_${service.toUpperCase()}_HTTP_HOST`]: '0.0.0.0' };
     const { env, cwd } = environment(t, service, beyond);
-    assert.throws(() => builder(env, cwd), (err: unknown) => err instanceof ConfigError && /SIGHTLINE_HTTP_TOKEN \(or SIGHTLINE_HTTP_TOKEN_FILE\) is required/.test(err.message));
+    assert.throws(
+      () => builder(env, cwd),
+      (err: unknown) => err instanceof ConfigError && /SIGHTLINE_HTTP_TOKEN \(or SIGHTLINE_HTTP_TOKEN_FILE\) is required/.test(err.message),
+    );
 
     const { http, routes } = await build(t, service, builder, { ...beyond, SIGHTLINE_HTTP_TOKEN: TOKEN, SIGHTLINE_HTTP_ALLOWED_HOSTS: service });
     for (const route of routes) {
       const url = concrete(route.url);
       const body = MUTATING.has(route.method) ? { payload: '{}' } : {};
-      const without = await http.inject({ method: route.method as 'GET', url, headers: { host: `${service}:8080`, 'content-type': 'application/json' }, ...body });
+      const without = await http.inject({
+        method: route.method as 'GET',
+        url,
+        headers: { host: `${service}:8080`, 'content-type': 'application/json' },
+        ...body,
+      });
       if (route.url === '/healthz' || route.url === '/readyz') assert.notEqual(without.statusCode, 401, `${route.method} ${route.url}`);
       else assert.equal(without.statusCode, 401, `${route.method} ${route.url} without the token`);
-      const withToken = await http.inject({ method: route.method as 'GET', url, headers: { host: `${service}:8080`, authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, ...body });
+      const withToken = await http.inject({
+        method: route.method as 'GET',
+        url,
+        headers: { host: `${service}:8080`, authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        ...body,
+      });
       assert.ok(![401, 403].includes(withToken.statusCode), `${route.method} ${route.url} with the token: ${withToken.statusCode}`);
     }
   });
@@ -173,7 +216,10 @@ test('compose.yaml: the broker makes the HTTP token before anything starts; ever
     const hostKey = Object.keys(environment).find((key) => key.endsWith('_HTTP_HOST'));
     if (hostKey === undefined || environment[hostKey] === '127.0.0.1') continue;
     assert.equal(environment['SIGHTLINE_HTTP_TOKEN_FILE'], `${credentials}/http-token`, `${name} listens on ${environment[hostKey]}`);
-    assert.ok(service.volumes?.some((v) => v.startsWith(`credentials:${credentials}`)), `${name} mounts the credentials`);
+    assert.ok(
+      service.volumes?.some((v) => v.startsWith(`credentials:${credentials}`)),
+      `${name} mounts the credentials`,
+    );
     assert.ok(service.depends_on?.['broker'] !== undefined, `${name} starts after the broker made the token`);
     assert.ok(String(environment['SIGHTLINE_HTTP_ALLOWED_HOSTS']).split(',').includes(name), `${name} answers to its compose name`);
   }
@@ -188,6 +234,10 @@ test('compose.yaml: the broker makes the HTTP token before anything starts; ever
     const host = { host: `${name}:8080` };
     assert.equal((await http.inject({ url: '/readyz', headers: host })).statusCode, 503, `${name}: /readyz answers without the token`);
     assert.equal((await http.inject({ url: '/metrics', headers: host })).statusCode, 401, `${name}: /metrics needs the token`);
-    assert.equal((await http.inject({ url: '/metrics', headers: { ...host, authorization: `Bearer ${token}` } })).statusCode, 200, `${name}: the token from the volume`);
+    assert.equal(
+      (await http.inject({ url: '/metrics', headers: { ...host, authorization: `Bearer ${token}` } })).statusCode,
+      200,
+      `${name}: the token from the volume`,
+    );
   }
 });

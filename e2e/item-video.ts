@@ -17,15 +17,32 @@ export async function makeItemVideo(dir: string, options: { emptySeconds?: numbe
   const require = createRequire(import.meta.url);
   const emojiDir = join(require.resolve('@lobehub/fluent-emoji-3d/package.json'), '..', 'assets');
   const overlay = join(dir, 'item.png');
-  await sharp(join(emojiDir, `${options.codepoint ?? '1f34a'}.webp`)).resize(260, 260).png().toFile(overlay);
+  await sharp(join(emojiDir, `${options.codepoint ?? '1f34a'}.webp`))
+    .resize(260, 260)
+    .png()
+    .toFile(overlay);
   const video = join(dir, 'item.mp4');
   const total = empty + item;
   await run('ffmpeg', [
-    '-nostdin', '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', `color=c=0x808080:size=640x480:rate=10:duration=${total}`,
-    '-i', overlay,
-    '-filter_complex', `[0][1]overlay=x=(W-w)/2:y=(H-h)/2:enable='gte(t,${empty})'`,
-    '-c:v', 'mpeg4', '-q:v', '3', '-pix_fmt', 'yuv420p', video,
+    '-nostdin',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `color=c=0x808080:size=640x480:rate=10:duration=${total}`,
+    '-i',
+    overlay,
+    '-filter_complex',
+    `[0][1]overlay=x=(W-w)/2:y=(H-h)/2:enable='gte(t,${empty})'`,
+    '-c:v',
+    'mpeg4',
+    '-q:v',
+    '3',
+    '-pix_fmt',
+    'yuv420p',
+    video,
   ]);
   return video;
 }

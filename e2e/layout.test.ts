@@ -79,7 +79,10 @@ test('the import scan sees what it must: a package import, a path into another s
 
 test('compose.yaml runs every service of the one list, on its port, after the services it needs', () => {
   const compose = parseYaml(readFileSync(join(root, 'compose.yaml'), 'utf8')) as {
-    services: Record<string, { ports?: string[]; healthcheck?: { test?: string[] }; depends_on?: Record<string, unknown>; environment?: Record<string, unknown> }>;
+    services: Record<
+      string,
+      { ports?: string[]; healthcheck?: { test?: string[] }; depends_on?: Record<string, unknown>; environment?: Record<string, unknown> }
+    >;
   };
   const problems: string[] = [];
   for (const service of SERVICES) {
@@ -90,14 +93,17 @@ test('compose.yaml runs every service of the one list, on its port, after the se
     }
     const port = String(service.httpPort);
     if (!(entry.ports ?? []).includes(`127.0.0.1:${port}:${port}`)) problems.push(`${service.name}: HTTP port ${port} not published on loopback`);
-    if (!(entry.healthcheck?.test ?? []).join(' ').includes(`127.0.0.1:${port}/readyz`)) problems.push(`${service.name}: health check does not ask :${port}/readyz`);
+    if (!(entry.healthcheck?.test ?? []).join(' ').includes(`127.0.0.1:${port}/readyz`))
+      problems.push(`${service.name}: health check does not ask :${port}/readyz`);
     const needs = Object.keys(entry.depends_on ?? {}).sort();
-    if (needs.join(',') !== [...service.needs].sort().join(',')) problems.push(`${service.name}: depends on ${needs.join(',') || 'nothing'}, needs ${service.needs.join(',') || 'nothing'}`);
+    if (needs.join(',') !== [...service.needs].sort().join(','))
+      problems.push(`${service.name}: depends on ${needs.join(',') || 'nothing'}, needs ${service.needs.join(',') || 'nothing'}`);
   }
   const extra = Object.keys(compose.services).filter((name) => !SERVICES.some((service) => service.name === name));
   if (extra.length > 0) problems.push(`in compose.yaml but not in the list: ${extra.join(', ')}`);
   assert.deepEqual(problems, []);
   // The stack starts each service after what it needs.
   const order = SERVICES.map((service) => service.name as string);
-  for (const service of SERVICES) for (const need of service.needs) assert.ok(order.indexOf(need) < order.indexOf(service.name), `${service.name} starts before ${need}`);
+  for (const service of SERVICES)
+    for (const need of service.needs) assert.ok(order.indexOf(need) < order.indexOf(service.name), `${service.name} starts before ${need}`);
 });

@@ -194,7 +194,10 @@ async function measureFloor(pulse: PulseServer, recording: Recording, rounds: nu
   for (let round = 0; round < rounds; round++) {
     await waitForSilence(recording, 200);
     const sentAt = Date.now();
-    const player = spawn('pacat', [`--server=${pulse.server}`, `--device=${pulse.sink}`, '--file-format=wav', '--latency-msec=30'], { env: pulse.env, stdio: ['pipe', 'ignore', 'ignore'] });
+    const player = spawn('pacat', [`--server=${pulse.server}`, `--device=${pulse.sink}`, '--file-format=wav', '--latency-msec=30'], {
+      env: pulse.env,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
     player.stdin!.end(wav);
     out.push((await waitForSound(recording, sentAt)) - sentAt);
     await new Promise((resolve) => player.once('exit', resolve));
@@ -240,7 +243,13 @@ try {
   console.log('| path | n | p50 ms | p95 ms | p95 / floor p95 |');
   console.log('|---|---|---|---|---|');
   console.log(row('floor: pacat straight to the sink', floor, floorP95));
-  console.log(row('earcon (acknowledgement tone)', earcon.map((s) => s.ms), floorP95));
+  console.log(
+    row(
+      'earcon (acknowledgement tone)',
+      earcon.map((s) => s.ms),
+      floorP95,
+    ),
+  );
   console.log(row('speech, cached sentence', cachedMs, floorP95));
   console.log(row('speech, uncached sentence', uncachedMs, floorP95));
   console.log('');
@@ -248,7 +257,9 @@ try {
   console.log(`cache: ${cacheHits}/${cached.length} cached rounds were cache hits; ${uncachedHits}/${uncached.length} uncached rounds were (should be 0)`);
   const cachedP95 = percentile(cachedMs, 95);
   const uncachedP95 = percentile(uncachedMs, 95);
-  console.log(`goals: cached p95 ${cachedP95.toFixed(0)} ms (goal <= 250): ${cachedP95 <= 250 ? 'met' : 'NOT met'}; uncached p95 ${uncachedP95.toFixed(0)} ms (goal <= 600): ${uncachedP95 <= 600 ? 'met' : 'NOT met'}`);
+  console.log(
+    `goals: cached p95 ${cachedP95.toFixed(0)} ms (goal <= 250): ${cachedP95 <= 250 ? 'met' : 'NOT met'}; uncached p95 ${uncachedP95.toFixed(0)} ms (goal <= 600): ${uncachedP95 <= 600 ? 'met' : 'NOT met'}`,
+  );
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();
 }

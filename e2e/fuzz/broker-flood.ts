@@ -184,8 +184,14 @@ export function malformedPackets(random: Random, credentials: Credentials | unde
     { name: 'client-id-invalid-utf8', bytes: connectPacket({ clientId: Buffer.from([0xc3, 0x28, 0xed, 0xa0, 0x80]) }) },
     { name: 'client-id-dollar', bytes: connectPacket({ clientId: '$SYS' }) },
     { name: 'empty-id-persistent', bytes: connectPacket({ clientId: '', clean: false }) },
-    { name: 'will-64k-retained', bytes: connectPacket({ clientId: 'fuzz-will', will: { topic: 'sightline/fuzz/will', payload: random.bytes(65_535), retain: true } }) },
-    { name: 'will-on-dollar-topic', bytes: connectPacket({ clientId: 'fuzz-will-sys', will: { topic: '$SYS/fuzz', payload: Buffer.from('x'), retain: true } }) },
+    {
+      name: 'will-64k-retained',
+      bytes: connectPacket({ clientId: 'fuzz-will', will: { topic: 'sightline/fuzz/will', payload: random.bytes(65_535), retain: true } }),
+    },
+    {
+      name: 'will-on-dollar-topic',
+      bytes: connectPacket({ clientId: 'fuzz-will-sys', will: { topic: '$SYS/fuzz', payload: Buffer.from('x'), retain: true } }),
+    },
     { name: 'publish-before-connect', bytes: Buffer.concat([publishHeader('sightline/fuzz', 4), Buffer.from('fuzz')]) },
     { name: 'pingreq-before-connect', bytes: Buffer.alloc(2000, 0).map((_, i) => (i % 2 === 0 ? 0xc0 : 0)) as Buffer },
     { name: 'two-connects', bytes: Buffer.concat([connect, connect]) },

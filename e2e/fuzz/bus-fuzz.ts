@@ -10,8 +10,26 @@ import { MAX_CASE_BYTES, type BusCase, type CaseKind, type ChannelFuzzer } from 
 
 /** Twenty cases per cycle: mostly field mutations, a quarter valid-looking messages under new ids. */
 const MIX: CaseKind[] = [
-  'field', 'ids', 'field', 'document', 'field', 'ids', 'extra-key', 'field', 'media', 'ids',
-  'field', 'topic', 'field', 'ids', 'document', 'field', 'extra-key', 'ids', 'field', 'media',
+  'field',
+  'ids',
+  'field',
+  'document',
+  'field',
+  'ids',
+  'extra-key',
+  'field',
+  'media',
+  'ids',
+  'field',
+  'topic',
+  'field',
+  'ids',
+  'document',
+  'field',
+  'extra-key',
+  'ids',
+  'field',
+  'media',
 ];
 
 export interface BusResult {

@@ -41,7 +41,11 @@ export function loadRoutes(dir: string, serviceByPort: Map<number, string>): Rou
   const routes: Route[] = [];
   const seen = new Set<string>();
   for (const file of readdirSync(dir)) {
-    const record = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { port: number; bodyLimit: number; routes: Array<{ method: string; url: string; bodyLimit: number | null }> };
+    const record = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      port: number;
+      bodyLimit: number;
+      routes: Array<{ method: string; url: string; bodyLimit: number | null }>;
+    };
     const service = serviceByPort.get(record.port);
     if (service === undefined) continue;
     for (const route of record.routes) {
@@ -56,16 +60,66 @@ export function loadRoutes(dir: string, serviceByPort: Map<number, string>): Rou
 
 /** Path parameter values, already percent-encoded where needed (a lone surrogate cannot be encoded by encodeURIComponent). */
 const PATH_VALUES = [
-  'lane-1', 'demo', 'centernet-coco', 'x', 'a'.repeat(65), 'a'.repeat(8000), '%00', '..%2F..%2Fetc%2Fpasswd', '..', '__proto__', 'constructor',
-  'toString', '%E2%80%AE', '%ED%A0%80', '%FF%FE', '%F0%9F%98%80', '-1', '1e308', 'NaN', '%20', '%25', '%2F', 'a%0D%0AX-Injected:1', '$SYS', '%C0%AE',
+  'lane-1',
+  'demo',
+  'centernet-coco',
+  'x',
+  'a'.repeat(65),
+  'a'.repeat(8000),
+  '%00',
+  '..%2F..%2Fetc%2Fpasswd',
+  '..',
+  '__proto__',
+  'constructor',
+  'toString',
+  '%E2%80%AE',
+  '%ED%A0%80',
+  '%FF%FE',
+  '%F0%9F%98%80',
+  '-1',
+  '1e308',
+  'NaN',
+  '%20',
+  '%25',
+  '%2F',
+  'a%0D%0AX-Injected:1',
+  '$SYS',
+  '%C0%AE',
 ];
 
 const QUERY_VALUES = [
-  '0', '-1', '1', '0.5', '1e308', '9007199254740993', '8640000000000001', 'NaN', 'Infinity', '', 'a'.repeat(5000), '%00', '%E2%80%AE', '%ED%A0%80',
-  '__proto__', 'active', 'x', '2026-13-45T99:99:99Z', '%5B%5D',
+  '0',
+  '-1',
+  '1',
+  '0.5',
+  '1e308',
+  '9007199254740993',
+  '8640000000000001',
+  'NaN',
+  'Infinity',
+  '',
+  'a'.repeat(5000),
+  '%00',
+  '%E2%80%AE',
+  '%ED%A0%80',
+  '__proto__',
+  'active',
+  'x',
+  '2026-13-45T99:99:99Z',
+  '%5B%5D',
 ];
 
-const HOSTS = (port: number) => [`127.0.0.1:${port}`, `localhost:${port}`, 'evil.example', `evil.example:${port}`, '127.0.0.1.nip.io', '', `[::1]:${port}`, 'a'.repeat(300), 'xn--80ak6aa92e.com'];
+const HOSTS = (port: number) => [
+  `127.0.0.1:${port}`,
+  `localhost:${port}`,
+  'evil.example',
+  `evil.example:${port}`,
+  '127.0.0.1.nip.io',
+  '',
+  `[::1]:${port}`,
+  'a'.repeat(300),
+  'xn--80ak6aa92e.com',
+];
 
 const OTHER_METHODS = ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'POST', 'GET', 'PROPFIND'];
 
@@ -154,7 +208,14 @@ function query(random: Random, names: string[]): string {
   return `?${parts.join('&')}`;
 }
 
-function send(route: Route, method: string, path: string, headers: Record<string, string>, body: Buffer | null, timeoutMs: number): Promise<{ outcome: Outcome; detail: string }> {
+function send(
+  route: Route,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer | null,
+  timeoutMs: number,
+): Promise<{ outcome: Outcome; detail: string }> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (outcome: Outcome, detail: string) => {

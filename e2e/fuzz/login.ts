@@ -40,7 +40,12 @@ async function checkWrite(client: MqttClient): Promise<boolean> {
   return ok;
 }
 
-export async function connectFuzzer(port: number, credentials: Credentials, seed: string, log: (line: string) => void): Promise<{ client: MqttClient; connectedAs: string }> {
+export async function connectFuzzer(
+  port: number,
+  credentials: Credentials,
+  seed: string,
+  log: (line: string) => void,
+): Promise<{ client: MqttClient; connectedAs: string }> {
   const base = { clientId: `fuzz-harness-${seed}`, reconnectPeriod: 1000, connectTimeout: 10_000, queueQoSZero: false, protocolVersion: 4 as const };
   let client: MqttClient;
   let connectedAs: string;
@@ -55,7 +60,9 @@ export async function connectFuzzer(port: number, credentials: Credentials, seed
   client.on('error', () => undefined);
   if (!(await checkWrite(client))) {
     await client.endAsync(true);
-    throw new Error(`connected as ${connectedAs}, but a publish under ${DEFAULT_TOPIC_PREFIX}/ did not come back: this client may not write, every hostile message would be dropped`);
+    throw new Error(
+      `connected as ${connectedAs}, but a publish under ${DEFAULT_TOPIC_PREFIX}/ did not come back: this client may not write, every hostile message would be dropped`,
+    );
   }
   return { client, connectedAs };
 }

@@ -263,7 +263,11 @@ export class ChannelFuzzer {
     let value = this.#freshen(this.#bases[b]!);
     const params = this.#paramsOf(value);
     const idLike = this.#slots[b]!.filter(
-      (slot) => slot.kind === 'string' && slot.path.length > 0 && !this.channel.params.includes(String(slot.path.at(-1))) && (slot.schema as { safeParse(v: unknown): { success: boolean } }).safeParse(id).success,
+      (slot) =>
+        slot.kind === 'string' &&
+        slot.path.length > 0 &&
+        !this.channel.params.includes(String(slot.path.at(-1))) &&
+        (slot.schema as { safeParse(v: unknown): { success: boolean } }).safeParse(id).success,
     );
     let note: string;
     if (this.channel.params.length > 0 && (idLike.length === 0 || n % 2 === 0)) {

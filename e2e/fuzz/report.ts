@@ -36,7 +36,21 @@ export function formatReport(report: FuzzReport): string {
 
   parts.push(
     table(
-      ['service', 'restarts', 'RSS before MiB', 'after', 'growth', 'peak', 'bus dropped', 'evictions', 'handler errors', 'HTTP 2xx-3xx', '4xx or closed on oversize', '5xx', 'dropped/timeout'],
+      [
+        'service',
+        'restarts',
+        'RSS before MiB',
+        'after',
+        'growth',
+        'peak',
+        'bus dropped',
+        'evictions',
+        'handler errors',
+        'HTTP 2xx-3xx',
+        '4xx or closed on oversize',
+        '5xx',
+        'dropped/timeout',
+      ],
       report.services.map((s) => {
         const http = statusClasses(report.http.outcomes.get(s.name));
         return [
@@ -55,17 +69,12 @@ export function formatReport(report: FuzzReport): string {
           String(http.other),
         ];
       }),
-    ) + `\nBounds per service: restarts 0; RSS growth at most ${options.bounds.rssGrowthMiB} MiB after ${options.settleSeconds} s of settling and ${options.bounds.rssPeakGrowthMiB} MiB at the peak; HTTP 5xx, dropped or unanswered 0.`,
+    ) +
+      `\nBounds per service: restarts 0; RSS growth at most ${options.bounds.rssGrowthMiB} MiB after ${options.settleSeconds} s of settling and ${options.bounds.rssPeakGrowthMiB} MiB at the peak; HTTP 5xx, dropped or unanswered 0.`,
   );
 
   const floodRows = [report.preAuth, report.oversize].flatMap((f) =>
-    f.floods.map((fl) => [
-      `${fl.name} (${fl.transport})`,
-      String(fl.sockets),
-      mib(fl.bytesSent),
-      String(fl.closedByBroker),
-      String(fl.preludeFailed),
-    ]),
+    f.floods.map((fl) => [`${fl.name} (${fl.transport})`, String(fl.sockets), mib(fl.bytesSent), String(fl.closedByBroker), String(fl.preludeFailed)]),
   );
   parts.push(
     table(['broker flood', 'sockets', 'MiB sent', 'closed by broker', 'could not log in'], floodRows) +
@@ -90,7 +99,10 @@ export function formatReport(report: FuzzReport): string {
 
   const outcomeRows = [...report.http.outcomes].map(([service, outcomes]) => [
     service,
-    [...outcomes].sort(([a], [b]) => a.localeCompare(b)).map(([o, n]) => `${o}: ${n}`).join(', '),
+    [...outcomes]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([o, n]) => `${o}: ${n}`)
+      .join(', '),
   ]);
   parts.push(table(['HTTP by service', 'outcomes'], outcomeRows) + `\nRequests sent: ${report.http.sent} to ${report.http.routes} routes.`);
 
@@ -102,6 +114,8 @@ export function formatReport(report: FuzzReport): string {
     );
   }
   if (report.crashes.length > 0) parts.push(`Why services went down (the stack's output):\n${report.crashes.map((l) => `  ${l}`).join('\n')}`);
-  parts.push(report.breaches.length === 0 ? 'Every bound held.' : `BOUNDS BROKEN (${report.breaches.length}):\n${report.breaches.map((b) => `  - ${b}`).join('\n')}`);
+  parts.push(
+    report.breaches.length === 0 ? 'Every bound held.' : `BOUNDS BROKEN (${report.breaches.length}):\n${report.breaches.map((b) => `  - ${b}`).join('\n')}`,
+  );
   return parts.join('\n\n');
 }

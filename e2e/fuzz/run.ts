@@ -129,11 +129,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const floodDeadline = () => Date.now() + options.flood.seconds * 1000;
     const perSocket = options.flood.mibPerSocket * MiB;
     if (options.flood.tcpSockets + options.flood.wsSockets > 0) {
-      log(`pre-authentication flood: ${options.flood.tcpSockets} TCP + ${options.flood.wsSockets} WebSocket sockets, each a CONNECT announcing 250 MB, up to ${options.flood.mibPerSocket} MiB each`);
+      log(
+        `pre-authentication flood: ${options.flood.tcpSockets} TCP + ${options.flood.wsSockets} WebSocket sockets, each a CONNECT announcing 250 MB, up to ${options.flood.mibPerSocket} MiB each`,
+      );
     }
     const preAuth = await brokerPeakDuring(dataDir, async () => {
       const deadline = floodDeadline();
-      const common = { endpoints, prelude: noPrelude, header: connectHeader(250_000_000), bytesPerSocket: perSocket, chunkBytes: 64 * 1024, deadline, holdMs: 1500 };
+      const common = {
+        endpoints,
+        prelude: noPrelude,
+        header: connectHeader(250_000_000),
+        bytesPerSocket: perSocket,
+        chunkBytes: 64 * 1024,
+        deadline,
+        holdMs: 1500,
+      };
       return Promise.all([
         flood({ ...common, name: 'pre-auth CONNECT', transport: 'tcp', sockets: options.flood.tcpSockets, firstAddress: 0 }, random.fork('preauth-tcp')),
         flood({ ...common, name: 'pre-auth CONNECT', transport: 'ws', sockets: options.flood.wsSockets, firstAddress: 100 }, random.fork('preauth-ws')),
@@ -146,15 +156,31 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const oversize = await brokerPeakDuring(dataDir, async () => {
       const deadline = floodDeadline();
       const auth = connected.connectedAs.startsWith('user') ? credentials : undefined;
-      const common = { endpoints, header: publishHeader(`${DEFAULT_TOPIC_PREFIX}/fuzz/oversize`, 200 * MiB), bytesPerSocket: perSocket, chunkBytes: 64 * 1024, deadline, holdMs: 1500 };
+      const common = {
+        endpoints,
+        header: publishHeader(`${DEFAULT_TOPIC_PREFIX}/fuzz/oversize`, 200 * MiB),
+        bytesPerSocket: perSocket,
+        chunkBytes: 64 * 1024,
+        deadline,
+        holdMs: 1500,
+      };
       return Promise.all([
-        flood({ ...common, name: 'oversize PUBLISH', transport: 'tcp', sockets: oversizeSockets, firstAddress: 150, prelude: authenticatedPrelude(auth, 'tcp') }, random.fork('oversize-tcp')),
-        flood({ ...common, name: 'oversize PUBLISH', transport: 'ws', sockets: oversizeSockets, firstAddress: 175, prelude: authenticatedPrelude(auth, 'ws') }, random.fork('oversize-ws')),
+        flood(
+          { ...common, name: 'oversize PUBLISH', transport: 'tcp', sockets: oversizeSockets, firstAddress: 150, prelude: authenticatedPrelude(auth, 'tcp') },
+          random.fork('oversize-tcp'),
+        ),
+        flood(
+          { ...common, name: 'oversize PUBLISH', transport: 'ws', sockets: oversizeSockets, firstAddress: 175, prelude: authenticatedPrelude(auth, 'ws') },
+          random.fork('oversize-ws'),
+        ),
       ]);
     });
     log(`oversize PUBLISH done: broker RSS ${mibText(oversize.before)} -> peak ${mibText(oversize.peak)} MiB; malformed packets next`);
     const packets = malformedPackets(random.fork('malformed'), credentials);
-    const [malformedTcp, malformedWs] = await Promise.all([sendMalformed(endpoints, packets, 'tcp', 200, MALFORMED_WAIT_MS), sendMalformed(endpoints, packets, 'ws', 225, MALFORMED_WAIT_MS)]);
+    const [malformedTcp, malformedWs] = await Promise.all([
+      sendMalformed(endpoints, packets, 'tcp', 200, MALFORMED_WAIT_MS),
+      sendMalformed(endpoints, packets, 'ws', 225, MALFORMED_WAIT_MS),
+    ]);
     const malformed = {
       sent: malformedTcp.sent + malformedWs.sent,
       closedByBroker: malformedTcp.closedByBroker + malformedWs.closedByBroker,
@@ -266,7 +292,9 @@ export function breaches(report: FuzzReport, options: Pick<FuzzOptions, 'bounds'
     if (s.rssAfter === null) out.push(`${s.name}: no RSS after the run (its /metrics did not answer)`);
   }
   if (report.preAuth.growth !== null && report.preAuth.growth > options.bounds.preAuthMiB * MiB) {
-    out.push(`broker buffered ${mib(report.preAuth.growth)} for unauthenticated sockets (RSS growth during the pre-auth flood; bound ${options.bounds.preAuthMiB} MiB)`);
+    out.push(
+      `broker buffered ${mib(report.preAuth.growth)} for unauthenticated sockets (RSS growth during the pre-auth flood; bound ${options.bounds.preAuthMiB} MiB)`,
+    );
   }
   if (report.oversize.growth !== null && report.oversize.growth > options.bounds.oversizeMiB * MiB) {
     out.push(`broker buffered ${mib(report.oversize.growth)} of oversize PUBLISH packets (RSS growth; bound ${options.bounds.oversizeMiB} MiB)`);

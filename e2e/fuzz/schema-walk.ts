@@ -233,7 +233,17 @@ export function hostileFor(slot: Slot, base: Json): Array<Json | typeof DELETE> 
       break;
     case 'array': {
       const element = Array.isArray(current) && current.length > 0 ? current[0]! : null;
-      out.push([], [null], {}, 'array', 0, null, deepArray(5000), Array.from({ length: 1001 }, () => clone(element)), Array.from({ length: 20_000 }, () => 0));
+      out.push(
+        [],
+        [null],
+        {},
+        'array',
+        0,
+        null,
+        deepArray(5000),
+        Array.from({ length: 1001 }, () => clone(element)),
+        Array.from({ length: 20_000 }, () => 0),
+      );
       break;
     }
     case 'object':

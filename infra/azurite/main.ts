@@ -5,7 +5,20 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
-import { httpPortOf, createHttpApp, dataDirSetting, env, httpAccessSettingsSchema, httpSettingsFrom, loadConfig, runMain, serviceDataDir, type HttpSettings, type Logger, type Service } from '@sightline/kit';
+import {
+  httpPortOf,
+  createHttpApp,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpSettingsFrom,
+  loadConfig,
+  runMain,
+  serviceDataDir,
+  type HttpSettings,
+  type Logger,
+  type Service,
+} from '@sightline/kit';
 
 /**
  * The dev stack's Blob Storage: Azurite, Microsoft's emulator (npm `azurite`, pinned), so sync
@@ -47,9 +60,12 @@ function createAzurite(config: z.infer<typeof schema> & { location: string; http
       // nothing leaves the machine.
       const args = [
         azuriteBlobMain(),
-        '--blobHost', config.SIGHTLINE_AZURITE_BLOB_HOST,
-        '--blobPort', String(config.SIGHTLINE_AZURITE_BLOB_PORT),
-        '--location', config.location,
+        '--blobHost',
+        config.SIGHTLINE_AZURITE_BLOB_HOST,
+        '--blobPort',
+        String(config.SIGHTLINE_AZURITE_BLOB_PORT),
+        '--location',
+        config.location,
         '--skipApiVersionCheck',
         '--disableTelemetry',
       ];

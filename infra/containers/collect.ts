@@ -81,7 +81,11 @@ if (command === 'package') {
     cpSync(join(root, dir), join(out, dir), {
       recursive: true,
       verbatimSymlinks: true,
-      filter: (source) => !source.slice(join(root, dir).length).split('/').some((part) => skip.has(part)),
+      filter: (source) =>
+        !source
+          .slice(join(root, dir).length)
+          .split('/')
+          .some((part) => skip.has(part)),
     });
   }
   process.stdout.write(`${service.name}: ${closure(packageDir, byName).join(', ')}\n`);

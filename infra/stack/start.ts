@@ -23,7 +23,12 @@ const schema = z.strictObject({
   SIGHTLINE_STACK_SERVICES: z
     .string()
     .default(stackServices.map((s) => s.name).join(','))
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .refine((names) => names.every((n) => stackServices.some((s) => s.name === n)), {
       message: `must be a comma-separated list of ${stackServices.map((s) => s.name).join(', ')}`,
     }),

@@ -49,9 +49,13 @@ export const alertSchema = z
     acknowledgedAt: epochMs.optional(),
     resolvedAt: epochMs.optional(),
     details: z
-      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'must be a field name'), z.union([safeTextSchema(256), z.number().min(-1e15).max(1e15), z.boolean()]))
+      .record(
+        z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'must be a field name'),
+        z.union([safeTextSchema(256), z.number().min(-1e15).max(1e15), z.boolean()]),
+      )
       .refine((details) => Object.keys(details).length <= 32, 'at most 32 details')
-      .optional().describe('rule-specific facts (label, score, grams, baseline...)'),
+      .optional()
+      .describe('rule-specific facts (label, score, grams, baseline...)'),
   })
   .describe('An alert');
 export type Alert = z.infer<typeof alertSchema>;

@@ -10,11 +10,7 @@ import { z } from 'zod';
 /** 2200-01-01T00:00:00Z: far past any real clock, far inside Date's range (8.64e15). */
 export const MAX_EPOCH_MS = Date.UTC(2200, 0, 1);
 
-export const epochMsSchema = z
-  .number()
-  .int()
-  .min(0)
-  .max(MAX_EPOCH_MS, 'must be a time before the year 2200, in milliseconds since the Unix epoch');
+export const epochMsSchema = z.number().int().min(0).max(MAX_EPOCH_MS, 'must be a time before the year 2200, in milliseconds since the Unix epoch');
 
 /** A counter that only grows (frame sequence numbers): any safe integer. */
 export const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);

@@ -28,17 +28,17 @@ export interface Bus {
    * payload size once sent (QoS 0) or acknowledged (QoS 1). Rejects, and never queues, while
    * disconnected or when the payload or topic is invalid.
    */
-  publish<T, P extends string>(
-    channel: Channel<T, P>,
-    params: Record<P, string>,
-    payload: T,
-    options?: Pick<IClientPublishOptions, 'retain'>,
-  ): Promise<number>;
+  publish<T, P extends string>(channel: Channel<T, P>, params: Record<P, string>, payload: T, options?: Pick<IClientPublishOptions, 'retain'>): Promise<number>;
   /**
    * Subscribes and resolves once the broker granted it. Payloads that fail validation are
    * logged, counted and dropped; a throwing handler is logged and counted. Neither reaches the caller.
    */
-  subscribe<T, P extends string>(channel: Channel<T, P>, params: Partial<Record<P, string>>, handler: Handler<T, P>, options?: SubscribeOptions<P>): Promise<void>;
+  subscribe<T, P extends string>(
+    channel: Channel<T, P>,
+    params: Partial<Record<P, string>>,
+    handler: Handler<T, P>,
+    options?: SubscribeOptions<P>,
+  ): Promise<void>;
   /** True while connected with every subscription granted since the last (re)connect. */
   ready(): boolean;
 }
@@ -75,7 +75,12 @@ function makeCounters(registry: Registry | undefined) {
   return {
     received: new Counter({ name: 'sightline_bus_messages_received_total', help: 'Messages received and decoded', labelNames: ['channel'], registers }),
     published: new Counter({ name: 'sightline_bus_messages_published_total', help: 'Messages published', labelNames: ['channel'], registers }),
-    dropped: new Counter({ name: 'sightline_bus_messages_dropped_total', help: 'Received messages dropped because their payload was invalid', labelNames: ['channel', 'reason'], registers }),
+    dropped: new Counter({
+      name: 'sightline_bus_messages_dropped_total',
+      help: 'Received messages dropped because their payload was invalid',
+      labelNames: ['channel', 'reason'],
+      registers,
+    }),
     handlerErrors: new Counter({ name: 'sightline_bus_handler_errors_total', help: 'Messages whose handler threw', labelNames: ['channel'], registers }),
   };
 }
@@ -151,7 +156,9 @@ export function createBus({ client, topics, logger, registry, party }: BusOption
     publish(channel, params, payload, options = {}) {
       return new Promise<number>((resolve, reject) => {
         if (party !== undefined && !channel.publishers.includes(party)) {
-          return reject(new Error(`${party} does not publish ${channel.name} (its publishers are ${channel.publishers.join(', ')}; see schemas/src/channels.ts)`));
+          return reject(
+            new Error(`${party} does not publish ${channel.name} (its publishers are ${channel.publishers.join(', ')}; see schemas/src/channels.ts)`),
+          );
         }
         const topic = topics.topic(channel, params);
         const bytes = channel.codec.encode(payload);
@@ -170,7 +177,11 @@ export function createBus({ client, topics, logger, registry, party }: BusOption
     },
     subscribe(channel, params, handler, options = {}) {
       if (party !== undefined && !(channel.subscribers as readonly string[]).includes(party)) {
-        return Promise.reject(new Error(`${party} does not subscribe to ${channel.name} (its subscribers are ${channel.subscribers.join(', ') || 'none'}; see schemas/src/channels.ts)`));
+        return Promise.reject(
+          new Error(
+            `${party} does not subscribe to ${channel.name} (its subscribers are ${channel.subscribers.join(', ') || 'none'}; see schemas/src/channels.ts)`,
+          ),
+        );
       }
       const subscription: Subscription = {
         channel: channel as Channel<unknown, string>,

@@ -25,9 +25,7 @@ export const currencySchema = z
   .length(3, 'must be an ISO 4217 currency code Intl knows, like USD or EUR')
   .refine((code) => CURRENCIES.has(code), 'must be an ISO 4217 currency code Intl knows, like USD or EUR');
 
-export const skuSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit');
+export const skuSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit');
 
 /** Words that are spoken or shown: plain text, never markup (SSML and HTML are built around them). */
 export const plainTextSchema = (max: number) =>
@@ -36,7 +34,10 @@ export const plainTextSchema = (max: number) =>
     .trim()
     .min(1)
     .max(max)
-    .refine((text) => !/[<>&{}\\]/.test(text) && unsafeTextProblem(text) === null, 'must be plain text (no < > & { } \\, control characters or bidirectional overrides)');
+    .refine(
+      (text) => !/[<>&{}\\]/.test(text) && unsafeTextProblem(text) === null,
+      'must be plain text (no < > & { } \\, control characters or bidirectional overrides)',
+    );
 
 /**
  * Any text made into what `plainTextSchema(max)` accepts (or '' when nothing is left): what the
@@ -80,11 +81,7 @@ const gramsSchema = z.number().finite().positive().max(MAX_ITEM_GRAMS);
 export const productSchema = z
   .strictObject({
     sku: skuSchema,
-    labels: z
-      .array(plainTextSchema(256))
-      .min(1)
-      .max(32)
-      .describe('model labels that mean this product (a detector class name, a Custom Vision tag)'),
+    labels: z.array(plainTextSchema(256)).min(1).max(32).describe('model labels that mean this product (a detector class name, a Custom Vision tag)'),
     name: z.record(localeSchema, plainTextSchema(120)).describe('display name per locale'),
     spoken: z.record(localeSchema, spokenNameSchema).optional().describe('spoken name per locale; the display name is said when missing'),
     price: z

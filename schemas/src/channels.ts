@@ -90,7 +90,7 @@ export const channels = {
     retain: true,
     ...json(cameraStatusSchema, 2048),
     summary:
-      'Whether a camera delivers frames, retained: `online`, or `offline` with the `reason`; the measured frame rate and the frame size. Published on every change (state, reason, size, or the rate moving by more than 10 %), at a heartbeat (30 s by default), again after each reconnect, and `offline` when capture stops. The last will of capture\'s one MQTT connection is its availability, not each camera\'s status: while `services/capture/availability` is `offline` every camera is offline whatever its retained status says, and a status counts again only once one arrives after capture is back online.',
+      "Whether a camera delivers frames, retained: `online`, or `offline` with the `reason`; the measured frame rate and the frame size. Published on every change (state, reason, size, or the rate moving by more than 10 %), at a heartbeat (30 s by default), again after each reconnect, and `offline` when capture stops. The last will of capture's one MQTT connection is its availability, not each camera's status: while `services/capture/availability` is `offline` every camera is offline whatever its retained status says, and a status counts again only once one arrives after capture is back online.",
     publishers: ['capture'],
     subscribers: ['checkout', 'alert'],
     example: { camera: 'demo', state: 'online', fps: 5, width: 640, height: 480, since: 1795000000000, at: 1795000030000 } as CameraStatus,
@@ -301,7 +301,7 @@ export const channels = {
     retain: false,
     ...json(alertEventSchema, 16 * 1024),
     summary:
-      'Alert events, never retained: `new` when an alert is raised, `update` when it is seen again (count, last seen) or acknowledged, `end` when it is resolved. The alert keeps its `id` throughout; the alert service\'s HTTP API lists current and past alerts.',
+      "Alert events, never retained: `new` when an alert is raised, `update` when it is seen again (count, last seen) or acknowledged, `end` when it is resolved. The alert keeps its `id` throughout; the alert service's HTTP API lists current and past alerts.",
     publishers: ['alert'],
     subscribers: ['sync'],
     example: {
@@ -333,7 +333,14 @@ export const channels = {
       'An image the sync service had accepted but dropped without uploading it (its outbox TTL or disk cap, a corrupt file, or a refusal by the store). Never silent: the alert service raises an `images-evicted` alert from these.',
     publishers: ['sync'],
     subscribers: ['alert'],
-    example: { at: 1795000900000, reason: 'disk', blob: 'demo/2026/11/22/1795000000000-42.jpg', camera: 'demo', capturedAt: 1795000000000, bytes: 48213 } as Eviction,
+    example: {
+      at: 1795000900000,
+      reason: 'disk',
+      blob: 'demo/2026/11/22/1795000000000-42.jpg',
+      camera: 'demo',
+      capturedAt: 1795000000000,
+      bytes: 48213,
+    } as Eviction,
   } satisfies Channel<Eviction, never>,
 } as const;
 
@@ -345,4 +352,3 @@ export type Channels = typeof channels;
  */
 export const reservedTopics: ReadonlyArray<{ template: string; summary: string }> = [];
 export type ChannelName = keyof Channels;
-

@@ -169,7 +169,13 @@ export function encodeFrame(jpeg: Buffer, meta: FrameMeta, header: JpegHeader = 
       parts.push(comment);
       inserted = true;
     }
-    if (segment.marker === COM && jpeg.subarray(segment.start + 4, segment.end).toString('utf8').startsWith(FRAME_COMMENT_TAG)) {
+    if (
+      segment.marker === COM &&
+      jpeg
+        .subarray(segment.start + 4, segment.end)
+        .toString('utf8')
+        .startsWith(FRAME_COMMENT_TAG)
+    ) {
       continue;
     }
     parts.push(jpeg.subarray(segment.start, segment.end));

@@ -19,7 +19,11 @@ export interface Box {
   height: number;
 }
 
-const coordinate = (axis: 'x' | 'y') => z.number({ error: `${axis} must be a number` }).min(0, `${axis} must be 0-1`).max(1, `${axis} must be 0-1`);
+const coordinate = (axis: 'x' | 'y') =>
+  z
+    .number({ error: `${axis} must be a number` })
+    .min(0, `${axis} must be 0-1`)
+    .max(1, `${axis} must be 0-1`);
 
 /** A point written `[x, y]` or `{x, y}` in a configuration file; always `{x, y}` once read. */
 export const pointSchema: z.ZodType<Point> = z.preprocess(

@@ -5,9 +5,7 @@ import { z } from 'zod';
  * carry an MQTT wildcard, a level separator, a `$` system prefix or anything a shell or a URL
  * would have to escape.
  */
-export const idSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ - starting with a letter or digit');
+export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ - starting with a letter or digit');
 
 /** A model's id: its folder name in the models directory (never a path: no `/`, no leading dot). */
 export const modelIdSchema = z

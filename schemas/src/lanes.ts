@@ -28,10 +28,7 @@ export const weightReadingSchema = z
       .max(MAX_SCALE_GRAMS, `is beyond any checkout scale (max ${MAX_SCALE_GRAMS} g)`)
       .describe('weight on the scale, grams'),
     at: epochMs.optional().describe('when it was read, milliseconds since the Unix epoch (UTC); the arrival time when absent'),
-    stable: z
-      .boolean()
-      .optional()
-      .describe('the scale says the reading has settled; when absent, checkout decides by itself (tolerance and settle time)'),
+    stable: z.boolean().optional().describe('the scale says the reading has settled; when absent, checkout decides by itself (tolerance and settle time)'),
   })
   .describe('One reading of a lane scale');
 export type WeightReading = z.infer<typeof weightReadingSchema>;
@@ -67,7 +64,12 @@ export const scanSchema = z
     confidence: z.number().min(0).max(1).describe('mean detector score over the frames that made the scan'),
     pricing: z.enum(['unit', 'kg']).describe('priced per item or by weight'),
     quantity: z.number().int().min(1).max(MAX_QUANTITY).describe('items (1 for goods sold by weight)'),
-    weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS).nullable().describe('the settled scale reading that priced the item; null when the scale was not needed'),
+    weightGrams: z
+      .number()
+      .min(0)
+      .max(MAX_SCALE_GRAMS)
+      .nullable()
+      .describe('the settled scale reading that priced the item; null when the scale was not needed'),
     unitPriceMinor: minor.describe('price per item or per kilogram, minor units'),
     priceMinor: minor.describe('what this scan costs, minor units (rounded half up from weight x price per kg)'),
     currency: currencySchema,
@@ -154,7 +156,18 @@ export const laneEventSchema = z
       product: productRefSchema,
       frame: frameRefSchema.optional().describe('the frame that completed the scan the scale disagreed with (for an alert snapshot)'),
       weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS),
-      expected: z.strictObject({ min: z.number().min(0).max(MAX_QUANTITY * MAX_SCALE_GRAMS), max: z.number().min(0).max(MAX_QUANTITY * MAX_SCALE_GRAMS) }).describe('expected grams for the counted items'),
+      expected: z
+        .strictObject({
+          min: z
+            .number()
+            .min(0)
+            .max(MAX_QUANTITY * MAX_SCALE_GRAMS),
+          max: z
+            .number()
+            .min(0)
+            .max(MAX_QUANTITY * MAX_SCALE_GRAMS),
+        })
+        .describe('expected grams for the counted items'),
     }),
     z.strictObject({
       ...laneEventBase,

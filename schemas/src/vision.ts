@@ -72,11 +72,12 @@ export const modelStateSchema = z
   .describe('The model the inference service runs, and the outcome of the last switch request');
 export type ModelState = z.infer<typeof modelStateSchema>;
 
-
 export const cameraStatusSchema = z
   .strictObject({
     camera: idSchema.describe('camera id, the same as in the topic'),
-    state: z.enum(['online', 'offline']).describe('`online` while capture publishes the camera\'s frames; `offline` while it does not (starting, source failed or stalled, stopped)'),
+    state: z
+      .enum(['online', 'offline'])
+      .describe("`online` while capture publishes the camera's frames; `offline` while it does not (starting, source failed or stalled, stopped)"),
     reason: safeTextSchema(500, 1).optional().describe('why the camera is offline; present exactly when `state` is `offline`'),
     fps: z.number().min(0).max(1000).describe('frames published per second, measured over the last 10 s (longer for rates under 0.3 fps); 0 while offline'),
     width: pixelsSchema.describe('width of the frames, in pixels (the configured size until the first frame)'),
@@ -86,7 +87,11 @@ export const cameraStatusSchema = z
   })
   .superRefine((status, ctx) => {
     if ((status.state === 'offline') !== (status.reason !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['reason'], message: status.state === 'offline' ? 'an offline camera needs a reason' : 'an online camera has no reason' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reason'],
+        message: status.state === 'offline' ? 'an offline camera needs a reason' : 'an online camera has no reason',
+      });
     }
   })
   .describe('The state of one camera as capture sees it');

@@ -22,25 +22,30 @@ test('least privilege: each service may write exactly the channels it publishes 
     { pattern: 'sightline/services/capture/availability', access: 'write' },
   ]);
   assert.deepEqual(
-    serviceAccessRules('speaker', 'site/a').map((r) => `${r.access} ${r.pattern}`).sort(),
-    ['read site/a/lanes/+/audio', 'read site/a/lanes/+/event', 'read site/a/lanes/+/scan', 'read site/a/services/+/availability', 'write site/a/services/speaker/availability'],
-  );
-  const checkout = serviceAccessRules('checkout', 'sightline');
-  assert.deepEqual(
-    checkout.map((r) => `${r.access} ${r.pattern}`).sort(),
+    serviceAccessRules('speaker', 'site/a')
+      .map((r) => `${r.access} ${r.pattern}`)
+      .sort(),
     [
-      'read sightline/cameras/+/detections',
-      'read sightline/cameras/+/status',
-      'read sightline/lanes/+/basket/set',
-      'read sightline/services/+/availability',
-      'readwrite sightline/lanes/+/weight',
-      'write sightline/lanes/+/basket',
-      'write sightline/lanes/+/basket/result',
-      'write sightline/lanes/+/event',
-      'write sightline/lanes/+/scan',
-      'write sightline/services/checkout/availability',
+      'read site/a/lanes/+/audio',
+      'read site/a/lanes/+/event',
+      'read site/a/lanes/+/scan',
+      'read site/a/services/+/availability',
+      'write site/a/services/speaker/availability',
     ],
   );
+  const checkout = serviceAccessRules('checkout', 'sightline');
+  assert.deepEqual(checkout.map((r) => `${r.access} ${r.pattern}`).sort(), [
+    'read sightline/cameras/+/detections',
+    'read sightline/cameras/+/status',
+    'read sightline/lanes/+/basket/set',
+    'read sightline/services/+/availability',
+    'readwrite sightline/lanes/+/weight',
+    'write sightline/lanes/+/basket',
+    'write sightline/lanes/+/basket/result',
+    'write sightline/lanes/+/event',
+    'write sightline/lanes/+/scan',
+    'write sightline/services/checkout/availability',
+  ]);
   // No service may write another's availability, nor anything outside the prefix.
   for (const service of busServices) {
     for (const rule of serviceAccessRules(service, 'sightline')) {
@@ -52,13 +57,16 @@ test('least privilege: each service may write exactly the channels it publishes 
 });
 
 test('least privilege: integrators read everything and write only the command and input channels; viewers write nothing', () => {
-  assert.deepEqual(channelsPublishedBy('integrator').map((c) => c.name).sort(), ['basket-command', 'model-command', 'weight']);
-  assert.deepEqual(integratorAccessRules('sightline').map((r) => `${r.access} ${r.pattern}`), [
-    'read sightline/#',
-    'write sightline/services/inference/model/set',
-    'write sightline/lanes/+/weight',
-    'write sightline/lanes/+/basket/set',
-  ]);
+  assert.deepEqual(
+    channelsPublishedBy('integrator')
+      .map((c) => c.name)
+      .sort(),
+    ['basket-command', 'model-command', 'weight'],
+  );
+  assert.deepEqual(
+    integratorAccessRules('sightline').map((r) => `${r.access} ${r.pattern}`),
+    ['read sightline/#', 'write sightline/services/inference/model/set', 'write sightline/lanes/+/weight', 'write sightline/lanes/+/basket/set'],
+  );
   assert.deepEqual(viewerAccessRules('sightline'), [{ pattern: 'sightline/#', access: 'read' }]);
 });
 
@@ -74,8 +82,14 @@ test('a service bus refuses, with the reason, to publish or subscribe outside it
   t.after(() => client.endAsync(true));
   const logger = { warn: () => {}, error: () => {}, debug: () => {} };
   const capture = createBus({ client, topics: createTopics(), logger, party: 'capture' });
-  await assert.rejects(capture.publish(channels.scan, { lane: 'lane-1' }, channels.scan.example), /capture does not publish scan \(its publishers are checkout/);
-  await assert.rejects(capture.subscribe(channels.frame, {}, () => {}), /capture does not subscribe to frame/);
+  await assert.rejects(
+    capture.publish(channels.scan, { lane: 'lane-1' }, channels.scan.example),
+    /capture does not publish scan \(its publishers are checkout/,
+  );
+  await assert.rejects(
+    capture.subscribe(channels.frame, {}, () => {}),
+    /capture does not subscribe to frame/,
+  );
   assert.ok((await capture.publish(channels.frame, { camera: 'demo' }, channels.frame.example)) > 0);
   const tool = createBus({ client, topics: createTopics(), logger });
   await tool.subscribe(channels.basket, {}, () => {});

@@ -29,9 +29,11 @@ function unbounded(schema: JsonSchema, path: string, out: string[]): string[] {
   for (const part of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])]) unbounded(part, path, out);
   if (schema.enum !== undefined || schema.const !== undefined) return out;
   const types = Array.isArray(schema.type) ? schema.type : schema.type === undefined ? [] : [schema.type];
-  if ((types.includes('number') || types.includes('integer')) && schema.maximum === undefined && schema.exclusiveMaximum === undefined) out.push(`${path}: number without a maximum`);
+  if ((types.includes('number') || types.includes('integer')) && schema.maximum === undefined && schema.exclusiveMaximum === undefined)
+    out.push(`${path}: number without a maximum`);
   // A pattern with an anchored length ({0,63}) bounds a string as well as maxLength does.
-  if (types.includes('string') && schema.maxLength === undefined && !/\{\d*,?\d+\}\$?\)?\$?$/.test(schema.pattern ?? '')) out.push(`${path}: string without a maximum length`);
+  if (types.includes('string') && schema.maxLength === undefined && !/\{\d*,?\d+\}\$?\)?\$?$/.test(schema.pattern ?? ''))
+    out.push(`${path}: string without a maximum length`);
   if (types.includes('array')) {
     if (schema.maxItems === undefined) out.push(`${path}: array without maxItems`);
     if (schema.items) unbounded(schema.items, `${path}[]`, out);
@@ -59,7 +61,10 @@ test('a time past the end of the Date range, or any time after 2200, is refused 
     const comment = Buffer.concat([Buffer.from([0xff, 0xfe, (text.length + 2) >> 8, (text.length + 2) & 0xff]), text]);
     const bare = channels.frame.example.jpeg;
     const frame = Buffer.concat([bare.subarray(0, 2), comment, bare.subarray(2)]);
-    assert.throws(() => channels.frame.codec.decode(frame), (err: unknown) => err instanceof PayloadError && /before the year 2200/.test(err.message));
+    assert.throws(
+      () => channels.frame.codec.decode(frame),
+      (err: unknown) => err instanceof PayloadError && /before the year 2200/.test(err.message),
+    );
     const detections = { ...channels.detections.example, capturedAt };
     assert.throws(() => channels.detections.codec.decode(Buffer.from(JSON.stringify(detections))), /before the year 2200/);
     const scan = { ...channels.scan.example, at: capturedAt };

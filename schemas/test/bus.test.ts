@@ -132,7 +132,10 @@ test('a subscription the broker refuses rejects and leaves the bus not ready', a
   const bus = createBus({ client: await client(t, url), topics: createTopics(), logger: recordingLogger().logger });
   await bus.subscribe(channels.availability, {}, () => {});
   assert.equal(bus.ready(), true);
-  await assert.rejects(bus.subscribe(channels.frame, {}, () => {}), /refused subscription to sightline\/cameras\/\+\/frame/);
+  await assert.rejects(
+    bus.subscribe(channels.frame, {}, () => {}),
+    /refused subscription to sightline\/cameras\/\+\/frame/,
+  );
   assert.equal(bus.ready(), false);
 });
 

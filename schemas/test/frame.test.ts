@@ -4,7 +4,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { channels, decodeFrame, encodeFrame, FRAME_COMMENT_TAG, isCompleteJpeg, MAX_FRAME_BYTES, MAX_JPEG_SEGMENTS, PayloadError, readJpegHeader } from '../src/index.ts';
+import {
+  channels,
+  decodeFrame,
+  encodeFrame,
+  FRAME_COMMENT_TAG,
+  isCompleteJpeg,
+  MAX_FRAME_BYTES,
+  MAX_JPEG_SEGMENTS,
+  PayloadError,
+  readJpegHeader,
+} from '../src/index.ts';
 
 /** A real 64x48 JPEG from ffmpeg, with its JFIF APP0 header. */
 function ffmpegJpeg(): Buffer {
@@ -53,29 +63,62 @@ test('the channel example is a complete JPEG with metadata', () => {
 
 test('empty, oversize, non-JPEG, truncated and corrupt payloads are refused with the reason', () => {
   const frame = encodeFrame(ffmpegJpeg(), meta);
-  assert.equal(fault(() => decodeFrame(Buffer.alloc(0))), 'empty');
-  assert.equal(fault(() => decodeFrame(Buffer.alloc(MAX_FRAME_BYTES + 1, 0xff))), 'oversize');
-  assert.equal(fault(() => decodeFrame(Buffer.from('{"camera":"x"}'))), 'not-jpeg');
-  assert.equal(fault(() => decodeFrame(frame.subarray(0, frame.length - 100))), 'not-jpeg');
+  assert.equal(
+    fault(() => decodeFrame(Buffer.alloc(0))),
+    'empty',
+  );
+  assert.equal(
+    fault(() => decodeFrame(Buffer.alloc(MAX_FRAME_BYTES + 1, 0xff))),
+    'oversize',
+  );
+  assert.equal(
+    fault(() => decodeFrame(Buffer.from('{"camera":"x"}'))),
+    'not-jpeg',
+  );
+  assert.equal(
+    fault(() => decodeFrame(frame.subarray(0, frame.length - 100))),
+    'not-jpeg',
+  );
   const lying = Buffer.from(frame);
   lying.writeUInt16BE(0xfff0, 4); // APP0 claims to run far past the end
-  assert.equal(fault(() => decodeFrame(lying)), 'not-jpeg');
-  assert.equal(fault(() => decodeFrame(Buffer.from([0xff, 0xd8, 0xff, 0xd9]))), 'not-jpeg');
+  assert.equal(
+    fault(() => decodeFrame(lying)),
+    'not-jpeg',
+  );
+  assert.equal(
+    fault(() => decodeFrame(Buffer.from([0xff, 0xd8, 0xff, 0xd9]))),
+    'not-jpeg',
+  );
 });
 
 test('a JPEG without our comment, or with a hostile one, is refused', () => {
   const jpeg = ffmpegJpeg();
-  assert.equal(fault(() => decodeFrame(jpeg)), 'no-metadata');
+  assert.equal(
+    fault(() => decodeFrame(jpeg)),
+    'no-metadata',
+  );
   const withComment = (text: string) => {
     const body = Buffer.from(FRAME_COMMENT_TAG + text);
     const com = Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), body]);
     com.writeUInt16BE(body.length + 2, 2);
     return Buffer.concat([jpeg.subarray(0, 2), com, jpeg.subarray(2)]);
   };
-  assert.equal(fault(() => decodeFrame(withComment('{not json'))), 'no-metadata');
-  assert.equal(fault(() => decodeFrame(withComment('{"camera":"a/#","seq":1,"capturedAt":1}'))), 'invalid');
-  assert.equal(fault(() => decodeFrame(withComment('{"camera":"a","seq":-1,"capturedAt":1}'))), 'invalid');
-  assert.equal(fault(() => decodeFrame(withComment('{"camera":"a","seq":1,"capturedAt":1,"__proto__":{"x":1},"extra":true}'))), 'invalid');
+  assert.equal(
+    fault(() => decodeFrame(withComment('{not json'))),
+    'no-metadata',
+  );
+  assert.equal(
+    fault(() => decodeFrame(withComment('{"camera":"a/#","seq":1,"capturedAt":1}'))),
+    'invalid',
+  );
+  assert.equal(
+    fault(() => decodeFrame(withComment('{"camera":"a","seq":-1,"capturedAt":1}'))),
+    'invalid',
+  );
+  assert.equal(
+    fault(() => decodeFrame(withComment('{"camera":"a","seq":1,"capturedAt":1,"__proto__":{"x":1},"extra":true}'))),
+    'invalid',
+  );
 });
 
 test('the JPEG header is read in one walk: size from the SOF, where the scan starts, whether Exif may rotate it', () => {
@@ -94,7 +137,10 @@ test('the JPEG header is read in one walk: size from the SOF, where the scan sta
   const withTem = Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0x01]), jpeg.subarray(2)]);
   assert.deepEqual(readJpegHeader(withTem).segments[0], { marker: 0x01, start: 2, end: 4 });
   assert.equal(decodeFrame(encodeFrame(withTem, meta)).meta.seq, meta.seq);
-  assert.equal(fault(() => readJpegHeader(jpeg.subarray(0, 10))), 'not-jpeg');
+  assert.equal(
+    fault(() => readJpegHeader(jpeg.subarray(0, 10))),
+    'not-jpeg',
+  );
   const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
   const noSof = Buffer.concat([jpeg.subarray(0, sof), jpeg.subarray(sof + 2 + jpeg.readUInt16BE(sof + 2))]);
   assert.throws(() => readJpegHeader(noSof), /no frame header \(SOF\)/);
@@ -104,7 +150,10 @@ test('a frame of many tiny header segments is refused past the cap, before it co
   const jpeg = encodeFrame(ffmpegJpeg(), meta);
   const tiny = Buffer.alloc(4 * MAX_JPEG_SEGMENTS, 0);
   for (let i = 0; i < MAX_JPEG_SEGMENTS; i++) tiny.set([0xff, 0xfe, 0, 2], i * 4);
-  assert.equal(fault(() => decodeFrame(Buffer.concat([jpeg.subarray(0, 2), tiny, jpeg.subarray(2)]))), 'not-jpeg');
+  assert.equal(
+    fault(() => decodeFrame(Buffer.concat([jpeg.subarray(0, 2), tiny, jpeg.subarray(2)]))),
+    'not-jpeg',
+  );
   assert.equal(decodeFrame(Buffer.concat([jpeg.subarray(0, 2), tiny.subarray(0, 4 * 100), jpeg.subarray(2)])).meta.seq, meta.seq);
 });
 

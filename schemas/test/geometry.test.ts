@@ -27,16 +27,47 @@ test('inside a polygon: convex and concave, by even-odd ray casting', () => {
 });
 
 test('zones are read as [x, y] or {x, y} and always come out as {x, y}; every problem has its place', () => {
-  assert.deepEqual(polygonSchema.parse([[0, 0], { x: 1, y: 0 }, [0.5, 1]]), [{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 0.5, y: 1 }]);
+  assert.deepEqual(polygonSchema.parse([[0, 0], { x: 1, y: 0 }, [0.5, 1]]), [
+    { x: 0, y: 0 },
+    { x: 1, y: 0 },
+    { x: 0.5, y: 1 },
+  ]);
   const problems = (value: unknown) => {
     const parsed = polygonSchema.safeParse(value);
     return parsed.success ? 'ok' : z.prettifyError(parsed.error);
   };
-  assert.match(problems([[0, 0], [1, 1]]), /needs at least 3 points/);
-  assert.match(problems([[0, 0], [0.5, 0.5], [1, 1]]), /encloses no area/);
-  assert.match(problems([[0, 0], [1.5, 0], [1, -0.1]]), /x must be 0-1[\s\S]*→ at \[1\]\.x[\s\S]*y must be 0-1[\s\S]*→ at \[2\]\.y/);
+  assert.match(
+    problems([
+      [0, 0],
+      [1, 1],
+    ]),
+    /needs at least 3 points/,
+  );
+  assert.match(
+    problems([
+      [0, 0],
+      [0.5, 0.5],
+      [1, 1],
+    ]),
+    /encloses no area/,
+  );
+  assert.match(
+    problems([
+      [0, 0],
+      [1.5, 0],
+      [1, -0.1],
+    ]),
+    /x must be 0-1[\s\S]*→ at \[1\]\.x[\s\S]*y must be 0-1[\s\S]*→ at \[2\]\.y/,
+  );
   assert.match(problems([[0, 0], 'a', [1, 1]]), /must be a point/);
-  assert.match(problems([[0, 0], [1, 0, 3], [1, 1]]), /must be a point/);
+  assert.match(
+    problems([
+      [0, 0],
+      [1, 0, 3],
+      [1, 1],
+    ]),
+    /must be a point/,
+  );
   assert.match(problems(Array.from({ length: 65 }, (_, i) => [i / 65, (i % 2) / 2])), /more than 64 points/);
   assert.equal(polygonArea(WHOLE_FRAME), 1);
 });

@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  buildWav,
-  catalogSchema,
-  channels,
-  checkPcm,
-  MAX_WAV_BYTES,
-  parseWav,
-  PayloadError,
-  pcmDurationMs,
-  type Catalog,
-  type Speech,
-} from '../src/index.ts';
+import { buildWav, catalogSchema, channels, checkPcm, MAX_WAV_BYTES, parseWav, PayloadError, pcmDurationMs, type Catalog, type Speech } from '../src/index.ts';
 
 const speech: Speech = {
   id: 'utt-1',
@@ -72,35 +61,80 @@ test('the audio channel carries speech metadata inside a plain WAV, both ways: P
 
 test('audio that could not be played is refused when published, with the reason', () => {
   const samples = tone(10);
-  assert.match(faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples, format: { sampleRate: 96000, channels: 1 } } })), /^invalid: unsupported audio: 96000 Hz/);
-  assert.match(faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples, format: { sampleRate: 16000, channels: 3 } } })), /^invalid: unsupported audio: 3 channels/);
-  assert.match(faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples: samples.subarray(1), format: { sampleRate: 16000, channels: 1 } } })), /samples end inside a sample/);
-  assert.match(faultOf(() => checkPcm({ samples: tone(3), format: { sampleRate: 16000, channels: 2 } })), /samples end inside a sample/);
+  assert.match(
+    faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples, format: { sampleRate: 96000, channels: 1 } } })),
+    /^invalid: unsupported audio: 96000 Hz/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples, format: { sampleRate: 16000, channels: 3 } } })),
+    /^invalid: unsupported audio: 3 channels/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.encode({ meta: speech, pcm: { samples: samples.subarray(1), format: { sampleRate: 16000, channels: 1 } } })),
+    /samples end inside a sample/,
+  );
+  assert.match(
+    faultOf(() => checkPcm({ samples: tone(3), format: { sampleRate: 16000, channels: 2 } })),
+    /samples end inside a sample/,
+  );
 });
 
 test('audio payloads that are not usable WAVs are refused with the reason', () => {
   const good = channels.audio.codec.encode({ meta: speech, pcm: { samples: tone(100), format: { sampleRate: 16000, channels: 1 } } });
-  assert.match(faultOf(() => channels.audio.codec.decode(Buffer.alloc(0))), /^empty/);
-  assert.match(faultOf(() => channels.audio.codec.decode(Buffer.from('{"text":"hello"}'))), /^not-wav: not a WAV/);
-  assert.match(faultOf(() => channels.audio.codec.decode(good.subarray(0, good.length - 40))), /^not-wav: truncated WAV/);
-  assert.match(faultOf(() => channels.audio.codec.decode(Buffer.alloc(MAX_WAV_BYTES + 1))), /^oversize/);
-  assert.match(faultOf(() => channels.audio.codec.decode(buildWav(tone(10), { sampleRate: 16000, channels: 1 }))), /^no-metadata/);
-  assert.match(faultOf(() => channels.audio.codec.decode(buildWav(tone(10), { sampleRate: 16000, channels: 1 }, '{"text":1}'))), /^invalid/);
-  assert.match(faultOf(() => channels.audio.codec.decode(buildWav(tone(10), { sampleRate: 16000, channels: 1 }, 'not json'))), /^no-metadata/);
+  assert.match(
+    faultOf(() => channels.audio.codec.decode(Buffer.alloc(0))),
+    /^empty/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.decode(Buffer.from('{"text":"hello"}'))),
+    /^not-wav: not a WAV/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.decode(good.subarray(0, good.length - 40))),
+    /^not-wav: truncated WAV/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.decode(Buffer.alloc(MAX_WAV_BYTES + 1))),
+    /^oversize/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.decode(buildWav(tone(10), { sampleRate: 16000, channels: 1 }))),
+    /^no-metadata/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.decode(buildWav(tone(10), { sampleRate: 16000, channels: 1 }, '{"text":1}'))),
+    /^invalid/,
+  );
+  assert.match(
+    faultOf(() => channels.audio.codec.decode(buildWav(tone(10), { sampleRate: 16000, channels: 1 }, 'not json'))),
+    /^no-metadata/,
+  );
 
   const eightBit = Buffer.from(good);
   eightBit.writeUInt16LE(8, 34);
-  assert.match(faultOf(() => parseWav(eightBit)), /8-bit samples/);
+  assert.match(
+    faultOf(() => parseWav(eightBit)),
+    /8-bit samples/,
+  );
   const fast = Buffer.from(good);
   fast.writeUInt32LE(96000, 24);
-  assert.match(faultOf(() => parseWav(fast)), /96000 Hz/);
+  assert.match(
+    faultOf(() => parseWav(fast)),
+    /96000 Hz/,
+  );
   const float = Buffer.from(good);
   float.writeUInt16LE(3, 20);
-  assert.match(faultOf(() => parseWav(float)), /audio format 3/);
+  assert.match(
+    faultOf(() => parseWav(float)),
+    /audio format 3/,
+  );
   // A chunk that claims to be larger than the file must not be read past the end.
   const lying = Buffer.from(good);
   lying.writeUInt32LE(0x7fffffff, 40);
-  assert.match(faultOf(() => parseWav(lying)), /runs past the end/);
+  assert.match(
+    faultOf(() => parseWav(lying)),
+    /runs past the end/,
+  );
 });
 
 test('hostile metadata text (markup, oversize) is refused by the speech schema', () => {
@@ -155,7 +189,11 @@ test('a bad catalog reports every problem at once, each with its place', () => {
     /^products\.1\.price\.minor: /,
     /^products\.2\.name\.en-US: must be plain text/,
   ];
-  for (const pattern of expect) assert.ok(issues.some((line) => pattern.test(line)), `${pattern} in\n${issues.join('\n')}`);
+  for (const pattern of expect)
+    assert.ok(
+      issues.some((line) => pattern.test(line)),
+      `${pattern} in\n${issues.join('\n')}`,
+    );
 });
 
 test('catalog cross-checks: duplicate skus, a label claimed twice, a missing locale name', () => {
@@ -170,26 +208,53 @@ test('catalog cross-checks: duplicate skus, a label claimed twice, a missing loc
   const result = catalogSchema.safeParse(bad);
   assert.equal(result.success, false);
   const issues = result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  assert.ok(issues.some((line) => /^products\.1\.sku: duplicate sku "BANANA" \(also products\[0\]\)/.test(line)), issues.join('\n'));
-  assert.ok(issues.some((line) => /^products\.1\.labels\.0: label "Banana" already belongs to products\[0\]/.test(line)), issues.join('\n'));
-  assert.ok(issues.some((line) => /^products\.2\.name: no display name for locale es-ES/.test(line)), issues.join('\n'));
+  assert.ok(
+    issues.some((line) => /^products\.1\.sku: duplicate sku "BANANA" \(also products\[0\]\)/.test(line)),
+    issues.join('\n'),
+  );
+  assert.ok(
+    issues.some((line) => /^products\.1\.labels\.0: label "Banana" already belongs to products\[0\]/.test(line)),
+    issues.join('\n'),
+  );
+  assert.ok(
+    issues.some((line) => /^products\.2\.name: no display name for locale es-ES/.test(line)),
+    issues.join('\n'),
+  );
 });
 
 test('scale readings below zero or beyond any scale are refused with a reason', () => {
   const codec = channels.weight.codec;
   assert.equal(codec.decode(Buffer.from('{"grams":182.5}')).grams, 182.5);
-  assert.match(faultOf(() => codec.decode(Buffer.from('{"grams":-3}'))), /zero \(tare\) it/);
-  assert.match(faultOf(() => codec.decode(Buffer.from('{"grams":1e9}'))), /beyond any checkout scale/);
-  assert.match(faultOf(() => codec.decode(Buffer.from('{"grams":"12"}'))), /^invalid/);
-  assert.match(faultOf(() => codec.decode(Buffer.from('{"grams":1,"tare":true}'))), /^invalid/);
+  assert.match(
+    faultOf(() => codec.decode(Buffer.from('{"grams":-3}'))),
+    /zero \(tare\) it/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(Buffer.from('{"grams":1e9}'))),
+    /beyond any checkout scale/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(Buffer.from('{"grams":"12"}'))),
+    /^invalid/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(Buffer.from('{"grams":1,"tare":true}'))),
+    /^invalid/,
+  );
 });
 
 test('lane events are told apart by type, and an unknown type is refused', () => {
   const codec = channels.laneEvent.codec;
   const event = { id: 'ev-1', lane: 'lane-1', locale: 'en-US', at: 1, type: 'trouble', problem: 'camera-offline', state: 'begin' };
   assert.deepEqual(codec.decode(Buffer.from(JSON.stringify(event))), event);
-  assert.match(faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, type: 'explode' })))), /^invalid/);
-  assert.match(faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, problem: 'gremlins' })))), /^invalid/);
+  assert.match(
+    faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, type: 'explode' })))),
+    /^invalid/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, problem: 'gremlins' })))),
+    /^invalid/,
+  );
 });
 
 test('alert events carry a whole alert with its stable id; bad ones are refused', () => {
@@ -197,9 +262,24 @@ test('alert events carry a whole alert with its stable id; bad ones are refused'
   const event = channels.alerts.example;
   assert.deepEqual(codec.decode(codec.encode(event)), event);
   const bad = (patch: object) => Buffer.from(JSON.stringify({ ...event, alert: { ...event.alert, ...patch } }));
-  assert.match(faultOf(() => codec.decode(bad({ id: '../../etc' }))), /^invalid/);
-  assert.match(faultOf(() => codec.decode(bad({ severity: 'apocalyptic' }))), /^invalid/);
-  assert.match(faultOf(() => codec.decode(bad({ count: 0 }))), /^invalid/);
-  assert.match(faultOf(() => codec.decode(bad({ message: '<script>alert(1)</script>' }))), /^invalid/);
-  assert.match(faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, type: 'explode' })))), /^invalid/);
+  assert.match(
+    faultOf(() => codec.decode(bad({ id: '../../etc' }))),
+    /^invalid/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(bad({ severity: 'apocalyptic' }))),
+    /^invalid/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(bad({ count: 0 }))),
+    /^invalid/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(bad({ message: '<script>alert(1)</script>' }))),
+    /^invalid/,
+  );
+  assert.match(
+    faultOf(() => codec.decode(Buffer.from(JSON.stringify({ ...event, type: 'explode' })))),
+    /^invalid/,
+  );
 });

@@ -22,9 +22,10 @@ test('toPlainText: whatever comes in, what comes out is what plainTextSchema acc
     '\u200fRLM is fine',
   ];
   let seed = 7;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const alphabet = ['a', ' ', '&', '<', '\\', '{', '\u0000', '\u0085', '\u009f', '\u202a', '\u2067', '\ud83c', '\udf4a', '🍊', 'é', '\t', '\n'];
-  for (let i = 0; i < 2000; i++) hostile.push(Array.from({ length: 1 + Math.floor(random() * 120) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''));
+  for (let i = 0; i < 2000; i++)
+    hostile.push(Array.from({ length: 1 + Math.floor(random() * 120) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''));
   for (const text of hostile) {
     for (const max of [1, 2, 80, 100]) {
       const plain = toPlainText(text, max);

@@ -71,11 +71,18 @@ test('catalog file: missing, empty, corrupt, a folder, a YAML bomb, too big or i
   assert.match(problemsOf(file('bad.json', '{"currency": "USD",')).join('\n'), /not valid JSON/);
   mkdirSync(join(dir, 'folder.yaml'));
   assert.match(problemsOf(join(dir, 'folder.yaml')).join('\n'), /is a folder/);
-  const bomb = file('bomb.yaml', `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n`);
+  const bomb = file(
+    'bomb.yaml',
+    `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n`,
+  );
   problemsOf(bomb);
   assert.match(problemsOf(file('big.yaml', `# ${'x'.repeat(9 * 1024 * 1024)}`)).join('\n'), /larger than/);
   const invalid = problemsOf(
-    file('invalid.yaml', 'currency: XXXX\nlocales: [en-US]\nproducts:\n  - sku: A\n    labels: [a]\n    name: { en-US: "<b>A</b>" }\n    price: { per: unit, minor: -1 }\n    weight: { min: 10, max: 5 }\n'),
+    file(
+      'invalid.yaml',
+      'currency: XXXX\nlocales: [en-US]\nproducts:\n  - sku: A\n    labels: [a]\n    name: { en-US: "<b>A</b>" }\n    price: { per: unit, minor: -1 }\n    weight: { min: 10, max: 5 }\n',
+    ),
   ).join('\n');
-  for (const expected of ['currency', 'products.0.name.en-US', 'products.0.price.minor', 'products.0.weight']) assert.ok(invalid.includes(expected), `${expected} in:\n${invalid}`);
+  for (const expected of ['currency', 'products.0.name.en-US', 'products.0.price.minor', 'products.0.weight'])
+    assert.ok(invalid.includes(expected), `${expected} in:\n${invalid}`);
 });

@@ -48,7 +48,12 @@ interface Entry<V> {
 
 const metricsByRegistry = new WeakMap<Registry, { evictions: Counter<'map' | 'reason'>; entries: Gauge<'map'> }>();
 const unregistered = {
-  evictions: new Counter({ name: 'sightline_bounded_map_evictions_total', help: 'Entries dropped from bounded per-id maps', labelNames: ['map', 'reason'], registers: [] }),
+  evictions: new Counter({
+    name: 'sightline_bounded_map_evictions_total',
+    help: 'Entries dropped from bounded per-id maps',
+    labelNames: ['map', 'reason'],
+    registers: [],
+  }),
   entries: new Gauge({ name: 'sightline_bounded_map_entries', help: 'Entries held in bounded per-id maps', labelNames: ['map'], registers: [] }),
 };
 
@@ -60,7 +65,12 @@ function metricsFor(registry: Registry | undefined) {
     metrics = {
       evictions:
         existing ??
-        new Counter({ name: 'sightline_bounded_map_evictions_total', help: 'Entries dropped from bounded per-id maps', labelNames: ['map', 'reason'], registers: [registry] }),
+        new Counter({
+          name: 'sightline_bounded_map_evictions_total',
+          help: 'Entries dropped from bounded per-id maps',
+          labelNames: ['map', 'reason'],
+          registers: [registry],
+        }),
       entries:
         (registry.getSingleMetric('sightline_bounded_map_entries') as Gauge<'map'> | undefined) ??
         new Gauge({ name: 'sightline_bounded_map_entries', help: 'Entries held in bounded per-id maps', labelNames: ['map'], registers: [registry] }),
@@ -238,8 +248,16 @@ export class BoundedMap<K, V> {
         const counts = Object.fromEntries(this.#unlogged);
         this.#unlogged.clear();
         this.#logger?.warn(
-          { map: this.name, key: String(key), evicted: counts, maxEntries: this.maxEntries, maxBytes: Number.isFinite(this.maxBytes) ? this.maxBytes : undefined },
-          this.#refuseNew ? 'bounded map full: new ids refused or least recently used entries evicted' : 'bounded map full: evicted the least recently used entries',
+          {
+            map: this.name,
+            key: String(key),
+            evicted: counts,
+            maxEntries: this.maxEntries,
+            maxBytes: Number.isFinite(this.maxBytes) ? this.maxBytes : undefined,
+          },
+          this.#refuseNew
+            ? 'bounded map full: new ids refused or least recently used entries evicted'
+            : 'bounded map full: evicted the least recently used entries',
         );
       }
     }

@@ -85,7 +85,12 @@ export const env = {
   port: (fallback: number) =>
     z.coerce.number({ error: 'must be a port number' }).int('must be a whole number').min(0, 'must be 0-65535').max(65535, 'must be 0-65535').default(fallback),
   int: (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-    z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback),
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`)
+      .default(fallback),
   number: (fallback: number, min = -Infinity, max = Infinity) =>
     z.coerce.number({ error: 'must be a number' }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback),
   bool: (fallback: boolean) =>
@@ -102,12 +107,20 @@ export const env = {
     z
       .string()
       .transform((text, ctx) => {
-        const ids = [...new Set(text.split(',').map((id) => id.trim()).filter((id) => id !== ''))];
+        const ids = [
+          ...new Set(
+            text
+              .split(',')
+              .map((id) => id.trim())
+              .filter((id) => id !== ''),
+          ),
+        ];
         if (ids.length === 0) ctx.addIssue({ code: 'custom', message: `lists no ${what}; leave it unset instead` });
         if (ids.length > max) ctx.addIssue({ code: 'custom', message: `lists ${ids.length} ${what}s; at most ${max}` });
         for (const id of ids) {
           const parsed = idSchema.safeParse(id);
-          if (!parsed.success) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(id)} is not a ${what} id: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
+          if (!parsed.success)
+            ctx.addIssue({ code: 'custom', message: `${JSON.stringify(id)} is not a ${what} id: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
         }
         return ids;
       })

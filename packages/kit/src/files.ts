@@ -33,7 +33,12 @@ export function loadDataFile<S extends z.ZodType>(label: string, file: string, s
     text = readSmallFile(file, limit);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EFBIG' || code === 'EISDIR' ? (err as Error).message : code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`;
+    const why =
+      code === 'EFBIG' || code === 'EISDIR'
+        ? (err as Error).message
+        : code === 'ENOENT'
+          ? 'does not exist'
+          : `cannot be read (${code ?? (err as Error).message})`;
     return { problems: [`${where} ${why}`] };
   }
   if (text.trim() === '') return { problems: [`${where} is empty`] };

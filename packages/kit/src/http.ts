@@ -116,7 +116,13 @@ export function httpRoutes(app: FastifyInstance): readonly HttpRoute[] {
  *   from Content-Length), never buffered whole.
  * Refusals are counted in `sightline_http_requests_refused_total{reason}`, not logged.
  */
-export function createHttpApp({ logger, registry, notReadyReason, access = { host: '127.0.0.1' }, bodyLimit = JSON_BODY_LIMIT }: HealthOptions): FastifyInstance {
+export function createHttpApp({
+  logger,
+  registry,
+  notReadyReason,
+  access = { host: '127.0.0.1' },
+  bodyLimit = JSON_BODY_LIMIT,
+}: HealthOptions): FastifyInstance {
   const token = access.token ?? null;
   if (token === null && !isLoopbackHost(access.host)) {
     throw new Error(`HTTP on ${access.host} listens beyond loopback and needs a token (SIGHTLINE_HTTP_TOKEN or SIGHTLINE_HTTP_TOKEN_FILE)`);
@@ -152,7 +158,11 @@ export function createHttpApp({ logger, registry, notReadyReason, access = { hos
     const host = request.headers.host ?? '';
     const name = nameOfHostHeader(host);
     if (name === null || !names.has(name)) {
-      throw new HttpRefusal(403, 'SIGHTLINE_HTTP_FORBIDDEN_HOST', `Host ${JSON.stringify(host.slice(0, 100))} is not a name of this service; add it to SIGHTLINE_HTTP_ALLOWED_HOSTS`);
+      throw new HttpRefusal(
+        403,
+        'SIGHTLINE_HTTP_FORBIDDEN_HOST',
+        `Host ${JSON.stringify(host.slice(0, 100))} is not a name of this service; add it to SIGHTLINE_HTTP_ALLOWED_HOSTS`,
+      );
     }
     if (tokenDigest !== null && !WITHOUT_TOKEN.has(request.routeOptions.url ?? '')) {
       const given = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
@@ -166,8 +176,14 @@ export function createHttpApp({ logger, registry, notReadyReason, access = { hos
       const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       const takes = accepted.some((a) => (a.endsWith('/*') ? type.startsWith(a.slice(0, -1)) && type.length > a.length - 1 : type === a));
       if (!takes) {
-        const wanted = accepted.includes('application/json') ? `a JSON body with Content-Type: application/json ({} when there is nothing to send)` : `Content-Type ${accepted.join(', ')}`;
-        throw new HttpRefusal(415, 'SIGHTLINE_HTTP_UNSUPPORTED_MEDIA_TYPE', `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]} takes ${wanted}, not ${type === '' ? 'no Content-Type' : type}`);
+        const wanted = accepted.includes('application/json')
+          ? `a JSON body with Content-Type: application/json ({} when there is nothing to send)`
+          : `Content-Type ${accepted.join(', ')}`;
+        throw new HttpRefusal(
+          415,
+          'SIGHTLINE_HTTP_UNSUPPORTED_MEDIA_TYPE',
+          `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]} takes ${wanted}, not ${type === '' ? 'no Content-Type' : type}`,
+        );
       }
     }
   });

@@ -4,7 +4,15 @@ export { createHttpApp, httpRoutes, isLoopbackHost, JSON_BODY_LIMIT, type Health
 export { closeServiceMqttClient, createServiceMqttClient, type MqttSession, type MqttSettings } from './mqtt.ts';
 export { createRuntime, type Runtime, type RuntimeOptions, type Service } from './runtime.ts';
 export { runMain, type MainOptions } from './main.ts';
-export { dataDirSetting, httpAccessSettingsSchema, httpSettingsFrom, mqttSettingsSchema, mqttSettingsFrom, serviceDataDir, type HttpSettings } from './shared-config.ts';
+export {
+  dataDirSetting,
+  httpAccessSettingsSchema,
+  httpSettingsFrom,
+  mqttSettingsSchema,
+  mqttSettingsFrom,
+  serviceDataDir,
+  type HttpSettings,
+} from './shared-config.ts';
 export { loadDataFile, readSmallFile } from './files.ts';
 export { ensureSecretFile } from './secret-file.ts';
 export { openDatabase } from './sqlite.ts';

@@ -59,18 +59,20 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
       process.exit(1);
     }, stopTimeoutMs);
     deadline.unref();
-    started.then(() => app?.stop()).then(
-      () => {
-        logger.info('stopped');
-        logger.flush();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'stop failed');
-        logger.flush();
-        process.exit(1);
-      },
-    );
+    started
+      .then(() => app?.stop())
+      .then(
+        () => {
+          logger.info('stopped');
+          logger.flush();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'stop failed');
+          logger.flush();
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

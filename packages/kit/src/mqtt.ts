@@ -26,7 +26,12 @@ export interface MqttSession {
  * the broker keeps its subscriptions and queues its QoS 1 messages while it is down, and delivers
  * them when it is back. Without it, a clean session under a fresh id each time.
  */
-export function createServiceMqttClient(service: string, settings: MqttSettings, logger: Logger, session?: MqttSession): { client: MqttClient; topics: Topics } {
+export function createServiceMqttClient(
+  service: string,
+  settings: MqttSettings,
+  logger: Logger,
+  session?: MqttSession,
+): { client: MqttClient; topics: Topics } {
   const topics = createTopics(settings.topicPrefix);
   const availability = topics.topic(channels.availability, { service });
   const options: IClientOptions = {

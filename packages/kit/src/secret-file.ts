@@ -27,6 +27,7 @@ export function ensureSecretFile(file: string): boolean {
   } finally {
     closeSync(dir);
   }
-  if (!made && readSmallFile(file, 4096).trim().length < 32) throw new Error(`${file} exists but holds no secret of 32 characters or more: remove it to make a new one`);
+  if (!made && readSmallFile(file, 4096).trim().length < 32)
+    throw new Error(`${file} exists but holds no secret of 32 characters or more: remove it to make a new one`);
   return made;
 }

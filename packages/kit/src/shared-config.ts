@@ -16,7 +16,9 @@ export const mqttSettingsSchema = {
     .default('mqtt://127.0.0.1:1883'),
   SIGHTLINE_MQTT_USERNAME: env.optionalString(),
   SIGHTLINE_MQTT_PASSWORD: env.optionalString(),
-  SIGHTLINE_MQTT_CA: env.optionalString().describe('PEM text of the CA that signed the broker certificate (mqtts/wss); SIGHTLINE_MQTT_CA_FILE reads it from a file'),
+  SIGHTLINE_MQTT_CA: env
+    .optionalString()
+    .describe('PEM text of the CA that signed the broker certificate (mqtts/wss); SIGHTLINE_MQTT_CA_FILE reads it from a file'),
 };
 
 export function mqttSettingsFrom(config: {
@@ -56,7 +58,12 @@ export const httpAccessSettingsSchema = {
   SIGHTLINE_HTTP_ALLOWED_HOSTS: z
     .string()
     .default('')
-    .transform((value) => value.split(',').map((name) => name.trim()).filter((name) => name !== ''))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    )
     .pipe(z.array(hostNameSchema).max(64, 'at most 64 names'))
     .describe('Host header names every service answers to besides localhost, 127.0.0.1, [::1] and its own HTTP host'),
   SIGHTLINE_HTTP_TOKEN: z
@@ -65,7 +72,9 @@ export const httpAccessSettingsSchema = {
     .max(512, 'must be at most 512 characters')
     .regex(/^[A-Za-z0-9._~+/-]+=*$/, 'must be letters, digits and - . _ ~ + / (base64 or hex)')
     .optional()
-    .describe('bearer token every HTTP route but /healthz and /readyz requires; required when the HTTP host is beyond loopback (SIGHTLINE_HTTP_TOKEN_FILE reads it from a file)'),
+    .describe(
+      'bearer token every HTTP route but /healthz and /readyz requires; required when the HTTP host is beyond loopback (SIGHTLINE_HTTP_TOKEN_FILE reads it from a file)',
+    ),
 };
 
 /** Where a service listens for HTTP and who may talk to it. */

@@ -19,7 +19,11 @@ test('bounded map: a flood of new ids keeps at most maxEntries, evicting the lea
   for (let i = 0; i < 10_000; i++) map.set(`ghost-${i}`, i);
   assert.equal(map.size, 3);
   assert.deepEqual([...map.keys()], ['ghost-9997', 'ghost-9998', 'ghost-9999']);
-  assert.deepEqual(evicted.slice(0, 3), [['b', 'entries'], ['c', 'entries'], ['a', 'entries']]);
+  assert.deepEqual(evicted.slice(0, 3), [
+    ['b', 'entries'],
+    ['c', 'entries'],
+    ['a', 'entries'],
+  ]);
   const text = await registry.metrics();
   assert.match(text, /sightline_bounded_map_evictions_total\{map="cameras",reason="entries"\} 10000/);
   assert.match(text, /sightline_bounded_map_entries\{map="cameras"\} 3/);
@@ -27,7 +31,13 @@ test('bounded map: a flood of new ids keeps at most maxEntries, evicting the lea
 
 test('bounded map: a byte bound evicts the oldest until the total fits, and refuses a value larger than the whole bound', () => {
   const evicted: Array<[string, EvictionReason]> = [];
-  const map = new BoundedMap<string, Buffer>({ name: 'frames', maxEntries: 100, maxBytes: 1000, sizeOf: (b) => b.length, onEvict: (k, _v, r) => evicted.push([k, r]) });
+  const map = new BoundedMap<string, Buffer>({
+    name: 'frames',
+    maxEntries: 100,
+    maxBytes: 1000,
+    sizeOf: (b) => b.length,
+    onEvict: (k, _v, r) => evicted.push([k, r]),
+  });
   map.set('a', Buffer.alloc(400));
   map.set('b', Buffer.alloc(400));
   map.set('c', Buffer.alloc(400));
@@ -39,13 +49,22 @@ test('bounded map: a byte bound evicts the oldest until the total fits, and refu
   // Replacing a key re-measures it instead of counting it twice.
   map.set('b', Buffer.alloc(100));
   assert.equal(map.bytes, 500);
-  assert.deepEqual(evicted, [['a', 'bytes'], ['huge', 'too-large']]);
+  assert.deepEqual(evicted, [
+    ['a', 'bytes'],
+    ['huge', 'too-large'],
+  ]);
 });
 
 test('bounded map: idle entries expire by the service clock; reading an entry keeps it alive, peeking does not', () => {
   const time = clock();
   const expired: string[] = [];
-  const map = new BoundedMap<string, string>({ name: 'lanes', maxEntries: 10, idleMs: 1000, now: time.now, onEvict: (k, _v, r) => r === 'idle' && expired.push(k) });
+  const map = new BoundedMap<string, string>({
+    name: 'lanes',
+    maxEntries: 10,
+    idleMs: 1000,
+    now: time.now,
+    onEvict: (k, _v, r) => r === 'idle' && expired.push(k),
+  });
   map.set('read', 'x');
   map.set('peeked', 'y');
   time.advance(600);

@@ -73,7 +73,10 @@ test('the error message lists each problem on its own line under the service nam
     loadConfig('capture', schema, { SIGHTLINE_CAPTURE_FPS: '0', SIGHTLINE_CAPTURE_MOTION: 'maybe' });
     assert.fail('expected a ConfigError');
   } catch (err) {
-    assert.match((err as Error).message, /^capture: invalid configuration:\n {2}- SIGHTLINE_CAPTURE_FPS: must be at least 0.1 \(got "0"\)\n {2}- SIGHTLINE_CAPTURE_MOTION: must be true or false/);
+    assert.match(
+      (err as Error).message,
+      /^capture: invalid configuration:\n {2}- SIGHTLINE_CAPTURE_FPS: must be at least 0.1 \(got "0"\)\n {2}- SIGHTLINE_CAPTURE_MOTION: must be true or false/,
+    );
   }
 });
 

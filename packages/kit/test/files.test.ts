@@ -26,7 +26,8 @@ test('config data files: YAML or JSON in, every problem out with the file and th
   assert.match(problems(file('dup.yaml', 'name: a\nname: b\ncount: 1\n')), /is not valid YAML/);
   assert.match(problems(file('wrong.yaml', 'name: 3\ncount: 1.5\nextra: x\n')), /name: .*\n.*count: .*\n.*extra/s);
   assert.match(problems(file('big.yaml', `# ${'x'.repeat(2000)}`)), /is larger than 1024 bytes/);
-  const bomb = 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
+  const bomb =
+    'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
   assert.match(problems(file('bomb.yaml', bomb)), /cannot be read as YAML|not valid YAML/);
   mkdirSync(path.join(dir, 'folder.yaml'));
   assert.match(problems(path.join(dir, 'folder.yaml')), /is a folder/);

@@ -87,8 +87,12 @@ test('PUT, PATCH and DELETE need JSON too; an empty JSON body is 400; JSON with 
 test('a route that takes images says so; it still refuses JSON and text', async (t) => {
   const { app, calls } = build(t);
   const image = Buffer.alloc(200_000, 7);
-  assert.deepEqual((await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'application/octet-stream' }, payload: image })).json(), { bytes: 200_000 });
-  assert.deepEqual((await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'image/png' }, payload: image })).json(), { bytes: 200_000 });
+  assert.deepEqual((await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'application/octet-stream' }, payload: image })).json(), {
+    bytes: 200_000,
+  });
+  assert.deepEqual((await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'image/png' }, payload: image })).json(), {
+    bytes: 200_000,
+  });
   for (const type of ['application/json', 'text/plain', 'image', 'image/', 'application/x-www-form-urlencoded']) {
     assert.equal((await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': type }, payload: 'x' })).statusCode, 415, type);
   }
@@ -98,20 +102,49 @@ test('a route that takes images says so; it still refuses JSON and text', async 
 test('the Host header must name this service: loopback names, the listening host, or an allowed name; anything else is 403 and counted', async (t) => {
   const { app, calls, refused } = build(t, { host: '192.0.2.10', allowedHosts: ['alert', 'sightline.example'], token: TOKEN });
   const auth = { authorization: `Bearer ${TOKEN}` };
-  const accepted = ['localhost', 'localhost:8087', 'LOCALHOST.:1', '127.0.0.1:8087', '127.0.0.1', '[::1]:8087', '[::1]', '192.0.2.10:8087', 'alert:8087', 'Sightline.Example'];
+  const accepted = [
+    'localhost',
+    'localhost:8087',
+    'LOCALHOST.:1',
+    '127.0.0.1:8087',
+    '127.0.0.1',
+    '[::1]:8087',
+    '[::1]',
+    '192.0.2.10:8087',
+    'alert:8087',
+    'Sightline.Example',
+  ];
   for (const host of accepted) {
     const response = await app.inject({ method: 'GET', url: '/things', headers: { host, ...auth } });
     assert.equal(response.statusCode, 200, `${host}: ${response.body}`);
   }
-  const foreign = ['evil.example', 'evil.example:8087', 'alert.evil.example', '127.0.0.2:8087', 'localhost@evil.example', '[::2]:1', 'localhost:80:80', ' localhost', 'sightline.example.evil'];
+  const foreign = [
+    'evil.example',
+    'evil.example:8087',
+    'alert.evil.example',
+    '127.0.0.2:8087',
+    'localhost@evil.example',
+    '[::2]:1',
+    'localhost:80:80',
+    ' localhost',
+    'sightline.example.evil',
+  ];
   for (const host of foreign) {
     for (const method of ['GET', 'POST'] as const) {
-      const response = await app.inject({ method, url: method === 'GET' ? '/healthz' : '/things', headers: { host, ...auth, 'content-type': 'application/json' }, payload: method === 'POST' ? '{}' : undefined });
+      const response = await app.inject({
+        method,
+        url: method === 'GET' ? '/healthz' : '/things',
+        headers: { host, ...auth, 'content-type': 'application/json' },
+        payload: method === 'POST' ? '{}' : undefined,
+      });
       assert.equal(response.statusCode, 403, `${method} ${JSON.stringify(host)}: ${response.body}`);
       assert.equal(response.json().code, 'SIGHTLINE_HTTP_FORBIDDEN_HOST');
     }
   }
-  assert.match((await app.inject({ url: '/things', headers: { host: 'evil.example', ...auth } })).json().message, /"evil\.example" is not a name of this service; add it to SIGHTLINE_HTTP_ALLOWED_HOSTS/);
+  assert.match(
+    (await app.inject({ url: '/things', headers: { host: 'evil.example', ...auth } })).json().message,
+    /"evil\.example" is not a name of this service; add it to SIGHTLINE_HTTP_ALLOWED_HOSTS/,
+  );
   assert.deepEqual(calls, []);
   assert.equal(await refused('host'), foreign.length * 2 + 1);
 });
@@ -135,10 +168,27 @@ test('with a token every route but /healthz and /readyz needs Authorization: Bea
   const lines: string[] = [];
   const { app, calls, refused } = build(t, { host: '0.0.0.0', token: TOKEN }, lines);
   for (const url of ['/healthz', '/readyz']) assert.equal((await app.inject({ url })).statusCode, 200, url);
-  const attempts: Array<Record<string, string>> = [{}, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN.slice(0, -1)}` }, { authorization: `Bearer ${TOKEN}x` }, { authorization: 'Bearer ' }];
+  const attempts: Array<Record<string, string>> = [
+    {},
+    { authorization: TOKEN },
+    { authorization: `Basic ${TOKEN}` },
+    { authorization: `Bearer ${TOKEN.slice(0, -1)}` },
+    { authorization: `Bearer ${TOKEN}x` },
+    { authorization: 'Bearer ' },
+  ];
   for (const headers of attempts) {
-    for (const [method, url] of [['GET', '/metrics'], ['GET', '/things'], ['POST', '/things'], ['GET', '/no-such-route']] as const) {
-      const response = await app.inject({ method, url, headers: { ...headers, 'content-type': 'application/json' }, payload: method === 'POST' ? '{}' : undefined });
+    for (const [method, url] of [
+      ['GET', '/metrics'],
+      ['GET', '/things'],
+      ['POST', '/things'],
+      ['GET', '/no-such-route'],
+    ] as const) {
+      const response = await app.inject({
+        method,
+        url,
+        headers: { ...headers, 'content-type': 'application/json' },
+        payload: method === 'POST' ? '{}' : undefined,
+      });
       assert.equal(response.statusCode, 401, `${method} ${url} ${JSON.stringify(headers)}`);
       assert.equal(response.headers['www-authenticate'], 'Bearer');
       assert.equal(response.json().code, 'SIGHTLINE_HTTP_UNAUTHORIZED');
@@ -150,7 +200,11 @@ test('with a token every route but /healthz and /readyz needs Authorization: Bea
   assert.equal((await app.inject({ url: '/metrics', headers: good })).statusCode, 200);
   assert.equal((await app.inject({ url: '/things', headers: { authorization: `bearer  ${TOKEN}` } })).statusCode, 200);
   assert.equal((await app.inject({ method: 'POST', url: '/things', headers: good, payload: { a: 1 } })).statusCode, 200);
-  assert.equal((await app.inject({ method: 'POST', url: '/things', headers: { ...good, 'content-type': 'text/plain' }, payload: 'x' })).statusCode, 415, 'the token does not make text/plain acceptable');
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/things', headers: { ...good, 'content-type': 'text/plain' }, payload: 'x' })).statusCode,
+    415,
+    'the token does not make text/plain acceptable',
+  );
   assert.equal((await app.inject({ url: '/no-such-route', headers: good })).statusCode, 404);
   app.log.info({ headers: { authorization: `Bearer ${TOKEN}` } }, 'a line with the header in it');
   assert.ok(lines.length > 0);
@@ -161,12 +215,23 @@ test('JSON routes take 64 KiB; a route sets its own larger limit; over it is 413
   const { app, calls, refused } = build(t);
   const json = (bytes: number) => `{"a":"${'x'.repeat(bytes - 8)}"}`;
   assert.equal(json(JSON_BODY_LIMIT).length, JSON_BODY_LIMIT);
-  assert.equal((await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'application/json' }, payload: json(JSON_BODY_LIMIT) })).statusCode, 200);
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'application/json' }, payload: json(JSON_BODY_LIMIT) })).statusCode,
+    200,
+  );
   const over = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'application/json' }, payload: json(JSON_BODY_LIMIT + 1) });
   assert.equal(over.statusCode, 413);
   assert.equal(over.json().code, 'FST_ERR_CTP_BODY_TOO_LARGE');
-  assert.equal((await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(1024 * 1024) })).statusCode, 200);
-  assert.equal((await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(1024 * 1024 + 1) })).statusCode, 413);
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(1024 * 1024) }))
+      .statusCode,
+    200,
+  );
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/pictures', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(1024 * 1024 + 1) }))
+      .statusCode,
+    413,
+  );
   assert.equal(calls.length, 2);
   assert.equal(await refused('body-too-large'), 2);
 });
@@ -198,12 +263,22 @@ test('over a real socket: an oversize body is refused with 413 and the connectio
   const port = (app.server.address() as { port: number }).port;
   const chunk = Buffer.alloc(16 * 1024, 0x61);
 
-  const declared = await rawRequest(port, `POST /things HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${100 * 1024 * 1024}\r\n\r\n{"a":"`, chunk, 6400);
+  const declared = await rawRequest(
+    port,
+    `POST /things HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${100 * 1024 * 1024}\r\n\r\n{"a":"`,
+    chunk,
+    6400,
+  );
   assert.match(declared.response, /^HTTP\/1\.1 413 /);
   assert.ok(declared.sent < 2 * 1024 * 1024, `answered after ${declared.sent} of 100 MiB`);
   assert.ok(declared.closed, 'the connection is closed');
 
-  const chunked = await rawRequest(port, `POST /things HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`, Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]), 6400);
+  const chunked = await rawRequest(
+    port,
+    `POST /things HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]),
+    6400,
+  );
   assert.match(chunked.response, /^HTTP\/1\.1 413 /);
   assert.ok(chunked.sent < 2 * 1024 * 1024, `answered after ${chunked.sent} bytes of an endless chunked body`);
 
@@ -245,7 +320,11 @@ test('settings: listening beyond loopback without SIGHTLINE_HTTP_TOKEN is a conf
   assert.match(problem!, /SIGHTLINE_HTTP_TOKEN \(or SIGHTLINE_HTTP_TOKEN_FILE\) is required: SIGHTLINE_ALERT_HTTP_HOST=0\.0\.0\.0 listens beyond loopback/);
   const dir = mkdtempSync(join(tmpdir(), 'sightline-http-'));
   writeFileSync(join(dir, 'http-token'), TOKEN);
-  const settings = settingsOf({ SIGHTLINE_ALERT_HTTP_HOST: '0.0.0.0', SIGHTLINE_HTTP_TOKEN_FILE: join(dir, 'http-token'), SIGHTLINE_HTTP_ALLOWED_HOSTS: 'alert, Sightline.Example.,::1' });
+  const settings = settingsOf({
+    SIGHTLINE_ALERT_HTTP_HOST: '0.0.0.0',
+    SIGHTLINE_HTTP_TOKEN_FILE: join(dir, 'http-token'),
+    SIGHTLINE_HTTP_ALLOWED_HOSTS: 'alert, Sightline.Example.,::1',
+  });
   assert.deepEqual(settings, { host: '0.0.0.0', port: 8087, allowedHosts: ['alert', 'sightline.example', '[::1]'], token: TOKEN });
   // Every service may be given these (one environment feeds the stack) without knowing them.
   assert.doesNotThrow(() => loadConfig('capture', z.strictObject({}), { SIGHTLINE_HTTP_TOKEN: TOKEN, SIGHTLINE_HTTP_ALLOWED_HOSTS: 'x' }));
@@ -259,6 +338,10 @@ test('settings: a weak or malformed token and host names with a scheme or port a
   const spaced = `${TOKEN} with spaces`;
   assert.match(problemsOf({ SIGHTLINE_HTTP_TOKEN: spaced })[0]!, /must be letters, digits/);
   for (const names of ['http://alert', 'alert:8087', '*.example', 'a b']) {
-    assert.match(problemsOf({ SIGHTLINE_HTTP_ALLOWED_HOSTS: names }).join('\n'), /SIGHTLINE_HTTP_ALLOWED_HOSTS.*must be host names without scheme or port/, names);
+    assert.match(
+      problemsOf({ SIGHTLINE_HTTP_ALLOWED_HOSTS: names }).join('\n'),
+      /SIGHTLINE_HTTP_ALLOWED_HOSTS.*must be host names without scheme or port/,
+      names,
+    );
   }
 });

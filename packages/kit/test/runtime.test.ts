@@ -117,7 +117,13 @@ test('main: a service started by a supervisor stops gracefully when the supervis
 
 test('a persistent session gets what was published while the service was down; a runtime never started stops cleanly', async (t) => {
   const { url } = await startTestBroker(t);
-  const options = { service: 'alert', logger: silent, mqtt: { url, topicPrefix: 'sightline' }, http: { host: '127.0.0.1', port: 0 }, mqttSession: { clientId: 'sightline-alert-test' } };
+  const options = {
+    service: 'alert',
+    logger: silent,
+    mqtt: { url, topicPrefix: 'sightline' },
+    http: { host: '127.0.0.1', port: 0 },
+    mqttSession: { clientId: 'sightline-alert-test' },
+  };
   const received: string[] = [];
   const first = createRuntime(options);
   // Subscribed before connecting (granted on connect), as a service does.

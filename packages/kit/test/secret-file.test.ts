@@ -33,11 +33,17 @@ test('processes racing at first start agree on one secret; a file with no secret
   const outputs = await Promise.all(Array.from({ length: 6 }, () => run(process.execPath, [cli, file])));
   assert.equal(outputs.filter((o) => o.stdout.startsWith('made')).length, 1);
   assert.equal(outputs.filter((o) => o.stdout.startsWith('kept')).length, 5);
-  assert.ok(outputs.every((o) => !o.stdout.includes(readFileSync(file, 'utf8'))), 'the secret is never printed');
+  assert.ok(
+    outputs.every((o) => !o.stdout.includes(readFileSync(file, 'utf8'))),
+    'the secret is never printed',
+  );
   assert.deepEqual(readdirSync(dir), ['http-token']);
 
   const empty = join(dir, 'empty');
   writeFileSync(empty, '');
-  await assert.rejects(run(process.execPath, [cli, empty]), (err: { code: number; stderr: string }) => err.code === 1 && /holds no secret of 32 characters or more: remove it/.test(err.stderr));
+  await assert.rejects(
+    run(process.execPath, [cli, empty]),
+    (err: { code: number; stderr: string }) => err.code === 1 && /holds no secret of 32 characters or more: remove it/.test(err.stderr),
+  );
   assert.equal(readFileSync(empty, 'utf8'), '');
 });

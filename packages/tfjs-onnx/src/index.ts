@@ -7,6 +7,28 @@
  */
 export { ConversionError, UnsupportedOpError } from './attrs.ts';
 export { dequantizeFloat16, halfToFloat } from './float16.ts';
-export { attr, ElemType, onnx, OnnxGraphBuilder, valueInfo, type Attr, type ElemTypeCode, type OnnxNode, type OnnxTensor, type OnnxValueInfo, type ValueInfo } from './onnx-builder.ts';
-export { loadTfjsGraphModel, parseModelJson, parseTfjsGraphModel, readTfjsModelFiles, TfjsModelError, type GraphNode, type TfjsGraphModel, type TfjsModelFiles, type WeightTensor } from './tfjs-model.ts';
+export {
+  attr,
+  ElemType,
+  onnx,
+  OnnxGraphBuilder,
+  valueInfo,
+  type Attr,
+  type ElemTypeCode,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+  type ValueInfo,
+} from './onnx-builder.ts';
+export {
+  loadTfjsGraphModel,
+  parseModelJson,
+  parseTfjsGraphModel,
+  readTfjsModelFiles,
+  TfjsModelError,
+  type GraphNode,
+  type TfjsGraphModel,
+  type TfjsModelFiles,
+  type WeightTensor,
+} from './tfjs-model.ts';
 export { CONVERTER_NAME, CONVERTER_VERSION, convertTfjsToOnnx, OPSET, type ConversionResult, type ConvertOptions } from './tfjs-to-onnx.ts';

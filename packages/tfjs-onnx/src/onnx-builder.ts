@@ -12,10 +12,7 @@ export const ElemType = { float: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool:
 export type ElemTypeCode = (typeof ElemType)[keyof typeof ElemType];
 
 export type Attr =
-  | { kind: 'int'; value: number }
-  | { kind: 'ints'; value: readonly number[] }
-  | { kind: 'float'; value: number }
-  | { kind: 'string'; value: string };
+  { kind: 'int'; value: number } | { kind: 'ints'; value: readonly number[] } | { kind: 'float'; value: number } | { kind: 'string'; value: string };
 
 export const attr = {
   int: (value: number): Attr => ({ kind: 'int', value }),
@@ -80,7 +77,12 @@ export class OnnxGraphBuilder {
     return out;
   }
 
-  initializer(name: string, elemType: ElemTypeCode, dims: readonly number[], data: Float32Array | Int32Array | BigInt64Array | Float64Array | Uint8Array): string {
+  initializer(
+    name: string,
+    elemType: ElemTypeCode,
+    dims: readonly number[],
+    data: Float32Array | Int32Array | BigInt64Array | Float64Array | Uint8Array,
+  ): string {
     this.initializers.push({ name, dataType: elemType, dims: [...dims], rawData: rawBytes(data) });
     return name;
   }
@@ -90,7 +92,12 @@ export class OnnxGraphBuilder {
   }
 
   int64s(base: string, values: readonly (number | bigint)[], dims: readonly number[] = [values.length]): string {
-    return this.initializer(this.unique(base), ElemType.int64, dims, BigInt64Array.from(values, (v) => BigInt(v)));
+    return this.initializer(
+      this.unique(base),
+      ElemType.int64,
+      dims,
+      BigInt64Array.from(values, (v) => BigInt(v)),
+    );
   }
 
   /** A small constant reused wherever the same value is needed (Clip bounds, shape pieces). */
@@ -98,8 +105,7 @@ export class OnnxGraphBuilder {
     const key = `${elemType}:${value}`;
     const known = this.#shared.get(key);
     if (known) return known;
-    const name =
-      elemType === ElemType.float ? this.floats(`const_f32_${value}`, [], Float32Array.of(value)) : this.int64s(`const_i64_${value}`, [value], []);
+    const name = elemType === ElemType.float ? this.floats(`const_f32_${value}`, [], Float32Array.of(value)) : this.int64s(`const_i64_${value}`, [value], []);
     this.#shared.set(key, name);
     return name;
   }

@@ -56,7 +56,8 @@ function paddingAttrs(ctx: OpContext): Record<string, Attr> {
   if (padding === 'VALID') return { auto_pad: attr.string('VALID') };
   if (padding === 'EXPLICIT') {
     const p = attrInts(ctx.node, 'explicit_paddings');
-    if (p.length !== 8 || p.slice(0, 2).some(Boolean) || p.slice(6).some(Boolean)) throw new ConversionError(ctx.node, `explicit_paddings ${JSON.stringify(p)} are not supported`);
+    if (p.length !== 8 || p.slice(0, 2).some(Boolean) || p.slice(6).some(Boolean))
+      throw new ConversionError(ctx.node, `explicit_paddings ${JSON.stringify(p)} are not supported`);
     return { pads: attr.ints([p[2]!, p[4]!, p[3]!, p[5]!]) };
   }
   throw new ConversionError(ctx.node, `padding ${padding} is not supported`);
@@ -72,8 +73,7 @@ function convFilter(w: WeightTensor): { dims: number[]; data: Float32Array } {
   const out = new Float32Array(w.data.length);
   for (let h = 0; h < kh; h++)
     for (let x = 0; x < kw; x++)
-      for (let i = 0; i < ci; i++)
-        for (let o = 0; o < co; o++) out[((o * ci + i) * kh + h) * kw + x] = w.data[((h * kw + x) * ci + i) * co + o]!;
+      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[((o * ci + i) * kh + h) * kw + x] = w.data[((h * kw + x) * ci + i) * co + o]!;
   return { dims: [co, ci, kh, kw], data: out };
 }
 
@@ -83,8 +83,7 @@ function depthwiseFilter(w: WeightTensor): { dims: number[]; data: Float32Array 
   const out = new Float32Array(w.data.length);
   for (let h = 0; h < kh; h++)
     for (let x = 0; x < kw; x++)
-      for (let i = 0; i < ci; i++)
-        for (let j = 0; j < m; j++) out[((i * m + j) * kh + h) * kw + x] = w.data[((h * kw + x) * ci + i) * m + j]!;
+      for (let i = 0; i < ci; i++) for (let j = 0; j < m; j++) out[((i * m + j) * kh + h) * kw + x] = w.data[((h * kw + x) * ci + i) * m + j]!;
   return { dims: [ci * m, 1, kh, kw], data: out };
 }
 
@@ -323,7 +322,17 @@ const ops: Record<string, OpMapping> = {
     const type = ctx.inputType(0);
     let y = ctx.input(0);
     if (axes.length > 0) {
-      y = b.op('Slice', [y, b.int64s(`${node.name}/starts`, starts), b.int64s(`${node.name}/ends`, ends), b.int64s(`${node.name}/axes`, axes), b.int64s(`${node.name}/steps`, steps)], node.name);
+      y = b.op(
+        'Slice',
+        [
+          y,
+          b.int64s(`${node.name}/starts`, starts),
+          b.int64s(`${node.name}/ends`, ends),
+          b.int64s(`${node.name}/axes`, axes),
+          b.int64s(`${node.name}/steps`, steps),
+        ],
+        node.name,
+      );
     }
     if (squeeze.length > 0) y = b.op('Squeeze', [y, b.int64s(`${node.name}/squeeze_axes`, squeeze)], node.name);
     b.node('Identity', [y], [ctx.output(0, type)]);

@@ -43,9 +43,32 @@ before(async () => {
 
 test('the conversion covers every op on the path to the three outputs', () => {
   assert.deepEqual(Object.keys(ops).sort(), [
-    'Add', 'Cast', 'ConcatV2', 'Const', 'Conv2D', 'DepthwiseConv2dNative', 'Equal', 'ExpandDims', 'FloorDiv', 'FloorMod',
-    'FusedDepthwiseConv2dNative', 'GatherV2', 'Identity', 'MaxPool', 'Mean', 'Mul', 'Placeholder', 'Relu', 'Relu6',
-    'Reshape', 'ResizeBilinear', 'Sigmoid', 'StridedSlice', 'Sub', 'TopKV2', '_FusedConv2D',
+    'Add',
+    'Cast',
+    'ConcatV2',
+    'Const',
+    'Conv2D',
+    'DepthwiseConv2dNative',
+    'Equal',
+    'ExpandDims',
+    'FloorDiv',
+    'FloorMod',
+    'FusedDepthwiseConv2dNative',
+    'GatherV2',
+    'Identity',
+    'MaxPool',
+    'Mean',
+    'Mul',
+    'Placeholder',
+    'Relu',
+    'Relu6',
+    'Reshape',
+    'ResizeBilinear',
+    'Sigmoid',
+    'StridedSlice',
+    'Sub',
+    'TopKV2',
+    '_FusedConv2D',
   ]);
 });
 

@@ -36,7 +36,9 @@ function tinyModel(nodes: object[], weights: TinyWeight[], outputs: string[]): T
     generatedBy: 'test',
     convertedBy: null,
     signature: { outputs: Object.fromEntries(outputs.map((o) => [o, { name: o }])) },
-    modelTopology: { node: [...weights.map((w) => ({ name: w.name, op: 'Const', attr: { dtype: dtype(w.dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT') } })), ...nodes] },
+    modelTopology: {
+      node: [...weights.map((w) => ({ name: w.name, op: 'Const', attr: { dtype: dtype(w.dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT') } })), ...nodes],
+    },
     weightsManifest: [
       {
         paths: ['w.bin'],
@@ -96,14 +98,23 @@ test('float16 decoding covers normals, subnormals, zero, infinity and NaN', () =
 
 test('a small graph converts and runs in onnxruntime with TF semantics (float16 weights, floor division of negatives, strided slice)', async (t) => {
   const converted = convertTfjsToOnnx(parseTfjsGraphModel(arithmeticModel()), { metadata: { source_sha256: 'abc' } });
-  assert.deepEqual(converted.outputs.map((o) => o.name), ['clipped', 'quotient', 'remainder', 'middle']);
+  assert.deepEqual(
+    converted.outputs.map((o) => o.name),
+    ['clipped', 'quotient', 'remainder', 'middle'],
+  );
 
   const proto = onnx.ModelProto.decode(converted.onnx);
   assert.equal(proto.producerName, 'sightline');
   assert.equal(proto.producerVersion, CONVERTER_VERSION);
   assert.equal(proto.docString, `Converted from a TensorFlow.js graph model (test) by ${CONVERTER_NAME}`);
-  assert.deepEqual(proto.metadataProps.map((p) => [p.key, p.value]), [['source_sha256', 'abc']]);
-  assert.deepEqual(proto.graph?.input?.map((i) => i.type?.tensorType?.shape?.dim?.map((d) => Number(d.dimValue))), [[1, 4], [6]]);
+  assert.deepEqual(
+    proto.metadataProps.map((p) => [p.key, p.value]),
+    [['source_sha256', 'abc']],
+  );
+  assert.deepEqual(
+    proto.graph?.input?.map((i) => i.type?.tensorType?.shape?.dim?.map((d) => Number(d.dimValue))),
+    [[1, 4], [6]],
+  );
 
   const session = await ort.InferenceSession.create(converted.onnx);
   t.after(() => session.release());
@@ -138,12 +149,20 @@ test('unsupported attributes of a mapped op are named too', () => {
   const files = tinyModel(
     [
       { name: 'x', op: 'Placeholder', attr: { dtype: dtype('DT_FLOAT') } },
-      { name: 'pool', op: 'MaxPool', input: ['x'], attr: { data_format: { s: b64('NCHW') }, ksize: { list: { i: ['1', '1', '3', '3'] } }, padding: { s: b64('SAME') } } },
+      {
+        name: 'pool',
+        op: 'MaxPool',
+        input: ['x'],
+        attr: { data_format: { s: b64('NCHW') }, ksize: { list: { i: ['1', '1', '3', '3'] } }, padding: { s: b64('SAME') } },
+      },
     ],
     [],
     ['pool'],
   );
-  assert.throws(() => convertTfjsToOnnx(parseTfjsGraphModel(files)), (err: unknown) => err instanceof ConversionError && /"pool" \(op MaxPool\): data_format NCHW/.test(err.message));
+  assert.throws(
+    () => convertTfjsToOnnx(parseTfjsGraphModel(files)),
+    (err: unknown) => err instanceof ConversionError && /"pool" \(op MaxPool\): data_format NCHW/.test(err.message),
+  );
 });
 
 test('only what the outputs need is converted: an unsupported op elsewhere does not matter', () => {
@@ -160,15 +179,31 @@ test('only what the outputs need is converted: an unsupported op elsewhere does 
 });
 
 test('model.json that is empty, not JSON or not a graph model is refused with the reason', () => {
-  assert.throws(() => parseModelJson(''), (e: unknown) => e instanceof TfjsModelError && /empty/.test(e.message));
-  assert.throws(() => parseModelJson('{"format": "graph-model", '), (e: unknown) => e instanceof TfjsModelError && /not JSON/.test(e.message));
-  assert.throws(() => parseModelJson('[1, 2]'), (e: unknown) => e instanceof TfjsModelError && /not a TensorFlow.js graph model/.test(e.message));
+  assert.throws(
+    () => parseModelJson(''),
+    (e: unknown) => e instanceof TfjsModelError && /empty/.test(e.message),
+  );
+  assert.throws(
+    () => parseModelJson('{"format": "graph-model", '),
+    (e: unknown) => e instanceof TfjsModelError && /not JSON/.test(e.message),
+  );
+  assert.throws(
+    () => parseModelJson('[1, 2]'),
+    (e: unknown) => e instanceof TfjsModelError && /not a TensorFlow.js graph model/.test(e.message),
+  );
   assert.throws(
     () => parseModelJson(JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [] })),
     (e: unknown) => e instanceof TfjsModelError && /format/.test(e.message) && /modelTopology\.node/.test(e.message),
   );
   assert.throws(
-    () => parseModelJson(JSON.stringify({ format: 'graph-model', modelTopology: { node: [{ name: 'a', op: 'Const' }] }, weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'a', shape: [2], dtype: 'string' }] }] })),
+    () =>
+      parseModelJson(
+        JSON.stringify({
+          format: 'graph-model',
+          modelTopology: { node: [{ name: 'a', op: 'Const' }] },
+          weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'a', shape: [2], dtype: 'string' }] }],
+        }),
+      ),
     (e: unknown) => e instanceof TfjsModelError && /weightsManifest\.0\.weights\.0\.dtype/.test(e.message),
   );
 });
@@ -201,7 +236,12 @@ test('a Const without weights and a reference to a missing node are refused', ()
   const noWeights: TfjsModelFiles = {
     modelJson: JSON.stringify({
       format: 'graph-model',
-      modelTopology: { node: [{ name: 'c', op: 'Const' }, { name: 'y', op: 'Identity', input: ['c'] }] },
+      modelTopology: {
+        node: [
+          { name: 'c', op: 'Const' },
+          { name: 'y', op: 'Identity', input: ['c'] },
+        ],
+      },
       weightsManifest: [],
     }),
     shards: [],

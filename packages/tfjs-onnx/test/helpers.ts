@@ -55,7 +55,10 @@ export async function tangerineInput(): Promise<Float32Array> {
     .removeAlpha()
     .raw()
     .toBuffer();
-  const resized = await sharp(frame, { raw: { width: 640, height: 480, channels: 3 } }).resize(INPUT_SIZE, INPUT_SIZE, { fit: 'fill' }).raw().toBuffer();
+  const resized = await sharp(frame, { raw: { width: 640, height: 480, channels: 3 } })
+    .resize(INPUT_SIZE, INPUT_SIZE, { fit: 'fill' })
+    .raw()
+    .toBuffer();
   return Float32Array.from(resized);
 }
 

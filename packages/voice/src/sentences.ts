@@ -83,7 +83,8 @@ function count(locale: string, value: number): string {
 
 const TEMPLATES: Record<string, LocaleTemplates> = {
   'en-US': {
-    items: (n, name) => (n === 1 ? `${name.article ?? englishArticle(name.one)} ${name.one}` : `${count('en-US', n)} ${plural('en-US', n, name, englishPlural)}`),
+    items: (n, name) =>
+      n === 1 ? `${name.article ?? englishArticle(name.one)} ${name.one}` : `${count('en-US', n)} ${plural('en-US', n, name, englishPlural)}`,
     the: (name) => `the ${name.one}`,
     scan: (what, weight, price) => [`You scanned ${what},`, ...(weight ? [`${weight},`] : []), `${price}.`],
     notRecognised: 'Item not recognised, please try again.',
@@ -108,10 +109,9 @@ const TEMPLATES: Record<string, LocaleTemplates> = {
   },
   'es-ES': {
     items: (n, name) =>
-      n === 1
-        ? `${name.article ?? (spanishFeminine(name.one) ? 'una' : 'un')} ${name.one}`
-        : `${count('es-ES', n)} ${plural('es-ES', n, name, romancePlural)}`,
-    the: (name) => `${(name.article !== undefined ? /^una?s?$/i.test(name.article) && name.article.toLowerCase().startsWith('una') : spanishFeminine(name.one)) ? 'la' : 'el'} ${name.one}`,
+      n === 1 ? `${name.article ?? (spanishFeminine(name.one) ? 'una' : 'un')} ${name.one}` : `${count('es-ES', n)} ${plural('es-ES', n, name, romancePlural)}`,
+    the: (name) =>
+      `${(name.article !== undefined ? /^una?s?$/i.test(name.article) && name.article.toLowerCase().startsWith('una') : spanishFeminine(name.one)) ? 'la' : 'el'} ${name.one}`,
     scan: (what, weight, price) => [`Has escaneado ${what},`, ...(weight ? [`${weight},`] : []), `${price}.`],
     notRecognised: 'Artículo no reconocido, inténtelo de nuevo.',
     placeOnScale: (the) => `Coloque ${the} en la báscula, por favor.`,
@@ -121,7 +121,10 @@ const TEMPLATES: Record<string, LocaleTemplates> = {
     total: (total, items) => [`Su total es ${total}`, `por ${items}.`],
     trouble: {
       'camera-offline': { begin: 'La cámara no funciona. Pida ayuda, por favor.', end: 'La cámara vuelve a funcionar.' },
-      'inference-offline': { begin: 'El reconocimiento de artículos no funciona. Pida ayuda, por favor.', end: 'El reconocimiento de artículos vuelve a funcionar.' },
+      'inference-offline': {
+        begin: 'El reconocimiento de artículos no funciona. Pida ayuda, por favor.',
+        end: 'El reconocimiento de artículos vuelve a funcionar.',
+      },
       'scale-offline': { begin: 'La báscula no funciona. Pida ayuda, por favor.', end: 'La báscula vuelve a funcionar.' },
       'speech-unavailable': { begin: 'La voz no está disponible. Pida ayuda, por favor.', end: 'La voz vuelve a estar disponible.' },
     },
@@ -133,8 +136,7 @@ const TEMPLATES: Record<string, LocaleTemplates> = {
     },
   },
   'fr-FR': {
-    items: (n, name) =>
-      n === 1 ? `${name.article ?? 'un'} ${name.one}` : `${count('fr-FR', n)} ${plural('fr-FR', n, name, frenchPlural)}`,
+    items: (n, name) => (n === 1 ? `${name.article ?? 'un'} ${name.one}` : `${count('fr-FR', n)} ${plural('fr-FR', n, name, frenchPlural)}`),
     the: (name) => (/^[aeiouyhéèêàâîôû]/i.test(name.one) ? `l'${name.one}` : name.article === 'une' ? `la ${name.one}` : `le ${name.one}`),
     scan: (what, weight, price) => [`Vous avez scanné ${what},`, ...(weight ? [`${weight},`] : []), `${price}.`],
     notRecognised: 'Article non reconnu, veuillez réessayer.',
@@ -145,7 +147,10 @@ const TEMPLATES: Record<string, LocaleTemplates> = {
     total: (total, items) => [`Votre total est de ${total}`, `pour ${items}.`],
     trouble: {
       'camera-offline': { begin: 'La caméra ne fonctionne pas. Veuillez demander de l’aide.', end: 'La caméra fonctionne de nouveau.' },
-      'inference-offline': { begin: 'La reconnaissance des articles ne fonctionne pas. Veuillez demander de l’aide.', end: 'La reconnaissance des articles fonctionne de nouveau.' },
+      'inference-offline': {
+        begin: 'La reconnaissance des articles ne fonctionne pas. Veuillez demander de l’aide.',
+        end: 'La reconnaissance des articles fonctionne de nouveau.',
+      },
       'scale-offline': { begin: 'La balance ne fonctionne pas. Veuillez demander de l’aide.', end: 'La balance fonctionne de nouveau.' },
       'speech-unavailable': { begin: 'La voix n’est pas disponible. Veuillez demander de l’aide.', end: 'La voix est de nouveau disponible.' },
     },

@@ -11,7 +11,10 @@ export function providerContract(name: string, make: (t: TestContext) => Promise
   describe(`provider contract: ${name}`, () => {
     test('speaks en-US and es-ES into 16-bit PCM', async (t) => {
       const provider = await make(t);
-      for (const [locale, text] of [['en-US', 'You scanned a banana, 0.42 kilograms, 83 cents.'], ['es-ES', 'Has escaneado un plátano, 83 céntimos.']] as const) {
+      for (const [locale, text] of [
+        ['en-US', 'You scanned a banana, 0.42 kilograms, 83 cents.'],
+        ['es-ES', 'Has escaneado un plátano, 83 céntimos.'],
+      ] as const) {
         const voice = provider.voiceFor(locale);
         assert.ok(voice, `a voice for ${locale}`);
         const { pcm, voice: used } = await provider.synthesize({ text, locale });
@@ -58,7 +61,10 @@ export function scan(overrides: Partial<Scan> = {}): Scan {
   return { ...channels.scan.example, id: `scan-${counter}`, ...overrides };
 }
 
-export function laneEvent<T extends LaneEvent['type']>(type: T, fields: Omit<Extract<LaneEvent, { type: T }>, 'id' | 'lane' | 'locale' | 'at' | 'type'> & { locale?: string; lane?: string }): LaneEvent {
+export function laneEvent<T extends LaneEvent['type']>(
+  type: T,
+  fields: Omit<Extract<LaneEvent, { type: T }>, 'id' | 'lane' | 'locale' | 'at' | 'type'> & { locale?: string; lane?: string },
+): LaneEvent {
   counter += 1;
   return { id: `ev-${counter}`, lane: 'lane-1', locale: 'en-US', at: 1795000000900, type, ...fields } as unknown as LaneEvent;
 }

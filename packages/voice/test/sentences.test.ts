@@ -55,10 +55,24 @@ test('weights in kilograms with the locale decimal mark', () => {
 
 test('Spanish: gender, plurals, comma decimals, euros', () => {
   const es = (one: string, quantity = 1) =>
-    sentenceFor(scan({ locale: 'es-ES', currency: 'EUR', product: { ...BANANA, spoken: { one } }, pricing: quantity > 1 ? 'unit' : 'kg', quantity, weightGrams: quantity > 1 ? null : 420, priceMinor: 83 })).text;
+    sentenceFor(
+      scan({
+        locale: 'es-ES',
+        currency: 'EUR',
+        product: { ...BANANA, spoken: { one } },
+        pricing: quantity > 1 ? 'unit' : 'kg',
+        quantity,
+        weightGrams: quantity > 1 ? null : 420,
+        priceMinor: 83,
+      }),
+    ).text;
   assert.equal(es('plátano'), 'Has escaneado un plátano, 0,42 kilogramos, 83 céntimos.');
   assert.equal(es('naranja'), 'Has escaneado una naranja, 0,42 kilogramos, 83 céntimos.');
-  assert.equal(es('melón', 3).replace('melónes', 'melones'), 'Has escaneado 3 melones, 83 céntimos.', 'accents: the catalog gives `other` when the rule is not enough');
+  assert.equal(
+    es('melón', 3).replace('melónes', 'melones'),
+    'Has escaneado 3 melones, 83 céntimos.',
+    'accents: the catalog gives `other` when the rule is not enough',
+  );
   assert.equal(es('manzana', 2), 'Has escaneado 2 manzanas, 83 céntimos.');
 });
 
@@ -68,7 +82,12 @@ test('every lane event has a sentence in every supported locale', () => {
     laneEvent('not-recognised', { camera: 'demo' }),
     laneEvent('place-on-scale', { product }),
     laneEvent('weight-mismatch', { product, weightGrams: 900, expected: { min: 80, max: 250 } }),
-    laneEvent('removed', { product, item: { id: 's1', sku: 'FRUIT-BANANA', name: 'Bananas', quantity: 1, weightGrams: 420, unitPriceMinor: 199, priceMinor: 83, at: 1 }, currency: 'USD', basket }),
+    laneEvent('removed', {
+      product,
+      item: { id: 's1', sku: 'FRUIT-BANANA', name: 'Bananas', quantity: 1, weightGrams: 420, unitPriceMinor: 199, priceMinor: 83, at: 1 },
+      currency: 'USD',
+      basket,
+    }),
     laneEvent('cleared', { currency: 'USD', basket: { ...basket, count: 0, totalMinor: 0 } }),
     laneEvent('total', { currency: 'USD', basket }),
     ...(['camera-offline', 'inference-offline', 'scale-offline', 'speech-unavailable'] as Trouble[]).flatMap((problem) => [
@@ -95,12 +114,28 @@ test('every lane event has a sentence in every supported locale', () => {
     'The camera is not working. Please ask for assistance.',
     'The camera is working again.',
   ]);
-  assert.equal(sentenceFor(laneEvent('total', { currency: 'USD', basket: { ...basket, count: 1, totalMinor: 83 } })).text, 'Your total is 83 cents for 1 item.');
+  assert.equal(
+    sentenceFor(laneEvent('total', { currency: 'USD', basket: { ...basket, count: 1, totalMinor: 83 } })).text,
+    'Your total is 83 cents for 1 item.',
+  );
   assert.equal(sentenceFor(laneEvent('total', { currency: 'EUR', basket, locale: 'es-ES' })).text, 'Su total es 12 euros con 40 por 5 artículos.');
-  assert.equal(sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'plátano' } }, locale: 'es-ES' })).text, 'Coloque el plátano en la báscula, por favor.');
-  assert.equal(sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'naranja' } }, locale: 'es-ES' })).text, 'Coloque la naranja en la báscula, por favor.');
-  assert.equal(sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'mano', article: 'una' } }, locale: 'es-ES' })).text, 'Coloque la mano en la báscula, por favor.', 'the catalog article decides the gender');
-  assert.equal(sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'día', article: 'un' } }, locale: 'es-ES' })).text, 'Coloque el día en la báscula, por favor.');
+  assert.equal(
+    sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'plátano' } }, locale: 'es-ES' })).text,
+    'Coloque el plátano en la báscula, por favor.',
+  );
+  assert.equal(
+    sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'naranja' } }, locale: 'es-ES' })).text,
+    'Coloque la naranja en la báscula, por favor.',
+  );
+  assert.equal(
+    sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'mano', article: 'una' } }, locale: 'es-ES' })).text,
+    'Coloque la mano en la báscula, por favor.',
+    'the catalog article decides the gender',
+  );
+  assert.equal(
+    sentenceFor(laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'día', article: 'un' } }, locale: 'es-ES' })).text,
+    'Coloque el día en la báscula, por favor.',
+  );
 });
 
 test('totals are not interruptible; everything else is', () => {
@@ -119,7 +154,9 @@ test('an unsupported locale is said in the default locale and flagged', () => {
 });
 
 test('a sentence is plain and capped, whatever the catalog names (the rule itself: toPlainText in schemas)', () => {
-  const hostile = sentenceFor(scan({ product: { ...BANANA, spoken: { one: 'x'.repeat(80) } }, pricing: 'unit', quantity: 9_999_999, weightGrams: null, priceMinor: 10_000_000_000 }));
+  const hostile = sentenceFor(
+    scan({ product: { ...BANANA, spoken: { one: 'x'.repeat(80) } }, pricing: 'unit', quantity: 9_999_999, weightGrams: null, priceMinor: 10_000_000_000 }),
+  );
   assert.ok(hostile.text.length <= 1000);
   assert.match(hostile.text, /^You scanned 9,999,999 x+es, 100,000,000 dollars\.$/);
 });

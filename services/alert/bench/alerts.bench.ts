@@ -57,7 +57,11 @@ const messages: Detections[] = Array.from({ length: 64 }, (_, m) => ({
   objects: Array.from({ length: 6 }, (_, o) => {
     const x = ((m * 7 + o * 13) % 100) / 100;
     const inZone = m % 3 === 0 && o === 0;
-    return { label: o % 2 === 0 ? 'person' : 'bag', score: 0.6 + (o % 4) / 10, box: { x: Math.min(x, 0.9), y: inZone ? 0.5 : 0.1, width: 0.08, height: inZone ? 0.4 : 0.3 } };
+    return {
+      label: o % 2 === 0 ? 'person' : 'bag',
+      score: 0.6 + (o % 4) / 10,
+      box: { x: Math.min(x, 0.9), y: inZone ? 0.5 : 0.1, width: 0.08, height: inZone ? 0.4 : 0.3 },
+    };
   }),
   timings: { decodeMs: 1, preprocessMs: 1, inferenceMs: 1, postprocessMs: 1, totalMs: 4 },
 }));
@@ -81,7 +85,9 @@ while (performance.now() < deadline) {
 }
 const elapsed = (performance.now() - start) / 1000;
 const rate = n / elapsed;
-console.log(`engine only: ${n} detections messages (6 objects each) against 10 restricted zones in ${elapsed.toFixed(2)} s = ${Math.round(rate)} messages/s (${Math.round(rate * 10)} rule evaluations/s); ${events} alert events, ${store.count()} alerts stored`);
+console.log(
+  `engine only: ${n} detections messages (6 objects each) against 10 restricted zones in ${elapsed.toFixed(2)} s = ${Math.round(rate)} messages/s (${Math.round(rate * 10)} rule evaluations/s); ${events} alert events, ${store.count()} alerts stored`,
+);
 console.log(`baseline, decoding and validating the same messages (channels.detections codec): ${Math.round(decodeRate)} messages/s`);
 console.log(`rule engine cost per message vs its decode: ${(decodeRate / rate).toFixed(2)} (below 1: the rules cost less than receiving the message)`);
 store.close();

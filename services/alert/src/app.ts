@@ -70,14 +70,16 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
 
   registerAlertRoutes(http, ruleEngine, store);
 
-  const guarded = <T>(channel: string, handle: (value: T) => void) => (value: T) => {
-    try {
-      handle(value);
-    } catch (err) {
-      metrics.droppedInputs.inc({ channel, reason: 'handler-error' });
-      log.error({ err, channel }, 'rule evaluation failed');
-    }
-  };
+  const guarded =
+    <T>(channel: string, handle: (value: T) => void) =>
+    (value: T) => {
+      try {
+        handle(value);
+      } catch (err) {
+        metrics.droppedInputs.inc({ channel, reason: 'handler-error' });
+        log.error({ err, channel }, 'rule evaluation failed');
+      }
+    };
 
   const prune = () => {
     const result = store.prune(now() - config.retentionDays * 86_400_000, config.maxRows);
@@ -107,19 +109,62 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
       const subscribe = (channel: string, granted: Promise<void>): void => {
         granted.catch((err: unknown) => log.error({ err, channel }, 'cannot subscribe'));
       };
-      if (types.has('person-in-zone')) subscribe('detections', bus.subscribe(channels.detections, {}, guarded('detections', (d) => ruleEngine.onDetections(d))));
+      if (types.has('person-in-zone'))
+        subscribe(
+          'detections',
+          bus.subscribe(
+            channels.detections,
+            {},
+            guarded('detections', (d) => ruleEngine.onDetections(d)),
+          ),
+        );
       if (types.has('camera-offline')) {
-        subscribe('cameraStatus', bus.subscribe(channels.cameraStatus, {}, (status, { camera }) => guarded('cameraStatus', () => ruleEngine.onCameraStatus(camera, status))(status)));
+        subscribe(
+          'cameraStatus',
+          bus.subscribe(channels.cameraStatus, {}, (status, { camera }) => guarded('cameraStatus', () => ruleEngine.onCameraStatus(camera, status))(status)),
+        );
       }
-      if (types.has('low-confidence-scan') || types.has('model-drift')) subscribe('scan', bus.subscribe(channels.scan, {}, guarded('scan', (s) => ruleEngine.onScan(s))));
-      if (types.has('unknown-item') || types.has('weight-mismatch')) subscribe('laneEvent', bus.subscribe(channels.laneEvent, {}, guarded('laneEvent', (e) => ruleEngine.onLaneEvent(e))));
-      if (types.has('images-evicted')) subscribe('syncEviction', bus.subscribe(channels.syncEviction, {}, guarded('syncEviction', (e) => ruleEngine.onEviction(e))));
+      if (types.has('low-confidence-scan') || types.has('model-drift'))
+        subscribe(
+          'scan',
+          bus.subscribe(
+            channels.scan,
+            {},
+            guarded('scan', (s) => ruleEngine.onScan(s)),
+          ),
+        );
+      if (types.has('unknown-item') || types.has('weight-mismatch'))
+        subscribe(
+          'laneEvent',
+          bus.subscribe(
+            channels.laneEvent,
+            {},
+            guarded('laneEvent', (e) => ruleEngine.onLaneEvent(e)),
+          ),
+        );
+      if (types.has('images-evicted'))
+        subscribe(
+          'syncEviction',
+          bus.subscribe(
+            channels.syncEviction,
+            {},
+            guarded('syncEviction', (e) => ruleEngine.onEviction(e)),
+          ),
+        );
       // camera-offline reads capture's availability too: its last will means every camera is offline.
       if (types.has('service-offline') || types.has('camera-offline')) {
-        subscribe('availability', bus.subscribe(channels.availability, {}, (value, params) => guarded('availability', (v: typeof value) => ruleEngine.onAvailability(params.service, v))(value)));
+        subscribe(
+          'availability',
+          bus.subscribe(channels.availability, {}, (value, params) =>
+            guarded('availability', (v: typeof value) => ruleEngine.onAvailability(params.service, v))(value),
+          ),
+        );
       }
       prune();
-      ticker = setInterval(guarded('tick', () => ruleEngine.tick()), config.tickMs);
+      ticker = setInterval(
+        guarded('tick', () => ruleEngine.tick()),
+        config.tickMs,
+      );
       pruner = setInterval(guarded('prune', prune), config.pruneIntervalMs);
       ticker.unref();
       pruner.unref();

@@ -1,6 +1,20 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import {
+  ConfigError,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  loadDataFile,
+  mqttSettingsFrom,
+  mqttSettingsSchema,
+  serviceDataDir,
+  type HttpSettings,
+  type MqttSettings,
+} from '@sightline/kit';
 import { defaultRules, MAX_RULES_FILE_BYTES, rulesFileSchema, type Rule } from './rules.ts';
 import type { EngineLimits } from './engine.ts';
 
@@ -22,7 +36,9 @@ export const alertEnvSchema = z.strictObject({
   SIGHTLINE_ALERT_RETENTION_DAYS: env.number(30, 0, 3650),
   SIGHTLINE_ALERT_MAX_ROWS: env.int(100_000, 1, 100_000_000),
   SIGHTLINE_ALERT_PRUNE_INTERVAL_SECONDS: env.number(3600, 1, 86_400),
-  SIGHTLINE_ALERT_CAMERAS: env.idList('camera').describe('comma-separated cameras to act on; watched for camera-offline from the start (default: any camera seen, within SIGHTLINE_ALERT_MAX_CAMERAS)'),
+  SIGHTLINE_ALERT_CAMERAS: env
+    .idList('camera')
+    .describe('comma-separated cameras to act on; watched for camera-offline from the start (default: any camera seen, within SIGHTLINE_ALERT_MAX_CAMERAS)'),
   SIGHTLINE_ALERT_LANES: env.idList('lane').describe('comma-separated lanes to act on (default: any lane seen, within SIGHTLINE_ALERT_MAX_LANES)'),
   SIGHTLINE_ALERT_SERVICES: env.idList('service').describe('services watched for service-offline besides the bus services'),
   SIGHTLINE_ALERT_MAX_CAMERAS: env.int(64, 1, 4096),

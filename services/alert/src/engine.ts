@@ -143,7 +143,8 @@ export class RuleEngine {
       this.evaluators[alert.type].restored?.(alert);
     }
     for (const { key, alert } of stored.slice(limits.maxOpen)) this.end(key, { key, alert, lastPublishedAt: this.startedAt, dirty: false }, 'overflow');
-    if (stored.length > limits.maxOpen) log.warn({ resolved: stored.length - limits.maxOpen, maxOpen: limits.maxOpen }, 'more open alerts stored than the cap: the oldest were resolved');
+    if (stored.length > limits.maxOpen)
+      log.warn({ resolved: stored.length - limits.maxOpen, maxOpen: limits.maxOpen }, 'more open alerts stored than the cap: the oldest were resolved');
   }
 
   rules(): readonly Rule[] {
@@ -182,7 +183,8 @@ export class RuleEngine {
     const now = this.now();
     const lane = this.subjects.lane(event.lane, 'laneEvent');
     if (lane === undefined) return;
-    for (const applied of this.applied.laneEvent) if (this.evaluates(applied, event.lane)) applied.evaluator.laneEvent!(applied.rule, event, now, lane === 'known');
+    for (const applied of this.applied.laneEvent)
+      if (this.evaluates(applied, event.lane)) applied.evaluator.laneEvent!(applied.rule, event, now, lane === 'known');
   }
 
   onEviction(eviction: Eviction): void {
@@ -196,7 +198,8 @@ export class RuleEngine {
     if (!this.subjects.service(service)) return;
     this.subjects.availability(service, availability);
     const now = this.now();
-    for (const applied of this.applied.availability) if (this.evaluates(applied, service)) applied.evaluator.availability!(applied.rule, service, availability, now);
+    for (const applied of this.applied.availability)
+      if (this.evaluates(applied, service)) applied.evaluator.availability!(applied.rule, service, availability, now);
   }
 
   /**
@@ -224,7 +227,8 @@ export class RuleEngine {
           continue;
         }
       } else if (evaluator.expires) {
-        const expireSeconds = rule !== undefined && 'expireSeconds' in rule && rule.expireSeconds !== undefined ? rule.expireSeconds : this.options.expireSeconds;
+        const expireSeconds =
+          rule !== undefined && 'expireSeconds' in rule && rule.expireSeconds !== undefined ? rule.expireSeconds : this.options.expireSeconds;
         if (now - alert.lastSeen >= expireSeconds * 1000) {
           this.resolveKey(open.key, 'expired');
           continue;

@@ -7,7 +7,10 @@ import { decodeCursor, type AlertStore } from './store.ts';
 export const MAX_PAGE = 500;
 
 const time = z.union([
-  z.string().regex(/^\d{1,16}$/).transform(Number),
+  z
+    .string()
+    .regex(/^\d{1,16}$/)
+    .transform(Number),
   z
     .string()
     .max(40)
@@ -53,21 +56,32 @@ export function registerAlertRoutes(http: FastifyInstance, engine: RuleEngine, s
     return store.list(filter, limit, after);
   });
 
-  const withId = (handler: (id: string) => TransitionResult | undefined) => async (request: { params: unknown }, reply: { code(n: number): { send(body: unknown): unknown } }) => {
-    const parsed = alertIdSchema.safeParse((request.params as { id?: unknown }).id);
-    if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: `id: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
-    const result = handler(parsed.data);
-    if (result === undefined) return reply.code(404).send({ error: 'not found', message: `no alert ${parsed.data}` });
-    if (!result.ok) return reply.code(result.status).send({ error: result.status === 404 ? 'not found' : 'conflict', message: result.message });
-    return reply.code(200).send(result.alert);
-  };
+  const withId =
+    (handler: (id: string) => TransitionResult | undefined) =>
+    async (request: { params: unknown }, reply: { code(n: number): { send(body: unknown): unknown } }) => {
+      const parsed = alertIdSchema.safeParse((request.params as { id?: unknown }).id);
+      if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: `id: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
+      const result = handler(parsed.data);
+      if (result === undefined) return reply.code(404).send({ error: 'not found', message: `no alert ${parsed.data}` });
+      if (!result.ok) return reply.code(result.status).send({ error: result.status === 404 ? 'not found' : 'conflict', message: result.message });
+      return reply.code(200).send(result.alert);
+    };
 
-  http.get('/alerts/:id', withId((id) => {
-    const alert = engine.openAlerts().find((a) => a.id === id) ?? store.get(id);
-    return alert === undefined ? undefined : { ok: true, alert };
-  }));
-  http.post('/alerts/:id/acknowledge', withId((id) => engine.acknowledge(id)));
-  http.post('/alerts/:id/resolve', withId((id) => engine.resolve(id)));
+  http.get(
+    '/alerts/:id',
+    withId((id) => {
+      const alert = engine.openAlerts().find((a) => a.id === id) ?? store.get(id);
+      return alert === undefined ? undefined : { ok: true, alert };
+    }),
+  );
+  http.post(
+    '/alerts/:id/acknowledge',
+    withId((id) => engine.acknowledge(id)),
+  );
+  http.post(
+    '/alerts/:id/resolve',
+    withId((id) => engine.resolve(id)),
+  );
   http.get('/openapi.json', async () => openApiDocument());
 }
 
@@ -75,7 +89,15 @@ export function openApiDocument(): object {
   const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' });
   const error = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } }, required: ['error', 'message'] };
   const errors = (...codes: number[]) =>
-    Object.fromEntries(codes.map((code) => [String(code), { description: ({ 400: 'bad id or filter', 404: 'no such alert', 409: 'invalid state transition' } as Record<number, string>)[code], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
+    Object.fromEntries(
+      codes.map((code) => [
+        String(code),
+        {
+          description: ({ 400: 'bad id or filter', 404: 'no such alert', 409: 'invalid state transition' } as Record<number, string>)[code],
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+      ]),
+    );
   const idParam = { name: 'id', in: 'path', required: true, schema: json(alertIdSchema) };
   // A POST must be JSON (the HTTP app refuses anything else with 415): these take `{}`.
   const emptyBody = { required: true, content: { 'application/json': { schema: { type: 'object', maxProperties: 0 } } } };
@@ -118,10 +140,20 @@ export function openApiDocument(): object {
       },
       '/alerts/{id}': { get: { summary: 'One alert', parameters: [idParam], responses: { '200': alertResponse, ...errors(400, 404) } } },
       '/alerts/{id}/acknowledge': {
-        post: { summary: 'Acknowledge an active alert (it stays open and keeps aggregating)', parameters: [idParam], requestBody: emptyBody, responses: { '200': alertResponse, ...errors(400, 404, 409) } },
+        post: {
+          summary: 'Acknowledge an active alert (it stays open and keeps aggregating)',
+          parameters: [idParam],
+          requestBody: emptyBody,
+          responses: { '200': alertResponse, ...errors(400, 404, 409) },
+        },
       },
       '/alerts/{id}/resolve': {
-        post: { summary: 'Resolve an active or acknowledged alert', parameters: [idParam], requestBody: emptyBody, responses: { '200': alertResponse, ...errors(400, 404, 409) } },
+        post: {
+          summary: 'Resolve an active or acknowledged alert',
+          parameters: [idParam],
+          requestBody: emptyBody,
+          responses: { '200': alertResponse, ...errors(400, 404, 409) },
+        },
       },
     },
     components: { schemas: { Alert: json(alertSchema), Error: error } },

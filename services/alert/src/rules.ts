@@ -13,7 +13,13 @@ const base = {
   severity: severitySchema.default('warning'),
 };
 /** Rules on events: resolved after this long without a repeat (omitted: the service default). */
-const expiring = { expireSeconds: z.number().min(1).max(30 * 86_400).optional() };
+const expiring = {
+  expireSeconds: z
+    .number()
+    .min(1)
+    .max(30 * 86_400)
+    .optional(),
+};
 
 export const ruleSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -46,7 +52,10 @@ export const ruleSchema = z.discriminatedUnion('type', [
     lane: idSchema.optional(),
     window: z.number().int().min(2).max(10_000).default(20),
     margin: unit.default(0.15),
-    baselines: z.record(z.string().min(1).max(64), unit).optional().describe('baseline mean confidence per sku; skus not listed learn theirs from their first `window` scans'),
+    baselines: z
+      .record(z.string().min(1).max(64), unit)
+      .optional()
+      .describe('baseline mean confidence per sku; skus not listed learn theirs from their first `window` scans'),
   }),
 ]);
 

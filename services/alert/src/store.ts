@@ -168,7 +168,8 @@ export class AlertStore {
 
   private deleteOldestResolved(count: number): number {
     return Number(
-      this.db.prepare("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY resolved_at ASC, id ASC LIMIT ?)").run(count).changes,
+      this.db.prepare("DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY resolved_at ASC, id ASC LIMIT ?)").run(count)
+        .changes,
     );
   }
 

@@ -53,9 +53,11 @@ export class Subjects {
     this.watchedFromStart = new Set(limits.cameras ?? []);
     this.knownLanes = new Set([...(limits.lanes ?? []), ...rules.flatMap((rule) => ('lane' in rule && rule.lane !== undefined ? [rule.lane] : []))]);
     this.knownServices = new Set(
-      [...busServices, ...limits.services, ...rules.flatMap((rule) => (rule.type === 'service-offline' && rule.service !== undefined ? [rule.service] : []))].filter(
-        (service) => service !== options.self,
-      ),
+      [
+        ...busServices,
+        ...limits.services,
+        ...rules.flatMap((rule) => (rule.type === 'service-offline' && rule.service !== undefined ? [rule.service] : [])),
+      ].filter((service) => service !== options.self),
     );
   }
 

@@ -32,16 +32,32 @@ test('GET /alerts filters by state, type, severity, lane, camera, since and unti
   assert.equal(all.status, 200);
   assert.equal(all.body.alerts.length, 3);
   for (const alert of all.body.alerts) alertSchema.parse(alert);
-  assert.deepEqual(all.body.alerts.map((a: { lane: string }) => a.lane), ['lane-3', 'lane-2', 'lane-1'], 'newest first');
+  assert.deepEqual(
+    all.body.alerts.map((a: { lane: string }) => a.lane),
+    ['lane-3', 'lane-2', 'lane-1'],
+    'newest first',
+  );
   assert.equal(all.body.nextCursor, null);
 
   const first = all.body.alerts[2].id;
   await app.http.inject({ method: 'POST', url: `/alerts/${first}/acknowledge`, payload: {} });
-  assert.deepEqual((await get(app, '/alerts?state=acknowledged')).body.alerts.map((a: { id: string }) => a.id), [first]);
+  assert.deepEqual(
+    (await get(app, '/alerts?state=acknowledged')).body.alerts.map((a: { id: string }) => a.id),
+    [first],
+  );
   assert.equal((await get(app, '/alerts?state=active')).body.alerts.length, 2);
-  assert.deepEqual((await get(app, '/alerts?type=unknown-item')).body.alerts.map((a: { lane: string }) => a.lane), ['lane-2']);
-  assert.deepEqual((await get(app, '/alerts?severity=critical')).body.alerts.map((a: { lane: string }) => a.lane), ['lane-1']);
-  assert.deepEqual((await get(app, '/alerts?lane=lane-3')).body.alerts.map((a: { type: string }) => a.type), ['low-confidence-scan']);
+  assert.deepEqual(
+    (await get(app, '/alerts?type=unknown-item')).body.alerts.map((a: { lane: string }) => a.lane),
+    ['lane-2'],
+  );
+  assert.deepEqual(
+    (await get(app, '/alerts?severity=critical')).body.alerts.map((a: { lane: string }) => a.lane),
+    ['lane-1'],
+  );
+  assert.deepEqual(
+    (await get(app, '/alerts?lane=lane-3')).body.alerts.map((a: { type: string }) => a.type),
+    ['low-confidence-scan'],
+  );
   assert.equal((await get(app, `/alerts?camera=${scan('x', 0).camera}`)).body.alerts.length, 2, 'unknown item and low confidence carry a camera');
   const t0 = clock.time - 2000;
   assert.equal((await get(app, `/alerts?since=${t0 + 1000}`)).body.alerts.length, 2);

@@ -9,7 +9,10 @@ import { makeConfig, makeEngine, rules, scan, tempDir, testClient, testLogger, w
 const offline = { state: 'offline', reason: 'stalled' } as const;
 
 const offlineRules = () =>
-  rules({ id: 'cams', type: 'camera-offline', severity: 'critical', offlineSeconds: 30 }, { id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 0 });
+  rules(
+    { id: 'cams', type: 'camera-offline', severity: 'critical', offlineSeconds: 30 },
+    { id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 0 },
+  );
 
 async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
   const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
@@ -23,7 +26,10 @@ test('700 made-up cameras: at most MAX_CAMERAS are watched, their offline alerts
   h.engine.tick();
   const raised = h.events.filter((e) => e.type === 'new');
   assert.equal(raised.length, 64);
-  assert.ok(raised.every((e) => e.alert.severity === 'warning'), 'a camera only seen is never critical');
+  assert.ok(
+    raised.every((e) => e.alert.severity === 'warning'),
+    'a camera only seen is never critical',
+  );
   assert.equal(await metric(h.registry, 'sightline_alert_inputs_dropped_total', { channel: 'cameraStatus', reason: 'camera-cap' }), 636);
   assert.equal(await metric(h.registry, 'sightline_bounded_map_evictions_total', { map: 'alert-cameras', reason: 'refused' }), 636);
 
@@ -34,7 +40,10 @@ test('700 made-up cameras: at most MAX_CAMERAS are watched, their offline alerts
   configured.engine.tick();
   assert.deepEqual(
     configured.events.map((e) => [e.alert.camera, e.alert.severity]).sort(),
-    [['back', 'critical'], ['front', 'critical']],
+    [
+      ['back', 'critical'],
+      ['front', 'critical'],
+    ],
     'configured cameras only, watched from the start, critical',
   );
   assert.equal(await metric(configured.registry, 'sightline_alert_inputs_dropped_total', { channel: 'cameraStatus', reason: 'camera-not-configured' }), 700);
@@ -52,7 +61,13 @@ test('a camera only seen is forgotten after FORGET_SECONDS without a status, and
   h.engine.onCameraStatus('c', offline);
   h.clock.advance(31_000);
   h.engine.tick();
-  assert.deepEqual(h.events.filter((e) => e.type === 'new').map((e) => e.alert.camera).sort(), ['a', 'b', 'c']);
+  assert.deepEqual(
+    h.events
+      .filter((e) => e.type === 'new')
+      .map((e) => e.alert.camera)
+      .sort(),
+    ['a', 'b', 'c'],
+  );
 });
 
 test('a camera-offline alert resolved by a person is not raised again under a new id while the camera stays away; it is once the camera came back and left again', (t) => {
@@ -66,12 +81,19 @@ test('a camera-offline alert resolved by a person is not raised again under a ne
     h.clock.advance(60_000);
     h.engine.tick();
   }
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'end'], 'no ghost comes back');
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'end'],
+    'no ghost comes back',
+  );
   h.engine.onCameraStatus('ghost', { state: 'online' });
   h.engine.onCameraStatus('ghost', offline);
   h.clock.advance(31_000);
   h.engine.tick();
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'end', 'new']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'end', 'new'],
+  );
   assert.notEqual(h.events[2]!.alert.id, first.id);
 });
 
@@ -82,16 +104,25 @@ test('services: availability of 700 made-up services raises nothing and is count
   assert.equal(await metric(h.registry, 'sightline_alert_inputs_dropped_total', { channel: 'availability', reason: 'unknown-service' }), 700);
 
   h.engine.onAvailability('checkout', 'offline');
-  assert.deepEqual(h.events.map((e) => [e.type, e.alert.service, e.alert.severity]), [['new', 'checkout', 'critical']]);
+  assert.deepEqual(
+    h.events.map((e) => [e.type, e.alert.service, e.alert.severity]),
+    [['new', 'checkout', 'critical']],
+  );
   h.engine.resolve(h.events[0]!.alert.id);
   // The retained `offline` again, as a reconnect delivers it: the person already saw it.
   h.engine.onAvailability('checkout', 'offline');
   h.clock.advance(10_000);
   h.engine.tick();
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'end']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'end'],
+  );
   h.engine.onAvailability('checkout', 'online');
   h.engine.onAvailability('checkout', 'offline');
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'end', 'new']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'end', 'new'],
+  );
 
   const extra = makeEngine(t, offlineRules(), { limits: { services: ['azurite'] } });
   extra.engine.onAvailability('azurite', 'offline');
@@ -108,7 +139,10 @@ test('700 made-up lanes: at most MAX_LANES raise alerts, as warnings; configured
   const configured = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch', severity: 'critical' }), { updateIntervalMs: 0, limits: { lanes: ['lane-1'] } });
   configured.engine.onLaneEvent(weightMismatch('lane-1'));
   configured.engine.onLaneEvent(weightMismatch('lane-2'));
-  assert.deepEqual(configured.engine.openAlerts().map((a) => [a.lane, a.severity]), [['lane-1', 'critical']]);
+  assert.deepEqual(
+    configured.engine.openAlerts().map((a) => [a.lane, a.severity]),
+    [['lane-1', 'critical']],
+  );
 });
 
 test('open alerts are capped: beyond MAX_OPEN a new alert is refused and counted, the open ones untouched', async (t) => {
@@ -153,36 +187,53 @@ test('drift windows and learned baselines are bounded: a flood of skus keeps MAX
   assert.equal(h.store.getBaseline('drift|lane-1|SKU-499'), 0.9, 'the newest learned are kept');
 });
 
-test('over MQTT: 700 made-up cameras and services raise at most MAX_CAMERAS warnings and no service alert; a bus service still raises a critical one; evictions in /metrics', { timeout: 60_000 }, async (t) => {
-  const broker = await startTestBroker(t);
-  const config = makeConfig(tempDir(t), {
-    mqtt: { url: broker.url, topicPrefix: 'sightline' },
-    rules: rules({ id: 'cams', type: 'camera-offline', severity: 'critical', offlineSeconds: 1 }, { id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 0 }),
-  });
-  const app = createAlertApp(config, testLogger());
-  t.after(() => app.stop());
-  await app.start();
-  await waitUntil('alert ready', async () => (await app.http.inject({ url: '/readyz' })).statusCode === 200, 10_000);
-  const { bus, events } = await testClient(t, broker.url);
-  for (let i = 0; i < 700; i++) {
-    const camera = `ghost-cam-${i}`;
-    await bus.publish(channels.cameraStatus, { camera }, { camera, state: 'offline', reason: 'stalled', fps: 0, width: 640, height: 480, since: Date.now(), at: Date.now() });
-    await bus.publish(channels.availability, { service: `ghost-svc-${i}` }, 'offline');
-  }
-  await bus.publish(channels.availability, { service: 'checkout' }, 'offline');
-  await waitUntil('the offline cameras are raised', () => events.filter((e) => e.type === 'new' && e.alert.type === 'camera-offline').length >= 64, 15_000);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  const raised = events.filter((e) => e.type === 'new');
-  assert.equal(raised.filter((e) => e.alert.type === 'camera-offline').length, 64);
-  assert.ok(raised.filter((e) => e.alert.type === 'camera-offline').every((e) => e.alert.severity === 'warning'), 'no ghost is critical');
-  assert.deepEqual(raised.filter((e) => e.alert.type === 'service-offline').map((e) => [e.alert.service, e.alert.severity]), [['checkout', 'critical']]);
-  const text = (await app.http.inject({ url: '/metrics' })).body;
-  assert.match(text, /sightline_bounded_map_evictions_total\{map="alert-cameras",reason="refused"[^}]*\} 636\n/);
-  assert.match(text, /sightline_alert_inputs_dropped_total\{channel="availability",reason="unknown-service"[^}]*\} 700\n/);
+test(
+  'over MQTT: 700 made-up cameras and services raise at most MAX_CAMERAS warnings and no service alert; a bus service still raises a critical one; evictions in /metrics',
+  { timeout: 60_000 },
+  async (t) => {
+    const broker = await startTestBroker(t);
+    const config = makeConfig(tempDir(t), {
+      mqtt: { url: broker.url, topicPrefix: 'sightline' },
+      rules: rules(
+        { id: 'cams', type: 'camera-offline', severity: 'critical', offlineSeconds: 1 },
+        { id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 0 },
+      ),
+    });
+    const app = createAlertApp(config, testLogger());
+    t.after(() => app.stop());
+    await app.start();
+    await waitUntil('alert ready', async () => (await app.http.inject({ url: '/readyz' })).statusCode === 200, 10_000);
+    const { bus, events } = await testClient(t, broker.url);
+    for (let i = 0; i < 700; i++) {
+      const camera = `ghost-cam-${i}`;
+      await bus.publish(
+        channels.cameraStatus,
+        { camera },
+        { camera, state: 'offline', reason: 'stalled', fps: 0, width: 640, height: 480, since: Date.now(), at: Date.now() },
+      );
+      await bus.publish(channels.availability, { service: `ghost-svc-${i}` }, 'offline');
+    }
+    await bus.publish(channels.availability, { service: 'checkout' }, 'offline');
+    await waitUntil('the offline cameras are raised', () => events.filter((e) => e.type === 'new' && e.alert.type === 'camera-offline').length >= 64, 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const raised = events.filter((e) => e.type === 'new');
+    assert.equal(raised.filter((e) => e.alert.type === 'camera-offline').length, 64);
+    assert.ok(
+      raised.filter((e) => e.alert.type === 'camera-offline').every((e) => e.alert.severity === 'warning'),
+      'no ghost is critical',
+    );
+    assert.deepEqual(
+      raised.filter((e) => e.alert.type === 'service-offline').map((e) => [e.alert.service, e.alert.severity]),
+      [['checkout', 'critical']],
+    );
+    const text = (await app.http.inject({ url: '/metrics' })).body;
+    assert.match(text, /sightline_bounded_map_evictions_total\{map="alert-cameras",reason="refused"[^}]*\} 636\n/);
+    assert.match(text, /sightline_alert_inputs_dropped_total\{channel="availability",reason="unknown-service"[^}]*\} 700\n/);
 
-  // Resolved by a person: it stays resolved while the ghost stays away.
-  const ghost = raised.find((e) => e.alert.type === 'camera-offline')!.alert;
-  assert.equal(app.engine.resolve(ghost.id).ok, true);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  assert.equal(events.filter((e) => e.type === 'new' && e.alert.camera === ghost.camera).length, 1);
-});
+    // Resolved by a person: it stays resolved while the ghost stays away.
+    const ghost = raised.find((e) => e.alert.type === 'camera-offline')!.alert;
+    assert.equal(app.engine.resolve(ghost.id).ok, true);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(events.filter((e) => e.type === 'new' && e.alert.camera === ghost.camera).length, 1);
+  },
+);

@@ -23,7 +23,15 @@ test('no rules file: the default rules, port 8087, data in <data dir>/alert', (t
   assert.equal(config.dataDir, path.join(dir, 'alert'));
   assert.equal(config.rulesSource, 'defaults');
   const byType = Object.fromEntries(config.rules.map((r) => [r.type, r]));
-  assert.deepEqual(Object.keys(byType).sort(), ['camera-offline', 'images-evicted', 'low-confidence-scan', 'model-drift', 'service-offline', 'unknown-item', 'weight-mismatch']);
+  assert.deepEqual(Object.keys(byType).sort(), [
+    'camera-offline',
+    'images-evicted',
+    'low-confidence-scan',
+    'model-drift',
+    'service-offline',
+    'unknown-item',
+    'weight-mismatch',
+  ]);
   assert.equal((byType['camera-offline'] as { offlineSeconds: number }).offlineSeconds, 30);
   assert.equal((byType['low-confidence-scan'] as { below: number }).below, 0.35);
   assert.deepEqual([(byType['model-drift'] as { window: number }).window, (byType['model-drift'] as { margin: number }).margin], [20, 0.15]);
@@ -35,7 +43,17 @@ test('a valid YAML rules file is read with defaults filled in', (t) => {
   const file = path.join(dir, 'rules.yaml');
   writeFileSync(
     file,
-    ['rules:', '  - id: door', '    type: person-in-zone', '    camera: cam1', '    severity: critical', '    zone: [[0.1, 0.1], [0.9, 0.1], {x: 0.5, y: 0.9}]', '  - id: w', '    type: weight-mismatch', '    lane: lane-1'].join('\n'),
+    [
+      'rules:',
+      '  - id: door',
+      '    type: person-in-zone',
+      '    camera: cam1',
+      '    severity: critical',
+      '    zone: [[0.1, 0.1], [0.9, 0.1], {x: 0.5, y: 0.9}]',
+      '  - id: w',
+      '    type: weight-mismatch',
+      '    lane: lane-1',
+    ].join('\n'),
   );
   const config = loadAlertConfig({ SIGHTLINE_ALERT_RULES_FILE: file, SIGHTLINE_DATA_DIR: dir }, dir);
   assert.equal(config.rules.length, 2);
@@ -54,13 +72,39 @@ test('a bad rules file is refused with every problem and its place', (t) => {
     file,
     JSON.stringify({
       rules: [
-        { id: 'door', type: 'person-in-zone', camera: 'cam1', zone: [[0.1, 0.1], [0.9, 0.1]] },
-        { id: 'far', type: 'person-in-zone', camera: 'cam1', zone: [[0.1, 0.1], [1.5, 0.1], [0.5, -0.2]] },
+        {
+          id: 'door',
+          type: 'person-in-zone',
+          camera: 'cam1',
+          zone: [
+            [0.1, 0.1],
+            [0.9, 0.1],
+          ],
+        },
+        {
+          id: 'far',
+          type: 'person-in-zone',
+          camera: 'cam1',
+          zone: [
+            [0.1, 0.1],
+            [1.5, 0.1],
+            [0.5, -0.2],
+          ],
+        },
         { id: 'door', type: 'weight-mismatch', severity: 'loud' },
         { id: 'x', type: 'teleport' },
         { id: 'low', type: 'low-confidence-scan', below: 2, colour: 'red' },
         { id: 'bad id!', type: 'service-offline' },
-        { id: 'line', type: 'person-in-zone', camera: 'cam1', zone: [[0, 0], [0.5, 0.5], [1, 1]] },
+        {
+          id: 'line',
+          type: 'person-in-zone',
+          camera: 'cam1',
+          zone: [
+            [0, 0],
+            [0.5, 0.5],
+            [1, 1],
+          ],
+        },
       ],
     }),
   );
@@ -76,7 +120,10 @@ test('a bad rules file is refused with every problem and its place', (t) => {
   assert.match(text, /rules\.4\.below/);
   assert.match(text, /rules\.4.*colour/);
   assert.match(text, /rules\.5\.id/);
-  assert.ok(problems.every((p) => p.includes(file)), 'each problem names the file');
+  assert.ok(
+    problems.every((p) => p.includes(file)),
+    'each problem names the file',
+  );
 });
 
 test('duplicate rule ids are refused', (t) => {
@@ -92,7 +139,11 @@ test('empty, corrupt, missing, oversized and hostile rules files are refused', (
     ['corrupt.json', '{"rules": [', /not valid JSON/],
     ['corrupt.yaml', 'rules: [\n  - {id: a', /not valid YAML/],
     ['big.yaml', Buffer.alloc(300 * 1024, 'a'), /larger than/],
-    ['bombs.yaml', 'a: &a [1,2,3,4,5,6,7,8,9]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]', /alias|YAML/i],
+    [
+      'bombs.yaml',
+      'a: &a [1,2,3,4,5,6,7,8,9]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+      /alias|YAML/i,
+    ],
     ['list.json', '[1, 2]', /\(top level\)/],
   ];
   for (const [name, content, expected] of cases) {
@@ -104,7 +155,14 @@ test('empty, corrupt, missing, oversized and hostile rules files are refused', (
 });
 
 test('bad and unknown environment settings are all reported', () => {
-  const problems = problemsOf(() => loadAlertConfig({ SIGHTLINE_ALERT_HTTP_PORT: 'x', SIGHTLINE_ALERT_RETENTION_DAYS: '-1', SIGHTLINE_ALERT_COLOUR: 'red', SIGHTLINE_ALERT_MQTT_CLIENT_ID: 'a/b' }));
+  const problems = problemsOf(() =>
+    loadAlertConfig({
+      SIGHTLINE_ALERT_HTTP_PORT: 'x',
+      SIGHTLINE_ALERT_RETENTION_DAYS: '-1',
+      SIGHTLINE_ALERT_COLOUR: 'red',
+      SIGHTLINE_ALERT_MQTT_CLIENT_ID: 'a/b',
+    }),
+  );
   assert.equal(problems.length, 4, problems.join('\n'));
 });
 
@@ -120,6 +178,9 @@ test('subject bounds: defaults, lists, and more open alerts than rows refused', 
     maxOpen: 1000,
     maxDriftStates: 4096,
   });
-  assert.match(problemsOf(() => loadAlertConfig({ SIGHTLINE_ALERT_MAX_OPEN: '500', SIGHTLINE_ALERT_MAX_ROWS: '100' })).join('\n'), /SIGHTLINE_ALERT_MAX_OPEN: must not be above SIGHTLINE_ALERT_MAX_ROWS/);
+  assert.match(
+    problemsOf(() => loadAlertConfig({ SIGHTLINE_ALERT_MAX_OPEN: '500', SIGHTLINE_ALERT_MAX_ROWS: '100' })).join('\n'),
+    /SIGHTLINE_ALERT_MAX_OPEN: must not be above SIGHTLINE_ALERT_MAX_ROWS/,
+  );
   assert.match(problemsOf(() => loadAlertConfig({ SIGHTLINE_ALERT_LANES: 'a b' })).join('\n'), /SIGHTLINE_ALERT_LANES/);
 });

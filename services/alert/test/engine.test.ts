@@ -11,7 +11,9 @@ const zone = [
 ];
 
 test('person in zone: fires after the dwell time, aggregates with throttled updates, resolves when clear', (t) => {
-  const h = makeEngine(t, rules({ id: 'door', type: 'person-in-zone', camera: 'cam1', zone, dwellSeconds: 2, clearSeconds: 3, severity: 'critical' }), { updateIntervalMs: 5000 });
+  const h = makeEngine(t, rules({ id: 'door', type: 'person-in-zone', camera: 'cam1', zone, dwellSeconds: 2, clearSeconds: 3, severity: 'critical' }), {
+    updateIntervalMs: 5000,
+  });
   h.engine.onDetections(detections('cam1', [personAt(0.2, 0.9)]));
   h.engine.onDetections(detections('cam2', [personAt(0.75, 0.9)]));
   h.engine.onDetections(detections('cam1', [{ ...personAt(0.75, 0.9), label: 'dog' }]));
@@ -72,12 +74,18 @@ test('trailing update: a repeat inside the interval is announced by a later tick
   h.engine.onLaneEvent(weightMismatch('lane-1'));
   h.engine.onLaneEvent(weightMismatch('lane-1'));
   h.engine.onLaneEvent(weightMismatch('lane-1'));
-  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new'],
+  );
   h.engine.tick();
   assert.equal(h.events.length, 1);
   h.clock.advance(5000);
   h.engine.tick();
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'update'],
+  );
   assert.equal(h.events[1]!.alert.count, 3);
   assert.equal(h.store.get(h.events[0]!.alert.id)?.count, 3);
   h.clock.advance(5000);
@@ -101,10 +109,17 @@ test('weight mismatch: per lane, aggregates, expires after the quiet period', (t
   assert.equal(h.events.at(-1)!.alert.count, 2);
   h.clock.advance(31_000);
   h.engine.tick();
-  assert.deepEqual(h.events.slice(-1).map((e) => [e.type, e.alert.lane]), [['end', 'lane-2']], 'lane-2 was quiet for 61 s, lane-1 only 31 s');
+  assert.deepEqual(
+    h.events.slice(-1).map((e) => [e.type, e.alert.lane]),
+    [['end', 'lane-2']],
+    'lane-2 was quiet for 61 s, lane-1 only 31 s',
+  );
   h.clock.advance(30_000);
   h.engine.tick();
-  assert.deepEqual(h.events.slice(-1).map((e) => [e.type, e.alert.lane]), [['end', 'lane-1']]);
+  assert.deepEqual(
+    h.events.slice(-1).map((e) => [e.type, e.alert.lane]),
+    [['end', 'lane-1']],
+  );
   assert.equal(h.engine.openAlerts().length, 0);
 });
 
@@ -141,9 +156,12 @@ test('unknown item: needs a label, honours the lane, uses the service expiry def
   assert.equal(h.events.length, 0);
   h.engine.onLaneEvent(notRecognised('lane-1', 'kite <script>'));
   h.engine.onLaneEvent(notRecognised('lane-1', 'drone'));
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'update'],
+  );
   alertEventSchema.parse(h.events[0]);
-  assert.match(h.events[0]!.alert.message, /kite script/, "markup is neutralised by the shared plain-text rule");
+  assert.match(h.events[0]!.alert.message, /kite script/, 'markup is neutralised by the shared plain-text rule');
   assert.doesNotMatch(h.events[0]!.alert.message, /[<>]/);
   assert.equal(h.events[1]!.alert.details?.['label'], 'drone');
   // Each sighting brings the frame that showed it; the alert keeps the latest as its snapshot.
@@ -162,7 +180,10 @@ test('low-confidence scan: below the threshold fires with the scan frame as snap
   const low = scan('lane-1', 0.2);
   h.engine.onScan(low);
   h.engine.onScan(scan('lane-1', 0.1));
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'update'],
+  );
   assert.deepEqual(h.events[0]!.alert.snapshot, { camera: low.camera, seq: low.seq, capturedAt: low.capturedAt });
   assert.equal(h.events[1]!.alert.count, 2);
   h.clock.advance(5000);
@@ -171,12 +192,19 @@ test('low-confidence scan: below the threshold fires with the scan frame as snap
 });
 
 test('camera offline: every camera capture reports, fires after N s offline, resolves when its status is online again', (t) => {
-  const h = makeEngine(t, rules({ id: 'cams', type: 'camera-offline', offlineSeconds: 30 }, { id: 'front', type: 'camera-offline', camera: 'front', offlineSeconds: 10 }));
+  const h = makeEngine(
+    t,
+    rules({ id: 'cams', type: 'camera-offline', offlineSeconds: 30 }, { id: 'front', type: 'camera-offline', camera: 'front', offlineSeconds: 10 }),
+  );
   h.engine.onCameraStatus('cam1', { state: 'online' });
   h.engine.onCameraStatus('cam1', { state: 'offline', reason: 'stalled: no frame for 10 s' });
   h.clock.advance(20_000);
   h.engine.tick();
-  assert.deepEqual(h.events.map((e) => [e.type, e.alert.rule, e.alert.camera]), [['new', 'front', 'front']], 'a configured camera never reported counts from start');
+  assert.deepEqual(
+    h.events.map((e) => [e.type, e.alert.rule, e.alert.camera]),
+    [['new', 'front', 'front']],
+    'a configured camera never reported counts from start',
+  );
   h.clock.advance(10_000);
   h.engine.tick();
   h.engine.tick();
@@ -204,13 +232,19 @@ test('camera offline: capture going offline (its last will) takes every camera i
   h.engine.onCameraStatus('cam1', { state: 'online' });
   h.clock.advance(30_000);
   h.engine.tick();
-  assert.deepEqual(h.events.map((e) => [e.type, e.alert.camera]).sort(), [['new', 'cam1'], ['new', 'cam2']]);
+  assert.deepEqual(h.events.map((e) => [e.type, e.alert.camera]).sort(), [
+    ['new', 'cam1'],
+    ['new', 'cam2'],
+  ]);
   assert.match(h.events[0]!.alert.message, /capture is offline/);
   h.engine.onAvailability('capture', 'online');
   h.engine.tick();
   assert.equal(h.events.length, 2, 'capture back is not yet its cameras back');
   h.engine.onCameraStatus('cam1', { state: 'online' });
-  assert.deepEqual(h.events.slice(2).map((e) => [e.type, e.alert.camera]), [['end', 'cam1']]);
+  assert.deepEqual(
+    h.events.slice(2).map((e) => [e.type, e.alert.camera]),
+    [['end', 'cam1']],
+  );
 });
 
 test('service offline: raised once it has stayed offline for the grace period, once; resolved on online; a quick restart raises nothing; own availability ignored', (t) => {
@@ -230,17 +264,26 @@ test('service offline: raised once it has stayed offline for the grace period, o
   h.clock.advance(5000);
   h.engine.tick();
   h.engine.onAvailability('checkout', 'offline');
-  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new'],
+  );
   assert.equal(h.events[0]!.alert.service, 'checkout');
   assert.equal(h.events[0]!.alert.snapshot, null);
   h.engine.onAvailability('checkout', 'online');
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'end']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'end'],
+  );
 });
 
 test('service offline with no grace: raised at once', (t) => {
   const h = makeEngine(t, rules({ id: 'svc', type: 'service-offline', severity: 'critical', graceSeconds: 0 }));
   h.engine.onAvailability('checkout', 'offline');
-  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new'],
+  );
 });
 
 test('model drift: learns the baseline from the first window, fires when the rolling mean drops by the margin, resolves on recovery', (t) => {
@@ -251,9 +294,16 @@ test('model drift: learns the baseline from the first window, fires when the rol
   assert.equal(h.events.length, 0, 'mean 0.8 is within the margin');
   h.engine.onScan(scan('lane-1', 0.5));
   // window: 0.8 0.8 0.8 0.8 0.5 -> 0.74 < 0.9 - 0.15
-  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new'],
+  );
   h.engine.onScan(scan('lane-1', 0.5));
-  assert.deepEqual(h.events.map((e) => e.type), ['new', 'update'], 'still drifting: the same alert');
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new', 'update'],
+    'still drifting: the same alert',
+  );
   assert.equal(h.events[0]!.alert.details?.['sku'], 'FRUIT-ORANGE');
   assert.equal(h.events[0]!.alert.details?.['baseline'], 0.9);
   h.engine.onScan(scan('lane-1', 0.5, 'FRUIT-APPLE'));
@@ -265,7 +315,10 @@ test('model drift: learns the baseline from the first window, fires when the rol
 test('model drift: a configured baseline is used at once', (t) => {
   const h = makeEngine(t, rules({ id: 'drift', type: 'model-drift', window: 3, margin: 0.1, baselines: { 'FRUIT-ORANGE': 0.95 } }), { updateIntervalMs: 0 });
   for (let i = 0; i < 3; i++) h.engine.onScan(scan('lane-1', 0.8));
-  assert.deepEqual(h.events.map((e) => e.type), ['new']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['new'],
+  );
 });
 
 test('one input, rules of several types: evaluated in the order of the rules, each rule it concerns counted once', async (t) => {
@@ -273,14 +326,23 @@ test('one input, rules of several types: evaluated in the order of the rules, ea
   const low = { id: 'low', type: 'low-confidence-scan', below: 0.5 };
   const elsewhere = { id: 'low-elsewhere', type: 'low-confidence-scan', lane: 'lane-2' };
   for (const [order, expected] of [
-    [[drift, low, elsewhere], ['drift', 'low']],
-    [[elsewhere, low, drift], ['low', 'drift']],
+    [
+      [drift, low, elsewhere],
+      ['drift', 'low'],
+    ],
+    [
+      [elsewhere, low, drift],
+      ['low', 'drift'],
+    ],
   ] as const) {
     const h = makeEngine(t, rules(...order));
     h.engine.onScan(scan('lane-1', 0.6));
     // The second scan is below the threshold and fills the drift window (mean 0.5 < 0.95 - 0.1).
     h.engine.onScan(scan('lane-1', 0.4));
-    assert.deepEqual(h.events.map((e) => `${e.type} ${e.alert.rule}`), expected.map((rule) => `new ${rule}`));
+    assert.deepEqual(
+      h.events.map((e) => `${e.type} ${e.alert.rule}`),
+      expected.map((rule) => `new ${rule}`),
+    );
     const evaluations = await h.registry.getSingleMetric('sightline_alert_rule_evaluations_total')!.get();
     assert.deepEqual(Object.fromEntries(evaluations.values.map((v) => [v.labels['type'], v.value])), { 'model-drift': 2, 'low-confidence-scan': 2 });
   }
@@ -309,19 +371,31 @@ test('acknowledge and resolve: transitions, conflicts, unknown ids', (t) => {
 });
 
 test('restart: open alerts are reloaded and keep aggregating under the same id', (t) => {
-  const first = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch' }, { id: 'door', type: 'person-in-zone', camera: 'cam1', zone, clearSeconds: 3 }), { updateIntervalMs: 0 });
+  const first = makeEngine(t, rules({ id: 'w', type: 'weight-mismatch' }, { id: 'door', type: 'person-in-zone', camera: 'cam1', zone, clearSeconds: 3 }), {
+    updateIntervalMs: 0,
+  });
   first.engine.onLaneEvent(weightMismatch('lane-1'));
   first.engine.onDetections(detections('cam1', [personAt(0.75, 0.9)]));
   const ids = first.events.map((e) => e.alert.id);
   first.store.close();
   const second = makeEngine(t, first.engine.rules() as never, { dir: first.dir, clock: first.clock, updateIntervalMs: 0 });
-  assert.deepEqual(second.engine.openAlerts().map((a) => a.id).sort(), [...ids].sort());
+  assert.deepEqual(
+    second.engine
+      .openAlerts()
+      .map((a) => a.id)
+      .sort(),
+    [...ids].sort(),
+  );
   second.engine.onLaneEvent(weightMismatch('lane-1'));
   assert.equal(second.events[0]!.alert.id, ids[0]);
   assert.equal(second.events[0]!.alert.count, 2);
   second.clock.advance(3000);
   second.engine.tick();
-  assert.deepEqual(second.events.filter((e) => e.type === 'end').map((e) => e.alert.id), [ids[1]], 'a reloaded zone alert resolves once the zone stays clear');
+  assert.deepEqual(
+    second.events.filter((e) => e.type === 'end').map((e) => e.alert.id),
+    [ids[1]],
+    'a reloaded zone alert resolves once the zone stays clear',
+  );
 });
 
 test('retention: old resolved alerts and the overflow above the row limit are deleted, open ones never', (t) => {
@@ -337,11 +411,22 @@ test('retention: old resolved alerts and the overflow above the row limit are de
   assert.equal(h.store.get(ids[0]!), undefined);
   assert.deepEqual(h.store.prune(now - 30 * 86_400_000, 2), { expired: 0, overflow: 2 });
   assert.equal(h.store.count(), 2, 'the two open ones stay, even above the limit');
-  assert.deepEqual(h.store.open().map((o) => o.alert.id).sort(), [ids[3], ids[4]].sort());
+  assert.deepEqual(
+    h.store
+      .open()
+      .map((o) => o.alert.id)
+      .sort(),
+    [ids[3], ids[4]].sort(),
+  );
 });
 
 test('zone labels are compared as checkout compares them: trimmed, in lower case', (t) => {
-  const zone = [[0.5, 0.5], [1, 0.5], [1, 1], [0.5, 1]];
+  const zone = [
+    [0.5, 0.5],
+    [1, 0.5],
+    [1, 1],
+    [0.5, 1],
+  ];
   const h = makeEngine(t, rules({ id: 'door', type: 'person-in-zone', camera: 'cam1', zone, labels: [' Person '], dwellSeconds: 0 }), { updateIntervalMs: 0 });
   h.engine.onDetections(detections('cam1', [{ ...personAt(0.75, 0.9), label: 'PERSON' }]));
   assert.equal(h.events.length, 1, 'a rule written "Person" sees a detector that says "PERSON"');

@@ -12,7 +12,16 @@ import { ruleSchema, type Rule } from '../src/rules.ts';
 import { AlertStore } from '../src/store.ts';
 
 /** The service's defaults, spelled out. */
-export const testLimits: EngineLimits = { cameras: null, lanes: null, services: [], maxCameras: 64, maxLanes: 64, forgetMs: 3600_000, maxOpen: 1000, maxDriftStates: 4096 };
+export const testLimits: EngineLimits = {
+  cameras: null,
+  lanes: null,
+  services: [],
+  maxCameras: 64,
+  maxLanes: 64,
+  forgetMs: 3600_000,
+  maxOpen: 1000,
+  maxDriftStates: 4096,
+};
 
 export function testLogger(): Logger {
   return createLogger('alert', process.env['TEST_LOG_LEVEL'] ?? 'silent');
@@ -53,7 +62,10 @@ export function makeEngine(
 ): EngineHarness {
   const dir = options.dir ?? tempDir(t);
   const clock = options.clock ?? new FakeClock();
-  const store = new AlertStore(dir, { ...(options.maxRows !== undefined ? { maxRows: options.maxRows } : {}), maxBaselines: options.limits?.maxDriftStates ?? testLimits.maxDriftStates });
+  const store = new AlertStore(dir, {
+    ...(options.maxRows !== undefined ? { maxRows: options.maxRows } : {}),
+    maxBaselines: options.limits?.maxDriftStates ?? testLimits.maxDriftStates,
+  });
   t.after(() => store.close());
   const events: AlertEvent[] = [];
   const registry = new Registry();
@@ -102,7 +114,10 @@ export function makeConfig(dataDir: string, overrides: Partial<AlertConfig> = {}
 
 let seq = 0;
 
-export function detections(camera: string, objects: Array<{ label?: string; score?: number; box: { x: number; y: number; width: number; height: number } | null }>): Detections {
+export function detections(
+  camera: string,
+  objects: Array<{ label?: string; score?: number; box: { x: number; y: number; width: number; height: number } | null }>,
+): Detections {
   const base = channels.detections.example;
   seq += 1;
   return {

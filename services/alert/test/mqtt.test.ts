@@ -25,7 +25,16 @@ test('lane events over MQTT raise alerts, announced on sightline/alerts after th
   const app = await startApp(t, config);
   const { client, bus, events } = await testClient(t, broker.url);
 
-  const hostile: Array<Buffer | string> = ['', 'not json', '{"type":"weight-mismatch"}', '[]', 'null', '{"__proto__":{"polluted":true}}', Buffer.alloc(300 * 1024, 'x'), Buffer.from([0xff, 0xfe, 0x00])];
+  const hostile: Array<Buffer | string> = [
+    '',
+    'not json',
+    '{"type":"weight-mismatch"}',
+    '[]',
+    'null',
+    '{"__proto__":{"polluted":true}}',
+    Buffer.alloc(300 * 1024, 'x'),
+    Buffer.from([0xff, 0xfe, 0x00]),
+  ];
   for (const payload of hostile) await client.publishAsync('sightline/lanes/lane-1/event', payload, { qos: 1 });
   await client.publishAsync('sightline/lanes/lane-1/scan', '{"confidence": "high"}', { qos: 1 });
 
@@ -47,8 +56,18 @@ test('lane events over MQTT raise alerts, announced on sightline/alerts after th
   await waitUntil('service offline is announced', () => events.some((e) => e.alert.type === 'service-offline'));
 
   const metrics = (await app.http.inject({ method: 'GET', url: '/metrics' })).body;
-  const dropped = [...metrics.matchAll(/sightline_bus_messages_dropped_total\{channel="(lane-event|scan)",reason="[a-z-]+",service="alert"\} (\d+)/g)].reduce((n, m) => n + Number(m[2]), 0);
-  assert.equal(dropped, hostile.length + 1, metrics.split('\n').filter((l) => l.includes('dropped')).join('\n'));
+  const dropped = [...metrics.matchAll(/sightline_bus_messages_dropped_total\{channel="(lane-event|scan)",reason="[a-z-]+",service="alert"\} (\d+)/g)].reduce(
+    (n, m) => n + Number(m[2]),
+    0,
+  );
+  assert.equal(
+    dropped,
+    hostile.length + 1,
+    metrics
+      .split('\n')
+      .filter((l) => l.includes('dropped'))
+      .join('\n'),
+  );
   const listed = await app.http.inject({ method: 'GET', url: '/alerts' });
   assert.equal(listed.json().alerts.length, 2);
 });
@@ -68,7 +87,10 @@ test('restart: stored alerts survive, and events published while the service is 
 
   const second = await startApp(t, config);
   await waitUntil('the queued events are evaluated', () => second.store.count() === 6, 5000);
-  const lanes = second.engine.openAlerts().map((a) => a.lane).sort();
+  const lanes = second.engine
+    .openAlerts()
+    .map((a) => a.lane)
+    .sort();
   assert.deepEqual(lanes, ['down-0', 'down-1', 'down-2', 'down-3', 'down-4', 'lane-1']);
   const kept = second.store.get(id);
   assert.equal(kept?.state, 'active');

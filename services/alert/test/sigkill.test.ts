@@ -79,7 +79,11 @@ test('SIGKILL during a burst: every announced alert is there after restart, ackn
   for (let i = 0; i < 4; i++) await bus.publish(channels.laneEvent, { lane: `early-${i}` }, weightMismatch(`early-${i}`));
   await waitUntil('the early alerts are announced', () => events.length === 4, 5000);
   const acknowledged = events.slice(0, 2).map((e) => e.alert.id);
-  for (const id of acknowledged) assert.equal((await fetch(`${base}/alerts/${id}/acknowledge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 200);
+  for (const id of acknowledged)
+    assert.equal(
+      (await fetch(`${base}/alerts/${id}/acknowledge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status,
+      200,
+    );
 
   const lanes = 150;
   const burst: Array<Promise<number>> = [];

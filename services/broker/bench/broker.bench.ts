@@ -170,7 +170,16 @@ async function run(broker: string, { port, pid }: Running, qos: 0 | 1): Promise<
       clearTimeout(limit);
       const seconds = (performance.now() - started) / 1000;
       latencies.sort((a, b) => a - b);
-      resolve({ broker, qos, delivered: received, seconds, rate: received / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95), cpuPerThousand: 0 });
+      resolve({
+        broker,
+        qos,
+        delivered: received,
+        seconds,
+        rate: received / seconds,
+        p50: percentile(latencies, 50),
+        p95: percentile(latencies, 95),
+        cpuPerThousand: 0,
+      });
     };
     const limit = setTimeout(finish, RUN_LIMIT_MS);
     const pump = () => {

@@ -259,14 +259,20 @@ try {
       const before = await rssMiB(pid);
       let peak = before;
       const sampler = setInterval(() => {
-        rssMiB(pid).then((rss) => (peak = Math.max(peak, rss)), () => undefined);
+        rssMiB(pid).then(
+          (rss) => (peak = Math.max(peak, rss)),
+          () => undefined,
+        );
       }, 50);
       const outcomes = await scenario.run(broker, Date.now() + SECONDS * 1000);
       await new Promise((resolve) => setTimeout(resolve, 500));
       clearInterval(sampler);
       peak = Math.max(peak, await rssMiB(pid));
       const after = await rssMiB(pid);
-      const closed = outcomes.filter((o) => o.closedAfterMs !== null).map((o) => o.closedAfterMs!).sort((a, b) => a - b);
+      const closed = outcomes
+        .filter((o) => o.closedAfterMs !== null)
+        .map((o) => o.closedAfterMs!)
+        .sort((a, b) => a - b);
       const sent = outcomes.reduce((sum, o) => sum + o.sent, 0);
       rows.push([
         scenario.name,

@@ -265,7 +265,8 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
           clientIds,
           maxSessions: config.maxSessions,
           maxClientBufferBytes: config.maxClientBufferBytes,
-          connectedClient: (clientId) => (current === null ? undefined : (current as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]),
+          connectedClient: (clientId) =>
+            current === null ? undefined : (current as unknown as { clients: Record<string, Client | undefined> }).clients[clientId],
           metrics,
           logger,
         });

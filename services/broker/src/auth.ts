@@ -121,7 +121,10 @@ export function createSecurity(options: SecurityOptions): Security {
     }
     if (!clean && owner === undefined) {
       if (clientIds.size >= options.maxSessions) {
-        return refuse(client, 'sessions', SERVER_UNAVAILABLE, { username: principal, why: `${clientIds.size} persistent sessions, the most allowed (SIGHTLINE_BROKER_MAX_SESSIONS)` });
+        return refuse(client, 'sessions', SERVER_UNAVAILABLE, {
+          username: principal,
+          why: `${clientIds.size} persistent sessions, the most allowed (SIGHTLINE_BROKER_MAX_SESSIONS)`,
+        });
       }
       await clientIds.bind(id, principal);
     } else if (clean && owner !== undefined) {
@@ -180,7 +183,10 @@ export function createSecurity(options: SecurityOptions): Security {
         const will = packet?.will;
         if (will !== undefined && will !== null) {
           if (will.payload.length > maxPayloadBytes) {
-            return callback(refuse(client, 'will', NOT_AUTHORIZED, { username, why: `will payload of ${will.payload.length} bytes exceeds ${maxPayloadBytes}` }), null);
+            return callback(
+              refuse(client, 'will', NOT_AUTHORIZED, { username, why: `will payload of ${will.payload.length} bytes exceeds ${maxPayloadBytes}` }),
+              null,
+            );
           }
           if (!canWrite(principal.acl, will.topic)) {
             return callback(refuse(client, 'will', NOT_AUTHORIZED, { username, why: `will topic ${will.topic} is not writable` }), null);
@@ -258,7 +264,10 @@ export function createSecurity(options: SecurityOptions): Security {
   function slowConsumer(client: Client, packet: AedesPublishPacket, buffered: number): void {
     if (Date.now() - slowLoggedAt >= 10_000) {
       slowLoggedAt = Date.now();
-      log.warn({ clientId: client.id, topic: packet.topic, buffered, limit: options.maxClientBufferBytes, qos: packet.qos }, 'slow consumer: its socket is not taking messages');
+      log.warn(
+        { clientId: client.id, topic: packet.topic, buffered, limit: options.maxClientBufferBytes, qos: packet.qos },
+        'slow consumer: its socket is not taking messages',
+      );
     }
     if (packet.qos === 0) {
       metrics.slowConsumerDrops.inc();

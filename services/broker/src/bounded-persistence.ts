@@ -138,7 +138,8 @@ export class BoundedPersistence implements AsyncPersistence {
 
   async setup(broker: unknown): Promise<void> {
     await this.#inner.setup(broker);
-    for await (const packet of this.#inner.createRetainedStream('#') as AsyncIterable<StoredPacket>) this.#holdRetained(packet.topic, Math.max(RETAINED_MIN_CHARGE, bytesOf(packet)));
+    for await (const packet of this.#inner.createRetainedStream('#') as AsyncIterable<StoredPacket>)
+      this.#holdRetained(packet.topic, Math.max(RETAINED_MIN_CHARGE, bytesOf(packet)));
     if (this.#options.queuedClientIds !== undefined) {
       for await (const clientId of this.#options.queuedClientIds()) {
         for await (const packet of this.#inner.outgoingStream({ id: clientId }) as AsyncIterable<StoredPacket>) this.#track(clientId, packet);
@@ -164,7 +165,11 @@ export class BoundedPersistence implements AsyncPersistence {
           : null;
     if (reason !== null) {
       this.#options.metrics.retainedRefused.inc({ reason });
-      this.#warn(`retained-${reason}`, { topic, bytes: charge, retained: this.#retained.size, retainedBytes: this.#retainedBytes, maxRetained, maxRetainedBytes }, 'retained message refused at the cap (delivered, not kept)');
+      this.#warn(
+        `retained-${reason}`,
+        { topic, bytes: charge, retained: this.#retained.size, retainedBytes: this.#retainedBytes, maxRetained, maxRetainedBytes },
+        'retained message refused at the cap (delivered, not kept)',
+      );
       return;
     }
     if (held !== undefined) this.#releaseRetained(topic, held);
@@ -274,11 +279,17 @@ export class BoundedPersistence implements AsyncPersistence {
       queue.pendingDrops += 1;
       this.#forget(clientId, queue, oldest);
       this.#options.metrics.queueDrops.inc({ reason });
-      this.#warn(`queue-${reason}`, { clientId, topic: oldest.topic, bytes: oldest.bytes, queued: queue.items.size, queuedBytes: queue.bytes, maxQueued, maxQueuedBytes }, 'session queue full: dropped its oldest message');
-      queue.drops = queue.drops.then(() => this.#remove(clientId, oldest)).finally(() => {
-        queue.pendingDrops -= 1;
-        if (queue.items.size === 0 && queue.pendingDrops === 0 && this.#queues.get(clientId) === queue) this.#queues.delete(clientId);
-      });
+      this.#warn(
+        `queue-${reason}`,
+        { clientId, topic: oldest.topic, bytes: oldest.bytes, queued: queue.items.size, queuedBytes: queue.bytes, maxQueued, maxQueuedBytes },
+        'session queue full: dropped its oldest message',
+      );
+      queue.drops = queue.drops
+        .then(() => this.#remove(clientId, oldest))
+        .finally(() => {
+          queue.pendingDrops -= 1;
+          if (queue.items.size === 0 && queue.pendingDrops === 0 && this.#queues.get(clientId) === queue) this.#queues.delete(clientId);
+        });
     }
     await queue.drops;
   }
@@ -291,7 +302,16 @@ export class BoundedPersistence implements AsyncPersistence {
         await this.#inner.outgoingClearMessageId(client, { messageId: item.messageId });
         return;
       }
-      const marker: StoredPacket = { cmd: 'publish', topic: item.topic, payload: Buffer.alloc(0), qos: 1, retain: false, brokerId: item.brokerId, brokerCounter: item.brokerCounter, messageId: DROP_MESSAGE_ID };
+      const marker: StoredPacket = {
+        cmd: 'publish',
+        topic: item.topic,
+        payload: Buffer.alloc(0),
+        qos: 1,
+        retain: false,
+        brokerId: item.brokerId,
+        brokerCounter: item.brokerCounter,
+        messageId: DROP_MESSAGE_ID,
+      };
       await this.#inner.outgoingUpdate(client, marker);
       await this.#inner.outgoingClearMessageId(client, { messageId: DROP_MESSAGE_ID });
     } catch (err) {

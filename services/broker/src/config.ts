@@ -1,6 +1,16 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, serviceDataDir, type HttpAccess } from '@sightline/kit';
+import {
+  ConfigError,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  serviceDataDir,
+  type HttpAccess,
+} from '@sightline/kit';
 import { busServices, DEFAULT_TOPIC_PREFIX, isBusService, topicPrefixSchema } from '@sightline/schemas';
 import type { Access } from './acl.ts';
 import { usernameSchema } from './users-file.ts';
@@ -25,7 +35,9 @@ const provisionEntrySchema = z
     z
       .strictObject({
         username: usernameSchema,
-        rights: z.enum(['read', 'write', 'readwrite', 'service', 'integrator'], { error: 'rights must be "read", "write", "readwrite", "service" or "integrator"' }),
+        rights: z.enum(['read', 'write', 'readwrite', 'service', 'integrator'], {
+          error: 'rights must be "read", "write", "readwrite", "service" or "integrator"',
+        }),
       })
       .superRefine(({ username, rights }, ctx) => {
         if (rights === 'service' && !isBusService(username)) {
@@ -69,7 +81,12 @@ export const brokerConfigSchema = z.object({
   SIGHTLINE_BROKER_MAX_RETAINED_BYTES: env.int(64 * MIB, KIB, 64 * 1024 * MIB),
   SIGHTLINE_BROKER_PROVISION_USERS: z
     .string()
-    .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0))
+    .transform((text) =>
+      text
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry.length > 0),
+    )
     .pipe(z.array(provisionEntrySchema))
     .optional(),
   SIGHTLINE_BROKER_PROVISION_DIR: env.optionalString(),
@@ -121,7 +138,9 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
     problems.push('SIGHTLINE_BROKER_TLS_CERT and SIGHTLINE_BROKER_TLS_KEY must be given together');
   }
   if (raw.SIGHTLINE_BROKER_ANONYMOUS === 'off' && usersFile === null) {
-    problems.push(`SIGHTLINE_BROKER_ANONYMOUS is off and there is no ${USERS_FILE_KEY}: no client could connect (give a users file, or set ANONYMOUS=loopback for development)`);
+    problems.push(
+      `SIGHTLINE_BROKER_ANONYMOUS is off and there is no ${USERS_FILE_KEY}: no client could connect (give a users file, or set ANONYMOUS=loopback for development)`,
+    );
   }
   const provisionUsers = raw.SIGHTLINE_BROKER_PROVISION_USERS ?? [];
   const provisionDir = raw.SIGHTLINE_BROKER_PROVISION_DIR;

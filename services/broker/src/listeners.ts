@@ -106,7 +106,8 @@ export async function startStreamListener(
   };
   const server = tls === undefined ? createNetServer(onStream) : createTlsServer(tls, onStream);
   guard.watch(server);
-  if (tls !== undefined) server.on('tlsClientError', (err, socket) => log.debug({ err: { message: err.message }, address: socket.remoteAddress }, 'TLS handshake failed'));
+  if (tls !== undefined)
+    server.on('tlsClientError', (err, socket) => log.debug({ err: { message: err.message }, address: socket.remoteAddress }, 'TLS handshake failed'));
   const sockets = trackSockets(server);
   await listen(server, host, port, kind);
   server.on('error', (err) => log.error({ err, kind }, 'listener error'));

@@ -42,20 +42,46 @@ export function createBrokerMetrics(): BrokerMetrics {
       registers,
     }),
     deniedPublishes: new Counter({ name: 'sightline_broker_denied_publishes_total', help: 'PUBLISH packets dropped by the ACL', registers }),
-    deniedSubscriptions: new Counter({ name: 'sightline_broker_denied_subscriptions_total', help: 'Subscriptions refused by the ACL (SUBACK 0x80)', registers }),
+    deniedSubscriptions: new Counter({
+      name: 'sightline_broker_denied_subscriptions_total',
+      help: 'Subscriptions refused by the ACL (SUBACK 0x80)',
+      registers,
+    }),
     oversizeDrops: new Counter({ name: 'sightline_broker_oversize_drops_total', help: 'PUBLISH packets dropped for exceeding the payload limit', registers }),
-    slowConsumerDrops: new Counter({ name: 'sightline_broker_slow_consumer_drops_total', help: 'QoS 0 messages not sent to a client whose socket already held its buffer limit (SIGHTLINE_BROKER_MAX_CLIENT_BUFFER_BYTES)', registers }),
-    rateLimited: new Counter({ name: 'sightline_broker_rate_limited_connections_total', help: 'Connections closed by the per-IP connect rate limit', registers }),
+    slowConsumerDrops: new Counter({
+      name: 'sightline_broker_slow_consumer_drops_total',
+      help: 'QoS 0 messages not sent to a client whose socket already held its buffer limit (SIGHTLINE_BROKER_MAX_CLIENT_BUFFER_BYTES)',
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'sightline_broker_rate_limited_connections_total',
+      help: 'Connections closed by the per-IP connect rate limit',
+      registers,
+    }),
     connectionsClosed: new Counter({
       name: 'sightline_broker_connections_closed_total',
       help: 'Connections the broker closed by reason: a packet over its limit or malformed (first_not_connect, connect_too_large, publish_too_large, subscribe_too_large, malformed_length, unexpected_type), a cap at accept (max_connections, max_connections_per_ip), or rights revoked by a users file reload (user_removed, password_changed)',
       labelNames: ['reason'],
       registers,
     }),
-    retainedRefused: new Counter({ name: 'sightline_broker_retained_refused_total', help: 'Retained messages not kept because the retained store was at its cap (count, bytes); they were still delivered', labelNames: ['reason'], registers }),
+    retainedRefused: new Counter({
+      name: 'sightline_broker_retained_refused_total',
+      help: 'Retained messages not kept because the retained store was at its cap (count, bytes); they were still delivered',
+      labelNames: ['reason'],
+      registers,
+    }),
     retainedMessages: new Gauge({ name: 'sightline_broker_retained_messages', help: 'Retained messages held', registers }),
-    retainedBytes: new Gauge({ name: 'sightline_broker_retained_bytes', help: 'Bytes charged for retained messages (topic + payload, at least 1 KiB each)', registers }),
-    queueDrops: new Counter({ name: 'sightline_broker_queue_drops_total', help: 'Oldest messages dropped from a persistent session queue at its cap (count, bytes)', labelNames: ['reason'], registers }),
+    retainedBytes: new Gauge({
+      name: 'sightline_broker_retained_bytes',
+      help: 'Bytes charged for retained messages (topic + payload, at least 1 KiB each)',
+      registers,
+    }),
+    queueDrops: new Counter({
+      name: 'sightline_broker_queue_drops_total',
+      help: 'Oldest messages dropped from a persistent session queue at its cap (count, bytes)',
+      labelNames: ['reason'],
+      registers,
+    }),
     sessions: new Gauge({ name: 'sightline_broker_sessions', help: 'Persistent sessions (client ids bound to their owner)', registers }),
   };
 }

@@ -51,7 +51,10 @@ export function connectPacket(options: ConnectOptions): Buffer {
     payload.push(mqttString(options.password));
   }
   const keepalive = options.keepalive ?? 30;
-  const variable = Buffer.concat([mqttString(options.protocolName ?? 'MQTT'), Buffer.from([options.protocolLevel ?? 4, flags, keepalive >> 8, keepalive & 0xff])]);
+  const variable = Buffer.concat([
+    mqttString(options.protocolName ?? 'MQTT'),
+    Buffer.from([options.protocolLevel ?? 4, flags, keepalive >> 8, keepalive & 0xff]),
+  ]);
   const body = Buffer.concat([variable, ...payload]);
   return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
 }

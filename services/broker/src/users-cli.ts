@@ -26,7 +26,9 @@ async function readPassword(): Promise<string> {
   } else {
     const chunks: Buffer[] = [];
     for await (const chunk of stdin) chunks.push(chunk as Buffer);
-    password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    password = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
   if (password.length === 0) throw new Error('empty password');
   if (password.includes('\n')) throw new Error('the password must be one line');

@@ -50,7 +50,10 @@ export const usersFileSchema = z
     users: z.record(usernameSchema, userSchema).superRefine((users, ctx) => {
       if (Object.keys(users).length > 10000) ctx.addIssue({ code: 'custom', message: 'at most 10000 users' });
     }),
-    anonymous: z.object({ acl: z.array(aclRuleSchema).max(1000) }).strict().optional(),
+    anonymous: z
+      .object({ acl: z.array(aclRuleSchema).max(1000) })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -15,7 +15,13 @@ async function usersFile(t: TestContext): Promise<string> {
     {
       alert: { password: 'alert-pw', acl: [{ pattern: 'sightline/#', access: 'readwrite' }] },
       mallory: { password: 'mallory-pw', acl: [{ pattern: 'sightline/#', access: 'readwrite' }] },
-      self: { password: 'self-pw', acl: [{ pattern: '%c/#', access: 'readwrite' }, { pattern: 'sightline/%c/#', access: 'readwrite' }] },
+      self: {
+        password: 'self-pw',
+        acl: [
+          { pattern: '%c/#', access: 'readwrite' },
+          { pattern: 'sightline/%c/#', access: 'readwrite' },
+        ],
+      },
     },
     { acl: [{ pattern: 'sightline/#', access: 'readwrite' }] },
   );

@@ -58,9 +58,17 @@ test('anonymous off without a users file, provisioning without a dir, and clashi
   assert.deepEqual(problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_WS_PORT: '1883' }), [
     'SIGHTLINE_BROKER_WS_PORT and SIGHTLINE_BROKER_MQTT_PORT are both 1883',
   ]);
-  assert.deepEqual(problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'ok,bad/name', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0]?.startsWith('SIGHTLINE_BROKER_PROVISION_USERS.1.username: must be'), true);
+  assert.deepEqual(
+    problemsOf({
+      SIGHTLINE_BROKER_ANONYMOUS: 'loopback',
+      SIGHTLINE_BROKER_PROVISION_USERS: 'ok,bad/name',
+      SIGHTLINE_BROKER_PROVISION_DIR: '/p',
+    })[0]?.startsWith('SIGHTLINE_BROKER_PROVISION_USERS.1.username: must be'),
+    true,
+  );
   assert.match(
-    problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'capture,viewer:admin', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0] ?? '',
+    problemsOf({ SIGHTLINE_BROKER_ANONYMOUS: 'loopback', SIGHTLINE_BROKER_PROVISION_USERS: 'capture,viewer:admin', SIGHTLINE_BROKER_PROVISION_DIR: '/p' })[0] ??
+      '',
     /^SIGHTLINE_BROKER_PROVISION_USERS\.1\.rights: rights must be "read", "write", "readwrite", "service" or "integrator"/,
   );
 });
@@ -76,9 +84,18 @@ test('users file problems name the file and the problem', async (t) => {
     ['{"version":2,"users":{}}', /version: version must be 1/],
     ['{"version":1,"users":{},"admins":[]}', /\(top level\): Unrecognized key: "admins"/],
     ['{"version":1,"users":{"bob":{"hash":"md5$abc","acl":[]}}}', /users\.bob\.hash: bad password hash: must look like scrypt\$N\$r\$p\$salt\$hash/],
-    ['{"version":1,"users":{"bob":{"hash":"scrypt$1073741824$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==","acl":[]}}}', /users\.bob\.hash: bad password hash: N must be a power of 2/],
-    ['{"version":1,"users":{"bob":{"hash":"scrypt$16384$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==","acl":[{"pattern":"a/#/b","access":"read"}]}}}', /users\.bob\.acl\.0\.pattern: ACL pattern "a\/#\/b" "#" must be a whole level/],
-    ['{"version":1,"users":{"bob":{"hash":"scrypt$16384$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==","acl":[{"pattern":"a","access":"all"}]}}}', /access must be "read", "write" or "readwrite"/],
+    [
+      '{"version":1,"users":{"bob":{"hash":"scrypt$1073741824$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==","acl":[]}}}',
+      /users\.bob\.hash: bad password hash: N must be a power of 2/,
+    ],
+    [
+      '{"version":1,"users":{"bob":{"hash":"scrypt$16384$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==","acl":[{"pattern":"a/#/b","access":"read"}]}}}',
+      /users\.bob\.acl\.0\.pattern: ACL pattern "a\/#\/b" "#" must be a whole level/,
+    ],
+    [
+      '{"version":1,"users":{"bob":{"hash":"scrypt$16384$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==","acl":[{"pattern":"a","access":"all"}]}}}',
+      /access must be "read", "write" or "readwrite"/,
+    ],
     ['{"version":1,"users":{"bad name":{"hash":"x","acl":[]}}}', /users\.bad name: username must be 1-64 characters/],
   ];
   for (const [content, expected] of cases) {

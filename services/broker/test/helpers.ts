@@ -116,7 +116,11 @@ export function collect(client: MqttClient): Received[] & { next(predicate?: (m:
   });
 }
 
-export async function writeUsers(path: string, users: Record<string, { password: string; acl: UsersFile['users'][string]['acl'] }>, anonymous?: UsersFile['anonymous']): Promise<void> {
+export async function writeUsers(
+  path: string,
+  users: Record<string, { password: string; acl: UsersFile['users'][string]['acl'] }>,
+  anonymous?: UsersFile['anonymous'],
+): Promise<void> {
   const file: UsersFile = { version: 1, users: {} };
   for (const [name, { password, acl }] of Object.entries(users)) file.users[name] = { hash: await hashPassword(password, FAST_SCRYPT), acl };
   if (anonymous !== undefined) file.anonymous = anonymous;
@@ -181,7 +185,9 @@ export async function rawSocket(t: TestContext, port: number, tls?: { ca: Buffer
   const { connect: tlsConnect } = await import('node:tls');
   return new Promise((resolve, reject) => {
     const socket: Socket =
-      tls === undefined ? netConnect({ host: '127.0.0.1', port }, () => resolve(socket)) : tlsConnect({ host: '127.0.0.1', port, ca: tls.ca }, () => resolve(socket));
+      tls === undefined
+        ? netConnect({ host: '127.0.0.1', port }, () => resolve(socket))
+        : tlsConnect({ host: '127.0.0.1', port, ca: tls.ca }, () => resolve(socket));
     t.after(() => socket.destroy());
     socket.once('error', reject);
     socket.on('error', () => socket.destroy());
@@ -189,7 +195,11 @@ export async function rawSocket(t: TestContext, port: number, tls?: { ca: Buffer
 }
 
 /** Writes `chunk` every `everyMs` until the socket closes (a slow client keeping a packet open). */
-export function trickle(socket: { write(chunk: Buffer): unknown; destroyed?: boolean; once(event: 'close', listener: () => void): unknown }, chunk: Buffer, everyMs = 20): void {
+export function trickle(
+  socket: { write(chunk: Buffer): unknown; destroyed?: boolean; once(event: 'close', listener: () => void): unknown },
+  chunk: Buffer,
+  everyMs = 20,
+): void {
   const timer = setInterval(() => {
     if (socket.destroyed === true) clearInterval(timer);
     else socket.write(chunk);

@@ -5,7 +5,12 @@ import { test, type TestContext } from 'node:test';
 import { collect, connectClient, execFileAsync, mqttUrl, openBroker, startBroker, subscribeGranted, tempDir, writeUsers } from './helpers.ts';
 
 /** Runs a mosquitto client, killing it at the deadline; resolves with its exit code and output. */
-function mosquitto(t: TestContext, command: string, args: string[], timeoutMs = 5000): { done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+function mosquitto(
+  t: TestContext,
+  command: string,
+  args: string[],
+  timeoutMs = 5000,
+): { done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -34,7 +39,27 @@ async function usersBroker(t: TestContext) {
 test('mosquitto_sub receives a message published by mqtt.js', async (t) => {
   const app = await usersBroker(t);
   const port = String(app.ports().mqtt);
-  const sub = mosquitto(t, 'mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', port, '-u', 'svc', '-P', 's3cret', '-t', 'sightline/interop/#', '-C', '1', '-v', '-q', '1', '-i', 'mosq-sub']);
+  const sub = mosquitto(t, 'mosquitto_sub', [
+    '-V',
+    'mqttv311',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    port,
+    '-u',
+    'svc',
+    '-P',
+    's3cret',
+    '-t',
+    'sightline/interop/#',
+    '-C',
+    '1',
+    '-v',
+    '-q',
+    '1',
+    '-i',
+    'mosq-sub',
+  ]);
   const publisher = await connectClient(t, mqttUrl(app), { username: 'svc', password: 's3cret' });
   // Publish until the subscriber (which connects in its own time) has the message.
   const timer = setInterval(() => publisher.publish('sightline/interop/a', 'from mqtt.js', { qos: 1 }), 100);
@@ -50,7 +75,24 @@ test('mosquitto_pub with username and password reaches an mqtt.js subscriber', a
   const subscriber = await connectClient(t, mqttUrl(app), { username: 'svc', password: 's3cret' });
   const inbox = collect(subscriber);
   await subscriber.subscribeAsync('sightline/interop/#', { qos: 1 });
-  const { stderr } = await execFileAsync('mosquitto_pub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(app.ports().mqtt), '-u', 'svc', '-P', 's3cret', '-t', 'sightline/interop/b', '-m', 'from mosquitto_pub', '-q', '1']);
+  const { stderr } = await execFileAsync('mosquitto_pub', [
+    '-V',
+    'mqttv311',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(app.ports().mqtt),
+    '-u',
+    'svc',
+    '-P',
+    's3cret',
+    '-t',
+    'sightline/interop/b',
+    '-m',
+    'from mosquitto_pub',
+    '-q',
+    '1',
+  ]);
   assert.equal(stderr, '');
   const message = await inbox.next();
   assert.equal(message.topic, 'sightline/interop/b');
@@ -59,7 +101,22 @@ test('mosquitto_pub with username and password reaches an mqtt.js subscriber', a
 
 test('mosquitto_sub with a wrong password is refused', async (t) => {
   const app = await usersBroker(t);
-  const result = await mosquitto(t, 'mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(app.ports().mqtt), '-u', 'svc', '-P', 'wrong', '-t', 'sightline/#', '-C', '1']).done;
+  const result = await mosquitto(t, 'mosquitto_sub', [
+    '-V',
+    'mqttv311',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(app.ports().mqtt),
+    '-u',
+    'svc',
+    '-P',
+    'wrong',
+    '-t',
+    'sightline/#',
+    '-C',
+    '1',
+  ]).done;
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /bad user name or password|not authori[sz]ed/i);
 });
@@ -90,7 +147,27 @@ test("mosquitto_sub under another user's persistent client id is refused: identi
   const owner = await connectClient(t, mqttUrl(app), { username: 'alert', password: 'alert-pw', clientId: 'sightline-alert', clean: false });
   await owner.subscribeAsync('sightline/#', { qos: 1 });
   const port = String(app.ports().mqtt);
-  const thief = await mosquitto(t, 'mosquitto_sub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', port, '-u', 'mallory', '-P', 'mallory-pw', '-i', 'sightline-alert', '-c', '-q', '1', '-t', 'sightline/#', '-C', '1']).done;
+  const thief = await mosquitto(t, 'mosquitto_sub', [
+    '-V',
+    'mqttv311',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    port,
+    '-u',
+    'mallory',
+    '-P',
+    'mallory-pw',
+    '-i',
+    'sightline-alert',
+    '-c',
+    '-q',
+    '1',
+    '-t',
+    'sightline/#',
+    '-C',
+    '1',
+  ]).done;
   assert.notEqual(thief.code, 0);
   assert.match(thief.stderr, /identifier rejected/i);
   assert.equal(owner.connected, true);

@@ -21,10 +21,15 @@ test('anonymous clients read the prefix and write nothing, unless the users file
   await anonymous.publishAsync('sightline/lanes/1/scan', 'forged', { qos: 1 });
   await anonymous.publishAsync('sightline/services/broker/availability', 'offline', { qos: 1, retain: true });
   await sleep(200);
-  assert.deepEqual(inbox.filter((m) => !m.retain), []);
+  assert.deepEqual(
+    inbox.filter((m) => !m.retain),
+    [],
+  );
   assert.equal(await metric(app, 'sightline_broker_denied_publishes_total'), 2);
   // A will needs write rights too.
-  const withWill = await connectClient(t, mqttUrl(app), { will: { topic: 'sightline/x', payload: Buffer.from('bye'), qos: 0, retain: false } }).catch((err: Error) => err);
+  const withWill = await connectClient(t, mqttUrl(app), { will: { topic: 'sightline/x', payload: Buffer.from('bye'), qos: 0, retain: false } }).catch(
+    (err: Error) => err,
+  );
   assert.ok(withWill instanceof Error, 'a will on a topic anonymous clients cannot write was accepted');
 
   const open = await openBroker(t);
@@ -36,7 +41,11 @@ test('anonymous clients read the prefix and write nothing, unless the users file
   assert.equal((await readerInbox.next((m) => !m.retain)).payload.toString(), 'allowed by the users file');
 });
 
-async function provisionedBroker(t: TestContext, users: ProvisionedUser[], overrides: Partial<BrokerConfig> = {}): Promise<{ app: BrokerApp; password(name: string): Promise<string>; config: BrokerConfig }> {
+async function provisionedBroker(
+  t: TestContext,
+  users: ProvisionedUser[],
+  overrides: Partial<BrokerConfig> = {},
+): Promise<{ app: BrokerApp; password(name: string): Promise<string>; config: BrokerConfig }> {
   const dir = await tempDir(t);
   const provisionDir = join(dir, 'credentials');
   const config = brokerConfig({ usersFile: join(dir, 'users.json'), anonymous: 'off', provision: { users, dir: provisionDir }, ...overrides });
@@ -51,10 +60,19 @@ function paramsFor(channel: Channel<unknown, string>, party: string, own: string
 }
 
 /** Publishes on every channel as `party` (and on another service's availability) and checks which reach an observer that reads everything. */
-async function checkPublishing(app: BrokerApp, party: Party, client: Awaited<ReturnType<typeof connectClient>>, observerInbox: ReturnType<typeof collect>): Promise<void> {
+async function checkPublishing(
+  app: BrokerApp,
+  party: Party,
+  client: Awaited<ReturnType<typeof connectClient>>,
+  observerInbox: ReturnType<typeof collect>,
+): Promise<void> {
   const attempts: { payload: string; topic: string; allowed: boolean }[] = [];
   for (const channel of allChannels) {
-    attempts.push({ topic: topics.topic(channel, paramsFor(channel, party, party)), payload: `${party}/${channel.name}`, allowed: channel.publishers.includes(party) });
+    attempts.push({
+      topic: topics.topic(channel, paramsFor(channel, party, party)),
+      payload: `${party}/${channel.name}`,
+      allowed: channel.publishers.includes(party),
+    });
   }
   const other = busServices.find((service) => service !== party)!;
   attempts.push({ topic: topics.topic(channels.availability, { service: other }), payload: `${party}/availability-of-${other}`, allowed: false });
@@ -67,12 +85,19 @@ async function checkPublishing(app: BrokerApp, party: Party, client: Awaited<Ret
   const denied = attempts.filter((a) => !a.allowed);
   assert.equal((await metric(app, 'sightline_broker_denied_publishes_total')) - deniedBefore, denied.length, `${party}: publishes dropped`);
   for (const { payload, topic } of denied) {
-    assert.equal(observerInbox.some((m) => m.payload.toString() === payload), false, `${party} may not publish ${topic} but it was delivered`);
+    assert.equal(
+      observerInbox.some((m) => m.payload.toString() === payload),
+      false,
+      `${party} may not publish ${topic} but it was delivered`,
+    );
   }
 }
 
 test('each bus service provisioned as name:service can publish and subscribe exactly what its channels say', async (t) => {
-  const users: ProvisionedUser[] = [...busServices.map((username) => ({ username, rights: 'service' as const })), { username: 'operator', rights: 'integrator' }];
+  const users: ProvisionedUser[] = [
+    ...busServices.map((username) => ({ username, rights: 'service' as const })),
+    { username: 'operator', rights: 'integrator' },
+  ];
   const { app, password } = await provisionedBroker(t, users);
   const url = mqttUrl(app);
   const observer = await connectClient(t, url, { username: 'operator', password: await password('operator') });
@@ -116,8 +141,14 @@ test('an integrator (name:integrator) reads everything and writes only the chann
   await observer.subscribeAsync('sightline/#', { qos: 1 });
   const operator = await connectClient(t, url, { username: 'operator', password: await password('operator') });
   await checkPublishing(app, 'integrator', operator, observerInbox);
-  const granted = await subscribeGranted(operator, allChannels.map((channel) => topics.filter(channel)));
-  assert.deepEqual(granted, allChannels.map(() => 1));
+  const granted = await subscribeGranted(
+    operator,
+    allChannels.map((channel) => topics.filter(channel)),
+  );
+  assert.deepEqual(
+    granted,
+    allChannels.map(() => 1),
+  );
 });
 
 test('role entries get their rights derived again at every start; the password is kept', async (t) => {
@@ -144,7 +175,11 @@ test('role entries get their rights derived again at every start; the password i
 test('name:service must name a bus service', () => {
   let problems: string[] = [];
   try {
-    loadBrokerConfig({ SIGHTLINE_BROKER_USERS_FILE: '/u.json', SIGHTLINE_BROKER_PROVISION_DIR: '/p', SIGHTLINE_BROKER_PROVISION_USERS: 'capture:service,camera:service,operator:integrator' });
+    loadBrokerConfig({
+      SIGHTLINE_BROKER_USERS_FILE: '/u.json',
+      SIGHTLINE_BROKER_PROVISION_DIR: '/p',
+      SIGHTLINE_BROKER_PROVISION_USERS: 'capture:service,camera:service,operator:integrator',
+    });
   } catch (err) {
     assert.ok(err instanceof ConfigError);
     problems = err.problems;

@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { anonymousWritesFile, collect, connectClient, connectPacket, mqttUrl, openBroker, quietLogger, rawConnect, startBroker, tempDir, writeUsers } from './helpers.ts';
+import {
+  anonymousWritesFile,
+  collect,
+  connectClient,
+  connectPacket,
+  mqttUrl,
+  openBroker,
+  quietLogger,
+  rawConnect,
+  startBroker,
+  tempDir,
+  writeUsers,
+} from './helpers.ts';
 import { createBrokerApp } from '../src/app.ts';
 import { brokerConfig } from '../src/config.ts';
 
@@ -104,14 +116,26 @@ test('unsubscribe stops delivery', async (t) => {
   await publisher.publishAsync('sightline/unsub/a', 'after', { qos: 1 });
   await publisher.publishAsync('sightline/unsub/marker', 'marker', { qos: 1 });
   await inbox.next((m) => m.payload.toString() === 'marker');
-  assert.deepEqual(inbox.filter((m) => m.topic === 'sightline/unsub/a').map((m) => m.payload.toString()), ['before']);
+  assert.deepEqual(
+    inbox.filter((m) => m.topic === 'sightline/unsub/a').map((m) => m.payload.toString()),
+    ['before'],
+  );
 });
 
 test('$ topics are not matched by # or +/x', async (t) => {
   // The broker itself publishes $SYS topics; a client with read rights on them must still not get them through # or +/...
   const usersDir = await tempDir(t);
   const usersFile = `${usersDir}/users.json`;
-  await writeUsers(usersFile, { admin: { password: 'pw', acl: [{ pattern: '#', access: 'read' }, { pattern: '$SYS/#', access: 'read' }, { pattern: 'sightline/#', access: 'readwrite' }] } });
+  await writeUsers(usersFile, {
+    admin: {
+      password: 'pw',
+      acl: [
+        { pattern: '#', access: 'read' },
+        { pattern: '$SYS/#', access: 'read' },
+        { pattern: 'sightline/#', access: 'readwrite' },
+      ],
+    },
+  });
   const secured = await startBroker(t, { usersFile, anonymous: 'off' });
   const wildcard = await connectClient(t, mqttUrl(secured), { username: 'admin', password: 'pw' });
   const wildcardInbox = collect(wildcard);
@@ -124,5 +148,8 @@ test('$ topics are not matched by # or +/x', async (t) => {
   await explicitInbox.next((m) => m.topic.startsWith('$SYS/') && m.topic.endsWith('/new/clients'));
   await other.publishAsync('sightline/dollar/marker', 'marker', { qos: 1 });
   await wildcardInbox.next((m) => m.topic === 'sightline/dollar/marker');
-  assert.deepEqual(wildcardInbox.filter((m) => m.topic.startsWith('$')), []);
+  assert.deepEqual(
+    wildcardInbox.filter((m) => m.topic.startsWith('$')),
+    [],
+  );
 });

@@ -40,7 +40,10 @@ test('the scanner reports each violation as soon as the header shows it', () => 
   assert.deepEqual(byteByByte(header(1, 4097)), { reason: 'connect_too_large', type: 1, announced: 4097, limit: 4096 });
   assert.deepEqual(byteByByte(Buffer.concat([connect, header(3, 1025)])), { reason: 'publish_too_large', type: 3, announced: 1025, limit: 1024 });
   assert.deepEqual(byteByByte(Buffer.concat([connect, header(10, 513, 2)])), { reason: 'subscribe_too_large', type: 10, announced: 513, limit: 512 });
-  assert.deepEqual(new PacketScanner({ ...limits, connectBytes: 1 << 30 }).scan(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff])), { reason: 'malformed_length', type: 1 });
+  assert.deepEqual(new PacketScanner({ ...limits, connectBytes: 1 << 30 }).scan(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff])), {
+    reason: 'malformed_length',
+    type: 1,
+  });
   assert.deepEqual(byteByByte(Buffer.concat([connect, header(12, 1)])), { reason: 'malformed_length', type: 12, announced: 1, limit: 0 });
   for (const type of [0, 1, 2, 9, 11, 13, 15]) assert.equal(byteByByte(Buffer.concat([connect, header(type, 0)]))?.reason, 'unexpected_type', `type ${type}`);
   // A length whose first bytes already exceed the limit is refused before its last byte arrives.

@@ -62,7 +62,10 @@ test('reloading the users file disconnects removed users and changed passwords; 
   await keeper.publishAsync('sightline/after', 'after the reload', { qos: 1 });
   await sleep(200);
   assert.equal(keeper.connected, true);
-  assert.deepEqual(removedInbox.filter((m) => m.topic === 'sightline/after'), []);
+  assert.deepEqual(
+    removedInbox.filter((m) => m.topic === 'sightline/after'),
+    [],
+  );
   assert.equal(await metric(app, 'sightline_broker_connections_closed_total', 'reason="user_removed"'), 1);
   assert.equal(await metric(app, 'sightline_broker_connections_closed_total', 'reason="password_changed"'), 1);
 });
@@ -72,7 +75,13 @@ test('changed rights apply at once to open connections, for delivery and for pub
   const usersFile = join(dir, 'users.json');
   await writeUsers(usersFile, {
     admin: { password: 'admin-pw', acl: everything },
-    carol: { password: 'carol-pw', acl: [{ pattern: 'sightline/#', access: 'read' }, { pattern: 'sightline/carol/#', access: 'write' }] },
+    carol: {
+      password: 'carol-pw',
+      acl: [
+        { pattern: 'sightline/#', access: 'read' },
+        { pattern: 'sightline/carol/#', access: 'write' },
+      ],
+    },
   });
   const app = await startBroker(t, { usersFile, anonymous: 'off' });
   const url = mqttUrl(app);
@@ -101,8 +110,14 @@ test('changed rights apply at once to open connections, for delivery and for pub
   await carol.publishAsync('sightline/carol/x', 'carol-after', { qos: 1 });
   await carol.publishAsync('sightline/other/x', 'other-after', { qos: 1 });
   await adminInbox.next((m) => m.payload.toString() === 'other-after');
-  assert.deepEqual(carolInbox.filter((m) => m.payload.toString() === 'after'), []);
-  assert.deepEqual(adminInbox.filter((m) => m.payload.toString() === 'carol-after'), []);
+  assert.deepEqual(
+    carolInbox.filter((m) => m.payload.toString() === 'after'),
+    [],
+  );
+  assert.deepEqual(
+    adminInbox.filter((m) => m.payload.toString() === 'carol-after'),
+    [],
+  );
   assert.equal(carol.connected, true);
 });
 

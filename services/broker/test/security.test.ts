@@ -10,7 +10,20 @@ import { createSecurity, isLoopback } from '../src/auth.ts';
 import { createClientIdOwners } from '../src/client-ids.ts';
 import { createBrokerMetrics } from '../src/metrics.ts';
 import { createRateLimiter } from '../src/rate-limit.ts';
-import { collect, connectClient, connectPacket, mqttUrl, openBroker, quietLogger, rawConnect, startBroker, subscribeGranted, tempDir, tryConnect, writeUsers } from './helpers.ts';
+import {
+  collect,
+  connectClient,
+  connectPacket,
+  mqttUrl,
+  openBroker,
+  quietLogger,
+  rawConnect,
+  startBroker,
+  subscribeGranted,
+  tempDir,
+  tryConnect,
+  writeUsers,
+} from './helpers.ts';
 
 const run = promisify(execFile);
 
@@ -98,7 +111,10 @@ test('a user without rights can neither subscribe to nor publish on a protected 
   assert.equal(nobody.connected, true);
   await alice.publishAsync('sightline/secret/marker', 'marker', { qos: 1 });
   await aliceInbox.next((m) => m.payload.toString() === 'marker');
-  assert.deepEqual(aliceInbox.filter((m) => m.payload.toString() === 'leak'), []);
+  assert.deepEqual(
+    aliceInbox.filter((m) => m.payload.toString() === 'leak'),
+    [],
+  );
   // A broad subscription is granted but only readable topics are delivered.
   const reader = await connectClient(t, url, { username: 'reader', password: 'reader-pw' });
   const readerInbox = collect(reader);
@@ -107,7 +123,10 @@ test('a user without rights can neither subscribe to nor publish on a protected 
   await alice.publishAsync('sightline/secret/y', 'secret', { qos: 1 });
   await alice.publishAsync('sightline/public/y', 'public', { qos: 1 });
   await readerInbox.next((m) => m.payload.toString() === 'public');
-  assert.deepEqual(readerInbox.filter((m) => m.payload.toString() === 'secret'), []);
+  assert.deepEqual(
+    readerInbox.filter((m) => m.payload.toString() === 'secret'),
+    [],
+  );
   const metrics = await (await fetch(`http://127.0.0.1:${app.ports().http}/metrics`)).text();
   assert.match(metrics, /sightline_broker_denied_publishes_total\{service="broker"\} 2/);
   assert.match(metrics, /sightline_broker_denied_subscriptions_total\{service="broker"\} 1/);
@@ -141,7 +160,10 @@ test('an oversize payload is dropped and counted, the client stays connected', a
   const ok = await inbox.next();
   assert.equal(ok.topic, 'sightline/size/ok');
   assert.equal(publisher.connected, true);
-  assert.deepEqual(inbox.filter((m) => m.topic === 'sightline/size/big'), []);
+  assert.deepEqual(
+    inbox.filter((m) => m.topic === 'sightline/size/big'),
+    [],
+  );
   const metrics = await (await fetch(`http://127.0.0.1:${app.ports().http}/metrics`)).text();
   assert.match(metrics, /sightline_broker_oversize_drops_total\{service="broker"\} 1/);
   // A will larger than the limit refuses the connection.
@@ -160,7 +182,16 @@ test('a zero-length client id with clean session off is refused with CONNACK 2',
 test('clients can never write $ topics, even with a # write rule', async (t) => {
   const dir = await tempDir(t);
   const usersFile = join(dir, 'users.json');
-  await writeUsers(usersFile, { root: { password: 'pw', acl: [{ pattern: '#', access: 'readwrite' }, { pattern: '$SYS/#', access: 'readwrite' }, { pattern: '$foo/#', access: 'readwrite' }] } });
+  await writeUsers(usersFile, {
+    root: {
+      password: 'pw',
+      acl: [
+        { pattern: '#', access: 'readwrite' },
+        { pattern: '$SYS/#', access: 'readwrite' },
+        { pattern: '$foo/#', access: 'readwrite' },
+      ],
+    },
+  });
   const app = await startBroker(t, { usersFile, anonymous: 'off' });
   const root = await connectClient(t, mqttUrl(app), { username: 'root', password: 'pw' });
   const inbox = collect(root);
@@ -169,7 +200,10 @@ test('clients can never write $ topics, even with a # write rule', async (t) => 
   await root.publishAsync('$foo/x', 'forged', { qos: 1 });
   await root.publishAsync('marker', 'marker', { qos: 1 });
   await inbox.next((m) => m.topic === 'marker');
-  assert.deepEqual(inbox.filter((m) => m.payload.toString() === 'forged'), []);
+  assert.deepEqual(
+    inbox.filter((m) => m.payload.toString() === 'forged'),
+    [],
+  );
   assert.equal(root.connected, true);
 });
 
@@ -177,7 +211,10 @@ test('connection attempts are rate limited per IP', async (t) => {
   const app = await startBroker(t, { connectRate: 0.5, connectBurst: 3 });
   const outcomes = [];
   for (let i = 0; i < 5; i++) outcomes.push(await tryConnect(t, mqttUrl(app)));
-  assert.deepEqual(outcomes.map((o) => ('client' in o ? 'ok' : o)), ['ok', 'ok', 'ok', { closed: true }, { closed: true }]);
+  assert.deepEqual(
+    outcomes.map((o) => ('client' in o ? 'ok' : o)),
+    ['ok', 'ok', 'ok', { closed: true }, { closed: true }],
+  );
   const metrics = await (await fetch(`http://127.0.0.1:${app.ports().http}/metrics`)).text();
   assert.match(metrics, /sightline_broker_rate_limited_connections_total\{service="broker"\} 2/);
 });
@@ -191,14 +228,33 @@ test('a non-loopback listener with anonymous=on and no TLS is refused unless INS
   const allowed = createBrokerApp(brokerConfig({ host: '0.0.0.0', anonymous: 'on', insecure: true, logLevel: 'warn' }), logger);
   await allowed.start();
   t.after(() => allowed.stop());
-  assert.ok(lines.some((line) => JSON.parse(line).level === 'warn' && /INSECURE/.test(line)), lines.join('\n'));
+  assert.ok(
+    lines.some((line) => JSON.parse(line).level === 'warn' && /INSECURE/.test(line)),
+    lines.join('\n'),
+  );
 });
 
 test('TLS: mqtts and wss work with a self-signed certificate', async (t) => {
   const dir = await tempDir(t);
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ]);
   const app = await openBroker(t, { tls: { cert, key } });
   const ports = app.ports();
   assert.ok(ports.mqtts !== null && ports.mqtts > 0 && ports.wss !== null && ports.wss > 0);

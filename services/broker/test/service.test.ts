@@ -122,7 +122,17 @@ test('provisioning creates missing users with 0600 password files that authentic
   const lines: string[] = [];
   const { createLogger } = await import('@sightline/kit');
   const logger = createLogger('broker', 'debug', { write: (line: string) => lines.push(line) });
-  const config = brokerConfig({ usersFile, anonymous: 'off', provision: { users: [{ username: 'capture', rights: 'readwrite' }, { username: 'viewer', rights: 'read' }], dir: provisionDir } });
+  const config = brokerConfig({
+    usersFile,
+    anonymous: 'off',
+    provision: {
+      users: [
+        { username: 'capture', rights: 'readwrite' },
+        { username: 'viewer', rights: 'read' },
+      ],
+      dir: provisionDir,
+    },
+  });
   const app = createBrokerApp(config, logger);
   await app.start();
   t.after(() => app.stop());

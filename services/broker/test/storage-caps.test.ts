@@ -30,14 +30,11 @@ test('retained messages are capped in count: a new retained topic is refused (st
   // A subscriber of the moment still gets the refused one.
   assert.equal((await liveInbox.next((m) => m.topic === 'sightline/lanes/2/basket')).payload.toString(), '{"n":2}');
   await publisher.publishAsync('sightline/services/capture/availability', 'offline', { qos: 1, retain: true });
-  assert.deepEqual(
-    [...(await retainedNow(t, app))].sort(),
-    [
-      ['sightline/lanes/1/basket', '{"n":1}'],
-      ['sightline/services/broker/availability', 'online'],
-      ['sightline/services/capture/availability', 'offline'],
-    ],
-  );
+  assert.deepEqual([...(await retainedNow(t, app))].sort(), [
+    ['sightline/lanes/1/basket', '{"n":1}'],
+    ['sightline/services/broker/availability', 'online'],
+    ['sightline/services/capture/availability', 'offline'],
+  ]);
   assert.equal(await metric(app, 'sightline_broker_retained_refused_total', 'reason="count"'), 1);
   // Clearing one (empty payload) makes room.
   await publisher.publishAsync('sightline/lanes/1/basket', '', { qos: 1, retain: true });
@@ -99,7 +96,11 @@ for (const persistence of ['memory', 'level'] as const) {
     const dataDir = await tempDir(t);
     const app = await openBroker(t, { persistence, dataDir, maxQueuedMessages: 3, maxQueuedBytes: 3 * 1024 });
     await queueFor(t, app, 'durable-cap');
-    await publishAll(t, app, ['m1', 'm2', 'm3', 'm4', 'last'].map((name) => [`sightline/queue/${name}`, name]));
+    await publishAll(
+      t,
+      app,
+      ['m1', 'm2', 'm3', 'm4', 'last'].map((name) => [`sightline/queue/${name}`, name]),
+    );
     const byCount = await drain(t, app, 'durable-cap', 3);
     assert.deepEqual(
       byCount.map((m) => m.payload.toString()),
@@ -108,7 +109,11 @@ for (const persistence of ['memory', 'level'] as const) {
     assert.equal(await metric(app, 'sightline_broker_queue_drops_total', 'reason="count"'), 2);
 
     await queueFor(t, app, 'durable-cap');
-    await publishAll(t, app, ['b1', 'b2', 'b3-last'].map((name) => [`sightline/queue/${name}`, Buffer.concat([Buffer.alloc(1200), Buffer.from(name)])]));
+    await publishAll(
+      t,
+      app,
+      ['b1', 'b2', 'b3-last'].map((name) => [`sightline/queue/${name}`, Buffer.concat([Buffer.alloc(1200), Buffer.from(name)])]),
+    );
     const byBytes = await drain(t, app, 'durable-cap', 2);
     assert.deepEqual(
       byBytes.map((m) => m.topic),
@@ -125,13 +130,21 @@ test('the queue cap counts what was queued before a restart (level persistence)'
   await first.start();
   t.after(() => first.stop());
   await queueFor(t, first, 'durable-restart-cap');
-  await publishAll(t, first, ['r1', 'r2'].map((name) => [`sightline/queue/${name}`, name]));
+  await publishAll(
+    t,
+    first,
+    ['r1', 'r2'].map((name) => [`sightline/queue/${name}`, name]),
+  );
   await first.stop();
 
   const second = createBrokerApp(config, quietLogger());
   await second.start();
   t.after(() => second.stop());
-  await publishAll(t, second, ['r3', 'last'].map((name) => [`sightline/queue/${name}`, name]));
+  await publishAll(
+    t,
+    second,
+    ['r3', 'last'].map((name) => [`sightline/queue/${name}`, name]),
+  );
   // Queued by two broker runs, the messages come back in the store's order (by broker id), not by time.
   const received = await drain(t, second, 'durable-restart-cap', 3);
   assert.deepEqual(received.map((m) => m.payload.toString()).sort(), ['last', 'r2', 'r3']);

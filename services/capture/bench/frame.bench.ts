@@ -14,7 +14,23 @@ const FRAMES = 150;
 const CHUNK = 64 * 1024;
 const stream = execFileSync(
   'ffmpeg',
-  ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x480:rate=30', '-frames:v', String(FRAMES), '-c:v', 'mjpeg', '-q:v', String(qscaleFromQuality(75)), '-f', 'image2pipe', 'pipe:1'],
+  [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x480:rate=30',
+    '-frames:v',
+    String(FRAMES),
+    '-c:v',
+    'mjpeg',
+    '-q:v',
+    String(qscaleFromQuality(75)),
+    '-f',
+    'image2pipe',
+    'pipe:1',
+  ],
   { maxBuffer: 256 * 1024 * 1024 },
 );
 
@@ -26,7 +42,9 @@ function split(onFrame: ConstructorParameters<typeof JpegSplitter>[0]['onFrame']
 
 const published: Buffer[] = [];
 let seq = 0;
-split((jpeg, header) => published.push(encodeFrame(jpeg, { camera: 'bench', seq: seq++, capturedAt: Date.now(), width: header.width, height: header.height }, header)));
+split((jpeg, header) =>
+  published.push(encodeFrame(jpeg, { camera: 'bench', seq: seq++, capturedAt: Date.now(), width: header.width, height: header.height }, header)),
+);
 if (published.length !== FRAMES) throw new Error(`split ${published.length} frames, expected ${FRAMES}`);
 
 function best(name: string, run: () => number, rounds = 21): void {
@@ -39,7 +57,9 @@ function best(name: string, run: () => number, rounds = 21): void {
     rates.push(frames / ((used.user + used.system) / 1e6));
   }
   const rate = rates.sort((a, b) => a - b)[rounds >> 1]!;
-  console.log(`${name.padEnd(28)} ${Math.round(rate).toString().padStart(8)} frames/s  ${(1e6 / rate).toFixed(2).padStart(7)} us/frame (median CPU time of ${rounds} rounds)`);
+  console.log(
+    `${name.padEnd(28)} ${Math.round(rate).toString().padStart(8)} frames/s  ${(1e6 / rate).toFixed(2).padStart(7)} us/frame (median CPU time of ${rounds} rounds)`,
+  );
 }
 
 console.log(`${FRAMES} frames of ${(stream.length / FRAMES / 1024).toFixed(1)} KB (640x480, quality 75)`);

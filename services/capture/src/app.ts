@@ -48,10 +48,12 @@ export function createCaptureApp(config: CaptureConfig, logger: Logger, deps: Ca
     mqtt: config.mqtt,
     http: config.http,
     notReadyReason: () => {
-      const offline = cameras.filter((c) => !c.online).map((c) => {
-        const s = c.status();
-        return `${s.camera} (${s.state}${s.reason ? `: ${s.reason}` : ''})`;
-      });
+      const offline = cameras
+        .filter((c) => !c.online)
+        .map((c) => {
+          const s = c.status();
+          return `${s.camera} (${s.state}${s.reason ? `: ${s.reason}` : ''})`;
+        });
       return offline.length === 0 ? null : `camera${offline.length > 1 ? 's' : ''} not delivering frames: ${offline.join('; ')}`;
     },
   });
@@ -90,7 +92,10 @@ export function createCaptureApp(config: CaptureConfig, logger: Logger, deps: Ca
     const stallMs = (deps.stallMs ?? config.stallSeconds * 1000) + (camera.motion ? camera.motion.keepaliveSeconds * 1000 : 0);
     if (camera.source.kind === 'dir' && camera.source.images.ignored.length > 0) {
       const { images } = camera.source;
-      log.warn({ camera: camera.id, using: images.codec === 'png' ? 'png' : 'jpeg', ignored: images.ignored.length }, 'folder mixes JPEG and PNG images: ffmpeg shows one kind per stream, the other is left out');
+      log.warn(
+        { camera: camera.id, using: images.codec === 'png' ? 'png' : 'jpeg', ignored: images.ignored.length },
+        'folder mixes JPEG and PNG images: ffmpeg shows one kind per stream, the other is left out',
+      );
     }
     const options = {
       config: camera,

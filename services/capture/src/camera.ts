@@ -41,7 +41,6 @@ export interface CameraOptions {
   maxFrameBytes?: number;
 }
 
-
 export type CameraState = 'stopped' | 'starting' | 'online' | 'offline';
 
 export interface CameraReport {
@@ -151,7 +150,15 @@ export class Camera {
     this.#reason = 'starting';
     this.#since = this.#o.now();
     this.#o.metrics.online.set({ camera: this.id }, 0);
-    this.#log.info({ source: describeSource(this.#o.config.source), fps: this.#o.config.fps, size: `${this.#o.config.width}x${this.#o.config.height}`, motion: this.#o.config.motion }, 'camera starting');
+    this.#log.info(
+      {
+        source: describeSource(this.#o.config.source),
+        fps: this.#o.config.fps,
+        size: `${this.#o.config.width}x${this.#o.config.height}`,
+        motion: this.#o.config.motion,
+      },
+      'camera starting',
+    );
     this.#launch();
   }
 
@@ -246,11 +253,7 @@ export class Camera {
     this.#splitter = null;
     if (this.#stopped) return;
     const now = this.#o.now();
-    const reason = this.#stallKill
-      ? `stalled: no frame for ${Math.round(this.#o.stallMs / 100) / 10} s`
-      : err
-        ? oneLine(err.message)
-        : 'ffmpeg ended';
+    const reason = this.#stallKill ? `stalled: no frame for ${Math.round(this.#o.stallMs / 100) / 10} s` : err ? oneLine(err.message) : 'ffmpeg ended';
     const healthy = this.#onlineSince !== null && now - this.#onlineSince >= this.#o.backoff.resetAfterMs;
     if (healthy) this.#failures = 0;
     const delay = Math.min(this.#o.backoff.maxMs, this.#o.backoff.initialMs * 2 ** this.#failures);

@@ -1,6 +1,20 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, readSmallFile, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import {
+  ConfigError,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  mqttSettingsFrom,
+  mqttSettingsSchema,
+  readSmallFile,
+  serviceDataDir,
+  type HttpSettings,
+  type MqttSettings,
+} from '@sightline/kit';
 import { idSchema } from '@sightline/schemas';
 import { selectFfmpeg } from './ffmpeg.ts';
 import { parseSource, qscaleFromQuality, SourceError, type Source } from './sources.ts';
@@ -132,7 +146,8 @@ export function loadCaptureConfig(environment: NodeJS.ProcessEnv = process.env, 
     const quality = entry.quality ?? defaults.quality;
     let motion = defaults.motion;
     if (entry.motion === false) motion = null;
-    else if (entry.motion === true) motion = { threshold: settings.SIGHTLINE_CAPTURE_MOTION_THRESHOLD, keepaliveSeconds: settings.SIGHTLINE_CAPTURE_KEEPALIVE_SECONDS };
+    else if (entry.motion === true)
+      motion = { threshold: settings.SIGHTLINE_CAPTURE_MOTION_THRESHOLD, keepaliveSeconds: settings.SIGHTLINE_CAPTURE_KEEPALIVE_SECONDS };
     else if (entry.motion !== undefined) {
       motion = {
         threshold: entry.motion.threshold ?? settings.SIGHTLINE_CAPTURE_MOTION_THRESHOLD,
@@ -163,7 +178,12 @@ export function loadCaptureConfig(environment: NodeJS.ProcessEnv = process.env, 
       text = readSmallFile(file, MAX_CAMERAS_FILE_BYTES);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'EFBIG' || code === 'EISDIR' ? (err as Error).message : code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`;
+      const why =
+        code === 'EFBIG' || code === 'EISDIR'
+          ? (err as Error).message
+          : code === 'ENOENT'
+            ? 'does not exist'
+            : `cannot be read (${code ?? (err as Error).message})`;
       problems.push(`${key}: ${file} ${why}`);
     }
     if (text !== undefined) {
@@ -197,11 +217,7 @@ export function loadCaptureConfig(environment: NodeJS.ProcessEnv = process.env, 
       }
     }
   } else {
-    addCamera(
-      'SIGHTLINE_CAPTURE_SOURCE',
-      { id: settings.SIGHTLINE_CAPTURE_CAMERA ?? 'demo', source: settings.SIGHTLINE_CAPTURE_SOURCE ?? 'sample' },
-      cwd,
-    );
+    addCamera('SIGHTLINE_CAPTURE_SOURCE', { id: settings.SIGHTLINE_CAPTURE_CAMERA ?? 'demo', source: settings.SIGHTLINE_CAPTURE_SOURCE ?? 'sample' }, cwd);
   }
 
   if (problems.length > 0) throw new ConfigError('capture', problems);

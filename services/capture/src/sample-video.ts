@@ -10,13 +10,13 @@ export const SAMPLE_FILE = 'sample.mp4';
  * encoded by every ffmpeg build (no libx264 needed), the bundled 4.1 one included.
  */
 export const SAMPLE_GRAPH =
-  "testsrc2=size=640x480:rate=15:duration=6[bg];color=c=0xff8800:size=120x120:rate=15:duration=6[box];" +
+  'testsrc2=size=640x480:rate=15:duration=6[bg];color=c=0xff8800:size=120x120:rate=15:duration=6[box];' +
   "[bg][box]overlay=x='(W-w)*abs(sin(t*PI/6))':y='(H-h)*abs(sin(t*PI/3))':shortest=1";
 
 function run(file: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     execFile(file, args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, _stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
       resolve({ code, stderr: String(stderr) });
     });
   });
@@ -67,7 +67,25 @@ export function ensureSampleVideo(ffmpegPath: string, dataDir: string, log?: (ms
     const temp = `${file}.${process.pid}.tmp.mp4`;
     const { code, stderr } = await run(
       ffmpegPath,
-      ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', SAMPLE_GRAPH, '-c:v', 'mpeg4', '-q:v', '5', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', temp],
+      [
+        '-nostdin',
+        '-v',
+        'error',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        SAMPLE_GRAPH,
+        '-c:v',
+        'mpeg4',
+        '-q:v',
+        '5',
+        '-pix_fmt',
+        'yuv420p',
+        '-movflags',
+        '+faststart',
+        temp,
+      ],
       60_000,
     );
     if (code !== 0) {

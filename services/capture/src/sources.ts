@@ -193,12 +193,7 @@ export interface OutputOptions {
 /** The filter chain: rate, letterboxed exact size, and the optional motion gate. */
 export function videoFilters(options: OutputOptions): string[] {
   const { fps, width: w, height: h } = options;
-  const filters = [
-    `fps=${fps}`,
-    `scale=${w}:${h}:force_original_aspect_ratio=decrease`,
-    `pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2`,
-    'setsar=1',
-  ];
+  const filters = [`fps=${fps}`, `scale=${w}:${h}:force_original_aspect_ratio=decrease`, `pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2`, 'setsar=1'];
   if (options.motion) {
     // mpdecimate drops a frame when it barely differs from the last frame kept: no 8x8 block
     // differs by more than `hi` and at most `frac` of the blocks by more than `lo`. `max` caps
@@ -217,9 +212,12 @@ export function ffmpegOutput(options: OutputOptions): FfmpegOutput {
       '-an',
       // With the motion gate frames come irregularly: pass them through rather than duplicate.
       ...(options.motion ? ['-vsync', 'passthrough'] : []),
-      '-c:v', 'mjpeg',
-      '-q:v', String(options.qscale),
-      '-f', 'image2pipe',
+      '-c:v',
+      'mjpeg',
+      '-q:v',
+      String(options.qscale),
+      '-f',
+      'image2pipe',
     ],
   };
 }

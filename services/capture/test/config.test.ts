@@ -81,7 +81,10 @@ test('env problems are all reported, each naming its setting', () => {
   assert.match(text, /SIGHTLINE_CAPTURE_CAMERA: must be 1-64 characters/);
   assert.equal(found.length, 6);
   assert.match(problems({ SIGHTLINE_CAPTURE_FPS: '120' }).join(), /SIGHTLINE_CAPTURE_FPS: must be at most 60/);
-  assert.match(problems({ SIGHTLINE_CAPTURE_FFMPEG_PATH: '/nowhere/ffmpeg' }).join(), /SIGHTLINE_CAPTURE_FFMPEG_PATH: \/nowhere\/ffmpeg is not an executable file/);
+  assert.match(
+    problems({ SIGHTLINE_CAPTURE_FFMPEG_PATH: '/nowhere/ffmpeg' }).join(),
+    /SIGHTLINE_CAPTURE_FFMPEG_PATH: \/nowhere\/ffmpeg is not an executable file/,
+  );
 });
 
 test('bad sources are refused with a clear reason', (t) => {
@@ -165,7 +168,10 @@ test('corrupt, empty, hostile cameras files are refused, naming the problem', (t
     write('dupe.json', '{"cameras":[{"id":"a","source":"testsrc"},{"id":"b","source":"testsrc"},{"id":"a","source":"sample"}]}'),
     /cameras\.2\.id: duplicate camera id "a" \(also cameras\.0\.id\)/,
   );
-  const both = check(write('srcs.json', '{"cameras":[{"id":"a","source":"ftp://x/y"},{"id":"b","source":"/no/file.mp4"}]}'), /cameras\.0\.source: unknown source scheme "ftp:\/\/"/);
+  const both = check(
+    write('srcs.json', '{"cameras":[{"id":"a","source":"ftp://x/y"},{"id":"b","source":"/no/file.mp4"}]}'),
+    /cameras\.0\.source: unknown source scheme "ftp:\/\/"/,
+  );
   assert.match(both, /cameras\.1\.source: video file \/no\/file.mp4 does not exist/, 'every bad camera is reported');
   const many = { cameras: Array.from({ length: 33 }, (_, i) => ({ id: `c${i}`, source: 'testsrc' })) };
   check(write('many.json', JSON.stringify(many)), /cameras: must list at most 32 cameras/);

@@ -29,13 +29,20 @@ test('both the system ffmpeg and the bundled ffmpeg 4.1 make the sample video an
       ['sys', SYSTEM_FFMPEG, 'system'],
       ['bundled', BUNDLED_FFMPEG, 'bundled'],
     ].map(([id, file, origin]) =>
-      startApp(t, testConfig(broker.url, path.join(dir, id!), [camera(id!, { kind: 'sample' }, { fps: 5, motion: { threshold: 0.01, keepaliveSeconds: 2 } })]), {
-        ffmpeg: { path: file!, origin: origin as 'system' | 'bundled' },
-      }),
+      startApp(
+        t,
+        testConfig(broker.url, path.join(dir, id!), [camera(id!, { kind: 'sample' }, { fps: 5, motion: { threshold: 0.01, keepaliveSeconds: 2 } })]),
+        {
+          ffmpeg: { path: file!, origin: origin as 'system' | 'bundled' },
+        },
+      ),
     ),
   );
   await Promise.all(['sys', 'bundled'].map((id) => subscriber.waitFor(id, 6, 15_000)));
-  for (const [id, file] of [['sys', SYSTEM_FFMPEG], ['bundled', BUNDLED_FFMPEG]] as const) {
+  for (const [id, file] of [
+    ['sys', SYSTEM_FFMPEG],
+    ['bundled', BUNDLED_FFMPEG],
+  ] as const) {
     const sample = path.join(dir, id, SAMPLE_FILE);
     assert.ok(statSync(sample).size > 10_000, `${id} made ${sample}`);
     assert.equal(await isPlayableVideo(file, sample), true);
@@ -86,14 +93,23 @@ test('the motion gate: a static scene sends only keepalive frames, a moving one 
   assert.ok(counts['moving']! >= 24, `moving scene: ${JSON.stringify(counts)}`);
   assert.ok(counts['ungated']! >= 24, `static scene without the gate: ${JSON.stringify(counts)}`);
   assert.ok(counts['still']! >= 2 && counts['still']! <= 5, `static scene with the gate, keepalive 1 s: ${JSON.stringify(counts)}`);
-  assert.deepEqual(subscriber.of('still').map((f) => f.frame.meta.seq), [...Array(counts['still']).keys()]);
+  assert.deepEqual(
+    subscriber.of('still').map((f) => f.frame.meta.seq),
+    [...Array(counts['still']).keys()],
+  );
 });
 
 test('source inputs: V4L2, RTSP over TCP, HTTP with an I/O timeout, looped files, image folders; filters and output options apart', (t) => {
   const opts = { fps: 5, width: 640, height: 480, samplePath: '/data/sample.mp4', ioTimeoutUs: 10_000_000 };
   assert.deepEqual(ffmpegInput({ kind: 'v4l2', device: '/dev/video0' }, opts), { options: ['-f', 'v4l2'], input: '/dev/video0' });
-  assert.deepEqual(ffmpegInput({ kind: 'rtsp', url: 'rtsp://cam/stream' }, opts), { options: ['-rtsp_transport', 'tcp', '-analyzeduration', '2000000'], input: 'rtsp://cam/stream' });
-  assert.deepEqual(ffmpegInput({ kind: 'http', url: 'http://cam/video' }, opts), { options: ['-rw_timeout', '10000000', '-analyzeduration', '2000000'], input: 'http://cam/video' });
+  assert.deepEqual(ffmpegInput({ kind: 'rtsp', url: 'rtsp://cam/stream' }, opts), {
+    options: ['-rtsp_transport', 'tcp', '-analyzeduration', '2000000'],
+    input: 'rtsp://cam/stream',
+  });
+  assert.deepEqual(ffmpegInput({ kind: 'http', url: 'http://cam/video' }, opts), {
+    options: ['-rw_timeout', '10000000', '-analyzeduration', '2000000'],
+    input: 'http://cam/video',
+  });
   assert.deepEqual(ffmpegInput({ kind: 'file', path: '/v.mp4' }, opts), { options: ['-re', '-stream_loop', '-1'], input: '/v.mp4' });
   assert.deepEqual(ffmpegInput({ kind: 'sample' }, opts), { options: ['-re', '-stream_loop', '-1'], input: '/data/sample.mp4' });
   assert.deepEqual(ffmpegInput({ kind: 'testsrc' }, opts), { options: ['-re', '-f', 'lavfi'], input: 'testsrc2=size=640x480:rate=5' });
@@ -104,7 +120,12 @@ test('source inputs: V4L2, RTSP over TCP, HTTP with an I/O timeout, looped files
   const folder = ffmpegInput(parseSource(`dir:${odd}`), opts);
   assert.deepEqual(folder.options.slice(-2), ['-c:v', 'png']);
   assert.equal(folder.input, `${dir}/a \\[b\\] \\{c\\}\\*/*.{png,PNG,Png}`);
-  assert.deepEqual(videoFilters({ fps: 5, width: 640, height: 480, qscale: 5, motion: null }), ['fps=5', 'scale=640:480:force_original_aspect_ratio=decrease', 'pad=640:480:(ow-iw)/2:(oh-ih)/2', 'setsar=1']);
+  assert.deepEqual(videoFilters({ fps: 5, width: 640, height: 480, qscale: 5, motion: null }), [
+    'fps=5',
+    'scale=640:480:force_original_aspect_ratio=decrease',
+    'pad=640:480:(ow-iw)/2:(oh-ih)/2',
+    'setsar=1',
+  ]);
   const gated = ffmpegOutput({ fps: 5, width: 640, height: 480, qscale: 7, motion: { threshold: 0.02, keepaliveSeconds: 10 } });
   assert.equal(gated.filters.at(-1), 'mpdecimate=hi=768:lo=320:frac=0.02:max=49');
   assert.deepEqual(gated.options, ['-an', '-vsync', 'passthrough', '-c:v', 'mjpeg', '-q:v', '7', '-f', 'image2pipe']);

@@ -19,7 +19,9 @@ before(async () => {
   try {
     const made = await ffmpegRun(SYSTEM_FFMPEG, [...input, '-f', 'image2', path.join(dir, 'f%03d.jpg')]);
     assert.equal(made.code, 0, made.stderr);
-    frames = readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f)));
+    frames = readdirSync(dir)
+      .sort()
+      .map((f) => readFileSync(path.join(dir, f)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -61,7 +63,12 @@ function feedRandomly(splitter: JpegSplitter, bytes: Buffer, random: () => numbe
 }
 
 test('real ffmpeg MJPEG output in random chunk sizes (1 byte and up) comes out as the same frames, byte for byte', () => {
-  for (const [seed, maxChunk] of [[1, 9000], [2, 3], [3, 70000], [4, 1]] as const) {
+  for (const [seed, maxChunk] of [
+    [1, 9000],
+    [2, 3],
+    [3, 70000],
+    [4, 1],
+  ] as const) {
     const { splitter, out, drops } = collect();
     feedRandomly(splitter, stream, rng(seed), maxChunk);
     splitter.end();
@@ -109,7 +116,10 @@ test('a truncated JPEG is dropped and counted, and the frames around it survive'
   assert.equal(out.length, 2);
   assert.ok(out[0]!.equals(frames[0]!));
   assert.ok(out[1]!.equals(frames[2]!));
-  assert.deepEqual(drops.map((d) => d.reason), ['corrupt', 'corrupt']);
+  assert.deepEqual(
+    drops.map((d) => d.reason),
+    ['corrupt', 'corrupt'],
+  );
   assert.equal(splitter.stats.corrupt, 2);
   assert.equal(splitter.stats.skippedBytes, cut.length + lastCut.length);
 });
@@ -117,7 +127,9 @@ test('a truncated JPEG is dropped and counted, and the frames around it survive'
 test('garbage between frames is skipped and counted once per run, then the splitter resyncs', () => {
   const random = rng(11);
   // Garbage with 0xFF bytes in it but no FF D8 (so it cannot look like a JPEG start).
-  const garbage = Buffer.from(Array.from({ length: 5000 }, () => Math.floor(random() * 256))).map((b, i, all) => (i > 0 && all[i - 1] === 0xff && b === 0xd8 ? 0xd7 : b));
+  const garbage = Buffer.from(Array.from({ length: 5000 }, () => Math.floor(random() * 256))).map((b, i, all) =>
+    i > 0 && all[i - 1] === 0xff && b === 0xd8 ? 0xd7 : b,
+  );
   assert.ok(garbage.includes(0xff));
   const { splitter, out, drops } = collect();
   feedRandomly(splitter, Buffer.concat([garbage, frames[0]!, garbage, frames[1]!, Buffer.from([0xff]), frames[2]!]), random, 700);
@@ -148,7 +160,10 @@ test('a frame that never ends is dropped at the cap (memory stays bounded) and t
   assert.equal(out.length, 2);
   assert.ok(out[0]!.equals(frames[4]!));
   assert.ok(out[1]!.equals(frames[5]!));
-  assert.deepEqual(drops.map((d) => d.reason), ['oversize']);
+  assert.deepEqual(
+    drops.map((d) => d.reason),
+    ['oversize'],
+  );
   assert.equal(splitter.stats.oversize, 1);
   assert.equal(splitter.stats.corrupt, 0, 'the rest of the runaway frame is not counted again as garbage');
 });

@@ -129,7 +129,10 @@ test('/readyz, /cameras and /metrics describe the cameras', async (t) => {
   const cameras = (await app.runtime.http.inject({ method: 'GET', url: '/cameras' })).json();
   assert.deepEqual(
     cameras.cameras.map((c: { camera: string; online: boolean; source: string }) => [c.camera, c.online, c.source]),
-    [['cam', true, 'testsrc'], ['usb', false, '/dev/video9']],
+    [
+      ['cam', true, 'testsrc'],
+      ['usb', false, '/dev/video9'],
+    ],
   );
 
   const text = (await app.runtime.http.inject({ method: 'GET', url: '/metrics' })).body;
@@ -178,9 +181,11 @@ test('a slow publisher never holds ffmpeg back: one frame in flight, the latest 
   await cam.stop();
   const busy = (await registry.getSingleMetric('sightline_capture_frames_dropped_total')!.get()).values.find((v) => v.labels['reason'] === 'busy')?.value ?? 0;
   assert.ok(busy >= 20, `frames dropped as busy: ${busy}`);
-  assert.deepEqual(sent.map((s) => s.seq), [...sent.keys()]);
+  assert.deepEqual(
+    sent.map((s) => s.seq),
+    [...sent.keys()],
+  );
   // Each frame sent after the first was the newest one when the publisher freed up: at most one
   // frame interval (50 ms at 20 fps) old, not a backlog.
   for (const s of sent.slice(1)) assert.ok(s.at - 400 - s.capturedAt <= 120, `frame waited ${s.at - 400 - s.capturedAt} ms`);
 });
-

@@ -13,8 +13,23 @@ import { camera, ffmpegRun, SYSTEM_FFMPEG, sleep, startApp, startBroker, subscri
 async function startHttpStream(t: import('node:test').TestContext): Promise<string> {
   const server = http.createServer((req, res) => {
     const ff = spawn(SYSTEM_FFMPEG, [
-      '-nostdin', '-v', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=10',
-      '-c:v', 'mpeg2video', '-q:v', '5', '-flush_packets', '1', '-f', 'mpegts', 'pipe:1',
+      '-nostdin',
+      '-v',
+      'error',
+      '-re',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x240:rate=10',
+      '-c:v',
+      'mpeg2video',
+      '-q:v',
+      '5',
+      '-flush_packets',
+      '1',
+      '-f',
+      'mpegts',
+      'pipe:1',
     ]);
     res.writeHead(200, { 'content-type': 'video/mp2t' });
     ff.stdout.pipe(res);
@@ -23,7 +38,13 @@ async function startHttpStream(t: import('node:test').TestContext): Promise<stri
     res.on('close', end);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/live.ts`;
 }
 
@@ -34,9 +55,15 @@ test('every source kind that can exist here publishes valid, stamped frames at t
 
   // A looped video file and a folder of images, made here with ffmpeg.
   const video = path.join(dir, 'clip.mp4');
-  assert.equal((await ffmpegRun(SYSTEM_FFMPEG, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=10:duration=1', '-c:v', 'mpeg4', video])).code, 0);
+  assert.equal(
+    (await ffmpegRun(SYSTEM_FFMPEG, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=10:duration=1', '-c:v', 'mpeg4', video])).code,
+    0,
+  );
   const images = path.join(dir, 'images');
-  assert.equal((await ffmpegRun(SYSTEM_FFMPEG, ['-v', 'error', '-f', 'lavfi', '-i', 'mandelbrot=size=400x300:rate=1', '-frames:v', '3', '-y', `${dir}/m%02d.jpg`])).code, 0);
+  assert.equal(
+    (await ffmpegRun(SYSTEM_FFMPEG, ['-v', 'error', '-f', 'lavfi', '-i', 'mandelbrot=size=400x300:rate=1', '-frames:v', '3', '-y', `${dir}/m%02d.jpg`])).code,
+    0,
+  );
   const { mkdirSync, renameSync } = await import('node:fs');
   mkdirSync(images);
   for (const n of ['01', '02', '03']) renameSync(`${dir}/m${n}.jpg`, `${images}/img [${n}].jpg`);
@@ -63,7 +90,12 @@ test('every source kind that can exist here publishes valid, stamped frames at t
   const windowEnd = Date.now();
   const seconds = (windowEnd - windowStart) / 1000;
 
-  for (const [id, fps, width, height] of [['pattern', 5, 320, 240], ['clip', 4, 320, 240], ['album', 3, 256, 256], ['web', 5, 320, 240]] as const) {
+  for (const [id, fps, width, height] of [
+    ['pattern', 5, 320, 240],
+    ['clip', 4, 320, 240],
+    ['album', 3, 256, 256],
+    ['web', 5, 320, 240],
+  ] as const) {
     const frames = subscriber.of(id);
     assert.ok(frames.length > 0, `${id} published frames`);
     const inWindow = frames.filter((f) => f.receivedAt >= windowStart && f.receivedAt < windowEnd).length;

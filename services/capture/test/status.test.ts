@@ -49,15 +49,23 @@ test('camera status: retained, offline while starting or failing (with the reaso
   const watch = await watchStatuses(t, broker.url);
   const app = await startApp(
     t,
-    testConfig(broker.url, tempDir(t), [camera('cam', { kind: 'testsrc' }, { fps: 10 }), camera('usb', { kind: 'v4l2', device: '/dev/video9' })], { statusHeartbeatSeconds: 1 }),
+    testConfig(broker.url, tempDir(t), [camera('cam', { kind: 'testsrc' }, { fps: 10 }), camera('usb', { kind: 'v4l2', device: '/dev/video9' })], {
+      statusHeartbeatSeconds: 1,
+    }),
     system,
   );
   await waitUntil('cam online at about 10 fps', () => watch.of('cam').some((s) => s.state === 'online' && Math.abs(s.fps - 10) <= 2), 8000);
   const cam = watch.of('cam');
   const firstOnline = cam.findIndex((s) => s.state === 'online');
-  assert.ok(cam.slice(0, firstOnline).every((s) => s.state === 'offline' && s.reason === 'starting'), JSON.stringify(cam.slice(0, firstOnline)));
+  assert.ok(
+    cam.slice(0, firstOnline).every((s) => s.state === 'offline' && s.reason === 'starting'),
+    JSON.stringify(cam.slice(0, firstOnline)),
+  );
   const online = cam.filter((s) => s.state === 'online');
-  assert.ok(online.every((s) => s.width === 320 && s.height === 240 && s.reason === undefined && s.since === online[0]!.since), JSON.stringify(online));
+  assert.ok(
+    online.every((s) => s.width === 320 && s.height === 240 && s.reason === undefined && s.since === online[0]!.since),
+    JSON.stringify(online),
+  );
   assert.ok(online.length <= 6, `an online camera is not republished per frame: ${online.length} statuses`);
 
   await waitUntil('usb offline with the reason', () => watch.of('usb').some((s) => s.state === 'offline' && /video9|No such file/.test(s.reason ?? '')), 5000);

@@ -48,7 +48,7 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
   const availability: Record<'capture' | 'inference', ServiceState> = { capture: 'unknown', inference: 'unknown' };
   let stopped = false;
 
-  const publish = <T,>(what: string, sending: Promise<T>) => {
+  const publish = <T>(what: string, sending: Promise<T>) => {
     sending.catch((err: unknown) => {
       metrics.publishFailures.inc({ channel: what });
       if (!stopped) log.warn({ err: { message: (err as Error).message }, channel: what }, 'publish failed');
@@ -119,7 +119,10 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
       result = outcome.ok ? { status: 'ok', ...base, basket: summary(outcome.basket) } : { status: 'error', ...base, error: outcome.error };
     }
     metrics.commands.inc({ action: command.action, result: result.status, via });
-    log.info({ lane: laneId, action: command.action, via, result: result.status, ...(result.status === 'error' ? { error: result.error } : {}) }, 'basket command');
+    log.info(
+      { lane: laneId, action: command.action, via, result: result.status, ...(result.status === 'error' ? { error: result.error } : {}) },
+      'basket command',
+    );
     return result;
   };
 
@@ -166,7 +169,8 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
             if (params.camera !== camera) return;
             // A retained status read while capture is offline describes a capture that is gone.
             if (availability.capture === 'offline') return;
-            if (cameraStates.get(camera) !== status.state) log.info({ camera, state: status.state, reason: status.reason }, `camera ${camera} is ${status.state}`);
+            if (cameraStates.get(camera) !== status.state)
+              log.info({ camera, state: status.state, reason: status.reason }, `camera ${camera} is ${status.state}`);
             cameraStates.set(camera, status.state);
             tick();
           })
@@ -207,7 +211,10 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
         .catch(subscribed('basket commands'));
       ticker = setInterval(tick, deps.tickMs ?? 100);
       simulator?.start();
-      log.info({ lanes: [...lanes.keys()], catalog: config.catalogFile, products: config.catalog.catalog.products.length, simulator: simulator !== null }, 'checkout started');
+      log.info(
+        { lanes: [...lanes.keys()], catalog: config.catalogFile, products: config.catalog.catalog.products.length, simulator: simulator !== null },
+        'checkout started',
+      );
     },
     async stop() {
       stopped = true;

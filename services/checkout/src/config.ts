@@ -1,6 +1,20 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, loadDataFile, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import {
+  ConfigError,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  loadDataFile,
+  mqttSettingsFrom,
+  mqttSettingsSchema,
+  serviceDataDir,
+  type HttpSettings,
+  type MqttSettings,
+} from '@sightline/kit';
 import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '@sightline/catalog';
 import { idSchema, localeSchema, normaliseLabel, polygonSchema, WHOLE_FRAME, type Polygon } from '@sightline/schemas';
 import { MAX_PRESENCES_LIMIT } from './store.ts';
@@ -11,7 +25,12 @@ export const MAX_LANES = 64;
 const labelList = z
   .string()
   .default('person')
-  .transform((value) => value.split(',').map(normaliseLabel).filter((label) => label.length > 0));
+  .transform((value) =>
+    value
+      .split(',')
+      .map(normaliseLabel)
+      .filter((label) => label.length > 0),
+  );
 
 export const checkoutEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
@@ -34,7 +53,9 @@ export const checkoutEnvSchema = z.strictObject({
   SIGHTLINE_CHECKOUT_CAMERA_TIMEOUT_SECONDS: env.number(10, 0.1, 3600),
   SIGHTLINE_CHECKOUT_SCALE_TIMEOUT_SECONDS: env.number(30, 0.1, 3600),
   SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: env.bool(false),
-  SIGHTLINE_CHECKOUT_MAX_PRESENCES: env.int(64, 1, MAX_PRESENCES_LIMIT).describe('products and unknown labels a lane tracks at once; beyond it the least recently seen is forgotten'),
+  SIGHTLINE_CHECKOUT_MAX_PRESENCES: env
+    .int(64, 1, MAX_PRESENCES_LIMIT)
+    .describe('products and unknown labels a lane tracks at once; beyond it the least recently seen is forgotten'),
   SIGHTLINE_CHECKOUT_MAX_PRESENCE_KB: env.int(256, 16, 65_536).describe('bytes a lane may hold for them, KiB'),
 });
 export type CheckoutEnv = z.infer<typeof checkoutEnvSchema>;
@@ -186,7 +207,9 @@ export function loadCheckoutConfig(environment: NodeJS.ProcessEnv = process.env,
   } else {
     lanes = [{ id: 'lane-1', camera: 'demo', locale: 'en-US', zone: WHOLE_FRAME, scale: true, tuning: base }];
     if (catalog && !catalog.catalog.locales.includes('en-US')) {
-      problems.push(`SIGHTLINE_CHECKOUT_CATALOG_FILE: the default lane speaks en-US, which the catalog does not name products in; list lanes in SIGHTLINE_CHECKOUT_LANES_FILE`);
+      problems.push(
+        `SIGHTLINE_CHECKOUT_CATALOG_FILE: the default lane speaks en-US, which the catalog does not name products in; list lanes in SIGHTLINE_CHECKOUT_LANES_FILE`,
+      );
     }
   }
 

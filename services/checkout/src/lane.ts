@@ -90,11 +90,21 @@ export class Lane {
     this.#unreadableState = quarantined ?? null;
     if (quarantined) {
       metrics.unreadableStates.inc({ lane: config.id });
-      logger.error({ lane: config.id, quarantineId: quarantined.quarantineId, reason: quarantined.reason }, 'stored lane state is unreadable: kept aside in quarantined_lanes, starting a new basket');
+      logger.error(
+        { lane: config.id, quarantineId: quarantined.quarantineId, reason: quarantined.reason },
+        'stored lane state is unreadable: kept aside in quarantined_lanes, starting a new basket',
+      );
     }
     if (stored && stored.basket.currency !== catalog.catalog.currency && stored.basket.status === 'open' && stored.basket.items.length > 0) {
-      logger.error({ lane: config.id, stored: stored.basket.currency, catalog: catalog.catalog.currency }, 'stored basket is in another currency than the catalog: it is finished and archived');
-      store.finish(config.id, { ...stored.basket, status: 'finished' }, { basket: newBasket(config.id, catalog.catalog.currency, now()), memory: stored.memory });
+      logger.error(
+        { lane: config.id, stored: stored.basket.currency, catalog: catalog.catalog.currency },
+        'stored basket is in another currency than the catalog: it is finished and archived',
+      );
+      store.finish(
+        config.id,
+        { ...stored.basket, status: 'finished' },
+        { basket: newBasket(config.id, catalog.catalog.currency, now()), memory: stored.memory },
+      );
       this.#basket = newBasket(config.id, catalog.catalog.currency, now());
     } else {
       this.#basket = stored?.basket ?? newBasket(config.id, catalog.catalog.currency, now());
@@ -212,7 +222,13 @@ export class Lane {
       unreadableState: this.#unreadableState,
       trouble: [...this.#trouble],
       weightGrams: this.#weighing.latestGrams,
-      basket: { id: this.#basket.id, status: this.#basket.status, count: this.#basket.count, totalMinor: this.#basket.totalMinor, currency: this.#basket.currency },
+      basket: {
+        id: this.#basket.id,
+        status: this.#basket.status,
+        count: this.#basket.count,
+        totalMinor: this.#basket.totalMinor,
+        currency: this.#basket.currency,
+      },
     };
   }
 
@@ -223,7 +239,12 @@ export class Lane {
     }
     this.#metrics.notRecognised.inc({ lane: this.id, reason: 'unknown-label' });
     this.#log.info({ lane: this.id, label: decision.label }, 'not recognised: the catalog does not sell this');
-    this.#emit({ type: 'not-recognised', camera: this.config.camera, label: decision.label.slice(0, 256), frame: { camera: detections.camera, seq: detections.seq, capturedAt: detections.capturedAt } });
+    this.#emit({
+      type: 'not-recognised',
+      camera: this.config.camera,
+      label: decision.label.slice(0, 256),
+      frame: { camera: detections.camera, seq: detections.seq, capturedAt: detections.capturedAt },
+    });
     this.#dirty = true;
   }
 

@@ -158,7 +158,9 @@ export class ScanZone {
 
   /** The keys not to scan again, as the store keeps them. */
   scanned(): string[] {
-    return this.#all().filter((p) => p.done).map((p) => p.key);
+    return this.#all()
+      .filter((p) => p.done)
+      .map((p) => p.key);
   }
 
   bounds(): { held: number; bytes: number; max: number; maxBytes: number } {

@@ -51,7 +51,17 @@ export class ScaleSimulator {
     const now = options.now();
     for (const config of options.lanes) {
       if (!config.scale) continue;
-      this.#lanes.set(config.id, { config, target: 0, seen: 0, lastNonZeroAt: -Infinity, from: 0, to: 0, changedAt: now - 10_000, lastPublishedAt: -Infinity, settledSent: false });
+      this.#lanes.set(config.id, {
+        config,
+        target: 0,
+        seen: 0,
+        lastNonZeroAt: -Infinity,
+        from: 0,
+        to: 0,
+        changedAt: now - 10_000,
+        lastPublishedAt: -Infinity,
+        settledSent: false,
+      });
     }
   }
 

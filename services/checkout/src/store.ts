@@ -86,7 +86,7 @@ export function openLaneStore(dataDir: string, now: () => number = Date.now): La
   );
   const remove: StatementSync = db.prepare('DELETE FROM lanes WHERE lane = ?');
 
-  const transaction = <T,>(work: () => T): T => {
+  const transaction = <T>(work: () => T): T => {
     db.exec('BEGIN IMMEDIATE');
     try {
       const result = work();

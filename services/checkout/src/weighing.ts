@@ -170,7 +170,13 @@ export class Weighing {
       this.#pending = null;
       this.#metrics.weightMismatches.inc({ lane: this.#config.id });
       this.#log.warn({ lane: this.#config.id, sku: product.sku, grams, expected, counted: pending.counted }, 'weight mismatch: not charged');
-      this.#lane.emit({ type: 'weight-mismatch', product: this.#lane.ref(product, pending.label), weightGrams: grams, expected, frame: this.#frameOf(pending) });
+      this.#lane.emit({
+        type: 'weight-mismatch',
+        product: this.#lane.ref(product, pending.label),
+        weightGrams: grams,
+        expected,
+        frame: this.#frameOf(pending),
+      });
       return;
     }
     const waited = this.#now() - pending.decidedAt;

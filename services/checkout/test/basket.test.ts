@@ -85,7 +85,7 @@ test('the basket, finished state and what is in the zone survive a restart of th
   assert.equal(third.lane.basket.totalMinor, 129 + 149 + 129);
 });
 
-test('trouble: a camera capture reports online that yields no detections is item recognition not working; silence counts from the camera\'s return', (t) => {
+test("trouble: a camera capture reports online that yields no detections is item recognition not working; silence counts from the camera's return", (t) => {
   const h = laneHarness(t, laneConfig({ scale: false }));
   const trouble = () => h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`);
   h.tick({ camera: 'online' });
@@ -123,7 +123,13 @@ test('trouble: camera, inference and scale offline begin and end, once each', (t
   );
   h.frames(1, []);
   h.tick();
-  assert.deepEqual(h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`).slice(1), ['camera-offline:end']);
+  assert.deepEqual(
+    h
+      .eventsOf('trouble')
+      .map((e) => `${e.problem}:${e.state}`)
+      .slice(1),
+    ['camera-offline:end'],
+  );
   assert.deepEqual(h.lane.status().trouble, []);
 
   h.events.length = 0;
@@ -146,17 +152,27 @@ test('trouble: camera, inference and scale offline begin and end, once each', (t
   h.tick({ camera: 'offline' });
   assert.deepEqual(h.eventsOf('trouble'), [], 'detections do not overrule capture saying the camera is offline');
   h.tick({ camera: 'online' });
-  assert.deepEqual(h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`), ['camera-offline:end']);
+  assert.deepEqual(
+    h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`),
+    ['camera-offline:end'],
+  );
 
   h.events.length = 0;
   h.clock.advance(10_000);
   h.frames(1, []);
   h.tick();
-  assert.deepEqual(h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`), ['scale-offline:begin'], '30 s without a reading');
+  assert.deepEqual(
+    h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`),
+    ['scale-offline:begin'],
+    '30 s without a reading',
+  );
   assert.equal(h.eventsOf('trouble')[0]!.locale, 'en-US');
   h.lane.onWeight(0, undefined);
   h.tick();
-  assert.deepEqual(h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`), ['scale-offline:begin', 'scale-offline:end']);
+  assert.deepEqual(
+    h.eventsOf('trouble').map((e) => `${e.problem}:${e.state}`),
+    ['scale-offline:begin', 'scale-offline:end'],
+  );
 });
 
 test('a lane without a scale never reports the scale offline', (t) => {

@@ -10,7 +10,20 @@ import { indexCatalog } from '@sightline/catalog';
 import { channels, type Basket, type Catalog } from '@sightline/schemas';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
 import type { CheckoutConfig } from '../src/config.ts';
-import { Clock, connectPeer, detections, laneConfig, laneHarness, metricValue, sampleCatalog, tempDir, testConfig, startApp, type Obj, type Peer } from './helpers.ts';
+import {
+  Clock,
+  connectPeer,
+  detections,
+  laneConfig,
+  laneHarness,
+  metricValue,
+  sampleCatalog,
+  tempDir,
+  testConfig,
+  startApp,
+  type Obj,
+  type Peer,
+} from './helpers.ts';
 
 /** Frames `stepMs` apart on the service clock; `capturedAt` is the clock unless pinned. */
 async function sendFrames(peer: Peer, clock: Clock, count: number, objects: Obj[], options: { capturedAt?: number; stepMs?: number } = {}): Promise<void> {
@@ -103,7 +116,16 @@ test('nothing is charged that the store could not load again: an item over the b
   const catalog = sampleCatalog().catalog;
   const gold: Catalog = {
     ...catalog,
-    products: [...catalog.products, { sku: 'GOLD-BAR', labels: ['gold bar'], name: Object.fromEntries(catalog.locales.map((l) => [l, 'Gold bar'])), price: { per: 'unit', minor: 100_000_000 }, weight: { min: 900, max: 1100 } }],
+    products: [
+      ...catalog.products,
+      {
+        sku: 'GOLD-BAR',
+        labels: ['gold bar'],
+        name: Object.fromEntries(catalog.locales.map((l) => [l, 'Gold bar'])),
+        price: { per: 'unit', minor: 100_000_000 },
+        weight: { min: 900, max: 1100 },
+      },
+    ],
   };
   const dataDir = tempDir(t);
   const clock = new Clock();
@@ -111,7 +133,10 @@ test('nothing is charged that the store could not load again: an item over the b
   const first = laneHarness(t, config, { dataDir, clock, catalog: indexCatalog(gold) });
   first.frames(3, [{ label: 'bottle' }]);
   // 101 bars at 1,000,000.00 each: 10,100,000,000 minor units, past the schema's 10,000,000,000.
-  first.frames(3, Array.from({ length: 101 }, () => ({ label: 'gold bar' })));
+  first.frames(
+    3,
+    Array.from({ length: 101 }, () => ({ label: 'gold bar' })),
+  );
   assert.equal(first.scans.length, 1, 'the bars are not charged');
   assert.equal(first.eventsOf('not-recognised').length, 1, 'the shopper hears it was not charged');
   const basket = first.lane.basket;
@@ -136,7 +161,11 @@ test('an unreadable stored row is kept aside with its reason, reported, and the 
   assert.notEqual(fresh.id, scans[0]!.basket.id, 'a new basket id');
   assert.equal(fresh.count, 0);
   assert.equal(await metricValue(second.runtime.registry, 'sightline_checkout_unreadable_states_total', { lane: 'lane-1' }), 1);
-  const lane = ((await second.runtime.http.inject({ url: '/lanes' })).json() as { lanes: Array<{ id: string; unreadableState: { quarantineId: number; reason: string } | null }> }).lanes[0]!;
+  const lane = (
+    (await second.runtime.http.inject({ url: '/lanes' })).json() as {
+      lanes: Array<{ id: string; unreadableState: { quarantineId: number; reason: string } | null }>;
+    }
+  ).lanes[0]!;
   assert.match(lane.unreadableState?.reason ?? '', /scanned/);
   await second.stop();
 
@@ -146,7 +175,13 @@ test('an unreadable stored row is kept aside with its reason, reported, and the 
   assert.equal(await metricValue(third.runtime.registry, 'sightline_checkout_unreadable_states_total'), 0);
   await third.stop();
   const check = new DatabaseSync(path.join(dataDir, 'checkout.sqlite'));
-  const quarantined = check.prepare('SELECT id, lane, basket, memory, reason FROM quarantined_lanes').all() as Array<{ id: number; lane: string; basket: string; memory: string; reason: string }>;
+  const quarantined = check.prepare('SELECT id, lane, basket, memory, reason FROM quarantined_lanes').all() as Array<{
+    id: number;
+    lane: string;
+    basket: string;
+    memory: string;
+    reason: string;
+  }>;
   check.close();
   assert.equal(quarantined.length, 1);
   assert.equal(quarantined[0]!.id, lane.unreadableState!.quarantineId);

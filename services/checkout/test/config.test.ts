@@ -24,18 +24,40 @@ test('defaults: one lane on the demo camera, whole frame, scale on, the sample c
   assert.deepEqual(config.catalog.catalog.locales, ['en-US', 'es-ES']);
   assert.equal(config.lanes.length, 1);
   const [lane] = config.lanes;
-  assert.deepEqual({ id: lane!.id, camera: lane!.camera, locale: lane!.locale, scale: lane!.scale }, { id: 'lane-1', camera: 'demo', locale: 'en-US', scale: true });
-  assert.deepEqual(lane!.zone, [{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 1, y: 1 }, { x: 0, y: 1 }]);
+  assert.deepEqual(
+    { id: lane!.id, camera: lane!.camera, locale: lane!.locale, scale: lane!.scale },
+    { id: 'lane-1', camera: 'demo', locale: 'en-US', scale: true },
+  );
+  assert.deepEqual(lane!.zone, [
+    { x: 0, y: 0 },
+    { x: 1, y: 0 },
+    { x: 1, y: 1 },
+    { x: 0, y: 1 },
+  ]);
   assert.deepEqual(lane!.tuning, {
-    scanFrames: 3, scanMs: 600, clearMs: 1000, scoreThreshold: 0.3, ignoreLabels: ['person'], toleranceGrams: 2, settleMs: 500,
-    minGrams: 5, placeWaitMs: 1500, weightTimeoutMs: 15_000, cameraTimeoutMs: 10_000, scaleTimeoutMs: 30_000,
-    maxPresences: 64, maxPresenceBytes: 256 * 1024,
+    scanFrames: 3,
+    scanMs: 600,
+    clearMs: 1000,
+    scoreThreshold: 0.3,
+    ignoreLabels: ['person'],
+    toleranceGrams: 2,
+    settleMs: 500,
+    minGrams: 5,
+    placeWaitMs: 1500,
+    weightTimeoutMs: 15_000,
+    cameraTimeoutMs: 10_000,
+    scaleTimeoutMs: 30_000,
+    maxPresences: 64,
+    maxPresenceBytes: 256 * 1024,
   });
   assert.equal(config.scaleSimulator, false);
 });
 
 test('a lanes file in YAML with zones, per-lane overrides and environment settings', (t) => {
-  const file = writeTemp(t, 'lanes.yaml', `
+  const file = writeTemp(
+    t,
+    'lanes.yaml',
+    `
 lanes:
   - id: lane-1
     camera: cam-a
@@ -47,8 +69,12 @@ lanes:
     locale: en-US
     scale: false
     zone: [{x: 0, y: 0}, {x: 1, y: 0}, {x: 0.5, y: 1}]
-`);
-  const config = loadCheckoutConfig({ SIGHTLINE_CHECKOUT_LANES_FILE: file, SIGHTLINE_CHECKOUT_SCAN_MS: '800', SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: 'true' }, '/tmp');
+`,
+  );
+  const config = loadCheckoutConfig(
+    { SIGHTLINE_CHECKOUT_LANES_FILE: file, SIGHTLINE_CHECKOUT_SCAN_MS: '800', SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: 'true' },
+    '/tmp',
+  );
   assert.equal(config.scaleSimulator, true);
   const [a, b] = config.lanes;
   assert.equal(a!.tuning.scanFrames, 5);
@@ -58,17 +84,53 @@ lanes:
   assert.equal(a!.scale, true);
   assert.equal(b!.tuning.scanFrames, 3);
   assert.equal(b!.scale, false);
-  assert.deepEqual(b!.zone, [{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 0.5, y: 1 }]);
+  assert.deepEqual(b!.zone, [
+    { x: 0, y: 0 },
+    { x: 1, y: 0 },
+    { x: 0.5, y: 1 },
+  ]);
 });
 
 test('a bad lanes file: every problem is reported at once', (t) => {
-  const file = writeTemp(t, 'lanes.json', JSON.stringify({
-    lanes: [
-      { id: 'lane-1', camera: 'demo', locale: 'en-US', zone: [[0, 0], [1, 1]] },
-      { id: 'lane-1', camera: 'demo', locale: 'fr-FR', zone: [[0, 0], [1.5, 0], [1, -0.1]] },
-      { id: 'bad/id', camera: '#', locale: 'english', zone: [[0, 0], [0.5, 0.5], [1, 1]], scale: 'yes', overrides: { scanFrames: 0, colour: 'red' } },
-    ],
-  }));
+  const file = writeTemp(
+    t,
+    'lanes.json',
+    JSON.stringify({
+      lanes: [
+        {
+          id: 'lane-1',
+          camera: 'demo',
+          locale: 'en-US',
+          zone: [
+            [0, 0],
+            [1, 1],
+          ],
+        },
+        {
+          id: 'lane-1',
+          camera: 'demo',
+          locale: 'fr-FR',
+          zone: [
+            [0, 0],
+            [1.5, 0],
+            [1, -0.1],
+          ],
+        },
+        {
+          id: 'bad/id',
+          camera: '#',
+          locale: 'english',
+          zone: [
+            [0, 0],
+            [0.5, 0.5],
+            [1, 1],
+          ],
+          scale: 'yes',
+          overrides: { scanFrames: 0, colour: 'red' },
+        },
+      ],
+    }),
+  );
   const problems = problemsOf({ SIGHTLINE_CHECKOUT_LANES_FILE: file, SIGHTLINE_CHECKOUT_SCAN_FRAMES: 'lots', SIGHTLINE_CHECKOUT_TYPO: '1' });
   const text = problems.join('\n');
   assert.match(text, /SIGHTLINE_CHECKOUT_TYPO: unknown setting/);
@@ -120,7 +182,10 @@ test('unreadable lanes files: missing, empty, not YAML, not JSON, too big, a fol
 });
 
 test('a bad catalog: every problem reported, with the lanes file problems too', (t) => {
-  const catalog = writeTemp(t, 'catalog.yaml', `
+  const catalog = writeTemp(
+    t,
+    'catalog.yaml',
+    `
 currency: XYZ
 locales: [en-US, de-DE]
 products:
@@ -135,7 +200,8 @@ products:
     price: { per: pound, minor: 100 }
     weight: { min: 100, max: 200 }
     threshold: 2
-`);
+`,
+  );
   const lanes = writeTemp(t, 'lanes.yaml', 'lanes: [{ id: x, camera: demo, locale: en-US, zone: [[0,0]] }]');
   const problems = problemsOf({ SIGHTLINE_CHECKOUT_CATALOG_FILE: catalog, SIGHTLINE_CHECKOUT_LANES_FILE: lanes });
   const text = problems.join('\n');
@@ -152,14 +218,18 @@ products:
 });
 
 test('catalog cross-checks: duplicate skus and labels, a locale missing a name', (t) => {
-  const catalog = writeTemp(t, 'catalog.json', JSON.stringify({
-    currency: 'EUR',
-    locales: ['en-US', 'de-DE'],
-    products: [
-      { sku: 'A', labels: ['apple'], name: { 'en-US': 'Apple' }, price: { per: 'kg', minor: 199 }, weight: { min: 100, max: 300 } },
-      { sku: 'A', labels: ['Apple'], name: { 'en-US': 'Apple', 'de-DE': 'Apfel' }, price: { per: 'unit', minor: 99 }, weight: { min: 100, max: 300 } },
-    ],
-  }));
+  const catalog = writeTemp(
+    t,
+    'catalog.json',
+    JSON.stringify({
+      currency: 'EUR',
+      locales: ['en-US', 'de-DE'],
+      products: [
+        { sku: 'A', labels: ['apple'], name: { 'en-US': 'Apple' }, price: { per: 'kg', minor: 199 }, weight: { min: 100, max: 300 } },
+        { sku: 'A', labels: ['Apple'], name: { 'en-US': 'Apple', 'de-DE': 'Apfel' }, price: { per: 'unit', minor: 99 }, weight: { min: 100, max: 300 } },
+      ],
+    }),
+  );
   const text = problemsOf({ SIGHTLINE_CHECKOUT_CATALOG_FILE: catalog }).join('\n');
   assert.match(text, /products\.0\.name: no display name for locale de-DE/);
   assert.match(text, /products\.1\.sku: duplicate sku "A"/);

@@ -51,7 +51,10 @@ test('an object whose box centre is outside the zone is not scanned', (t) => {
     { x: 0, y: 1 },
   ];
   const h = laneHarness(t, laneConfig({ scale: false, zone }));
-  h.frames(5, [{ label: 'bottle', at: [0.8, 0.5] }, { label: 'kite', at: [0.9, 0.2] }]);
+  h.frames(5, [
+    { label: 'bottle', at: [0.8, 0.5] },
+    { label: 'kite', at: [0.9, 0.2] },
+  ]);
   assert.equal(h.scans.length, 0);
   assert.equal(h.events.length, 0, 'unknown objects outside the zone are not announced either');
   h.frames(3, [{ label: 'bottle', at: [0.2, 0.5] }]);
@@ -62,13 +65,19 @@ test('below the product threshold (catalog) or the global default nothing counts
   const h = laneHarness(t, noScale());
   h.frames(5, [{ label: 'bottle', score: 0.34 }]);
   assert.equal(h.scans.length, 0, 'the bottle needs 0.35 in the catalog');
-  h.frames(5, [{ label: 'donut', score: 0.29 }, { label: 'kite', score: 0.29 }]);
+  h.frames(5, [
+    { label: 'donut', score: 0.29 },
+    { label: 'kite', score: 0.29 },
+  ]);
   assert.equal(h.scans.length + h.events.length, 0, 'global default 0.3');
 });
 
 test('people are never products: not scanned, not "not recognised", and they do not keep the zone occupied', async (t) => {
   const h = laneHarness(t, noScale());
-  h.frames(10, [{ label: 'person', score: 0.9 }, { label: 'Person', score: 0.8 }]);
+  h.frames(10, [
+    { label: 'person', score: 0.9 },
+    { label: 'Person', score: 0.8 },
+  ]);
   assert.equal(h.scans.length, 0);
   assert.equal(h.events.length, 0);
   h.frames(3, [bottle, { label: 'person', score: 0.9 }]);

@@ -29,7 +29,10 @@ async function setup(t: TestContext, configure: (config: CheckoutConfig) => Chec
 test('detections and scale readings over MQTT become a scan, a retained basket and nothing else', async (t) => {
   const { app, peer, clock, scans, baskets, broker } = await setup(t);
   await waitUntil('the empty basket is published at start', () => baskets.length >= 1);
-  await sendFrames(peer, clock, 3, [{ label: 'orange', score: 0.45 }, { label: 'person', score: 0.9 }]);
+  await sendFrames(peer, clock, 3, [
+    { label: 'orange', score: 0.45 },
+    { label: 'person', score: 0.9 },
+  ]);
   await peer.bus.publish(channels.weight, { lane: 'lane-1' }, { grams: 182.5, stable: true });
   await waitUntil('the scan arrives', () => scans.length === 1);
   const scan: Scan = scans[0]!;
@@ -47,7 +50,12 @@ test('basket commands over MQTT are answered on the result topic and announced',
   const { peer, clock, scans, events, results } = await setup(t, (c) => ({ ...c, lanes: [laneConfig({ scale: false })] }));
   await peer.bus.publish(channels.basketCommand, { lane: 'lane-1' }, { action: 'remove-last', transaction: 'tx-1' });
   await waitUntil('an answer', () => results.length === 1);
-  assert.deepEqual(results[0], { status: 'error', action: 'remove-last', transaction: 'tx-1', error: 'the basket of lane lane-1 is empty: there is nothing to remove' });
+  assert.deepEqual(results[0], {
+    status: 'error',
+    action: 'remove-last',
+    transaction: 'tx-1',
+    error: 'the basket of lane lane-1 is empty: there is nothing to remove',
+  });
 
   await peer.bus.publish(channels.basketCommand, { lane: 'lane-9' }, { action: 'finish', transaction: 'tx-2' });
   await waitUntil('an answer', () => results.length === 2);
@@ -70,15 +78,21 @@ test('basket commands over MQTT are answered on the result topic and announced',
 });
 
 test('HTTP: lanes, basket, and commands with clear errors for bad ids and bodies', async (t) => {
-  const { app, peer, clock, scans, events } = await setup(t, (c) => ({ ...c, lanes: [laneConfig({ scale: false }), laneConfig({ id: 'lane-2', camera: 'cam-2', locale: 'es-ES', scale: false })] }));
+  const { app, peer, clock, scans, events } = await setup(t, (c) => ({
+    ...c,
+    lanes: [laneConfig({ scale: false }), laneConfig({ id: 'lane-2', camera: 'cam-2', locale: 'es-ES', scale: false })],
+  }));
   const http = app.runtime.http;
   const lanes = await http.inject({ method: 'GET', url: '/lanes' });
   assert.equal(lanes.statusCode, 200);
   const body = lanes.json() as { lanes: Array<{ id: string; camera: string; state: string; trouble: string[]; basket: { count: number } }> };
-  assert.deepEqual(body.lanes.map((l) => [l.id, l.camera, l.state, l.basket.count]), [
-    ['lane-1', 'demo', 'idle', 0],
-    ['lane-2', 'cam-2', 'idle', 0],
-  ]);
+  assert.deepEqual(
+    body.lanes.map((l) => [l.id, l.camera, l.state, l.basket.count]),
+    [
+      ['lane-1', 'demo', 'idle', 0],
+      ['lane-2', 'cam-2', 'idle', 0],
+    ],
+  );
 
   await sendFrames(peer, clock, 3, [{ label: 'cake' }], 'cam-2');
   await waitUntil('a scan on lane-2', () => scans.length === 1);
@@ -137,10 +151,16 @@ test('hostile MQTT payloads are dropped and counted; the service keeps working',
   ];
   for (const [topic, payload] of hostile) await peer.raw(topic, payload);
   await peer.bus.publish(channels.weight, { lane: 'lane-404' }, { grams: 12 });
-  await waitUntil('every hostile payload counted', async () => (await metricValue(app.runtime.registry, 'sightline_bus_messages_dropped_total')) >= hostile.length);
+  await waitUntil(
+    'every hostile payload counted',
+    async () => (await metricValue(app.runtime.registry, 'sightline_bus_messages_dropped_total')) >= hostile.length,
+  );
   assert.equal(await metricValue(app.runtime.registry, 'sightline_bus_messages_dropped_total', { channel: 'weight' }), 10);
   assert.equal(await metricValue(app.runtime.registry, 'sightline_bus_messages_dropped_total', { reason: 'oversize' }), 2);
-  await waitUntil('the unknown lane counted', async () => (await metricValue(app.runtime.registry, 'sightline_checkout_inputs_dropped_total', { reason: 'unknown-lane' })) === 1);
+  await waitUntil(
+    'the unknown lane counted',
+    async () => (await metricValue(app.runtime.registry, 'sightline_checkout_inputs_dropped_total', { reason: 'unknown-lane' })) === 1,
+  );
 
   await peer.bus.publish(channels.weight, { lane: 'lane-1' }, { grams: 530, stable: true });
   await sendFrames(peer, clock, 3, [{ label: 'bottle' }]);
@@ -174,7 +194,11 @@ test('camera status and inference availability become lane trouble, begin and en
   const { peer, events } = await setup(t);
   const trouble = () => events.filter((e): e is Extract<LaneEvent, { type: 'trouble' }> => e.type === 'trouble').map((e) => `${e.problem}:${e.state}`);
   const status = (state: 'online' | 'offline') =>
-    peer.bus.publish(channels.cameraStatus, { camera: 'demo' }, { camera: 'demo', state, ...(state === 'offline' ? { reason: 'stalled' } : {}), fps: 5, width: 640, height: 480, since: 1, at: 2 });
+    peer.bus.publish(
+      channels.cameraStatus,
+      { camera: 'demo' },
+      { camera: 'demo', state, ...(state === 'offline' ? { reason: 'stalled' } : {}), fps: 5, width: 640, height: 480, since: 1, at: 2 },
+    );
   await status('online');
   await peer.bus.publish(channels.availability, { service: 'inference' }, 'offline');
   await waitUntil('inference trouble', () => trouble().includes('inference-offline:begin'));

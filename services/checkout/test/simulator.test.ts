@@ -22,7 +22,14 @@ test('the simulator publishes over the broker what the camera sees, and checkout
   let showing = true;
   const camera = (async () => {
     while (showing) {
-      await peer.bus.publish(channels.detections, { camera: 'demo' }, detections('demo', Date.now(), [{ label: 'orange', score: 0.45 }, { label: 'person', score: 0.8 }]));
+      await peer.bus.publish(
+        channels.detections,
+        { camera: 'demo' },
+        detections('demo', Date.now(), [
+          { label: 'orange', score: 0.45 },
+          { label: 'person', score: 0.8 },
+        ]),
+      );
       await sleep(200);
     }
   })();

@@ -174,7 +174,7 @@ test('items left on the scale are not charged twice: the next item is priced by 
   assert.equal(h.scans[2]!.weightGrams, 210);
 });
 
-test('an item charged in the hand, then put on the scale while in view: its weight is paid for, not the next item\'s', async (t) => {
+test("an item charged in the hand, then put on the scale while in view: its weight is paid for, not the next item's", async (t) => {
   const h = laneHarness(t);
   h.weigh(0, 600);
   h.frames(10, [bottle]);
@@ -232,7 +232,11 @@ test('nothing is ever charged wrongly: random shopping sessions keep every invar
       const roll = random();
       if (roll < 0.5) {
         const count = Math.floor(random() * 3);
-        const objects = Array.from({ length: count }, () => ({ label: labels[Math.floor(random() * labels.length)]!, score: 0.25 + random() * 0.6, at: [random(), random()] as [number, number] }));
+        const objects = Array.from({ length: count }, () => ({
+          label: labels[Math.floor(random() * labels.length)]!,
+          score: 0.25 + random() * 0.6,
+          at: [random(), random()] as [number, number],
+        }));
         h.frames(1 + Math.floor(random() * 4), objects, 100 + Math.floor(random() * 300));
       } else if (roll < 0.85) {
         h.weigh(Math.round(random() * 20000) / 10, Math.floor(random() * 800), 100);
@@ -245,7 +249,10 @@ test('nothing is ever charged wrongly: random shopping sessions keep every invar
     }
     for (const scan of h.scans) check(scan);
     for (const basket of h.baskets) {
-      assert.equal(basket.totalMinor, basket.items.reduce((sum, item) => sum + item.priceMinor, 0));
+      assert.equal(
+        basket.totalMinor,
+        basket.items.reduce((sum, item) => sum + item.priceMinor, 0),
+      );
     }
     scans += h.scans.length;
   }

@@ -34,7 +34,11 @@ import type { PeerCommand, PeerReply } from './mqtt-peer.ts';
 const { values: args } = parseArgs({
   // `pnpm bench:inference -- --threads 1` passes the `--` through.
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: { frames: { type: 'string', default: '60' }, threads: { type: 'string', default: String(DEFAULT_THREADS) }, seconds: { type: 'string', default: '5' } },
+  options: {
+    frames: { type: 'string', default: '60' },
+    threads: { type: 'string', default: String(DEFAULT_THREADS) },
+    seconds: { type: 'string', default: '5' },
+  },
 });
 const FRAMES = Number(args.frames);
 const THREADS = Number(args.threads);
@@ -67,8 +71,12 @@ const dataDir = await mkdtemp(join(tmpdir(), 'sightline-inference-bench-'));
 const logger = createLogger('inference', 'silent');
 try {
   const scene = await emojiScene('1f34a');
-  const jpeg = await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
-  console.log(`frame: ${scene.width}x${scene.height} JPEG, ${jpeg.length} bytes; model ${BUILTIN_MODEL_ID}; ${FRAMES} frames per phase; cores: ${(await import('node:os')).availableParallelism()}`);
+  const jpeg = await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+  console.log(
+    `frame: ${scene.width}x${scene.height} JPEG, ${jpeg.length} bytes; model ${BUILTIN_MODEL_ID}; ${FRAMES} frames per phase; cores: ${(await import('node:os')).availableParallelism()}`,
+  );
 
   // (a) at 1 and 2 threads: the default model's latency, and the ceiling at THREADS.
   const ceilings = new Map<number, { p50: number; p95: number; fps: number; cpu: number; rss: number }>();
@@ -165,17 +173,26 @@ try {
   console.log('');
   console.log('| threads | session.run p50 | p95 | fps | CPU |');
   console.log('|---|---|---|---|---|');
-  for (const [threads, c] of [...ceilings].sort((x, y) => x[0] - y[0])) console.log(`| ${threads} | ${f1(c.p50)} ms | ${f1(c.p95)} ms | ${f1(c.fps)} | ${f1(c.cpu)} % |`);
+  for (const [threads, c] of [...ceilings].sort((x, y) => x[0] - y[0]))
+    console.log(`| ${threads} | ${f1(c.p50)} ms | ${f1(c.p95)} ms | ${f1(c.fps)} | ${f1(c.cpu)} % |`);
   console.log('');
   console.log(`| path (${THREADS} threads) | fps | p50 | p95 | CPU (% of one core) | peak RSS |`);
   console.log('|---|---|---|---|---|---|');
   console.log(`| (a) bare session.run, prepared tensor | ${f1(a.fps)} | ${f1(a.p50)} ms | ${f1(a.p95)} ms | ${f1(a.cpu)} % | ${f1(a.rss)} MB |`);
-  console.log(`| (b) service, JPEG -> detections message, offered ${f1(offeredFps)} fps | ${f1(bFps)} | ${f1(pct(saturatedLatencies, 50))} ms | ${f1(pct(saturatedLatencies, 95))} ms | ${f1(saturated.cpuPercent)} % | ${f1(saturated.rssMb)} MB |`);
-  console.log(`| (b1) service, one frame at a time | ${f1(singleFps)} | ${f1(pct(latencies, 50))} ms | ${f1(pct(latencies, 95))} ms | ${f1(single.cpuPercent)} % | ${f1(single.rssMb)} MB |`);
+  console.log(
+    `| (b) service, JPEG -> detections message, offered ${f1(offeredFps)} fps | ${f1(bFps)} | ${f1(pct(saturatedLatencies, 50))} ms | ${f1(pct(saturatedLatencies, 95))} ms | ${f1(saturated.cpuPercent)} % | ${f1(saturated.rssMb)} MB |`,
+  );
+  console.log(
+    `| (b1) service, one frame at a time | ${f1(singleFps)} | ${f1(pct(latencies, 50))} ms | ${f1(pct(latencies, 95))} ms | ${f1(single.cpuPercent)} % | ${f1(single.rssMb)} MB |`,
+  );
   console.log('');
   console.log(`ratio b/a (fps): ${(bFps / a.fps).toFixed(3)} (goal >= 0.85); one frame at a time: ${(singleFps / a.fps).toFixed(3)}`);
-  console.log(`(b): ${offered} offered, ${served} served, ${offered - served} dropped (latest wins); latency is from publishing the frame to receiving its detections`);
-  console.log(`service stages, mean: decode ${f1(mean('decode'))} ms, preprocess ${f1(mean('preprocess'))} ms, inference ${f1(mean('inference'))} ms, postprocess ${f1(mean('postprocess'))} ms`);
+  console.log(
+    `(b): ${offered} offered, ${served} served, ${offered - served} dropped (latest wins); latency is from publishing the frame to receiving its detections`,
+  );
+  console.log(
+    `service stages, mean: decode ${f1(mean('decode'))} ms, preprocess ${f1(mean('preprocess'))} ms, inference ${f1(mean('inference'))} ms, postprocess ${f1(mean('postprocess'))} ms`,
+  );
   console.log('CPU and RSS are of the service process alone: the broker and the MQTT publisher/subscriber run in a child process.');
 } finally {
   await rm(dataDir, { recursive: true, force: true });

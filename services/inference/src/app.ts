@@ -228,7 +228,13 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       metrics.dropped.inc({ ...(job !== undefined ? { camera: job.camera } : {}), reason: 'failed' });
       log.error({ err, camera: job?.camera }, 'frame job failed');
     },
-    waiting: { maxEntries: wanted?.size ?? config.maxCameras, maxBytes: config.waitingMaxBytes, sizeOf: (frame) => frame.jpeg.length, registry: runtime.registry, logger: log },
+    waiting: {
+      maxEntries: wanted?.size ?? config.maxCameras,
+      maxBytes: config.waitingMaxBytes,
+      sizeOf: (frame) => frame.jpeg.length,
+      registry: runtime.registry,
+      logger: log,
+    },
   });
 
   const models = createModelSwitcher({

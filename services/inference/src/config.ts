@@ -1,6 +1,18 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import {
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  mqttSettingsFrom,
+  mqttSettingsSchema,
+  serviceDataDir,
+  type HttpSettings,
+  type MqttSettings,
+} from '@sightline/kit';
 import { MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
 import { BUILTIN_MODEL_ID } from './model/loader.ts';
 
@@ -12,7 +24,6 @@ import { BUILTIN_MODEL_ID } from './model/loader.ts';
 export const DEFAULT_THREADS = 2;
 const MiB = 1024 * 1024;
 
-
 export const inferenceEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
   ...httpAccessSettingsSchema,
@@ -23,7 +34,9 @@ export const inferenceEnvSchema = z.strictObject({
   SIGHTLINE_INFERENCE_MODEL: modelIdSchema.default(BUILTIN_MODEL_ID),
   SIGHTLINE_INFERENCE_THREADS: env.int(DEFAULT_THREADS, 1, 64),
   SIGHTLINE_INFERENCE_SCORE_THRESHOLD: z.coerce.number({ error: 'must be a number' }).min(0, 'must be 0-1').max(1, 'must be 0-1').optional(),
-  SIGHTLINE_INFERENCE_CAMERAS: env.idList('camera').describe('comma-separated camera ids to serve (default: any camera, within SIGHTLINE_INFERENCE_MAX_CAMERAS)'),
+  SIGHTLINE_INFERENCE_CAMERAS: env
+    .idList('camera')
+    .describe('comma-separated camera ids to serve (default: any camera, within SIGHTLINE_INFERENCE_MAX_CAMERAS)'),
   SIGHTLINE_INFERENCE_MAX_CAMERAS: env.int(64, 1, 4096),
   SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
   SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: env.int(64 * MiB, MAX_FRAME_BYTES, 64 * 1024 * MiB),
@@ -61,7 +74,8 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     mqtt: mqttSettingsFrom(settings),
     http: httpSettingsFrom('inference', { host: settings.SIGHTLINE_INFERENCE_HTTP_HOST, port: settings.SIGHTLINE_INFERENCE_HTTP_PORT }, settings),
     dataDir,
-    modelsDir: settings.SIGHTLINE_INFERENCE_MODELS_DIR !== undefined ? path.resolve(cwd, settings.SIGHTLINE_INFERENCE_MODELS_DIR) : path.join(dataDir, 'models'),
+    modelsDir:
+      settings.SIGHTLINE_INFERENCE_MODELS_DIR !== undefined ? path.resolve(cwd, settings.SIGHTLINE_INFERENCE_MODELS_DIR) : path.join(dataDir, 'models'),
     model: settings.SIGHTLINE_INFERENCE_MODEL,
     threads: settings.SIGHTLINE_INFERENCE_THREADS,
     scoreThreshold: settings.SIGHTLINE_INFERENCE_SCORE_THRESHOLD,

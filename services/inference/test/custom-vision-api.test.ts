@@ -26,7 +26,10 @@ const fixed: PredictResult = {
   ],
 };
 
-const png = (r: number, g: number, b: number, size = 40): Promise<Buffer> => sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } }).png().toBuffer();
+const png = (r: number, g: number, b: number, size = 40): Promise<Buffer> =>
+  sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
 
 function multipart(field: string, data: Buffer, boundary = 'XyZ123'): { payload: Buffer; contentType: string } {
   const payload = Buffer.concat([
@@ -50,10 +53,13 @@ test('POST /image answers in Custom Vision shape, from octet-stream and from mul
   assert.equal(new Date(body.created).toISOString(), body.created);
   assert.equal(body.project, 'fruit');
   assert.equal(body.iteration, '3');
-  assert.deepEqual(body.predictions.map((p: Record<string, unknown>) => Object.keys(p)), [
-    ['probability', 'tagId', 'tagName', 'boundingBox', 'tagType'],
-    ['probability', 'tagId', 'tagName', 'boundingBox', 'tagType'],
-  ]);
+  assert.deepEqual(
+    body.predictions.map((p: Record<string, unknown>) => Object.keys(p)),
+    [
+      ['probability', 'tagId', 'tagName', 'boundingBox', 'tagType'],
+      ['probability', 'tagId', 'tagName', 'boundingBox', 'tagType'],
+    ],
+  );
   assert.deepEqual(body.predictions[0].boundingBox, { left: 0.1, top: 0.2, width: 0.3, height: 0.4 });
   assert.equal(body.predictions[0].tagName, 'Banana');
   assert.equal(body.predictions[0].tagType, 'Regular');
@@ -61,7 +67,12 @@ test('POST /image answers in Custom Vision shape, from octet-stream and from mul
   assert.match(body.predictions[0].tagId, /^[0-9a-f-]{36}$/);
 
   const mp = multipart('imageData', image);
-  const res2 = await app.inject({ method: 'POST', url: '/proj/classify/iterations/It1/image', headers: { 'content-type': mp.contentType }, payload: mp.payload });
+  const res2 = await app.inject({
+    method: 'POST',
+    url: '/proj/classify/iterations/It1/image',
+    headers: { 'content-type': mp.contentType },
+    payload: mp.payload,
+  });
   assert.equal(res2.statusCode, 200, res2.body);
   const typed = await app.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'image/png' }, payload: image });
   assert.equal(typed.statusCode, 200, typed.body);
@@ -80,7 +91,8 @@ test('errors: empty body 400, over 4 MB 413, wrong content type 415, image error
       return fixed;
     },
   });
-  const post = (payload: Buffer | string, contentType = 'application/octet-stream') => app.inject({ method: 'POST', url: '/image', headers: { 'content-type': contentType }, payload });
+  const post = (payload: Buffer | string, contentType = 'application/octet-stream') =>
+    app.inject({ method: 'POST', url: '/image', headers: { 'content-type': contentType }, payload });
   const empty = await post(Buffer.alloc(0));
   assert.equal(empty.statusCode, 400);
   assert.equal(empty.json().code, 'BadRequestImageStream');
@@ -107,7 +119,12 @@ test('errors: empty body 400, over 4 MB 413, wrong content type 415, image error
   assert.equal(boom.statusCode, 500);
   assert.deepEqual(boom.json(), { code: 'InternalServerError', message: 'the prediction failed' });
   const noField = multipart('nothing', Buffer.from('x'));
-  const mpBad = await app.inject({ method: 'POST', url: '/image', headers: { 'content-type': noField.contentType.replace('boundary=XyZ123', 'boundary=Other') }, payload: noField.payload });
+  const mpBad = await app.inject({
+    method: 'POST',
+    url: '/image',
+    headers: { 'content-type': noField.contentType.replace('boundary=XyZ123', 'boundary=Other') },
+    payload: noField.payload,
+  });
   assert.equal(mpBad.statusCode, 400);
 });
 
@@ -146,11 +163,23 @@ test('end to end: an image through the HTTP route, sharp, a real onnxruntime mod
       input[2 * plane + i] = rgb[i * 3]!; // R
     }
     const out = await session.run({ data: new ort.Tensor('float32', input, [1, 3, SIZE, SIZE]) });
-    const predictions = decoder.decode(out, { labels, inputWidth: SIZE, inputHeight: SIZE, region: { x: 0, y: 0, width: SIZE, height: SIZE }, scoreThreshold: 0, iouThreshold: 0.45, maxDetections: 3 });
+    const predictions = decoder.decode(out, {
+      labels,
+      inputWidth: SIZE,
+      inputHeight: SIZE,
+      region: { x: 0, y: 0, width: SIZE, height: SIZE },
+      scoreThreshold: 0,
+      iouThreshold: 0.45,
+      maxDetections: 3,
+    });
     return { modelId: 'colours', modelVersion: '1', predictions };
   };
   const app = await build(t, { predict });
-  for (const [r, g, b, expected] of [[220, 30, 20, 'red'], [10, 20, 230, 'blue'], [20, 200, 30, 'green']] as const) {
+  for (const [r, g, b, expected] of [
+    [220, 30, 20, 'red'],
+    [10, 20, 230, 'blue'],
+    [20, 200, 30, 'green'],
+  ] as const) {
     const res = await app.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: await png(r, g, b) });
     assert.equal(res.statusCode, 200, res.body);
     const { predictions } = res.json();
@@ -159,22 +188,41 @@ test('end to end: an image through the HTTP route, sharp, a real onnxruntime mod
     assert.ok(predictions[0].probability > 0.99);
     assert.equal(predictions[0].boundingBox, null);
   }
-  const notImage = await app.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.from('definitely not a picture') });
+  const notImage = await app.inject({
+    method: 'POST',
+    url: '/image',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: Buffer.from('definitely not a picture'),
+  });
   assert.equal(notImage.statusCode, 400);
   assert.equal(notImage.json().code, 'BadRequestImageFormat');
   const full = await png(200, 0, 0, 200);
-  const truncated = await app.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: full.subarray(0, full.length >> 1) });
+  const truncated = await app.inject({
+    method: 'POST',
+    url: '/image',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: full.subarray(0, full.length >> 1),
+  });
   assert.equal(truncated.statusCode, 400);
 });
 
 test('sharp errors thrown by predict unwrapped still answer 400: not an image, truncated, too many pixels', async (t) => {
-  const app = await build(t, { predict: async (image) => (await sharp(image, { limitInputPixels: 100 * 100 }).raw().toBuffer(), fixed) });
+  const app = await build(t, {
+    predict: async (image) => (
+      await sharp(image, { limitInputPixels: 100 * 100 })
+        .raw()
+        .toBuffer(),
+      fixed
+    ),
+  });
   const post = async (payload: Buffer) => app.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload });
   const notImage = await post(Buffer.from('plain words'));
   assert.deepEqual([notImage.statusCode, notImage.json().code], [400, 'BadRequestImageFormat']);
   const huge = await post(await png(1, 2, 3, 200));
   assert.deepEqual([huge.statusCode, huge.json().code], [400, 'BadRequestImageDimensions']);
-  const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toBuffer();
+  const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+    .jpeg()
+    .toBuffer();
   const truncated = await post(jpeg.subarray(0, jpeg.length >> 1));
   assert.equal(truncated.statusCode, 400, truncated.body);
   assert.equal(truncated.json().code, 'BadRequestImageFormat');

@@ -4,14 +4,27 @@ import { test } from 'node:test';
 import { ElemType } from '@sightline/tfjs-onnx';
 import { CUSTOM_VISION_ANCHORS, OLD_LOSS_EXPORT_MESSAGE } from '../src/decoders/index.ts';
 import { ExportFolderError, loadCustomVisionExport } from '../src/custom-vision/export-folder.ts';
-import { CV_METADATA_BGR, CV_METADATA_RGB, cvManifest, imageToFormsModel, meanColourClassifier, tempDir, writeExportFolder, zipMapClassifier } from './onnx-fixtures.ts';
+import {
+  CV_METADATA_BGR,
+  CV_METADATA_RGB,
+  cvManifest,
+  imageToFormsModel,
+  meanColourClassifier,
+  tempDir,
+  writeExportFolder,
+  zipMapClassifier,
+} from './onnx-fixtures.ts';
 
 const LABELS = ['blue', 'green', 'red'];
 
 function yoloModel(classes: number): Uint8Array {
   // input `data` [1,3,416,416]; the output does not depend on it here, only the I/O form matters
   const A = CUSTOM_VISION_ANCHORS.length;
-  return imageToFormsModel({ name: 'data', shape: [1, 3, 416, 416] }, [{ name: 'model_outputs0', elemType: ElemType.float, shape: [1, A * (5 + classes), 13, 13] }], CV_METADATA_BGR);
+  return imageToFormsModel(
+    { name: 'data', shape: [1, 3, 416, 416] },
+    [{ name: 'model_outputs0', elemType: ElemType.float, shape: [1, A * (5 + classes), 13, 13] }],
+    CV_METADATA_BGR,
+  );
 }
 
 function s1Model(): Uint8Array {
@@ -48,7 +61,17 @@ test('detection export, General (compact): yolov2 with the Custom Vision anchors
   const { descriptor } = await loadCustomVisionExport(dir);
   assert.equal(descriptor.task, 'detection');
   assert.deepEqual(descriptor.decoder, { type: 'yolov2', output: 'model_outputs0', anchors: CUSTOM_VISION_ANCHORS.map((a) => [...a]) });
-  assert.deepEqual(descriptor.input, { name: 'data', width: 416, height: 416, layout: 'NCHW', channels: 'BGR', scale: 1, mean: [0, 0, 0], std: [1, 1, 1], resize: 'stretch' });
+  assert.deepEqual(descriptor.input, {
+    name: 'data',
+    width: 416,
+    height: 416,
+    layout: 'NCHW',
+    channels: 'BGR',
+    scale: 1,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+    resize: 'stretch',
+  });
   assert.match(descriptor.id, /^sightline-cv-yolo-/);
 });
 
@@ -72,7 +95,10 @@ test('detection export, compact [S1]: boxes-classes-scores, RGB from the metadat
 
 test('the older export (loss as a sequence of maps) is refused with the re-export message', async (t) => {
   const dir = writeExportFolder(tempDir(t, 'loss'), { model: zipMapClassifier(LABELS), labels: LABELS, manifest: cvManifest('Classification') });
-  await assert.rejects(loadCustomVisionExport(dir), (e: Error) => e instanceof ExportFolderError && e.message.includes(OLD_LOSS_EXPORT_MESSAGE) && e.message.includes('model.onnx'));
+  await assert.rejects(
+    loadCustomVisionExport(dir),
+    (e: Error) => e instanceof ExportFolderError && e.message.includes(OLD_LOSS_EXPORT_MESSAGE) && e.message.includes('model.onnx'),
+  );
 });
 
 test('bad folders: each error names the file at fault', async (t) => {

@@ -33,7 +33,13 @@ test('a cell is a peak only when no 3x3 neighbour of the same class scores highe
     { gx: 5, gy: 5, c: 1, score: 0.7 },
   ]);
   const peaks = findPeaks(out, { topK: 10, minScore: 0.1 });
-  assert.deepEqual(peaks.map((p) => [p.gx, p.gy, p.classId]), [[4, 4, 0], [5, 5, 1]]);
+  assert.deepEqual(
+    peaks.map((p) => [p.gx, p.gy, p.classId]),
+    [
+      [4, 4, 0],
+      [5, 5, 1],
+    ],
+  );
 });
 
 test('class-wise NMS: overlapping boxes of one class collapse, of different classes stay; thresholds and limits apply', () => {
@@ -125,10 +131,22 @@ test('findPeaks (one pass, one comparison per value) keeps exactly the peaks of 
       const r = rnd();
       return r < 0.05 ? Number.NaN : r < 0.12 ? 0 : r < 0.18 ? -r : r < 0.3 ? 0.5 : r < 0.33 ? 0.25 : Math.round(r * 16) / 16;
     });
-    const out: CenterNetOutput = { heatmaps, sizes: Float32Array.from({ length: gw * gh * 4 }, () => rnd() * 20), gridWidth: gw, gridHeight: gh, classes: nc, inputWidth: gw * 4, inputHeight: gh * 4 };
+    const out: CenterNetOutput = {
+      heatmaps,
+      sizes: Float32Array.from({ length: gw * gh * 4 }, () => rnd() * 20),
+      gridWidth: gw,
+      gridHeight: gh,
+      classes: nc,
+      inputWidth: gw * 4,
+      inputHeight: gh * 4,
+    };
     for (const minScore of [0, 0.25, 0.3, 0.5, 1, -1, Number.NaN, 1e-30]) {
       for (const topK of [1, 7, 100, 1e6]) {
-        assert.deepEqual(findPeaks(out, { topK, minScore }), referenceFindPeaks(out, { topK, minScore }), `grid ${gw}x${gh}x${nc} minScore ${minScore} topK ${topK}`);
+        assert.deepEqual(
+          findPeaks(out, { topK, minScore }),
+          referenceFindPeaks(out, { topK, minScore }),
+          `grid ${gw}x${gh}x${nc} minScore ${minScore} topK ${topK}`,
+        );
       }
     }
   }

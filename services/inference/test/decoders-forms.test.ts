@@ -18,12 +18,21 @@ const ctx = (labels: string[], over: Partial<DecodeContext> = {}): DecodeContext
 test('the older Custom Vision `loss` output (sequence of maps): onnxruntime-node loads it but cannot run it, and it is refused clearly', async () => {
   const session = await ort.InferenceSession.create(zipMapClassifier(['a', 'b']));
   try {
-    assert.deepEqual(session.outputMetadata.map((m) => [m.name, m.isTensor]), [['loss', false]]);
+    assert.deepEqual(
+      session.outputMetadata.map((m) => [m.name, m.isTensor]),
+      [['loss', false]],
+    );
     await assert.rejects(session.run({ data: new ort.Tensor('float32', Float32Array.of(0.2, 0.8), [1, 2]) }), /Non tensor type is temporarily not supported/);
     const decoder = createDecoder({ type: 'custom-vision-classification', output: 'loss' });
-    assert.throws(() => checkOutputsReadable(decoder.outputs, session.outputMetadata), (e: Error) => e instanceof UnsupportedModelError && e.message === OLD_LOSS_EXPORT_MESSAGE);
+    assert.throws(
+      () => checkOutputsReadable(decoder.outputs, session.outputMetadata),
+      (e: Error) => e instanceof UnsupportedModelError && e.message === OLD_LOSS_EXPORT_MESSAGE,
+    );
     // whatever a binding hands back for it that is not a tensor gets the same message
-    assert.throws(() => decoder.decode({ loss: [new Map([['a', 0.2]])] as unknown as ort.Tensor }, ctx(['a', 'b'])), (e: Error) => e.message === OLD_LOSS_EXPORT_MESSAGE);
+    assert.throws(
+      () => decoder.decode({ loss: [new Map([['a', 0.2]])] as unknown as ort.Tensor }, ctx(['a', 'b'])),
+      (e: Error) => e.message === OLD_LOSS_EXPORT_MESSAGE,
+    );
   } finally {
     await session.release();
   }
@@ -59,19 +68,33 @@ test('yolov2: one cell decoded by hand — centre from sigmoid offsets, size fro
 });
 
 test('yolov2 refuses a channel count that is not anchors x (5 + classes)', () => {
-  const decoder = createDecoder({ type: 'yolov2', output: 'o', anchors: [[1, 1], [2, 2]] });
+  const decoder = createDecoder({
+    type: 'yolov2',
+    output: 'o',
+    anchors: [
+      [1, 1],
+      [2, 2],
+    ],
+  });
   assert.throws(() => decoder.decode({ o: new ort.Tensor('float32', new Float32Array(13 * 4), [1, 13, 2, 2]) }, ctx(['a'])), /13 channels, not 2 anchors/);
 });
 
 test('boxes-classes-scores refuses a class id beyond the labels and disagreeing counts', () => {
   const decoder = createDecoder({ type: 'boxes-classes-scores', boxes: 'b', classes: 'c', scores: 's' });
   const out = (classes: bigint[], n = classes.length) => ({
-    b: new ort.Tensor('float32', new Float32Array(n * 4).fill(0.5).map((v, i) => (i % 4 < 2 ? 0.1 : 0.5)), [1, n, 4]),
+    b: new ort.Tensor(
+      'float32',
+      new Float32Array(n * 4).fill(0.5).map((v, i) => (i % 4 < 2 ? 0.1 : 0.5)),
+      [1, n, 4],
+    ),
     c: new ort.Tensor('int64', BigInt64Array.from(classes), [1, classes.length]),
     s: new ort.Tensor('float32', new Float32Array(n).fill(0.9), [1, n]),
   });
   assert.equal(createDecoder({ type: 'boxes-classes-scores', boxes: 'b', classes: 'c', scores: 's' }).decode(out([1n]), ctx(['a', 'b']))[0]!.label, 'b');
-  assert.throws(() => decoder.decode(out([5n]), ctx(['a', 'b'])), (e: Error) => e instanceof DecodeError && /class 5/.test(e.message));
+  assert.throws(
+    () => decoder.decode(out([5n]), ctx(['a', 'b'])),
+    (e: Error) => e instanceof DecodeError && /class 5/.test(e.message),
+  );
   assert.throws(() => decoder.decode(out([0n, 1n], 3), ctx(['a', 'b'])), /disagree in number: 3 boxes, 2 classes, 3 scores/);
 });
 
@@ -90,10 +113,25 @@ test('centernet refuses NaN and +Infinity anywhere in the heatmaps (found by its
     const out = { h: new ort.Tensor('float32', heat, [1, G, G, 2]), s: new ort.Tensor('float32', new Float32Array(G * G * 4).fill(sizeValue), [1, G, G, 4]) };
     return decoder.decode(out, ctx(['a', 'b'], { inputWidth: 32, inputHeight: 32, region: { x: 0, y: 0, width: 32, height: 32 }, scoreThreshold: 0.5 }));
   };
-  assert.deepEqual(run(0, 0).map((p) => p.label), ['b']);
+  assert.deepEqual(
+    run(0, 0).map((p) => p.label),
+    ['b'],
+  );
   // the last value, far from the one object and below nothing: the scan still finds it
-  assert.throws(() => run(G * G * 2 - 1, Number.NaN), (e: Error) => e instanceof DecodeError && e.message === `output "h" holds NaN at index ${G * G * 2 - 1}`);
-  assert.throws(() => run(5, Number.POSITIVE_INFINITY), (e: Error) => e instanceof DecodeError && e.message === 'output "h" holds Infinity at index 5');
-  assert.deepEqual(run(5, Number.NEGATIVE_INFINITY).map((p) => p.label), ['b']);
-  assert.throws(() => run(0, 0, Number.NaN), (e: Error) => e instanceof DecodeError && /output "s" holds NaN/.test(e.message));
+  assert.throws(
+    () => run(G * G * 2 - 1, Number.NaN),
+    (e: Error) => e instanceof DecodeError && e.message === `output "h" holds NaN at index ${G * G * 2 - 1}`,
+  );
+  assert.throws(
+    () => run(5, Number.POSITIVE_INFINITY),
+    (e: Error) => e instanceof DecodeError && e.message === 'output "h" holds Infinity at index 5',
+  );
+  assert.deepEqual(
+    run(5, Number.NEGATIVE_INFINITY).map((p) => p.label),
+    ['b'],
+  );
+  assert.throws(
+    () => run(0, 0, Number.NaN),
+    (e: Error) => e instanceof DecodeError && /output "s" holds NaN/.test(e.message),
+  );
 });

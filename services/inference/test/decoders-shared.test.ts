@@ -57,7 +57,12 @@ const FORMS: Form[] = [
     spec: { type: 'softmax', output: 'logits', applySoftmax: true },
     detection: false,
     scoreTolerance: 1e-5,
-    encode: (objects) => ({ logits: f32([1, 3], classificationScores(objects).map((p) => Math.log(p))) }),
+    encode: (objects) => ({
+      logits: f32(
+        [1, 3],
+        classificationScores(objects).map((p) => Math.log(p)),
+      ),
+    }),
   },
   {
     name: 'softmax (probabilities)',
@@ -226,28 +231,65 @@ for (const form of FORMS) {
         { classId: 2, score: 0.55, box: [0.6, 0.6, 0.9, 0.9] },
       ];
       const out = await run(objects);
-      assert.deepEqual(decoder.decode(out, context({ scoreThreshold: 0.3 })).map((p) => p.label), ['bird', 'cat']);
-      assert.deepEqual(decoder.decode(out, context({ scoreThreshold: 0.5 })).map((p) => p.label), ['bird']);
-      assert.deepEqual(decoder.decode(out, context({ scoreThreshold: 0.3, maxDetections: 1 })).map((p) => p.label), ['bird']);
+      assert.deepEqual(
+        decoder.decode(out, context({ scoreThreshold: 0.3 })).map((p) => p.label),
+        ['bird', 'cat'],
+      );
+      assert.deepEqual(
+        decoder.decode(out, context({ scoreThreshold: 0.5 })).map((p) => p.label),
+        ['bird'],
+      );
+      assert.deepEqual(
+        decoder.decode(out, context({ scoreThreshold: 0.3, maxDetections: 1 })).map((p) => p.label),
+        ['bird'],
+      );
     });
 
     test('malformed outputs give a DecodeError naming the output', () => {
       const raw = form.encode([{ classId: 0, score: 0.9, box: [0.1, 0.1, 0.3, 0.3] }]);
       const tensors = (edit: (name: string, r: RawOutput) => RawOutput): Record<string, ort.Tensor> =>
-        Object.fromEntries(Object.entries(raw).map(([name, r]) => { const e = edit(name, r); return [name, new ort.Tensor(e.type, e.data, e.dims)]; }));
+        Object.fromEntries(
+          Object.entries(raw).map(([name, r]) => {
+            const e = edit(name, r);
+            return [name, new ort.Tensor(e.type, e.data, e.dims)];
+          }),
+        );
       const first = decoder.outputs[0]!;
       // missing
       const missing = tensors((_, r) => r);
       delete missing[first];
-      assert.throws(() => decoder.decode(missing, context()), (e: Error) => e instanceof DecodeError && e.message.includes(first));
+      assert.throws(
+        () => decoder.decode(missing, context()),
+        (e: Error) => e instanceof DecodeError && e.message.includes(first),
+      );
       // NaN
-      const nan = tensors((name, r) => (name === first && r.type === 'float32' ? { ...r, data: Float32Array.from(r.data as Float32Array, (v, i) => (i === 0 ? NaN : v)) } : r));
-      assert.throws(() => decoder.decode(nan, context()), (e: Error) => e instanceof DecodeError && /NaN/.test(e.message));
+      const nan = tensors((name, r) =>
+        name === first && r.type === 'float32' ? { ...r, data: Float32Array.from(r.data as Float32Array, (v, i) => (i === 0 ? NaN : v)) } : r,
+      );
+      assert.throws(
+        () => decoder.decode(nan, context()),
+        (e: Error) => e instanceof DecodeError && /NaN/.test(e.message),
+      );
       // wrong shape (an extra leading dimension of 2)
-      const wrong = tensors((name, r) => (name === first ? { ...r, dims: [2, ...r.dims], data: r.type === 'int64' ? new BigInt64Array(2 * r.data.length) : new Float32Array(2 * r.data.length) } : r));
-      assert.throws(() => decoder.decode(wrong, context()), (e: Error) => e instanceof DecodeError && e.message.includes(first));
+      const wrong = tensors((name, r) =>
+        name === first
+          ? { ...r, dims: [2, ...r.dims], data: r.type === 'int64' ? new BigInt64Array(2 * r.data.length) : new Float32Array(2 * r.data.length) }
+          : r,
+      );
+      assert.throws(
+        () => decoder.decode(wrong, context()),
+        (e: Error) => e instanceof DecodeError && e.message.includes(first),
+      );
       // a class count that does not match the labels (the boxes form carries no class count: tested apart)
-      if (form.spec.type !== 'boxes-classes-scores') assert.throws(() => decoder.decode(tensors((_, r) => r), context({ labels: ['only'] })), DecodeError);
+      if (form.spec.type !== 'boxes-classes-scores')
+        assert.throws(
+          () =>
+            decoder.decode(
+              tensors((_, r) => r),
+              context({ labels: ['only'] }),
+            ),
+          DecodeError,
+        );
     });
 
     if (!form.detection) return;
@@ -274,7 +316,13 @@ for (const form of FORMS) {
       ];
       const out = await run(objects);
       const got = decoder.decode(out, context());
-      assert.deepEqual(got.map((p) => [p.label, Math.round(p.score * 10) / 10]), [['cat', 0.9], ['dog', 0.6]]);
+      assert.deepEqual(
+        got.map((p) => [p.label, Math.round(p.score * 10) / 10]),
+        [
+          ['cat', 0.9],
+          ['dog', 0.6],
+        ],
+      );
       const loose = decoder.decode(out, context({ iouThreshold: 0.99 }));
       assert.equal(loose.length, 3);
     });

@@ -93,5 +93,8 @@ test('a corrupt or truncated cache file, or a lost provenance.json, is detected 
   assert.match(reasons[0]!, /corrupt/);
   assert.match(reasons[1]!, /corrupt/);
   assert.match(reasons[2]!, /no readable provenance\.json/);
-  assert.deepEqual(readdirSync(path.dirname(first.onnxPath)).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(path.dirname(first.onnxPath)).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });

@@ -45,7 +45,9 @@ export async function emojiScene(codepoint: string, size = 260): Promise<EmojiSc
       [x1, y1, x2, y2] = [Math.min(x1, x), Math.min(y1, y), Math.max(x2, x + 1), Math.max(y2, y + 1)];
     }
   }
-  const emoji = await sharp(rgba, { raw: { width: size, height: size, channels: 4 } }).png().toBuffer();
+  const emoji = await sharp(rgba, { raw: { width: size, height: size, channels: 4 } })
+    .png()
+    .toBuffer();
   const rgb = await sharp({ create: { width, height, channels: 3, background: { r: 128, g: 128, b: 128 } } })
     .composite([{ input: emoji, left, top }])
     .removeAlpha()
@@ -57,7 +59,10 @@ export async function emojiScene(codepoint: string, size = 260): Promise<EmojiSc
 
 /** RGB bytes of any size stretched to the 512x512 float input. */
 export async function toModelInput(rgb: Buffer, width: number, height: number): Promise<Float32Array> {
-  const resized = await sharp(rgb, { raw: { width, height, channels: 3 } }).resize(INPUT_SIZE, INPUT_SIZE, { fit: 'fill' }).raw().toBuffer();
+  const resized = await sharp(rgb, { raw: { width, height, channels: 3 } })
+    .resize(INPUT_SIZE, INPUT_SIZE, { fit: 'fill' })
+    .raw()
+    .toBuffer();
   return Float32Array.from(resized);
 }
 

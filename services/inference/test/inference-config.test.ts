@@ -66,7 +66,15 @@ test('bad values and unknown settings are all reported at once', () => {
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
-      for (const key of ['SIGHTLINE_INFERENCE_THREADS', 'SIGHTLINE_INFERENCE_SCORE_THRESHOLD', 'SIGHTLINE_INFERENCE_MODEL', 'SIGHTLINE_INFERENCE_HTTP_PORT', 'SIGHTLINE_INFERENCE_TREADS: unknown setting', 'SIGHTLINE_INFERENCE_MAX_CAMERAS', 'SIGHTLINE_INFERENCE_WAITING_MAX_BYTES']) {
+      for (const key of [
+        'SIGHTLINE_INFERENCE_THREADS',
+        'SIGHTLINE_INFERENCE_SCORE_THRESHOLD',
+        'SIGHTLINE_INFERENCE_MODEL',
+        'SIGHTLINE_INFERENCE_HTTP_PORT',
+        'SIGHTLINE_INFERENCE_TREADS: unknown setting',
+        'SIGHTLINE_INFERENCE_MAX_CAMERAS',
+        'SIGHTLINE_INFERENCE_WAITING_MAX_BYTES',
+      ]) {
         assert.ok(text.includes(key), `${key} in\n${text}`);
       }
       return true;

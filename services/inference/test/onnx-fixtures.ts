@@ -36,7 +36,10 @@ export const tensorInfo = (name: string, elemType: ValueInfo['elemType'], shape?
  * A "pass-through" model: each output is the input of the same index, unchanged, so a test feeds the
  * exact output tensor it wants the decoder to see and still goes through onnxruntime.
  */
-export function passThroughModel(pairs: Array<{ input: string; output: string; elemType: ValueInfo['elemType']; shape: number[] }>, metadata?: Record<string, string>): Uint8Array {
+export function passThroughModel(
+  pairs: Array<{ input: string; output: string; elemType: ValueInfo['elemType']; shape: number[] }>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   return buildModel({
     inputs: pairs.map((p) => tensorInfo(p.input, p.elemType, p.shape)),
     outputs: pairs.map((p) => tensorInfo(p.output, p.elemType, p.shape)),
@@ -128,7 +131,8 @@ export function writeExportFolder(
 ): string {
   if (files.model != null) writeFileSync(path.join(dir, 'model.onnx'), files.model);
   if (files.labels != null) writeFileSync(path.join(dir, 'labels.txt'), typeof files.labels === 'string' ? files.labels : `${files.labels.join('\n')}\n`);
-  if (files.manifest != null) writeFileSync(path.join(dir, 'cvexport.manifest'), typeof files.manifest === 'string' ? files.manifest : JSON.stringify(files.manifest, null, 2));
+  if (files.manifest != null)
+    writeFileSync(path.join(dir, 'cvexport.manifest'), typeof files.manifest === 'string' ? files.manifest : JSON.stringify(files.manifest, null, 2));
   return dir;
 }
 

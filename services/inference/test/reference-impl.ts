@@ -37,7 +37,12 @@ export function referenceResampleToTensor(pixels: Uint8Array, imageWidth: number
   const A = [bgr ? a[2]! : a[0]!, a[1]!, bgr ? a[0]! : a[2]!];
   const B = [bgr ? b[2]! : b[0]!, b[1]!, bgr ? b[0]! : b[2]!];
   const fill = [LETTERBOX_GREY * A[0]! + B[0]!, LETTERBOX_GREY * A[1]! + B[1]!, LETTERBOX_GREY * A[2]! + B[2]!];
-  const ar = A[0]!, ag = A[1]!, ab = A[2]!, br = B[0]!, bg = B[1]!, bb = B[2]!;
+  const ar = A[0]!,
+    ag = A[1]!,
+    ab = A[2]!,
+    br = B[0]!,
+    bg = B[1]!,
+    bb = B[2]!;
   const identity = src.width === dst.width && src.height === dst.height && Number.isInteger(src.x) && Number.isInteger(src.y);
 
   // Per output column: the two source columns (byte offsets) and the weight of the right one.

@@ -103,12 +103,16 @@ export { sleep, waitUntil };
 /** The tangerine emoji scene as a JPEG, with where the fruit is. */
 export async function tangerineJpeg(): Promise<{ jpeg: Buffer; object: { x: number; y: number; width: number; height: number } }> {
   const scene = await emojiScene('1f34a');
-  const jpeg = await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const jpeg = await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
   return { jpeg, object: scene.object };
 }
 
 export async function greyJpeg(width = 320, height = 240): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 100, g: 120, b: 140 } } }).jpeg().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: 100, g: 120, b: 140 } } })
+    .jpeg()
+    .toBuffer();
 }
 
 /** A small JPEG whose header claims width x height (a decompression bomb, in a few hundred bytes). */

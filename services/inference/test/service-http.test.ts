@@ -12,7 +12,13 @@ interface CustomVisionAnswer {
   project: string;
   iteration: string;
   created: string;
-  predictions: Array<{ probability: number; tagId: string; tagName: string; boundingBox: { left: number; top: number; width: number; height: number } | null; tagType: string }>;
+  predictions: Array<{
+    probability: number;
+    tagId: string;
+    tagName: string;
+    boundingBox: { left: number; top: number; width: number; height: number } | null;
+    tagType: string;
+  }>;
 }
 
 test('the Custom Vision prediction API answers from the running model, as its container would', async (t) => {
@@ -33,13 +39,28 @@ test('the Custom Vision prediction API answers from the running model, as its co
     assert.ok(iou({ x: box.left, y: box.top, width: box.width, height: box.height }, object) > 0.5);
   }
 
-  const empty = await app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(0) });
+  const empty = await app.runtime.http.inject({
+    method: 'POST',
+    url: '/image',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: Buffer.alloc(0),
+  });
   assert.equal(empty.statusCode, 400);
   assert.equal(empty.json<{ code: string }>().code, 'BadRequestImageStream');
-  const bomb = await app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: await bombJpeg() });
+  const bomb = await app.runtime.http.inject({
+    method: 'POST',
+    url: '/image',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: await bombJpeg(),
+  });
   assert.equal(bomb.statusCode, 413);
   assert.equal(bomb.json<{ code: string }>().code, 'BadRequestImageDimensions');
-  const truncated = await app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: jpeg.subarray(0, 600) });
+  const truncated = await app.runtime.http.inject({
+    method: 'POST',
+    url: '/image',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: jpeg.subarray(0, 600),
+  });
   assert.equal(truncated.statusCode, 400);
   assert.equal(truncated.json<{ code: string }>().code, 'BadRequestImageFormat');
   const wrongType = await app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'text/plain' }, payload: 'hello' });
@@ -83,8 +104,15 @@ test('a Custom Vision export folder is a model with no descriptor written; the o
 
   const switched = await app.runtime.http.inject({ method: 'POST', url: '/models/current', payload: { model: 'colours' } });
   assert.equal(switched.statusCode, 200, switched.body);
-  const red = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 220, g: 20, b: 20 } } }).jpeg().toBuffer();
-  const res = await app.runtime.http.inject({ method: 'POST', url: '/colours/classify/iterations/Iteration1/image', headers: { 'content-type': 'application/octet-stream' }, payload: red });
+  const red = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 220, g: 20, b: 20 } } })
+    .jpeg()
+    .toBuffer();
+  const res = await app.runtime.http.inject({
+    method: 'POST',
+    url: '/colours/classify/iterations/Iteration1/image',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: red,
+  });
   assert.equal(res.statusCode, 200, res.body);
   const answer = res.json<CustomVisionAnswer>();
   assert.equal(answer.predictions[0]!.tagName, 'red');

@@ -56,7 +56,11 @@ test('latest frame wins: a burst replaces the waiting frame, the drops are count
   assert.ok(dropped >= burst / 2, `dropped ${dropped} of ${burst}`);
   assert.ok(maxWaiting <= 1, `at most one frame waits per camera, saw ${maxWaiting}`);
   const seqs = w.of('door').map((d) => d.seq);
-  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'published in order');
+  assert.deepEqual(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+    'published in order',
+  );
   assert.match(await app.runtime.registry.metrics(), /sightline_inference_frames_dropped_total\{camera="door",reason="replaced",service="inference"\}/);
 });
 
@@ -134,7 +138,11 @@ test('models switch at run time with no dropped frame; broken models are refused
   assert.equal(models.length, sent, 'every frame got its detections');
   assert.equal(models[0], 'centernet-coco');
   assert.equal(models.at(-1), 'copy');
-  assert.deepEqual(models, [...models].sort((a, b) => (a === b ? 0 : a === 'centernet-coco' ? -1 : 1)), 'one clean switch');
+  assert.deepEqual(
+    models,
+    [...models].sort((a, b) => (a === b ? 0 : a === 'centernet-coco' ? -1 : 1)),
+    'one clean switch',
+  );
   assert.equal(await metricValue(app, 'sightline_inference_frames_dropped_total', { camera: 'lane1', reason: 'replaced' }), 0);
 
   const junk = await post({ model: 'junk' });
@@ -248,7 +256,9 @@ test('HTTP predictions in progress are bounded: beyond SIGHTLINE_INFERENCE_MAX_P
   const { jpeg } = await tangerineJpeg();
   const results = await Promise.all(
     Array.from({ length: 8 }, () =>
-      app.runtime.http.inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: jpeg }).then((r) => r.statusCode),
+      app.runtime.http
+        .inject({ method: 'POST', url: '/image', headers: { 'content-type': 'application/octet-stream' }, payload: jpeg })
+        .then((r) => r.statusCode),
     ),
   );
   assert.equal(results.filter((s) => s === 200).length >= 2, true, results.join(' '));

@@ -22,7 +22,12 @@ const payload = channels.audio.codec.encode({ meta: { ...channels.audio.example.
 function once(): number {
   const started = performance.now();
   const audio = channels.audio.codec.decode(payload);
-  const clip: Clip = { samples: audio.pcm.samples, format: audio.pcm.format, durationMs: pcmDurationMs(audio.pcm), label: { lane: 'lane-1', kind: 'scan', id: 'scan' } };
+  const clip: Clip = {
+    samples: audio.pcm.samples,
+    format: audio.pcm.format,
+    durationMs: pcmDurationMs(audio.pcm),
+    label: { lane: 'lane-1', kind: 'scan', id: 'scan' },
+  };
   if (clip.samples.length === 0) throw new Error('no audio');
   return performance.now() - started;
 }

@@ -29,7 +29,12 @@ async function measure(name: string, sink: AudioSink): Promise<void> {
     const mark = recording.mark();
     await new Promise((resolve) => setTimeout(resolve, 150));
     const requestedAt = performance.timeOrigin + performance.now();
-    const played = await sink.play({ samples: tone(2000, 120), format: { sampleRate: 22050, channels: 1 }, durationMs: 120, label: { lane: 'bench', kind: 'tone', id: String(i) } });
+    const played = await sink.play({
+      samples: tone(2000, 120),
+      format: { sampleRate: 22050, channels: 1 },
+      durationMs: 120,
+      label: { lane: 'bench', kind: 'tone', id: String(i) },
+    });
     await new Promise((resolve) => setTimeout(resolve, 100));
     const [first] = recording.tones([2000], mark);
     if (first) heard.push(first.at - requestedAt);

@@ -243,16 +243,29 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
       for (const lane of config.lanes ?? []) laneSeen(lane, undefined);
       await probe();
       probeTimer = setInterval(() => {
-        if (!stopped && player.outputProblem() !== null && player.status().every((s) => s.playing === null)) probe().catch((err: unknown) => log.error({ err }, 'output probe failed'));
+        if (!stopped && player.outputProblem() !== null && player.status().every((s) => s.playing === null))
+          probe().catch((err: unknown) => log.error({ err }, 'output probe failed'));
       }, deps.probeIntervalMs ?? 5000);
       probeTimer.unref();
       await runtime.start();
       for (const params of laneParams) {
-        subscribe('scans', runtime.bus.subscribe(channels.scan, params, (scan, { lane }) => onScan(scan, lane)));
-        subscribe('lane events', runtime.bus.subscribe(channels.laneEvent, params, (event, { lane }) => onLaneEvent(event, lane)));
-        subscribe('audio', runtime.bus.subscribe(channels.audio, params, (audio, { lane }) => onAudio(audio, lane)));
+        subscribe(
+          'scans',
+          runtime.bus.subscribe(channels.scan, params, (scan, { lane }) => onScan(scan, lane)),
+        );
+        subscribe(
+          'lane events',
+          runtime.bus.subscribe(channels.laneEvent, params, (event, { lane }) => onLaneEvent(event, lane)),
+        );
+        subscribe(
+          'audio',
+          runtime.bus.subscribe(channels.audio, params, (audio, { lane }) => onAudio(audio, lane)),
+        );
       }
-      subscribe('tts availability', runtime.bus.subscribe(channels.availability, { service: 'tts' }, (state) => onTtsAvailability(state)));
+      subscribe(
+        'tts availability',
+        runtime.bus.subscribe(channels.availability, { service: 'tts' }, (state) => onTtsAvailability(state)),
+      );
     },
     async stop() {
       stopped = true;

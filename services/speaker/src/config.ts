@@ -1,6 +1,19 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import {
+  ConfigError,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  mqttSettingsFrom,
+  mqttSettingsSchema,
+  serviceDataDir,
+  type HttpSettings,
+  type MqttSettings,
+} from '@sightline/kit';
 import { localeSchema } from '@sightline/schemas';
 
 export const OUTPUTS = ['auto', 'pulse', 'alsa', 'file', 'none'] as const;
@@ -23,11 +36,16 @@ export const speakerEnvSchema = z.strictObject({
   SIGHTLINE_SPEAKER_MAX_AGE_SECONDS: env.number(10, 0.5, 600),
   SIGHTLINE_SPEAKER_INTERRUPT: env.bool(true),
   SIGHTLINE_SPEAKER_EARCON: env.bool(true),
-  SIGHTLINE_SPEAKER_FALLBACK: z.enum(['voice', 'earcon'], { error: 'must be voice or earcon' }).default('voice').describe('how to say that speech is unavailable while tts is down: an offline voice inside the speaker, or earcons only'),
+  SIGHTLINE_SPEAKER_FALLBACK: z
+    .enum(['voice', 'earcon'], { error: 'must be voice or earcon' })
+    .default('voice')
+    .describe('how to say that speech is unavailable while tts is down: an offline voice inside the speaker, or earcons only'),
   SIGHTLINE_SPEAKER_MAX_QUEUE: env.int(20, 1, 1000).describe('clips waiting per lane; beyond it the oldest goes, interruptible ones first'),
   SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS: env.number(30, 1, 600).describe('seconds of audio waiting per lane, the same rule'),
   SIGHTLINE_SPEAKER_MAX_CLIP_SECONDS: env.number(15, 1, 600).describe('a longer clip is refused: it would hold the output, and every other lane, that long'),
-  SIGHTLINE_SPEAKER_MAX_LANES: env.int(64, 1, 10_000).describe('lanes tracked at once without SIGHTLINE_SPEAKER_LANES; the least recently active is forgotten beyond it'),
+  SIGHTLINE_SPEAKER_MAX_LANES: env
+    .int(64, 1, 10_000)
+    .describe('lanes tracked at once without SIGHTLINE_SPEAKER_LANES; the least recently active is forgotten beyond it'),
   SIGHTLINE_SPEAKER_MAX_QUEUED_MB: env.number(64, 1, 4096).describe('audio waiting across all lanes, MiB'),
   SIGHTLINE_SPEAKER_LANE_IDLE_SECONDS: env.int(3600, 10, 604_800).describe('without SIGHTLINE_SPEAKER_LANES, a lane not heard from this long is forgotten'),
   SIGHTLINE_SPEAKER_PULSE_MODE: z.enum(PULSE_MODES, { error: `must be one of ${PULSE_MODES.join(', ')}` }).default('stream'),
@@ -77,7 +95,9 @@ export function loadSpeakerConfig(environment: NodeJS.ProcessEnv = process.env, 
   // The loudest format a WAV may carry (48 kHz, stereo, 16-bit): one lane's queue must fit in the total.
   const laneWorstBytes = settings.SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS * 48_000 * 2 * 2;
   if (settings.SIGHTLINE_SPEAKER_MAX_QUEUED_MB * MIB < laneWorstBytes) {
-    problems.push(`SIGHTLINE_SPEAKER_MAX_QUEUED_MB: must hold one lane's SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS of 48 kHz stereo audio (at least ${Math.ceil(laneWorstBytes / MIB)})`);
+    problems.push(
+      `SIGHTLINE_SPEAKER_MAX_QUEUED_MB: must hold one lane's SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS of 48 kHz stereo audio (at least ${Math.ceil(laneWorstBytes / MIB)})`,
+    );
   }
   if (problems.length > 0) throw new ConfigError('speaker', problems);
   const dataDir = serviceDataDir(settings, 'speaker', cwd);

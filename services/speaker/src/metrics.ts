@@ -18,7 +18,12 @@ export interface SpeakerMetrics {
 export function createSpeakerMetrics(registry: Registry, queueLengths: () => Array<{ lane: string; length: number }>): SpeakerMetrics {
   const registers = [registry];
   return {
-    played: new Counter({ name: 'sightline_speaker_played_total', help: 'Clips played to the end or cut, by lane and kind (earcon, speech, fallback)', labelNames: ['lane', 'kind'], registers }),
+    played: new Counter({
+      name: 'sightline_speaker_played_total',
+      help: 'Clips played to the end or cut, by lane and kind (earcon, speech, fallback)',
+      labelNames: ['lane', 'kind'],
+      registers,
+    }),
     interrupted: new Counter({ name: 'sightline_speaker_interrupted_total', help: 'Clips cut short by a newer scan', labelNames: ['lane', 'kind'], registers }),
     dropped: new Counter({
       name: 'sightline_speaker_dropped_total',
@@ -26,10 +31,15 @@ export function createSpeakerMetrics(registry: Registry, queueLengths: () => Arr
       labelNames: ['lane', 'reason'],
       registers,
     }),
-    sinkErrors: new Counter({ name: 'sightline_speaker_sink_errors_total', help: 'Times the audio output failed to play a clip', labelNames: ['sink'], registers }),
+    sinkErrors: new Counter({
+      name: 'sightline_speaker_sink_errors_total',
+      help: 'Times the audio output failed to play a clip',
+      labelNames: ['sink'],
+      registers,
+    }),
     earconToSpeechGap: new Histogram({
       name: 'sightline_speaker_earcon_to_speech_gap_seconds',
-      help: 'From the end of a scan earcon to the start of that scan\'s speech',
+      help: "From the end of a scan earcon to the start of that scan's speech",
       buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5],
       registers,
     }),

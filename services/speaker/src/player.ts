@@ -197,7 +197,10 @@ export class Player {
       state.dropped += 1;
       this.options.metrics.dropped.inc({ lane: item.lane, reason });
     }
-    this.log[reason === 'coalesced' ? 'debug' : 'info']({ lane: item.lane, kind: item.kind, source: item.sourceKind, id: item.sourceId, reason }, 'announcement dropped');
+    this.log[reason === 'coalesced' ? 'debug' : 'info'](
+      { lane: item.lane, kind: item.kind, source: item.sourceKind, id: item.sourceId, reason },
+      'announcement dropped',
+    );
     return reason;
   }
 
@@ -313,7 +316,9 @@ export class Player {
   }
 
   status(): LaneStatus[] {
-    return [...this.lanes.values()].sort((a, b) => a.lane.localeCompare(b.lane)).map((state) => laneStatus(state, this.current?.item.lane === state.lane ? this.current : null));
+    return [...this.lanes.values()]
+      .sort((a, b) => a.lane.localeCompare(b.lane))
+      .map((state) => laneStatus(state, this.current?.item.lane === state.lane ? this.current : null));
   }
 
   queueLengths(): Array<{ lane: string; length: number }> {

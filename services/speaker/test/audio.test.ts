@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pcmDurationMs } from '@sightline/schemas';
-import { convertPcm, EarconFallbackAnnouncer, EARCON_FORMAT, NOT_RECOGNISED_CHIME, renderNotes, SCAN_CHIME, SPEECH_RESTORED_PATTERN, SPEECH_UNAVAILABLE_PATTERN } from '../src/index.ts';
+import {
+  convertPcm,
+  EarconFallbackAnnouncer,
+  EARCON_FORMAT,
+  NOT_RECOGNISED_CHIME,
+  renderNotes,
+  SCAN_CHIME,
+  SPEECH_RESTORED_PATTERN,
+  SPEECH_UNAVAILABLE_PATTERN,
+} from '../src/index.ts';
 import { findTones, tone } from './tones.ts';
 
 const samplesOf = (pcm: Buffer) => Int16Array.from({ length: pcm.length / 2 }, (_, i) => pcm.readInt16LE(i * 2));
@@ -11,7 +20,10 @@ test('the scan chime: two rising notes, 130 ms, no clicks at the edges, comforta
   const samples = samplesOf(pcm);
   assert.equal(samples.length, Math.round(0.06 * 22050) + Math.round(0.07 * 22050));
   const tones = findTones(samples, EARCON_FORMAT.sampleRate, [494, 587, 880, 1318.5]);
-  assert.deepEqual(tones.map((t) => t.frequency), [880, 1318.5]);
+  assert.deepEqual(
+    tones.map((t) => t.frequency),
+    [880, 1318.5],
+  );
   assert.ok(Math.abs(tones[0]!.durationMs - 60) <= 10 && Math.abs(tones[1]!.durationMs - 70) <= 10, JSON.stringify(tones));
   const peak = Math.max(...samples.map(Math.abs));
   assert.ok(peak > 0.2 * 32767 && peak < 0.35 * 32767, `peak ${peak}`);
@@ -25,7 +37,10 @@ test('the scan chime: two rising notes, 130 ms, no clicks at the edges, comforta
 
 test('not-recognised sounds different: two falling, lower notes', () => {
   const tones = findTones(samplesOf(renderNotes(NOT_RECOGNISED_CHIME)), EARCON_FORMAT.sampleRate, [494, 587, 880, 1318.5], { windowMs: 20 });
-  assert.deepEqual(tones.map((t) => t.frequency), [587, 494]);
+  assert.deepEqual(
+    tones.map((t) => t.frequency),
+    [587, 494],
+  );
 });
 
 test('the default fallback announcer: a falling pattern for unavailable, a rising one for restored', async () => {
@@ -35,8 +50,14 @@ test('the default fallback announcer: a falling pattern for unavailable, a risin
   assert.deepEqual(down.format, EARCON_FORMAT);
   assert.ok(Math.abs(pcmDurationMs(down) - SPEECH_UNAVAILABLE_PATTERN.reduce((s, n) => s + n.ms, 0)) < 1);
   const freqs = [262, 330, 392];
-  assert.deepEqual(findTones(samplesOf(down.samples), down.format.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency), [392, 330, 262, 392, 330, 262]);
-  assert.deepEqual(findTones(samplesOf(up.samples), up.format.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency), [262, 330, 392]);
+  assert.deepEqual(
+    findTones(samplesOf(down.samples), down.format.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency),
+    [392, 330, 262, 392, 330, 262],
+  );
+  assert.deepEqual(
+    findTones(samplesOf(up.samples), up.format.sampleRate, freqs, { windowMs: 20 }).map((t) => t.frequency),
+    [262, 330, 392],
+  );
   assert.ok(Math.abs(pcmDurationMs(up) - SPEECH_RESTORED_PATTERN.reduce((s, n) => s + n.ms, 0)) < 1);
 });
 

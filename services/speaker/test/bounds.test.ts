@@ -29,7 +29,17 @@ async function speaker(t: TestContext, settings: Record<string, string> = {}, re
   return {
     app,
     peer,
-    played: () => readdirSync(dir).filter((n) => n.endsWith('.wav')).sort().map((n) => n.replace(/\.wav$/, '').split('_').slice(1).join(' ')),
+    played: () =>
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.wav'))
+        .sort()
+        .map((n) =>
+          n
+            .replace(/\.wav$/, '')
+            .split('_')
+            .slice(1)
+            .join(' '),
+        ),
   };
 }
 
@@ -40,7 +50,8 @@ test('100 five-second clips marked non-interruptible: the lane holds at most MAX
   // The defaults: 20 clips, 30 s of audio per lane.
   const { app, peer } = await speaker(t);
   const at = Date.now();
-  for (let i = 0; i < 100; i++) await peer.say('lane-1', { frequency: 400 + i, ms: 5000, sourceId: `flood-${i}`, sourceAt: at, kind: 'removed', interruptible: false });
+  for (let i = 0; i < 100; i++)
+    await peer.say('lane-1', { frequency: 400 + i, ms: 5000, sourceId: `flood-${i}`, sourceAt: at, kind: 'removed', interruptible: false });
   await waitUntil('the flood has arrived', async () => (await dropped(app, 'overflow')) + (lane(app, 'lane-1')?.queued ?? 0) >= 99, 10_000);
   const held = lane(app, 'lane-1')!;
   assert.ok(held.queued <= 6, `${held.queued} clips waiting (30 s of 5 s clips)`);
@@ -52,10 +63,11 @@ test('100 five-second clips marked non-interruptible: the lane holds at most MAX
   await waitUntil('refused', async () => (await dropped(app, 'too-long')) === 1, 5000);
 });
 
-test('one lane\'s backlog does not make another lane\'s fresh announcement stale: lanes take turns', async (t) => {
+test("one lane's backlog does not make another lane's fresh announcement stale: lanes take turns", async (t) => {
   const { app, peer, played } = await speaker(t, { SIGHTLINE_SPEAKER_MAX_AGE_SECONDS: '2' });
   const at = Date.now();
-  for (let i = 0; i < 10; i++) await peer.say('lane-1', { frequency: 400 + i, ms: 700, sourceId: `backlog-${i}`, sourceAt: at, kind: 'removed', interruptible: false });
+  for (let i = 0; i < 10; i++)
+    await peer.say('lane-1', { frequency: 400 + i, ms: 700, sourceId: `backlog-${i}`, sourceAt: at, kind: 'removed', interruptible: false });
   await waitUntil('lane-1 plays', () => lane(app, 'lane-1')?.playing !== null, 3000);
   await peer.say('lane-2', { frequency: 900, ms: 200, sourceId: 'fresh', sourceAt: Date.now() });
   await waitUntil('lane-2 is heard', () => played().includes('lane-2 scan fresh'), 3000);
@@ -105,7 +117,10 @@ test('"speech is unavailable" for 100 made-up locales is rendered once per local
   };
   // As the offline voice announcer does: a locale without sentences is spoken in the default one.
   const announcer = new VoiceFallbackAnnouncer(voice, (locale, state) => {
-    const sentence = sentenceFor({ type: 'trouble', problem: 'speech-unavailable', state, id: 'x', lane: 'fallback', locale, at: 0 }, { defaultLocale: 'en-US' });
+    const sentence = sentenceFor(
+      { type: 'trouble', problem: 'speech-unavailable', state, id: 'x', lane: 'fallback', locale, at: 0 },
+      { defaultLocale: 'en-US' },
+    );
     return { text: sentence.text, locale: sentence.locale };
   });
   for (let i = 0; i < 100; i++) await announcer.speechUnavailable(`x${String.fromCharCode(97 + (i % 26))}-${String.fromCharCode(65 + Math.floor(i / 26))}A`);

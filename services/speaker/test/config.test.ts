@@ -28,7 +28,10 @@ test('every output can be chosen', () => {
   assert.ok(sink({ SIGHTLINE_SPEAKER_OUTPUT: 'alsa' }) instanceof ProcessSink);
   assert.equal(sink({ SIGHTLINE_SPEAKER_OUTPUT: 'pulse', SIGHTLINE_SPEAKER_PULSE_MODE: 'paplay' }).name, 'pulse-paplay');
   assert.throws(() => sink({}), /output auto must be resolved/);
-  const config = loadSpeakerConfig({ SIGHTLINE_SPEAKER_FILE_DIR: 'out', SIGHTLINE_SPEAKER_FILE_MAX_MB: '1.5', SIGHTLINE_SPEAKER_LANES: 'lane-1, lane-2,lane-1' }, '/srv');
+  const config = loadSpeakerConfig(
+    { SIGHTLINE_SPEAKER_FILE_DIR: 'out', SIGHTLINE_SPEAKER_FILE_MAX_MB: '1.5', SIGHTLINE_SPEAKER_LANES: 'lane-1, lane-2,lane-1' },
+    '/srv',
+  );
   assert.equal(config.file.dir, '/srv/out');
   assert.equal(config.file.maxBytes, 1.5 * 1024 * 1024);
   assert.deepEqual(config.lanes, ['lane-1', 'lane-2']);
@@ -49,7 +52,13 @@ test('every problem is reported at once, unknown speaker settings included', () 
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
-      for (const key of ['SIGHTLINE_SPEAKER_OUTPUT', 'SIGHTLINE_SPEAKER_MAX_AGE_SECONDS', 'SIGHTLINE_SPEAKER_LATENCY_MS', 'SIGHTLINE_SPEAKER_LOCALE', 'SIGHTLINE_SPEAKER_VOLUME: unknown setting']) {
+      for (const key of [
+        'SIGHTLINE_SPEAKER_OUTPUT',
+        'SIGHTLINE_SPEAKER_MAX_AGE_SECONDS',
+        'SIGHTLINE_SPEAKER_LATENCY_MS',
+        'SIGHTLINE_SPEAKER_LOCALE',
+        'SIGHTLINE_SPEAKER_VOLUME: unknown setting',
+      ]) {
         assert.ok(text.includes(key), `${key} in\n${text}`);
       }
       assert.ok(!text.includes('SIGHTLINE_TTS_VOICE'));
@@ -63,11 +72,21 @@ test('every problem is reported at once, unknown speaker settings included', () 
 test('queue and lane bounds: defaults, configured lanes are never forgotten, and the total must hold one lane', () => {
   const config = loadSpeakerConfig({}, '/srv');
   assert.deepEqual(
-    { items: config.maxQueuePerLane, ms: config.maxQueueMsPerLane, clip: config.maxClipMs, lanes: config.maxLanes, bytes: config.maxQueuedBytes, idle: config.laneIdleMs },
+    {
+      items: config.maxQueuePerLane,
+      ms: config.maxQueueMsPerLane,
+      clip: config.maxClipMs,
+      lanes: config.maxLanes,
+      bytes: config.maxQueuedBytes,
+      idle: config.laneIdleMs,
+    },
     { items: 20, ms: 30_000, clip: 15_000, lanes: 64, bytes: 64 * 1024 * 1024, idle: 3_600_000 },
   );
   const fixed = loadSpeakerConfig({ SIGHTLINE_SPEAKER_LANES: 'lane-1,lane-2' }, '/srv');
   assert.equal(fixed.maxLanes, 2);
   assert.equal(fixed.laneIdleMs, null);
-  assert.throws(() => loadSpeakerConfig({ SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS: '600', SIGHTLINE_SPEAKER_MAX_QUEUED_MB: '64' }), /SIGHTLINE_SPEAKER_MAX_QUEUED_MB: must hold one lane's SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS .* \(at least 110\)/);
+  assert.throws(
+    () => loadSpeakerConfig({ SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS: '600', SIGHTLINE_SPEAKER_MAX_QUEUED_MB: '64' }),
+    /SIGHTLINE_SPEAKER_MAX_QUEUED_MB: must hold one lane's SIGHTLINE_SPEAKER_MAX_QUEUE_SECONDS .* \(at least 110\)/,
+  );
 });

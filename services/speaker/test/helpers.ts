@@ -122,7 +122,11 @@ export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
     async say(lane, options) {
       const meta = speechOf(lane, options);
       const rate = options.sampleRate ?? 22050;
-      await bus.publish(channels.audio, { lane }, { meta, pcm: { samples: tone(options.frequency, options.ms, rate), format: { sampleRate: rate, channels: 1 } } });
+      await bus.publish(
+        channels.audio,
+        { lane },
+        { meta, pcm: { samples: tone(options.frequency, options.ms, rate), format: { sampleRate: rate, channels: 1 } } },
+      );
       return meta;
     },
     async raw(topic, payload, retain = false) {

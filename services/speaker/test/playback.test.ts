@@ -25,7 +25,15 @@ after(async () => {
 
 async function speaker(t: TestContext, settings: Record<string, string> = {}): Promise<{ app: SpeakerApp; peer: Awaited<ReturnType<typeof connectPeer>> }> {
   const broker = await startTestBroker(t);
-  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'pulse', SIGHTLINE_SPEAKER_PULSE_SERVER: pulse.server, SIGHTLINE_SPEAKER_PULSE_DEVICE: pulse.sink, ...settings }));
+  const app = await startApp(
+    t,
+    testConfig(broker.url, {
+      SIGHTLINE_SPEAKER_OUTPUT: 'pulse',
+      SIGHTLINE_SPEAKER_PULSE_SERVER: pulse.server,
+      SIGHTLINE_SPEAKER_PULSE_DEVICE: pulse.sink,
+      ...settings,
+    }),
+  );
   await waitUntil('the speaker is ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200, 5000);
   const peer = await connectPeer(t, broker.url);
   return { app, peer };
@@ -49,7 +57,11 @@ test('a scan is acknowledged by its earcon at once; its speech follows, whole, a
   await playedAll(app, 2);
 
   const heard = recording.tones(TONES, mark);
-  assert.deepEqual(heard.map((s) => s.frequency), [880, 1318.5, 2000], summary(heard));
+  assert.deepEqual(
+    heard.map((s) => s.frequency),
+    [880, 1318.5, 2000],
+    summary(heard),
+  );
   const [low, high, speech] = heard as [(typeof heard)[0], (typeof heard)[0], (typeof heard)[0]];
   assert.ok(low.at - scanAt < 250, `the earcon sounded ${Math.round(low.at - scanAt)} ms after the scan was published`);
   assert.ok(Math.abs(high.endAt - low.at - 130) <= 30, `the earcon lasted ${Math.round(high.endAt - low.at)} ms`);
@@ -68,18 +80,21 @@ test('a scan is acknowledged by its earcon at once; its speech follows, whole, a
   const lanes = (await app.runtime.http.inject({ url: '/lanes' })).json();
   assert.equal(lanes.output, 'pulse');
   assert.equal(lanes.lanes.length, 1);
-  assert.deepEqual({ ...lanes.lanes[0], lastPlayed: { ...lanes.lanes[0].lastPlayed, startedAt: 0, endedAt: 0 } }, {
-    lane: 'lane-1',
-    locale: 'en-US',
-    playing: null,
-    queued: 0,
-    queuedMs: 0,
-    queuedBytes: 0,
-    played: 2,
-    interrupted: 0,
-    dropped: 0,
-    lastPlayed: { kind: 'speech', sourceKind: 'scan', sourceId: 'scan-1', text: 'tone 2000', startedAt: 0, endedAt: 0, interrupted: false },
-  });
+  assert.deepEqual(
+    { ...lanes.lanes[0], lastPlayed: { ...lanes.lanes[0].lastPlayed, startedAt: 0, endedAt: 0 } },
+    {
+      lane: 'lane-1',
+      locale: 'en-US',
+      playing: null,
+      queued: 0,
+      queuedMs: 0,
+      queuedBytes: 0,
+      played: 2,
+      interrupted: 0,
+      dropped: 0,
+      lastPlayed: { kind: 'speech', sourceKind: 'scan', sourceId: 'scan-1', text: 'tone 2000', startedAt: 0, endedAt: 0, interrupted: false },
+    },
+  );
 });
 
 test('announcements of several lanes play in arrival order, one at a time', async (t) => {
@@ -91,7 +106,11 @@ test('announcements of several lanes play in arrival order, one at a time', asyn
   await peer.say('lane-2', { frequency: 3800, ms: 300, sourceId: 'd', sampleRate: 16000 });
   await playedAll(app, 4);
   const heard = recording.tones(TONES, mark);
-  assert.deepEqual(heard.map((s) => s.frequency), [2000, 2600, 3200, 3800], summary(heard));
+  assert.deepEqual(
+    heard.map((s) => s.frequency),
+    [2000, 2600, 3200, 3800],
+    summary(heard),
+  );
   for (const s of heard) assert.ok(Math.abs(s.durationMs - 300) <= 40, summary(heard));
   for (let i = 1; i < heard.length; i++) assert.ok(heard[i]!.start >= heard[i - 1]!.end, 'never two at once');
 });
@@ -109,7 +128,11 @@ test('a newer scan cuts the stale announcement at once; its own earcon and speec
   await peer.say('lane-1', { frequency: 3200, ms: 300, sourceId: 'scan-2', sourceAt: second });
   await playedAll(app, 4);
   const heard = recording.tones(TONES, mark);
-  assert.deepEqual(heard.map((s) => s.frequency), [880, 1318.5, 2000, 880, 1318.5, 3200], summary(heard));
+  assert.deepEqual(
+    heard.map((s) => s.frequency),
+    [880, 1318.5, 2000, 880, 1318.5, 3200],
+    summary(heard),
+  );
   const cut = heard[2]!;
   assert.ok(cut.durationMs < 1200, `the stale speech went on for ${cut.durationMs} ms of 3000`);
   assert.ok(heard[3]!.at - second < 250, `the new earcon came ${Math.round(heard[3]!.at - second)} ms after the new scan`);
@@ -117,7 +140,7 @@ test('a newer scan cuts the stale announcement at once; its own earcon and speec
   assert.equal(await metricValue(app, 'sightline_speaker_interrupted_total', { lane: 'lane-1', kind: 'speech' }), 1);
 });
 
-test('a total is never cut: the next scan\'s earcon waits for its end', async (t) => {
+test("a total is never cut: the next scan's earcon waits for its end", async (t) => {
   const { app, peer } = await speaker(t);
   const mark = recording.mark();
   await peer.say('lane-1', { frequency: 2600, ms: 1200, sourceId: 'ev-total', kind: 'total', interruptible: false });
@@ -126,7 +149,11 @@ test('a total is never cut: the next scan\'s earcon waits for its end', async (t
   await peer.scan('lane-1', 'scan-9');
   await playedAll(app, 2);
   const heard = recording.tones(TONES, mark);
-  assert.deepEqual(heard.map((s) => s.frequency), [2600, 880, 1318.5], summary(heard));
+  assert.deepEqual(
+    heard.map((s) => s.frequency),
+    [2600, 880, 1318.5],
+    summary(heard),
+  );
   assert.ok(Math.abs(heard[0]!.durationMs - 1200) <= 40, `the total sounded ${heard[0]!.durationMs} ms of 1200`);
   assert.ok(heard[1]!.start >= heard[0]!.end);
   assert.equal(await metricValue(app, 'sightline_speaker_interrupted_total'), 0);
@@ -135,7 +162,11 @@ test('a total is never cut: the next scan\'s earcon waits for its end', async (t
 test('the pulse server goes away: the clip fails, is counted, /readyz says why; when it is back, the next clip plays', async (t) => {
   const broker = await startTestBroker(t);
   const own = await startPulseServer(t, { sink: 'lane_speaker' });
-  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'pulse', SIGHTLINE_SPEAKER_PULSE_SERVER: own.server, SIGHTLINE_SPEAKER_PULSE_DEVICE: own.sink }), { probeIntervalMs: 200 });
+  const app = await startApp(
+    t,
+    testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'pulse', SIGHTLINE_SPEAKER_PULSE_SERVER: own.server, SIGHTLINE_SPEAKER_PULSE_DEVICE: own.sink }),
+    { probeIntervalMs: 200 },
+  );
   const peer = await connectPeer(t, broker.url);
   await waitUntil('ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200, 5000);
   await own.kill();
@@ -153,5 +184,8 @@ test('the pulse server goes away: the clip fails, is counted, /readyz says why; 
   await waitUntil('played on the new server', async () => (await metricValue(app, 'sightline_speaker_played_total')) === 1, 8000);
   assert.equal((await app.runtime.http.inject({ url: '/readyz' })).statusCode, 200);
   await sleep(150);
-  assert.deepEqual(listening.tones([3200], mark).map((s) => s.frequency), [3200]);
+  assert.deepEqual(
+    listening.tones([3200], mark).map((s) => s.frequency),
+    [3200],
+  );
 });

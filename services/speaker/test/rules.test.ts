@@ -21,11 +21,18 @@ interface Setup {
   played(): string[];
 }
 
-async function speaker(t: TestContext, settings: Record<string, string> = {}, options: { realtime?: boolean; announcer?: FallbackAnnouncer } = {}): Promise<Setup> {
+async function speaker(
+  t: TestContext,
+  settings: Record<string, string> = {},
+  options: { realtime?: boolean; announcer?: FallbackAnnouncer } = {},
+): Promise<Setup> {
   const broker = await startTestBroker(t);
   const { dir, cleanUp } = outputDir();
   const sink = new FileSink({ dir, maxFiles: 1000, maxBytes: 100_000_000, realtime: options.realtime ?? true });
-  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'file', ...settings }), { sink, ...(options.announcer ? { announcer: options.announcer } : {}) });
+  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'file', ...settings }), {
+    sink,
+    ...(options.announcer ? { announcer: options.announcer } : {}),
+  });
   t.after(cleanUp);
   const peer = await connectPeer(t, broker.url);
   await waitUntil('ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200, 5000);
@@ -33,7 +40,17 @@ async function speaker(t: TestContext, settings: Record<string, string> = {}, op
     app,
     peer,
     dir,
-    played: () => readdirSync(dir).filter((n) => n.endsWith('.wav')).sort().map((n) => n.replace(/\.wav$/, '').split('_').slice(1).join(' ')),
+    played: () =>
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.wav'))
+        .sort()
+        .map((n) =>
+          n
+            .replace(/\.wav$/, '')
+            .split('_')
+            .slice(1)
+            .join(' '),
+        ),
   };
 }
 
@@ -80,7 +97,7 @@ test('audio older than the max age is dropped and counted, except a total', asyn
   await peer.say('lane-1', { frequency: 2000, ms: 100, sourceId: 'ev-total', sourceAt: old - 60_000, kind: 'total', interruptible: false });
   await waitUntil('the total played', async () => (await metricValue(app, 'sightline_speaker_played_total')) >= 1, 5000);
   assert.deepEqual(played(), ['lane-1 total ev-total']);
-  assert.equal(await dropped(app, 'stale'), 2, 'the old speech and the old scan\'s earcon');
+  assert.equal(await dropped(app, 'stale'), 2, "the old speech and the old scan's earcon");
 });
 
 test('announcements that went stale while waiting are dropped when their turn comes', async (t) => {
@@ -157,7 +174,11 @@ test('only the configured lanes are played', async (t) => {
 
 test('not-recognised gets its own earcon, and cuts stale chatter like a scan', async (t) => {
   const { app, peer, played, dir } = await speaker(t, {}, { realtime: false });
-  await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, { id: 'ev-1', lane: 'lane-1', locale: 'fr-FR', at: Date.now(), type: 'not-recognised', camera: 'demo' });
+  await peer.bus.publish(
+    channels.laneEvent,
+    { lane: 'lane-1' },
+    { id: 'ev-1', lane: 'lane-1', locale: 'fr-FR', at: Date.now(), type: 'not-recognised', camera: 'demo' },
+  );
   await waitUntil('played', async () => (await metricValue(app, 'sightline_speaker_played_total')) === 1, 5000);
   assert.deepEqual(played(), ['lane-1 earcon-not-recognised ev-1']);
   const { pcm } = parseWav(readFileSync(path.join(dir, readdirSync(dir)[0]!)));
@@ -192,7 +213,11 @@ test('tts offline: each lane seen is told once per outage in its locale, lanes s
   const announcer = new RecordingAnnouncer();
   const { app, peer, played } = await speaker(t, { SIGHTLINE_SPEAKER_LOCALE: 'de-DE' }, { realtime: false, announcer });
   await peer.tts('online');
-  await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, { id: 'ev-1', lane: 'lane-1', locale: 'fr-FR', at: Date.now(), type: 'not-recognised', camera: 'demo' });
+  await peer.bus.publish(
+    channels.laneEvent,
+    { lane: 'lane-1' },
+    { id: 'ev-1', lane: 'lane-1', locale: 'fr-FR', at: Date.now(), type: 'not-recognised', camera: 'demo' },
+  );
   await waitUntil('lane-1 seen', async () => (await metricValue(app, 'sightline_speaker_played_total')) === 1, 5000);
   await peer.tts('offline');
   await waitUntil('told', () => announcer.calls.length === 1, 3000);
@@ -241,7 +266,11 @@ test('tts offline with the offline voice: the lane hears "speech is unavailable"
   const announcer = offlineVoiceAnnouncer('en-US');
   const { peer, dir } = await speaker(t, {}, { realtime: false, announcer });
   await peer.tts('online');
-  await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, { id: 'ev-1', lane: 'lane-1', locale: 'es-ES', at: Date.now(), type: 'not-recognised', camera: 'demo' });
+  await peer.bus.publish(
+    channels.laneEvent,
+    { lane: 'lane-1' },
+    { id: 'ev-1', lane: 'lane-1', locale: 'es-ES', at: Date.now(), type: 'not-recognised', camera: 'demo' },
+  );
   await peer.tts('offline');
   await waitUntil('told', () => readdirSync(dir).some((n) => n.includes('speech-unavailable')), 10_000);
   const file = readdirSync(dir).find((n) => n.includes('speech-unavailable'))!;
@@ -274,7 +303,8 @@ test('/lanes shows what plays and what waits; /metrics has the speaker metrics',
     'sightline_speaker_earcon_to_speech_gap_seconds',
     'sightline_speaker_start_latency_seconds',
     'sightline_speaker_queue_length{lane="lane-1",service="speaker"} 1',
-  ]) assert.ok(metrics.includes(name), name);
+  ])
+    assert.ok(metrics.includes(name), name);
 });
 
 test('a lane with too much waiting loses its oldest interruptible clips, never a total', async (t) => {
@@ -309,7 +339,7 @@ test('pacat missing: /readyz says why from the start, each clip fails with a cou
   assert.equal(app.lanes()[0]!.dropped, 3);
 });
 
-test('speech that overtook its scan still plays after the scan\'s earcon', async (t) => {
+test("speech that overtook its scan still plays after the scan's earcon", async (t) => {
   const { app, peer, played } = await speaker(t);
   const at = Date.now();
   await peer.say('lane-2', { frequency: 2000, ms: 300, sourceId: 'blocker', sourceAt: at });

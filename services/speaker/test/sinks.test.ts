@@ -88,11 +88,16 @@ function sinkSuite(name: string, setUp: (scope: CleanupScope) => Promise<SinkUnd
       const freqs = [2000, 2600, 3200];
       const results = [];
       for (const f of freqs) results.push(await sink.play(clip(f, 200)));
-      for (let i = 1; i < results.length; i++) assert.ok(results[i]!.startedAt >= results[i - 1]!.endedAt - 5, 'the next clip starts after the previous one ended');
+      for (let i = 1; i < results.length; i++)
+        assert.ok(results[i]!.startedAt >= results[i - 1]!.endedAt - 5, 'the next clip starts after the previous one ended');
       if (recording) {
         await sleep(100);
         const heard = heardSince(recording, freqs);
-        assert.deepEqual(heard.map((s) => s.frequency), freqs, JSON.stringify(heard));
+        assert.deepEqual(
+          heard.map((s) => s.frequency),
+          freqs,
+          JSON.stringify(heard),
+        );
         for (const s of heard) assert.ok(Math.abs(s.durationMs - 200) <= 30, `heard ${s.durationMs} ms of a 200 ms tone`);
         for (let i = 1; i < heard.length; i++) assert.ok(heard[i]!.start >= heard[i - 1]!.end, 'no overlap');
       }
@@ -111,7 +116,11 @@ function sinkSuite(name: string, setUp: (scope: CleanupScope) => Promise<SinkUnd
       if (recording) {
         await sleep(100);
         const heard = heardSince(recording, [2600, 3200]);
-        assert.deepEqual(heard.map((s) => s.frequency), [2600, 3200], JSON.stringify(heard));
+        assert.deepEqual(
+          heard.map((s) => s.frequency),
+          [2600, 3200],
+          JSON.stringify(heard),
+        );
         assert.ok(heard[0]!.durationMs < 700, `the cut clip still sounded for ${heard[0]!.durationMs} ms of 2000`);
         assert.ok(Math.abs(heard[1]!.durationMs - 200) <= 30);
       }
@@ -181,7 +190,7 @@ describe('pulse failures', () => {
     await sink.close();
   });
 
-  test('no such pulse device: the server\'s refusal is the error', async (t) => {
+  test("no such pulse device: the server's refusal is the error", async (t) => {
     const pulse = await startPulseServer(t);
     const sink = new PulseStreamSink({ server: pulse.server, device: 'no_such_sink', latencyMs: 30 });
     t.after(() => sink.close());
@@ -197,7 +206,10 @@ describe('pulse failures', () => {
     const sink = new PulseStreamSink({ server: first.server, latencyMs: 30 });
     t.after(() => sink.close());
     await sink.open();
-    const playing = sink.play(clip(2000, 3000)).then(() => null, (err: unknown) => err);
+    const playing = sink.play(clip(2000, 3000)).then(
+      () => null,
+      (err: unknown) => err,
+    );
     await sleep(300);
     await first.kill();
     const failure = await playing;
@@ -209,7 +221,18 @@ describe('pulse failures', () => {
 describe('alsa output', () => {
   test('aplay gets the device, raw format and buffer time', () => {
     assert.deepEqual(aplayArgs({ device: 'plughw:1,0', bufferMs: 40 }, { sampleRate: 22050, channels: 1 }), [
-      '-q', '-D', 'plughw:1,0', '-t', 'raw', '-f', 'S16_LE', '-r', '22050', '-c', '1', '--buffer-time=40000',
+      '-q',
+      '-D',
+      'plughw:1,0',
+      '-t',
+      'raw',
+      '-f',
+      'S16_LE',
+      '-r',
+      '22050',
+      '-c',
+      '1',
+      '--buffer-time=40000',
     ]);
   });
 
@@ -253,12 +276,22 @@ describe('file output', () => {
     writeFileSync(path.join(dir, 'notes.txt'), 'not a clip: left alone');
     const byCount = new FileSink({ dir, maxFiles: 3, maxBytes: 10_000_000, realtime: false, now: () => (clock += 1000) });
     for (let i = 0; i < 5; i++) await byCount.play({ ...clip(2000, 50), label: { lane: 'lane-1', kind: 'scan', id: `s${i}` } });
-    assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.wav')).map((n) => n.split('_')[3]), ['s2.wav', 's3.wav', 's4.wav']);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.wav'))
+        .map((n) => n.split('_')[3]),
+      ['s2.wav', 's3.wav', 's4.wav'],
+    );
     assert.ok(readdirSync(dir).includes('notes.txt'));
     const oneClip = 44 + Math.round(0.05 * 22050) * 2;
     const bySize = new FileSink({ dir, maxFiles: 100, maxBytes: oneClip * 2, realtime: false, now: () => (clock += 1000) });
     await bySize.play({ ...clip(2000, 50), label: { lane: 'lane-1', kind: 'scan', id: 's5' } });
-    assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.wav')).map((n) => n.split('_')[3]), ['s4.wav', 's5.wav']);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.wav'))
+        .map((n) => n.split('_')[3]),
+      ['s4.wav', 's5.wav'],
+    );
   });
 
   test('an unwritable folder is a SinkError', async (t) => {

@@ -51,7 +51,12 @@ function goertzelShare(samples: Int16Array, from: number, n: number, frequency: 
  * same frequency (gaps of up to two windows allowed) become one segment. Frequencies should be at least
  * 2.5 window-bandwidths apart (250 Hz for 10 ms windows).
  */
-export function findTones(samples: Int16Array, sampleRate: number, frequencies: readonly number[], options: { windowMs?: number; minRms?: number; minShare?: number } = {}): ToneSegment[] {
+export function findTones(
+  samples: Int16Array,
+  sampleRate: number,
+  frequencies: readonly number[],
+  options: { windowMs?: number; minRms?: number; minShare?: number } = {},
+): ToneSegment[] {
   const n = Math.round(((options.windowMs ?? 10) / 1000) * sampleRate);
   const minRms = options.minRms ?? 400;
   const minShare = options.minShare ?? 0.4;
@@ -84,7 +89,11 @@ export function findTones(samples: Int16Array, sampleRate: number, frequencies: 
     }
     let j = i + 1;
     // A window or two lost to a scheduling hiccup does not split a tone.
-    while (j < labels.length && (labels[j] === frequency || (labels[j] === null && (labels[j + 1] === frequency || (labels[j + 1] === null && labels[j + 2] === frequency))))) j++;
+    while (
+      j < labels.length &&
+      (labels[j] === frequency || (labels[j] === null && (labels[j + 1] === frequency || (labels[j + 1] === null && labels[j + 2] === frequency))))
+    )
+      j++;
     const start = i * n;
     const end = j * n;
     segments.push({ frequency, start, end, startMs: (start / sampleRate) * 1000, durationMs: ((end - start) / sampleRate) * 1000 });

@@ -33,7 +33,14 @@ async function run(broker: { url: string }, connectionString: string, fsync: boo
   const container = `bench-${fsync ? 'fsync' : 'nofsync'}-${perSecond === null ? 'max' : 'paced'}`;
   const latencies: number[] = [];
   const app = createSyncApp(
-    testConfig(broker.url, dir, connectionString, { SIGHTLINE_SYNC_FSYNC: String(fsync), SIGHTLINE_SYNC_CONTAINER: container, SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR: '1000000', SIGHTLINE_SYNC_RING_FRAMES: '1000', SIGHTLINE_SYNC_RING_BYTES: String(512 * 1024 * 1024), SIGHTLINE_SYNC_RINGS_MAX_BYTES: String(512 * 1024 * 1024) }),
+    testConfig(broker.url, dir, connectionString, {
+      SIGHTLINE_SYNC_FSYNC: String(fsync),
+      SIGHTLINE_SYNC_CONTAINER: container,
+      SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR: '1000000',
+      SIGHTLINE_SYNC_RING_FRAMES: '1000',
+      SIGHTLINE_SYNC_RING_BYTES: String(512 * 1024 * 1024),
+      SIGHTLINE_SYNC_RINGS_MAX_BYTES: String(512 * 1024 * 1024),
+    }),
     testLogger(),
     { onUploaded: (header, _outcome, at) => latencies.push(at - header.capturedAt) },
   );
@@ -60,7 +67,13 @@ async function run(broker: { url: string }, connectionString: string, fsync: boo
   const seconds = (performance.now() - started) / 1000;
   await app.stop();
   await pub.client.endAsync(true);
-  return { mode: `fsync ${fsync ? 'on ' : 'off'} ${perSecond === null ? 'saturated' : `paced ${perSecond}/s`}`, images: count, perSecond: count / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95) };
+  return {
+    mode: `fsync ${fsync ? 'on ' : 'off'} ${perSecond === null ? 'saturated' : `paced ${perSecond}/s`}`,
+    images: count,
+    perSecond: count / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+  };
 }
 
 try {

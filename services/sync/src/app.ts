@@ -188,7 +188,10 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       } catch (err) {
         counts.notSelected.error += 1;
         m.notSelected.inc({ reason, cause: 'error' });
-        log.warn({ camera: frame.camera, seq: frame.seq, capturedAt: frame.capturedAt, detail: (err as Error).message }, 'frame cannot be selected: not stored');
+        log.warn(
+          { camera: frame.camera, seq: frame.seq, capturedAt: frame.capturedAt, detail: (err as Error).message },
+          'frame cannot be selected: not stored',
+        );
       }
     });
   }
@@ -224,7 +227,16 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     if (reason === 'sample') policy.takeSample(frame.camera, frame.capturedAt);
     recent.set(name, true);
     try {
-      const result = await outbox.add({ blobName: name, camera: frame.camera, seq: frame.seq, capturedAt: frame.capturedAt, reason, metadata, tags, jpeg: frame.jpeg });
+      const result = await outbox.add({
+        blobName: name,
+        camera: frame.camera,
+        seq: frame.seq,
+        capturedAt: frame.capturedAt,
+        reason,
+        metadata,
+        tags,
+        jpeg: frame.jpeg,
+      });
       if (result === 'too-large') {
         counts.notSelected.tooLarge += 1;
         m.notSelected.inc({ reason, cause: 'too-large' });
@@ -331,16 +343,23 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       await outbox.open();
       const problem = await store.checkAtStart(config.upload.startTimeoutMs);
       if (problem !== null) {
-        throw new StoreRefusedError(`blob storage refused container "${config.container}" at ${storeEndpoint(config)}: ${problem.refused} (check the connection string / SAS)`);
+        throw new StoreRefusedError(
+          `blob storage refused container "${config.container}" at ${storeEndpoint(config)}: ${problem.refused} (check the connection string / SAS)`,
+        );
       }
       const { lastError } = store.state();
-      if (lastError !== null) log.warn({ endpoint: storeEndpoint(config), cause: lastError }, 'blob storage unreachable at start: images wait in the outbox, retrying with backoff');
+      if (lastError !== null)
+        log.warn({ endpoint: storeEndpoint(config), cause: lastError }, 'blob storage unreachable at start: images wait in the outbox, retrying with backoff');
       runtimeStarted = true;
       await runtime.start();
       sweeper = setInterval(() => background('outbox expiry', () => outbox.expire()), Math.min(60_000, Math.max(1000, config.outbox.ttlMs / 10)));
       sweeper.unref();
-      runtime.bus.subscribe(channels.frame, {}, (frame, { camera }) => onFrame(camera, frame)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to frames'));
-      runtime.bus.subscribe(channels.detections, {}, (detections, { camera }) => onDetections(camera, detections)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to detections'));
+      runtime.bus
+        .subscribe(channels.frame, {}, (frame, { camera }) => onFrame(camera, frame))
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to frames'));
+      runtime.bus
+        .subscribe(channels.detections, {}, (detections, { camera }) => onDetections(camera, detections))
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to detections'));
       runtime.bus
         .subscribe(channels.alerts, {}, (event) => {
           if (event.type === 'new' && event.alert.snapshot !== null) onSnapshot(event.alert.snapshot.camera, event.alert.snapshot.seq);

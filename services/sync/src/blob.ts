@@ -1,4 +1,11 @@
-import { AnonymousCredential, BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import {
+  AnonymousCredential,
+  BlobServiceClient,
+  RestError,
+  StorageSharedKeyCredential,
+  type ContainerClient,
+  type StoragePipelineOptions,
+} from '@azure/storage-blob';
 import type { BlobTarget } from './config.ts';
 import type { OutboxHeader } from './outbox.ts';
 

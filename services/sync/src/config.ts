@@ -1,5 +1,18 @@
 import { z } from 'zod';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import {
+  ConfigError,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  mqttSettingsFrom,
+  mqttSettingsSchema,
+  serviceDataDir,
+  type HttpSettings,
+  type MqttSettings,
+} from '@sightline/kit';
 
 /** The account of `UseDevelopmentStorage=true`: Azure's name for the local emulator (Azurite) on 127.0.0.1:10000. */
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
@@ -46,8 +59,7 @@ export const syncEnvSchema = z.strictObject({
 export type SyncEnv = z.infer<typeof syncEnvSchema>;
 
 export type BlobTarget =
-  | { kind: 'connection-string'; connectionString: string; accountName: string; blobEndpoint: string }
-  | { kind: 'sas'; accountUrl: string; sasToken: string };
+  { kind: 'connection-string'; connectionString: string; accountName: string; blobEndpoint: string } | { kind: 'sas'; accountUrl: string; sasToken: string };
 
 export interface SyncConfig {
   logLevel: string;
@@ -133,7 +145,7 @@ export function loadSyncConfig(environment: NodeJS.ProcessEnv = process.env, cwd
     problems.push('SIGHTLINE_SYNC_UNCERTAIN_MIN: must not be above SIGHTLINE_SYNC_UNCERTAIN_MAX');
   }
   if (raw.SIGHTLINE_SYNC_RING_BYTES > raw.SIGHTLINE_SYNC_RINGS_MAX_BYTES) {
-    problems.push('SIGHTLINE_SYNC_RING_BYTES: must not be above SIGHTLINE_SYNC_RINGS_MAX_BYTES (one camera\'s ring within all of them)');
+    problems.push("SIGHTLINE_SYNC_RING_BYTES: must not be above SIGHTLINE_SYNC_RINGS_MAX_BYTES (one camera's ring within all of them)");
   }
   if (raw.SIGHTLINE_SYNC_RETRY_MIN_SECONDS > raw.SIGHTLINE_SYNC_RETRY_MAX_SECONDS) {
     problems.push('SIGHTLINE_SYNC_RETRY_MIN_SECONDS: must not be above SIGHTLINE_SYNC_RETRY_MAX_SECONDS');

@@ -5,16 +5,31 @@ export type SyncMetrics = ReturnType<typeof createSyncMetrics>;
 export function createSyncMetrics(registry: Registry, outbox: () => { images: number; bytes: number; oldestAcceptedAt: number | null }, now: () => number) {
   const registers = [registry];
   return {
-    framesSeen: new Counter({ name: 'sightline_sync_frames_seen_total', help: 'Frames kept for selection (every JPEG of a camera held, selected or not); a forgotten camera\'s series goes', labelNames: ['camera'], registers }),
+    framesSeen: new Counter({
+      name: 'sightline_sync_frames_seen_total',
+      help: "Frames kept for selection (every JPEG of a camera held, selected or not); a forgotten camera's series goes",
+      labelNames: ['camera'],
+      registers,
+    }),
     framesRefused: new Counter({
       name: 'sightline_sync_frames_refused_total',
       help: 'Frames not kept: their camera is not in SIGHTLINE_SYNC_CAMERAS, or new while SIGHTLINE_SYNC_MAX_CAMERAS cameras are held',
       labelNames: ['cause'],
       registers,
     }),
-    taskFailures: new Counter({ name: 'sightline_sync_task_failures_total', help: 'Background work (selection, uploads, expiry) that failed unexpectedly; logged', labelNames: ['task'], registers }),
+    taskFailures: new Counter({
+      name: 'sightline_sync_task_failures_total',
+      help: 'Background work (selection, uploads, expiry) that failed unexpectedly; logged',
+      labelNames: ['task'],
+      registers,
+    }),
     bytesCaptured: new Counter({ name: 'sightline_sync_bytes_captured_total', help: 'Bytes of every frame received', registers }),
-    selected: new Counter({ name: 'sightline_sync_images_selected_total', help: 'Images accepted into the outbox, by why they were chosen', labelNames: ['reason'], registers }),
+    selected: new Counter({
+      name: 'sightline_sync_images_selected_total',
+      help: 'Images accepted into the outbox, by why they were chosen',
+      labelNames: ['reason'],
+      registers,
+    }),
     bytesSelected: new Counter({ name: 'sightline_sync_bytes_selected_total', help: 'Bytes of JPEG accepted into the outbox', registers }),
     notSelected: new Counter({
       name: 'sightline_sync_images_not_selected_total',
@@ -22,13 +37,42 @@ export function createSyncMetrics(registry: Registry, outbox: () => { images: nu
       labelNames: ['reason', 'cause'],
       registers,
     }),
-    uploaded: new Counter({ name: 'sightline_sync_images_uploaded_total', help: 'Images confirmed in blob storage (created, or found already there after a retry)', labelNames: ['outcome'], registers }),
+    uploaded: new Counter({
+      name: 'sightline_sync_images_uploaded_total',
+      help: 'Images confirmed in blob storage (created, or found already there after a retry)',
+      labelNames: ['outcome'],
+      registers,
+    }),
     bytesUploaded: new Counter({ name: 'sightline_sync_bytes_uploaded_total', help: 'Bytes of JPEG confirmed in blob storage', registers }),
-    uploadFailures: new Counter({ name: 'sightline_sync_upload_failures_total', help: 'Upload attempts that failed and will be retried', labelNames: ['kind'], registers }),
-    evicted: new Counter({ name: 'sightline_sync_images_evicted_total', help: 'Images dropped from the outbox without upload: ttl, disk cap, unreadable, refused by the store', labelNames: ['reason'], registers }),
+    uploadFailures: new Counter({
+      name: 'sightline_sync_upload_failures_total',
+      help: 'Upload attempts that failed and will be retried',
+      labelNames: ['kind'],
+      registers,
+    }),
+    evicted: new Counter({
+      name: 'sightline_sync_images_evicted_total',
+      help: 'Images dropped from the outbox without upload: ttl, disk cap, unreadable, refused by the store',
+      labelNames: ['reason'],
+      registers,
+    }),
     evictedBytes: new Counter({ name: 'sightline_sync_bytes_evicted_total', help: 'Outbox bytes dropped without upload', labelNames: ['reason'], registers }),
-    outboxImages: new Gauge({ name: 'sightline_sync_outbox_images', help: 'Images waiting in the outbox', registers, collect() { this.set(outbox().images); } }),
-    outboxBytes: new Gauge({ name: 'sightline_sync_outbox_bytes', help: 'Bytes waiting in the outbox', registers, collect() { this.set(outbox().bytes); } }),
+    outboxImages: new Gauge({
+      name: 'sightline_sync_outbox_images',
+      help: 'Images waiting in the outbox',
+      registers,
+      collect() {
+        this.set(outbox().images);
+      },
+    }),
+    outboxBytes: new Gauge({
+      name: 'sightline_sync_outbox_bytes',
+      help: 'Bytes waiting in the outbox',
+      registers,
+      collect() {
+        this.set(outbox().bytes);
+      },
+    }),
     outboxOldestAge: new Gauge({
       name: 'sightline_sync_outbox_oldest_age_seconds',
       help: 'Age of the oldest image waiting in the outbox (0 when empty)',

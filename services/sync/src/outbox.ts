@@ -45,7 +45,12 @@ export interface OutboxEntry {
 }
 
 export type EvictReason = 'ttl' | 'disk' | 'corrupt' | 'rejected';
-const EVICT_WHY: Record<EvictReason, string> = { ttl: 'older than the TTL', disk: 'disk cap reached', corrupt: 'unreadable', rejected: 'refused by the blob store' };
+const EVICT_WHY: Record<EvictReason, string> = {
+  ttl: 'older than the TTL',
+  disk: 'disk cap reached',
+  corrupt: 'unreadable',
+  rejected: 'refused by the blob store',
+};
 
 export interface OutboxOptions {
   dir: string;
@@ -73,7 +78,8 @@ export function decodeEntry(bytes: Buffer): { header: OutboxHeader; jpeg: Buffer
   const start = MAGIC.length + 4;
   if (length > MAX_HEADER_BYTES || start + length > bytes.length) throw new Error('outbox entry header runs past the end');
   const header = JSON.parse(bytes.subarray(start, start + length).toString('utf8')) as OutboxHeader;
-  if (typeof header.blobName !== 'string' || typeof header.capturedAt !== 'number' || typeof header.md5 !== 'string') throw new Error('outbox entry header is incomplete');
+  if (typeof header.blobName !== 'string' || typeof header.capturedAt !== 'number' || typeof header.md5 !== 'string')
+    throw new Error('outbox entry header is incomplete');
   const jpeg = bytes.subarray(start + length);
   if (createHash('md5').update(jpeg).digest('base64') !== header.md5) throw new Error('outbox entry image does not match its MD5 (torn or corrupt)');
   return { header, jpeg };
@@ -115,7 +121,14 @@ export class Outbox {
       try {
         const bytes = await readFile(file);
         const { header } = decodeEntry(bytes);
-        found.push({ file, counter: Number(match[1]), acceptedAt: Number(match[2]), blobName: header.blobName, capturedAt: header.capturedAt, bytes: bytes.length });
+        found.push({
+          file,
+          counter: Number(match[1]),
+          acceptedAt: Number(match[2]),
+          blobName: header.blobName,
+          capturedAt: header.capturedAt,
+          bytes: bytes.length,
+        });
       } catch (err) {
         const bytes = (await stat(file).catch(() => ({ size: 0 }))).size;
         await rm(file, { force: true });
@@ -170,7 +183,14 @@ export class Outbox {
     if (bytes.length > this.options.maxBytes) return 'too-large';
     this.counter += 1;
     const name = `${String(this.counter).padStart(12, '0')}-${acceptedAt}.img`;
-    const entry: OutboxEntry = { file: path.join(this.dir, name), counter: this.counter, acceptedAt, blobName: item.blobName, capturedAt: item.capturedAt, bytes: bytes.length };
+    const entry: OutboxEntry = {
+      file: path.join(this.dir, name),
+      counter: this.counter,
+      acceptedAt,
+      blobName: item.blobName,
+      capturedAt: item.capturedAt,
+      bytes: bytes.length,
+    };
     // Reserve the name and the space now, so concurrent adds see them.
     this.index(entry);
     this.writing.add(entry);
@@ -217,7 +237,10 @@ export class Outbox {
   private async evict(entry: OutboxEntry, reason: EvictReason): Promise<void> {
     if (!this.unindex(entry)) return;
     await rm(entry.file, { force: true });
-    this.log.warn({ blob: entry.blobName, reason, ageMs: this.now() - entry.acceptedAt, bytes: entry.bytes }, `outbox image evicted (${EVICT_WHY[reason]}), never uploaded`);
+    this.log.warn(
+      { blob: entry.blobName, reason, ageMs: this.now() - entry.acceptedAt, bytes: entry.bytes },
+      `outbox image evicted (${EVICT_WHY[reason]}), never uploaded`,
+    );
     this.options.onEvict?.(entry, reason);
   }
 

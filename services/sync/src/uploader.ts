@@ -50,7 +50,8 @@ export class Uploader {
 
   /** Why uploads cannot go out now, or null. */
   notReadyReason(): string | null {
-    if (this.#lastError !== null) return `blob storage ${this.#reachable === false ? 'unreachable' : 'refusing requests'}: ${this.#lastError} (images wait in the outbox)`;
+    if (this.#lastError !== null)
+      return `blob storage ${this.#reachable === false ? 'unreachable' : 'refusing requests'}: ${this.#lastError} (images wait in the outbox)`;
     if (!this.#containerReady) return 'blob container not yet checked';
     return null;
   }

@@ -3,7 +3,20 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { blobName } from '../src/blob.ts';
-import { detectionsFor, listBlobs, metric, publisher, sha256, sleep, startApp, startAzurite, startTestBroker, tempDir, testConfig, waitUntil } from './helpers.ts';
+import {
+  detectionsFor,
+  listBlobs,
+  metric,
+  publisher,
+  sha256,
+  sleep,
+  startApp,
+  startAzurite,
+  startTestBroker,
+  tempDir,
+  testConfig,
+  waitUntil,
+} from './helpers.ts';
 
 test('uncertain frames and alert snapshots reach Blob with deterministic names, metadata and index tags; certain ones stay home', async (t) => {
   const [broker, azurite] = await Promise.all([startTestBroker(t), startAzurite(t)]);
@@ -17,7 +30,13 @@ test('uncertain frames and alert snapshots reach Blob with deterministic names, 
   // seq 0: uncertain (0.55) -> uploaded; seq 1: confident (0.95) -> not; seq 2: nothing seen -> not;
   // seq 3: confident but an alert snapshot -> uploaded with reason alert.
   const plan: Array<[number, Array<[string, number]>]> = [
-    [0, [['person', 0.55], ['dog', 0.2]]],
+    [
+      0,
+      [
+        ['person', 0.55],
+        ['dog', 0.2],
+      ],
+    ],
     [1, [['person', 0.95]]],
     [2, []],
     [3, [['person', 0.97]]],
@@ -34,7 +53,11 @@ test('uncertain frames and alert snapshots reach Blob with deterministic names, 
   const container = azurite.service().getContainerClient('frames');
   await waitUntil('three blobs uploaded', () => app.stats().uploaded === 3, 10_000);
   const blobs = await listBlobs(container);
-  assert.deepEqual(blobs.map((b) => b.name).sort(), ['cam-1/2026/01/02/1767323045678-0.jpg', 'cam-1/2026/01/02/1767323045978-3.jpg', 'cam-1/2026/01/02/1767323046078-4.jpg']);
+  assert.deepEqual(blobs.map((b) => b.name).sort(), [
+    'cam-1/2026/01/02/1767323045678-0.jpg',
+    'cam-1/2026/01/02/1767323045978-3.jpg',
+    'cam-1/2026/01/02/1767323046078-4.jpg',
+  ]);
   for (const blob of blobs) assert.equal(blob.sha256, sha256(sent.get(blob.name)!), `${blob.name} content`);
 
   const first = blobs.find((b) => b.name.endsWith('-0.jpg'))!;
@@ -89,9 +112,13 @@ test('frames that are not JPEGs, and hostile detections and alerts, are counted 
   await pub.client.publishAsync('sightline/cameras/cam/detections', Buffer.from('{"camera":"cam","seq":-1}'), { qos: 1 });
   await pub.client.publishAsync('sightline/cameras/cam/detections', Buffer.alloc(300 * 1024, 0x7b), { qos: 1 });
   await pub.client.publishAsync('sightline/alerts', Buffer.from('not json'), { qos: 1 });
-  await waitUntil('bad detections and alerts counted', async () =>
-    (await metric(app, 'sightline_bus_messages_dropped_total', { channel: 'detections' })) === 2 &&
-    (await metric(app, 'sightline_bus_messages_dropped_total', { channel: 'alerts' })) === 1, 5000);
+  await waitUntil(
+    'bad detections and alerts counted',
+    async () =>
+      (await metric(app, 'sightline_bus_messages_dropped_total', { channel: 'detections' })) === 2 &&
+      (await metric(app, 'sightline_bus_messages_dropped_total', { channel: 'alerts' })) === 1,
+    5000,
+  );
   await pub.frame('cam', 0, Date.now());
   await waitUntil('a good frame after the bad ones is still sampled and uploaded', () => app.stats().uploaded === 1, 5000);
   assert.equal(app.stats().selected.sample, 1);

@@ -63,7 +63,12 @@ test('the connection string can come from a file; SAS and account URL go togethe
   const sas = loadSyncConfig({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://acct.blob.core.windows.net', SIGHTLINE_SYNC_SAS_TOKEN: '?sv=2024&sig=abc' }, '/srv');
   assert.deepEqual(sas.blob, { kind: 'sas', accountUrl: 'https://acct.blob.core.windows.net', sasToken: 'sv=2024&sig=abc' });
   assert.match(problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://acct.blob.core.windows.net' }).join('\n'), /SAS_TOKEN: required/);
-  assert.match(problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://a', SIGHTLINE_SYNC_SAS_TOKEN: 'x', SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString() }).join('\n'), /both set/);
+  assert.match(
+    problems({ SIGHTLINE_SYNC_ACCOUNT_URL: 'https://a', SIGHTLINE_SYNC_SAS_TOKEN: 'x', SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString() }).join(
+      '\n',
+    ),
+    /both set/,
+  );
 
   const many = problems({ SIGHTLINE_SYNC_CONTAINER: 'Bad_Name', SIGHTLINE_SYNC_UNCERTAIN_MIN: '2', SIGHTLINE_SYNC_FSYNC: 'maybe', SIGHTLINE_SYNC_TYPO: '1' });
   assert.equal(many.length, 4, many.join('\n'));
@@ -73,7 +78,10 @@ test('the connection string can come from a file; SAS and account URL go togethe
 
 test('camera bounds: defaults, a list, and a per-camera ring larger than all of them refused', () => {
   const defaults = loadSyncConfig({}, '/srv');
-  assert.deepEqual([defaults.cameras, defaults.maxCameras, defaults.cameraIdleMs, defaults.ring], [null, 64, 60_000, { frames: 50, bytes: 32 * 1024 ** 2, totalBytes: 256 * 1024 ** 2 }]);
+  assert.deepEqual(
+    [defaults.cameras, defaults.maxCameras, defaults.cameraIdleMs, defaults.ring],
+    [null, 64, 60_000, { frames: 50, bytes: 32 * 1024 ** 2, totalBytes: 256 * 1024 ** 2 }],
+  );
   assert.deepEqual(loadSyncConfig({ SIGHTLINE_SYNC_CAMERAS: 'front, back,front' }, '/srv').cameras, ['front', 'back']);
   const found = problems({ SIGHTLINE_SYNC_CAMERAS: 'ok,not ok', SIGHTLINE_SYNC_MAX_CAMERAS: '0' });
   assert.equal(found.length, 2, found.join('\n'));

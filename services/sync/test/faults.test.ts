@@ -7,10 +7,29 @@ import { connectAsync } from 'mqtt';
 import { channels, createTopics, type Eviction } from '@sightline/schemas';
 import { blobName } from '../src/blob.ts';
 import type { SyncStats } from '../src/app.ts';
-import { detectionsFor, freePort, listBlobs, metric, publisher, sha256, sleep, startApp, startAzurite, startTestBroker, SYNC_DIR, tempDir, testConfig, testEnv, waitUntil } from './helpers.ts';
+import {
+  detectionsFor,
+  freePort,
+  listBlobs,
+  metric,
+  publisher,
+  sha256,
+  sleep,
+  startApp,
+  startAzurite,
+  startTestBroker,
+  SYNC_DIR,
+  tempDir,
+  testConfig,
+  testEnv,
+  waitUntil,
+} from './helpers.ts';
 
 function spawnSync(t: TestContext, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [path.join(SYNC_DIR, 'src/main.ts')], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(SYNC_DIR, 'src/main.ts')], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -40,7 +59,11 @@ test('Azurite stopped mid-stream and the service SIGKILLed mid-upload: after bot
   const [broker, azurite] = await Promise.all([startTestBroker(t), startAzurite(t)]);
   const dir = tempDir(t);
   const port = await freePort();
-  const env = testEnv(broker.url, dir, azurite.connectionString, { SIGHTLINE_SYNC_HTTP_PORT: String(port), SIGHTLINE_SYNC_UPLOAD_CONCURRENCY: '1', SIGHTLINE_LOG_LEVEL: 'warn' });
+  const env = testEnv(broker.url, dir, azurite.connectionString, {
+    SIGHTLINE_SYNC_HTTP_PORT: String(port),
+    SIGHTLINE_SYNC_UPLOAD_CONCURRENCY: '1',
+    SIGHTLINE_LOG_LEVEL: 'warn',
+  });
   let child = spawnSync(t, env);
   await waitUntil('child subscribed', () => subscribed(port), 15_000);
   const pub = await publisher(t, broker.url);
@@ -70,10 +93,14 @@ test('Azurite stopped mid-stream and the service SIGKILLed mid-upload: after bot
   assert.ok(left > 0, 'killed while images were still waiting');
 
   child = spawnSync(t, env);
-  await waitUntil('outbox drained after restart', async () => {
-    const s = await stats(port);
-    return s !== null && s.outbox.images === 0;
-  }, 20_000);
+  await waitUntil(
+    'outbox drained after restart',
+    async () => {
+      const s = await stats(port);
+      return s !== null && s.outbox.images === 0;
+    },
+    20_000,
+  );
   assert.deepEqual(readdirSync(path.join(dir, 'sync', 'outbox')), []);
 
   const blobs = await listBlobs(azurite.service().getContainerClient('frames'));

@@ -50,9 +50,13 @@ export interface Azurite {
 }
 
 async function launch(location: string, port: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(AZURITE_BIN, ['--skipApiVersionCheck', '--disableTelemetry', '--silent', '--location', location, '--blobHost', '127.0.0.1', '--blobPort', String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    AZURITE_BIN,
+    ['--skipApiVersionCheck', '--disableTelemetry', '--silent', '--location', location, '--blobHost', '127.0.0.1', '--blobPort', String(port)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const bound = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`azurite did not start: ${output}`)), 20_000);

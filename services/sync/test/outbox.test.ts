@@ -7,7 +7,16 @@ import { frameJpeg, tempDir, testLogger } from './helpers.ts';
 
 function item(seq: number, size = 0): OutboxItem {
   const jpeg = size > 0 ? Buffer.concat([frameJpeg('cam', seq, 1000 + seq), Buffer.alloc(size)]) : frameJpeg('cam', seq, 1000 + seq);
-  return { blobName: `cam/1970/01/01/${1000 + seq}-${seq}.jpg`, camera: 'cam', seq, capturedAt: 1000 + seq, reason: 'uncertain', metadata: { camera: 'cam' }, tags: { camera: 'cam' }, jpeg };
+  return {
+    blobName: `cam/1970/01/01/${1000 + seq}-${seq}.jpg`,
+    camera: 'cam',
+    seq,
+    capturedAt: 1000 + seq,
+    reason: 'uncertain',
+    metadata: { camera: 'cam' },
+    tags: { camera: 'cam' },
+    jpeg,
+  };
 }
 
 function outbox(dir: string, options: { maxBytes?: number; ttlMs?: number; now?: () => number; evicted?: EvictReason[] } = {}) {
@@ -38,14 +47,20 @@ test('an accepted image is a complete file on disk; a reopened outbox resumes ol
   assert.deepEqual(evicted, ['corrupt']);
   assert.ok(!existsSync(path.join(dir, '.tmp-000000000099-5.img')));
   const order = second.oldest(10, new Set());
-  assert.deepEqual(order.map((e) => e.blobName), [0, 1, 2, 3, 4].map((s) => item(s).blobName));
+  assert.deepEqual(
+    order.map((e) => e.blobName),
+    [0, 1, 2, 3, 4].map((s) => item(s).blobName),
+  );
   const { header, jpeg } = await second.read(order[0]!);
   assert.deepEqual(jpeg, item(0).jpeg);
   assert.equal(header.reason, 'uncertain');
   await second.remove(order[0]!);
   // New images continue after the old ones.
   assert.equal(await second.add(item(7)), 'accepted');
-  assert.deepEqual(second.oldest(10, new Set()).map((e) => e.capturedAt), [1001, 1002, 1003, 1004, 1007]);
+  assert.deepEqual(
+    second.oldest(10, new Set()).map((e) => e.capturedAt),
+    [1001, 1002, 1003, 1004, 1007],
+  );
   assert.equal(second.stats().images, 5);
 });
 
@@ -60,7 +75,10 @@ test('disk cap evicts the oldest, counted; TTL evicts the expired; an image larg
     clock += 1000;
   }
   assert.deepEqual(evicted, ['disk', 'disk', 'disk']);
-  assert.deepEqual(box.oldest(10, new Set()).map((e) => e.capturedAt - 1000), [3, 4, 5]);
+  assert.deepEqual(
+    box.oldest(10, new Set()).map((e) => e.capturedAt - 1000),
+    [3, 4, 5],
+  );
   assert.ok(box.stats().bytes <= 100_000);
   assert.equal(readdirSync(dir).length, 3);
   assert.equal(await box.add(item(9, 200_000)), 'too-large');

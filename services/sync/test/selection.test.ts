@@ -24,7 +24,13 @@ test('the ring keeps the last frames per camera within both its count and byte b
 
 test('uncertainty band is inclusive and uses the best score; no objects is not uncertain', () => {
   const policy = new SelectionPolicy({ uncertainMin: 0.3, uncertainMax: 0.8, samplesPerHour: 2, maxUploadsPerHour: 10 });
-  const d = (scores: number[]) => detectionsFor('c', 0, 0, scores.map((s) => ['x', s] as [string, number]));
+  const d = (scores: number[]) =>
+    detectionsFor(
+      'c',
+      0,
+      0,
+      scores.map((s) => ['x', s] as [string, number]),
+    );
   assert.equal(policy.isUncertain(d([0.3])), true);
   assert.equal(policy.isUncertain(d([0.8])), true);
   assert.equal(policy.isUncertain(d([0.29])), false);
@@ -46,7 +52,10 @@ test('samples: N per camera per hour, spread over the hour; the cap resets each 
   assert.equal(policy.sampleDue('other', h + 5), true, 'each camera has its own samples');
   assert.equal(policy.sampleDue('cam', h + HOUR), true, 'a new hour, new samples');
 
-  assert.deepEqual([1, 2, 3, 4].map(() => policy.admit('uncertain', h)), [true, true, true, false]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => policy.admit('uncertain', h)),
+    [true, true, true, false],
+  );
   assert.equal(policy.admit('alert', h), true);
   assert.equal(policy.admit('sample', h + HOUR), true);
 });

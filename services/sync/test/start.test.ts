@@ -4,7 +4,21 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { createSyncApp, StoreRefusedError } from '../src/app.ts';
 import { DEV_ACCOUNT_NAME } from '../src/config.ts';
-import { detectionsFor, freePort, listBlobs, publisher, startApp, startAzurite, startTestBroker, SYNC_DIR, tempDir, testConfig, testEnv, testLogger, waitUntil } from './helpers.ts';
+import {
+  detectionsFor,
+  freePort,
+  listBlobs,
+  publisher,
+  startApp,
+  startAzurite,
+  startTestBroker,
+  SYNC_DIR,
+  tempDir,
+  testConfig,
+  testEnv,
+  testLogger,
+  waitUntil,
+} from './helpers.ts';
 
 const WRONG_KEY = Buffer.from('definitely not the azurite key, 64 bytes long, padded out here!!').toString('base64');
 
@@ -44,7 +58,10 @@ test('a well-formed connection string to nowhere: starts, not ready, keeps image
 
 function runMain(env: Record<string, string>, timeoutMs = 15_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(SYNC_DIR, 'src/main.ts')], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(SYNC_DIR, 'src/main.ts')], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -66,7 +83,7 @@ test('main: a malformed connection string exits 1 at once with a clear message a
   assert.ok(!(result.stderr + result.stdout).includes(secret));
 });
 
-test('main: the wrong key exits 1 with the store\'s answer in the log', async (t) => {
+test("main: the wrong key exits 1 with the store's answer in the log", async (t) => {
   const [broker, azurite] = await Promise.all([startTestBroker(t), startAzurite(t)]);
   const cs = `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT_NAME};AccountKey=${WRONG_KEY};BlobEndpoint=http://127.0.0.1:${azurite.port}/${DEV_ACCOUNT_NAME};`;
   const result = await runMain(testEnv(broker.url, tempDir(t), cs, { SIGHTLINE_SYNC_HTTP_PORT: String(await freePort()) }));

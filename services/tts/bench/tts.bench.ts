@@ -16,7 +16,8 @@ const ROUNDS = 15;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const p90 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.9)]!;
 const rows: Array<[string, string]> = [];
-const row = (what: string, values: number[]) => rows.push([what, `median ${median(values).toFixed(1)} ms, p90 ${p90(values).toFixed(1)} ms (n=${values.length})`]);
+const row = (what: string, values: number[]) =>
+  rows.push([what, `median ${median(values).toFixed(1)} ms, p90 ${p90(values).toFixed(1)} ms (n=${values.length})`]);
 
 const voice = createOfflineVoice();
 const { initMs, warmUpMs } = await voice.init();

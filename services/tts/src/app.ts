@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { buildWav, channels, localeSchema, plainTextSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
-import { createOfflineVoice, MAX_SENTENCE_CHARS, sentenceFor, SUPPORTED_LOCALES, type OfflineVoice, type Sentence, type SpeechProvider } from '@sightline/voice';
+import {
+  createOfflineVoice,
+  MAX_SENTENCE_CHARS,
+  sentenceFor,
+  SUPPORTED_LOCALES,
+  type OfflineVoice,
+  type Sentence,
+  type SpeechProvider,
+} from '@sightline/voice';
 import { createAzureProvider } from './azure.ts';
 import { AudioCache } from './cache.ts';
 import type { TtsConfig } from './config.ts';
@@ -125,7 +133,9 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
   });
 
   function render(sentence: Sentence): Promise<Rendered> {
-    return config.splitScans && sentence.kind === 'scan' ? narrator.renderPieces(sentence.parts, sentence.text, sentence.locale) : narrator.render(sentence.text, sentence.locale);
+    return config.splitScans && sentence.kind === 'scan'
+      ? narrator.renderPieces(sentence.parts, sentence.text, sentence.locale)
+      : narrator.render(sentence.text, sentence.locale);
   }
   async function announce(job: Job): Promise<void> {
     const { sentence, lane, source } = job;
@@ -218,7 +228,10 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
     } else {
       // Past the limit the oldest waiting interruptible one goes, else the oldest.
       while (waiting.length >= config.laneQueue) {
-        const victim = Math.max(0, waiting.findIndex((queued) => queued.sentence.interruptible));
+        const victim = Math.max(
+          0,
+          waiting.findIndex((queued) => queued.sentence.interruptible),
+        );
         drop(waiting.splice(victim, 1)[0]!, 'overflow');
       }
       waiting.push(job);
@@ -252,10 +265,22 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       await cache.load();
       const { initMs, warmUpMs } = await offline.init();
       voiceReady = true;
-      log.info({ initMs: Math.round(initMs), warmUpMs: Math.round(warmUpMs), provider: primary.name, budgetMs: primary === offline ? undefined : (config.azure?.budgetMs ?? 1500) }, `offline voice ready; speaking with ${primary.name}`);
+      log.info(
+        {
+          initMs: Math.round(initMs),
+          warmUpMs: Math.round(warmUpMs),
+          provider: primary.name,
+          budgetMs: primary === offline ? undefined : (config.azure?.budgetMs ?? 1500),
+        },
+        `offline voice ready; speaking with ${primary.name}`,
+      );
       // Subscribed before connecting: what the broker kept for the session arrives right after it.
-      runtime.bus.subscribe(channels.scan, {}, (scan, { lane }) => onEvent(scan, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to scans'));
-      runtime.bus.subscribe(channels.laneEvent, {}, (event, { lane }) => onEvent(event, lane)).catch((err: unknown) => log.error({ err }, 'cannot subscribe to lane events'));
+      runtime.bus
+        .subscribe(channels.scan, {}, (scan, { lane }) => onEvent(scan, lane))
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to scans'));
+      runtime.bus
+        .subscribe(channels.laneEvent, {}, (event, { lane }) => onEvent(event, lane))
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to lane events'));
       await runtime.start();
       if (config.prerender) {
         prerendering = prerender({ narrator, catalog: config.catalog, defaultLocale: config.defaultLocale, signal: prerenderAbort.signal, metrics })
@@ -276,14 +301,22 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
   };
 }
 
-function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetrics, primary: SpeechProvider, offline: SpeechProvider, defaultLocale: string): void {
+function registerRoutes(
+  runtime: Runtime,
+  narrator: Narrator,
+  metrics: TtsMetrics,
+  primary: SpeechProvider,
+  offline: SpeechProvider,
+  defaultLocale: string,
+): void {
   runtime.http.post('/speak', async (request, reply) => {
     const fail = (code: number, outcome: string, error: string) => {
       metrics.speakRequests.inc({ outcome });
       return reply.code(code).send({ error });
     };
     const body = request.body as Record<string, unknown> | null;
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail(400, 'invalid', 'the body must be a JSON object {"text": "...", "locale": "en-US"}');
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      return fail(400, 'invalid', 'the body must be a JSON object {"text": "...", "locale": "en-US"}');
     const unknown = Object.keys(body).filter((key) => key !== 'text' && key !== 'locale');
     if (unknown.length > 0) return fail(400, 'invalid', `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
     const { text, locale = defaultLocale } = body;
@@ -291,9 +324,18 @@ function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetric
     if (text.length > MAX_SENTENCE_CHARS) return fail(413, 'too-long', `text is ${text.length} characters; at most ${MAX_SENTENCE_CHARS}`);
     // Lines and tabs are spaces when spoken; anything else the plain-text rule refuses is refused.
     const spoken = text.replace(/[\t\n\r]+/g, ' ').trim();
-    if (!plainTextSchema(MAX_SENTENCE_CHARS).safeParse(spoken).success) return fail(400, 'markup', 'text must be plain: no markup (< > & { } \\), control characters or bidirectional overrides');
+    if (!plainTextSchema(MAX_SENTENCE_CHARS).safeParse(spoken).success)
+      return fail(400, 'markup', 'text must be plain: no markup (< > & { } \\), control characters or bidirectional overrides');
     if (typeof locale !== 'string' || !localeSchema.safeParse(locale).success) return fail(400, 'bad-locale', 'locale must be a locale like en-US or es-ES');
-    if (!narrator.speaks(locale)) return fail(400, 'bad-locale', `no voice for locale ${locale}; voices: ${offline.voices().map((v) => v.locale).join(', ')}`);
+    if (!narrator.speaks(locale))
+      return fail(
+        400,
+        'bad-locale',
+        `no voice for locale ${locale}; voices: ${offline
+          .voices()
+          .map((v) => v.locale)
+          .join(', ')}`,
+      );
     const rendered = await narrator.render(spoken.replace(/\s+/g, ' '), locale);
     metrics.speakRequests.inc({ outcome: 'ok' });
     reply.header('content-type', 'audio/wav');
@@ -301,7 +343,8 @@ function registerRoutes(runtime: Runtime, narrator: Narrator, metrics: TtsMetric
     reply.header('x-speech-voice', rendered.voice);
     reply.header('x-speech-cached', String(rendered.cached));
     reply.header('x-speech-synth-ms', String(Math.round(rendered.synthMs)));
-    if (rendered.fallback) reply.header('x-speech-fallback', `${rendered.fallback.from}: ${rendered.fallback.reason}`.replace(/[^\x20-\x7e]/g, ' ').slice(0, 300));
+    if (rendered.fallback)
+      reply.header('x-speech-fallback', `${rendered.fallback.from}: ${rendered.fallback.reason}`.replace(/[^\x20-\x7e]/g, ' ').slice(0, 300));
     return reply.send(buildWav(rendered.pcm.samples, rendered.pcm.format));
   });
   runtime.http.get('/voices', async () => ({

@@ -1,6 +1,15 @@
 import * as sdk from 'microsoft-cognitiveservices-speech-sdk';
 import { checkPcm, toPlainText } from '@sightline/schemas';
-import { DEFAULT_PROSODY, MAX_SENTENCE_CHARS, ProviderError, type Prosody, type SpeechProvider, type Synthesis, type SynthesisRequest, type VoiceInfo } from '@sightline/voice';
+import {
+  DEFAULT_PROSODY,
+  MAX_SENTENCE_CHARS,
+  ProviderError,
+  type Prosody,
+  type SpeechProvider,
+  type Synthesis,
+  type SynthesisRequest,
+  type VoiceInfo,
+} from '@sightline/voice';
 
 /** Azure neural voices per locale; SIGHTLINE_TTS_AZURE_VOICES adds or replaces entries. */
 export const AZURE_VOICES: Readonly<Record<string, string>> = {

@@ -1,7 +1,20 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { loadCatalog, SAMPLE_CATALOG_FILE } from '@sightline/catalog';
-import { ConfigError, dataDirSetting, env, httpAccessSettingsSchema, httpPortOf, httpSettingsFrom, loadConfig, mqttSettingsFrom, mqttSettingsSchema, serviceDataDir, type HttpSettings, type MqttSettings } from '@sightline/kit';
+import {
+  ConfigError,
+  dataDirSetting,
+  env,
+  httpAccessSettingsSchema,
+  httpPortOf,
+  httpSettingsFrom,
+  loadConfig,
+  mqttSettingsFrom,
+  mqttSettingsSchema,
+  serviceDataDir,
+  type HttpSettings,
+  type MqttSettings,
+} from '@sightline/kit';
 import type { Catalog } from '@sightline/schemas';
 import { isSupportedLocale, SUPPORTED_LOCALES, type Prosody } from '@sightline/voice';
 
@@ -24,8 +37,14 @@ export const ttsEnvSchema = z.strictObject({
   SIGHTLINE_TTS_PITCH: env.int(0, -50, 50).describe('pitch change, percent'),
   SIGHTLINE_TTS_ESPEAK_VOICES: voiceMapSetting(),
   SIGHTLINE_TTS_AZURE_KEY: env.optionalString(),
-  SIGHTLINE_TTS_AZURE_REGION: z.string().regex(/^[a-z0-9]{2,32}$/, 'must be an Azure region name like westeurope').optional(),
-  SIGHTLINE_TTS_AZURE_ENDPOINT: z.string().regex(/^(wss?|https?):\/\/\S+$/, 'must be a wss:// (or ws:// for a local test endpoint) URL').optional(),
+  SIGHTLINE_TTS_AZURE_REGION: z
+    .string()
+    .regex(/^[a-z0-9]{2,32}$/, 'must be an Azure region name like westeurope')
+    .optional(),
+  SIGHTLINE_TTS_AZURE_ENDPOINT: z
+    .string()
+    .regex(/^(wss?|https?):\/\/\S+$/, 'must be a wss:// (or ws:// for a local test endpoint) URL')
+    .optional(),
   SIGHTLINE_TTS_AZURE_VOICES: voiceMapSetting(),
   SIGHTLINE_TTS_AZURE_BUDGET_MS: env.int(1500, 50, 30_000),
   SIGHTLINE_TTS_CATALOG_FILE: env.optionalString(),
@@ -34,7 +53,9 @@ export const ttsEnvSchema = z.strictObject({
   SIGHTLINE_TTS_MEMORY_CACHE_MB: env.number(32, 0, 4096),
   SIGHTLINE_TTS_DISK_CACHE_MB: env.number(256, 0, 1_000_000),
   SIGHTLINE_TTS_LANE_QUEUE: env.int(32, 1, 1000).describe('announcements waiting per lane before the oldest (interruptible first) is dropped'),
-  SIGHTLINE_TTS_MAX_LANES: env.int(64, 1, 10_000).describe('lanes with announcements waiting at once; beyond it the lane used least recently loses what it had waiting'),
+  SIGHTLINE_TTS_MAX_LANES: env
+    .int(64, 1, 10_000)
+    .describe('lanes with announcements waiting at once; beyond it the lane used least recently loses what it had waiting'),
   SIGHTLINE_TTS_MAX_QUEUED_KB: env.int(4096, 64, 1_048_576).describe('bytes of text waiting across all lanes, KiB'),
   SIGHTLINE_TTS_CONCURRENCY: env.int(4, 1, 64).describe('sentences rendered at once across all lanes (one per lane)'),
 });
@@ -97,7 +118,9 @@ export function loadTtsConfig(environment: NodeJS.ProcessEnv = process.env, cwd:
   const azureVoices = voiceMap('SIGHTLINE_TTS_AZURE_VOICES');
 
   if (!isSupportedLocale(settings.SIGHTLINE_TTS_DEFAULT_LOCALE)) {
-    problems.push(`SIGHTLINE_TTS_DEFAULT_LOCALE: no sentences for ${JSON.stringify(settings.SIGHTLINE_TTS_DEFAULT_LOCALE)}; supported: ${SUPPORTED_LOCALES.join(', ')}`);
+    problems.push(
+      `SIGHTLINE_TTS_DEFAULT_LOCALE: no sentences for ${JSON.stringify(settings.SIGHTLINE_TTS_DEFAULT_LOCALE)}; supported: ${SUPPORTED_LOCALES.join(', ')}`,
+    );
   }
 
   const key = settings.SIGHTLINE_TTS_AZURE_KEY;

@@ -85,7 +85,11 @@ export class Narrator {
     for (const part of parts) pieces.push(await this.render(part, locale));
     const first = pieces[0]!;
     const { format } = first.pcm;
-    if (pieces.some((piece) => piece.provider !== first.provider || piece.pcm.format.sampleRate !== format.sampleRate || piece.pcm.format.channels !== format.channels)) {
+    if (
+      pieces.some(
+        (piece) => piece.provider !== first.provider || piece.pcm.format.sampleRate !== format.sampleRate || piece.pcm.format.channels !== format.channels,
+      )
+    ) {
       return this.render(text, locale);
     }
     const gap = Buffer.alloc(Math.round(((this.#o.pieceGapMs ?? 120) / 1000) * format.sampleRate) * format.channels * 2);
@@ -145,6 +149,13 @@ export class Narrator {
     }
     this.#o.metrics?.synthesisSeconds.observe({ provider: provider.name }, (performance.now() - t0) / 1000);
     await this.#o.cache.set(key, result.pcm).catch((err: unknown) => this.#log.warn({ err }, 'could not store audio in the cache'));
-    return { pcm: result.pcm, provider: provider.name, voice: result.voice, cached: false, synthMs: performance.now() - started, durationMs: pcmDurationMs(result.pcm) };
+    return {
+      pcm: result.pcm,
+      provider: provider.name,
+      voice: result.voice,
+      cached: false,
+      synthMs: performance.now() - started,
+      durationMs: pcmDurationMs(result.pcm),
+    };
   }
 }

@@ -50,11 +50,21 @@ test('totals are not interruptible; a lane keeps its order even when an earlier 
   const { peer } = await startApp(t, {}, { primary });
   await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, laneEvent('not-recognised', { camera: 'demo' }));
   await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, laneEvent('total', { currency: 'USD', basket: { id: 'b1', count: 2, totalMinor: 405 } }));
-  await peer.bus.publish(channels.laneEvent, { lane: 'lane-2' }, laneEvent('cleared', { lane: 'lane-2', currency: 'USD', basket: { id: 'b2', count: 0, totalMinor: 0 } }));
+  await peer.bus.publish(
+    channels.laneEvent,
+    { lane: 'lane-2' },
+    laneEvent('cleared', { lane: 'lane-2', currency: 'USD', basket: { id: 'b2', count: 0, totalMinor: 0 } }),
+  );
   await waitUntil('three announcements', () => peer.speech.length === 3);
   const lane1 = peer.speech.filter((s) => s.lane === 'lane-1').map((s) => s.value);
-  assert.deepEqual(lane1.map((s) => s.text), ['Item not recognised, please try again.', 'Your total is 4 dollars 5 cents for 2 items.']);
-  assert.deepEqual(lane1.map((s) => s.interruptible), [true, false]);
+  assert.deepEqual(
+    lane1.map((s) => s.text),
+    ['Item not recognised, please try again.', 'Your total is 4 dollars 5 cents for 2 items.'],
+  );
+  assert.deepEqual(
+    lane1.map((s) => s.interruptible),
+    [true, false],
+  );
   assert.ok(lane1.every((s) => s.provider === 'slow'));
   assert.equal(peer.speech[0]!.lane, 'lane-2', 'another lane does not wait for lane-1');
 });
@@ -70,7 +80,10 @@ test('a full lane queue drops the oldest waiting announcement, never a total', a
   ];
   for (const event of events) await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, event);
   await waitUntil('the total is spoken', () => peer.speech.some((s) => s.value.source.kind === 'total'));
-  assert.deepEqual(peer.speech.map((s) => s.value.source.kind), ['not-recognised', 'total']);
+  assert.deepEqual(
+    peer.speech.map((s) => s.value.source.kind),
+    ['not-recognised', 'total'],
+  );
   assert.match(await metrics(), /sightline_tts_announcements_dropped_total\{reason="overflow",service="tts"\} 2/);
 });
 
@@ -128,9 +141,19 @@ test('start-up pre-render fills the cache with fixed sentences and product phras
   await app.prerendered();
   assert.match(await metrics(), /sightline_tts_prerendered_total\{service="tts"\} 38/);
   await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, laneEvent('place-on-scale', { product: BANANA }));
-  await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'Albahaca' } }, locale: 'es-ES' }));
+  await peer.bus.publish(
+    channels.laneEvent,
+    { lane: 'lane-1' },
+    laneEvent('place-on-scale', { product: { ...BANANA, spoken: { one: 'Albahaca' } }, locale: 'es-ES' }),
+  );
   await waitUntil('spoken', () => peer.speech.length === 2);
-  assert.deepEqual(peer.speech.map((s) => [s.value.cached, s.value.synthMs]), [[true, 0], [true, 0]]);
+  assert.deepEqual(
+    peer.speech.map((s) => [s.value.cached, s.value.synthMs]),
+    [
+      [true, 0],
+      [true, 0],
+    ],
+  );
 });
 
 test('HTTP: POST /speak and GET /voices, with clear refusals', async (t) => {

@@ -32,7 +32,8 @@ function gatedVoice(delayMs: number): SpeechProvider & { active: number; maxActi
 }
 
 /** Without caches, so every announcement is rendered by the voice under test. */
-const startApp = (t: TestContext, env: NodeJS.ProcessEnv, deps: TtsDeps) => startAppWith(t, { SIGHTLINE_TTS_MEMORY_CACHE_MB: '0', SIGHTLINE_TTS_DISK_CACHE_MB: '0', ...env }, deps);
+const startApp = (t: TestContext, env: NodeJS.ProcessEnv, deps: TtsDeps) =>
+  startAppWith(t, { SIGHTLINE_TTS_MEMORY_CACHE_MB: '0', SIGHTLINE_TTS_DISK_CACHE_MB: '0', ...env }, deps);
 
 test('200 made-up lanes: at most MAX_LANES lanes wait and CONCURRENCY sentences render at once; the rest is dropped and counted', async (t) => {
   const voice = gatedVoice(100);
@@ -48,14 +49,21 @@ test('200 made-up lanes: at most MAX_LANES lanes wait and CONCURRENCY sentences 
   assert.ok(voice.maxActive <= 4, `${voice.maxActive} sentences rendered at once`);
   assert.ok(heldMax <= 64, `${heldMax} lanes held`);
   assert.ok((await evicted()) > 0, 'lanes pushed out are counted');
-  assert.ok(logs.lines.some((line) => line.map === 'tts-lane-queues' && String(line.msg).includes('bounded map full')), 'and logged');
+  assert.ok(
+    logs.lines.some((line) => line.map === 'tts-lane-queues' && String(line.msg).includes('bounded map full')),
+    'and logged',
+  );
 });
 
 test('500 totals on one lane: a newer total replaces the waiting one, so the last is said at once', async (t) => {
   const voice = gatedVoice(50);
   const { peer, metric } = await startApp(t, {}, { primary: voice });
   for (let i = 1; i <= 500; i++) {
-    await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, laneEvent('total', { currency: 'USD', basket: { id: 'b1', count: i, totalMinor: i * 100 } }));
+    await peer.bus.publish(
+      channels.laneEvent,
+      { lane: 'lane-1' },
+      laneEvent('total', { currency: 'USD', basket: { id: 'b1', count: i, totalMinor: i * 100 } }),
+    );
   }
   await waitUntil('the last total is spoken', () => peer.speech.some((s) => s.value.text.includes('500 items')), 5000);
   await sleep(200);

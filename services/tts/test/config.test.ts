@@ -33,12 +33,22 @@ test('Azure from a key file and a region; the key never appears in problems', (t
   const dir = tempDir(t);
   const keyFile = join(dir, 'azure-key');
   writeFileSync(keyFile, 'sekrit-azure-key\n');
-  const config = loadTtsConfig({ SIGHTLINE_TTS_AZURE_KEY_FILE: keyFile, SIGHTLINE_TTS_AZURE_REGION: 'westeurope', SIGHTLINE_TTS_AZURE_VOICES: 'en-US=en-US-GuyNeural', SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG });
+  const config = loadTtsConfig({
+    SIGHTLINE_TTS_AZURE_KEY_FILE: keyFile,
+    SIGHTLINE_TTS_AZURE_REGION: 'westeurope',
+    SIGHTLINE_TTS_AZURE_VOICES: 'en-US=en-US-GuyNeural',
+    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
+  });
   assert.equal(config.azure?.key, 'sekrit-azure-key');
   assert.equal(config.azure?.region, 'westeurope');
   assert.equal(config.azure?.budgetMs, 1500);
   assert.equal(config.azure?.voices.get('en-US'), 'en-US-GuyNeural');
-  const offline = loadTtsConfig({ SIGHTLINE_TTS_PROVIDER: 'espeak', SIGHTLINE_TTS_AZURE_KEY: 'k', SIGHTLINE_TTS_AZURE_REGION: 'westeurope', SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG });
+  const offline = loadTtsConfig({
+    SIGHTLINE_TTS_PROVIDER: 'espeak',
+    SIGHTLINE_TTS_AZURE_KEY: 'k',
+    SIGHTLINE_TTS_AZURE_REGION: 'westeurope',
+    SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG,
+  });
   assert.equal(offline.azure, null, 'provider espeak keeps Azure off even with a key');
 });
 
@@ -46,7 +56,10 @@ test('Azure half-configured is refused', () => {
   assert.match(problems({ SIGHTLINE_TTS_AZURE_KEY: 'sekrit' }).join('\n'), /AZURE_KEY is set without SIGHTLINE_TTS_AZURE_REGION/);
   assert.match(problems({ SIGHTLINE_TTS_AZURE_REGION: 'westeurope' }).join('\n'), /without SIGHTLINE_TTS_AZURE_KEY/);
   assert.match(problems({ SIGHTLINE_TTS_PROVIDER: 'azure' }).join('\n'), /PROVIDER is azure but/);
-  assert.match(problems({ SIGHTLINE_TTS_AZURE_KEY: 'k', SIGHTLINE_TTS_AZURE_REGION: 'westeurope', SIGHTLINE_TTS_AZURE_ENDPOINT: 'wss://x' }).join('\n'), /both set/);
+  assert.match(
+    problems({ SIGHTLINE_TTS_AZURE_KEY: 'k', SIGHTLINE_TTS_AZURE_REGION: 'westeurope', SIGHTLINE_TTS_AZURE_ENDPOINT: 'wss://x' }).join('\n'),
+    /both set/,
+  );
   const listed = problems({ SIGHTLINE_TTS_AZURE_KEY: 'sekrit', SIGHTLINE_TTS_AZURE_REGION: 'West Europe!' });
   assert.ok(!listed.join('\n').includes('sekrit'));
 });
@@ -63,11 +76,20 @@ test('every problem is reported at once', () => {
     SIGHTLINE_TTS_VOICE: 'x',
   });
   const text = listed.join('\n');
-  for (const expected of ['SIGHTLINE_TTS_HTTP_PORT', 'SIGHTLINE_TTS_RATE', 'SIGHTLINE_TTS_PITCH', 'SIGHTLINE_TTS_PROVIDER', 'SIGHTLINE_TTS_VOICE: unknown setting', 'SIGHTLINE_TTS_AZURE_BUDGET_MS']) {
+  for (const expected of [
+    'SIGHTLINE_TTS_HTTP_PORT',
+    'SIGHTLINE_TTS_RATE',
+    'SIGHTLINE_TTS_PITCH',
+    'SIGHTLINE_TTS_PROVIDER',
+    'SIGHTLINE_TTS_VOICE: unknown setting',
+    'SIGHTLINE_TTS_AZURE_BUDGET_MS',
+  ]) {
     assert.ok(text.includes(expected), `${expected} in:\n${text}`);
   }
   // the kit stops at the schema; the locale and voice map are checked once the schema passes
-  const second = problems({ SIGHTLINE_TTS_DEFAULT_LOCALE: 'ja-JP', SIGHTLINE_TTS_ESPEAK_VOICES: 'en-US', SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }).join('\n');
+  const second = problems({ SIGHTLINE_TTS_DEFAULT_LOCALE: 'ja-JP', SIGHTLINE_TTS_ESPEAK_VOICES: 'en-US', SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }).join(
+    '\n',
+  );
   assert.match(second, /DEFAULT_LOCALE: no sentences for "ja-JP"/);
   assert.match(second, /ESPEAK_VOICES: "en-US" is not locale=voice/);
 });
@@ -94,6 +116,12 @@ test('the persistent MQTT session: a fixed client id, sightline-tts unless set',
 
 test('lane bounds: defaults and limits', () => {
   const config = loadTtsConfig({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG }, '/srv');
-  assert.deepEqual({ queue: config.laneQueue, lanes: config.maxLanes, bytes: config.maxQueuedBytes, concurrency: config.concurrency }, { queue: 32, lanes: 64, bytes: 4 * 1024 * 1024, concurrency: 4 });
-  assert.match(problems({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG, SIGHTLINE_TTS_CONCURRENCY: '0', SIGHTLINE_TTS_MAX_LANES: 'many' }).join('\n'), /SIGHTLINE_TTS_CONCURRENCY[\s\S]*SIGHTLINE_TTS_MAX_LANES|SIGHTLINE_TTS_MAX_LANES[\s\S]*SIGHTLINE_TTS_CONCURRENCY/);
+  assert.deepEqual(
+    { queue: config.laneQueue, lanes: config.maxLanes, bytes: config.maxQueuedBytes, concurrency: config.concurrency },
+    { queue: 32, lanes: 64, bytes: 4 * 1024 * 1024, concurrency: 4 },
+  );
+  assert.match(
+    problems({ SIGHTLINE_TTS_CATALOG_FILE: FIXTURE_CATALOG, SIGHTLINE_TTS_CONCURRENCY: '0', SIGHTLINE_TTS_MAX_LANES: 'many' }).join('\n'),
+    /SIGHTLINE_TTS_CONCURRENCY[\s\S]*SIGHTLINE_TTS_MAX_LANES|SIGHTLINE_TTS_MAX_LANES[\s\S]*SIGHTLINE_TTS_CONCURRENCY/,
+  );
 });

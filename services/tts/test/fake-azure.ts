@@ -79,7 +79,10 @@ export async function startFakeAzure(t: TestContext): Promise<FakeAzure> {
     const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     // The SDK in Node sends the key as a header or, for fromEndpoint, in the query string.
-    const key = (req.headers['ocp-apim-subscription-key'] as string | undefined) ?? new URL(req.url ?? '/', 'ws://x').searchParams.get('Ocp-Apim-Subscription-Key') ?? undefined;
+    const key =
+      (req.headers['ocp-apim-subscription-key'] as string | undefined) ??
+      new URL(req.url ?? '/', 'ws://x').searchParams.get('Ocp-Apim-Subscription-Key') ??
+      undefined;
     let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       const { frames, rest } = readFrames(Buffer.concat([pending, chunk]));
@@ -96,13 +99,16 @@ export async function startFakeAzure(t: TestContext): Promise<FakeAzure> {
         if (opcode !== 1) continue;
         const text = payload.toString('utf8');
         const [head = '', body = ''] = text.split('\r\n\r\n');
-        const headers = Object.fromEntries(head.split('\r\n').map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+        const headers = Object.fromEntries(
+          head.split('\r\n').map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+        );
         if (headers.path !== 'ssml') continue;
         fake.requests.push({ ssml: body, key, path: req.url ?? '' });
         if (fake.stall) continue;
         const id = headers['x-requestid'];
         const answer = () => {
-          const textMessage = (path: string, json: object) => frame(1, Buffer.from(`X-RequestId:${id}\r\nContent-Type:application/json\r\nPath:${path}\r\n\r\n${JSON.stringify(json)}`));
+          const textMessage = (path: string, json: object) =>
+            frame(1, Buffer.from(`X-RequestId:${id}\r\nContent-Type:application/json\r\nPath:${path}\r\n\r\n${JSON.stringify(json)}`));
           socket.write(textMessage('turn.start', { context: { serviceTag: 'fake' } }));
           socket.write(textMessage('response', { context: { serviceTag: 'fake' }, audio: { type: 'inline', streamId: 'fake-stream' } }));
           const audioHeaders = Buffer.from(`X-RequestId:${id}\r\nX-StreamId:fake-stream\r\nPath:audio\r\n`);

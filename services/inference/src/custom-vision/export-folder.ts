@@ -66,13 +66,19 @@ async function readManifest(dir: string): Promise<CustomVisionManifest> {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ExportFolderError(file, 'not a JSON object');
   const m = json as Record<string, unknown>;
   if (typeof m.DomainType !== 'string') throw new ExportFolderError(file, 'has no DomainType');
-  if (m.Platform !== undefined && m.Platform !== 'ONNX') throw new ExportFolderError(file, `Platform is ${String(m.Platform)}; only ONNX exports are supported`);
+  if (m.Platform !== undefined && m.Platform !== 'ONNX')
+    throw new ExportFolderError(file, `Platform is ${String(m.Platform)}; only ONNX exports are supported`);
   for (const key of ['ModelFileName', 'LabelFileName'] as const) {
     if (m[key] !== undefined && (typeof m[key] !== 'string' || m[key] === '' || path.basename(m[key]) !== m[key])) {
       throw new ExportFolderError(file, `${key} must be a file name in the folder`);
     }
   }
-  return { ...m, DomainType: m.DomainType, ModelFileName: (m.ModelFileName as string | undefined) ?? 'model.onnx', LabelFileName: (m.LabelFileName as string | undefined) ?? 'labels.txt' };
+  return {
+    ...m,
+    DomainType: m.DomainType,
+    ModelFileName: (m.ModelFileName as string | undefined) ?? 'model.onnx',
+    LabelFileName: (m.LabelFileName as string | undefined) ?? 'labels.txt',
+  };
 }
 
 interface GraphIo {
@@ -104,7 +110,8 @@ async function readGraph(file: string): Promise<{ inputs: GraphIo[]; outputs: Gr
     throw new ExportFolderError(file, `not an ONNX model (${(err as Error).message})`);
   }
   const graph = model.graph;
-  if (!graph || !model.irVersion || !graph.output?.length || !graph.input?.length) throw new ExportFolderError(file, 'not an ONNX model (no graph with inputs and outputs)');
+  if (!graph || !model.irVersion || !graph.output?.length || !graph.input?.length)
+    throw new ExportFolderError(file, 'not an ONNX model (no graph with inputs and outputs)');
   const initializers = new Set((graph.initializer ?? []).map((i) => i.name));
   return {
     inputs: graph.input.filter((i) => !initializers.has(i.name ?? '')).map(ioOf),
@@ -143,14 +150,22 @@ function inputSpec(file: string, input: GraphIo, metadata: Map<string, string>, 
 }
 
 function readLabels(file: string, text: string): string[] {
-  const labels = text.replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const labels = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   if (labels.length === 0) throw new ExportFolderError(file, 'holds no labels');
   return labels;
 }
 
 /** Model id from a folder name: the characters an id may hold, starting with a letter or digit. */
 function idFrom(dir: string): string {
-  const id = path.basename(path.resolve(dir)).replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  const id = path
+    .basename(path.resolve(dir))
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
   return id || 'custom-vision';
 }
 
@@ -196,7 +211,10 @@ export async function loadCustomVisionExport(dir: string, options: LoadExportOpt
     task = 'classification';
     decoder = { type: 'custom-vision-classification', output: o.name };
   } else {
-    throw new ExportFolderError(modelPath, `outputs ${graph.outputs.map((o) => o.name).join(', ')} are none of a Custom Vision export (model_outputs0; detected_boxes/classes/scores; model_output; loss)`);
+    throw new ExportFolderError(
+      modelPath,
+      `outputs ${graph.outputs.map((o) => o.name).join(', ')} are none of a Custom Vision export (model_outputs0; detected_boxes/classes/scores; model_output; loss)`,
+    );
   }
   const domain = manifest.DomainType.toLowerCase();
   const manifestTask = domain.includes('detection') ? 'detection' : domain.includes('classification') ? 'classification' : null;
@@ -206,14 +224,22 @@ export async function loadCustomVisionExport(dir: string, options: LoadExportOpt
 
   const descriptor = modelDescriptorSchema.parse({
     id: options.id ?? idFrom(dir),
-    version: options.version ?? (typeof manifest.IterationId === 'string' && manifest.IterationId ? manifest.IterationId : typeof manifest.ExportedDate === 'string' && manifest.ExportedDate ? manifest.ExportedDate : '1').slice(0, 64),
+    version:
+      options.version ??
+      (typeof manifest.IterationId === 'string' && manifest.IterationId
+        ? manifest.IterationId
+        : typeof manifest.ExportedDate === 'string' && manifest.ExportedDate
+          ? manifest.ExportedDate
+          : '1'
+      ).slice(0, 64),
     file: manifest.ModelFileName,
     task,
     input: inputSpec(modelPath, input, graph.metadata, defaultChannels, task === 'classification' ? 'custom-vision' : 'stretch'),
     labels,
     decoder,
     // Custom Vision answers every tag for a classification; its detection samples keep 0.1 and IoU 0.45.
-    thresholds: task === 'classification' ? { score: 0, iou: 0.45, maxDetections: Math.min(1000, labels.length) } : { score: 0.1, iou: 0.45, maxDetections: 50 },
+    thresholds:
+      task === 'classification' ? { score: 0, iou: 0.45, maxDetections: Math.min(1000, labels.length) } : { score: 0.1, iou: 0.45, maxDetections: 50 },
   });
   return { descriptor, manifest, labels, modelPath };
 }

@@ -153,7 +153,10 @@ function operation(summary: string, params: string[]): Record<string, unknown> {
           },
         },
       },
-      '400': { description: 'The image cannot be used (empty, not an image, truncated, too many pixels)', content: { 'application/json': { schema: errorSchema } } },
+      '400': {
+        description: 'The image cannot be used (empty, not an image, truncated, too many pixels)',
+        content: { 'application/json': { schema: errorSchema } },
+      },
       '413': { description: 'Body over 4 MB', content: { 'application/json': { schema: errorSchema } } },
       '415': { description: 'Neither application/octet-stream, image/* nor multipart/form-data', content: { 'application/json': { schema: errorSchema } } },
     },
@@ -181,7 +184,8 @@ export const PREDICTION_OPENAPI = {
 export function imageErrorFromSharp(err: unknown): ImageError | undefined {
   const message = err instanceof Error ? err.message : '';
   if (/exceeds pixel limit/i.test(message)) return new ImageError('BadRequestImageDimensions', 'the image has too many pixels');
-  if (/unsupported image format|Input buffer is empty/i.test(message)) return new ImageError('BadRequestImageFormat', 'the body is not an image in a supported format');
+  if (/unsupported image format|Input buffer is empty/i.test(message))
+    return new ImageError('BadRequestImageFormat', 'the body is not an image in a supported format');
   if (/premature end|truncated|corrupt|VipsJpeg|pngload|webpload|gifload|tiffload|heifload|Input buffer has corrupt/i.test(message)) {
     return new ImageError('BadRequestImageFormat', 'the image is truncated or corrupt');
   }
@@ -203,8 +207,12 @@ export async function predictionApi(app: App, options: PredictionApiOptions): Pr
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (err.statusCode === 413) return reply.code(413).send({ code: 'BadRequestImageSizeBytes', message: `the image is over ${IMAGE_BYTES_LIMIT} bytes` });
-    if (err.statusCode === 415) return reply.code(415).send({ code: 'UnsupportedMediaType', message: 'send the image as application/octet-stream, image/* or multipart/form-data (imageData)' });
-    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ code: 'BadRequest', message: err.message });
+    if (err.statusCode === 415)
+      return reply
+        .code(415)
+        .send({ code: 'UnsupportedMediaType', message: 'send the image as application/octet-stream, image/* or multipart/form-data (imageData)' });
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+      return reply.code(err.statusCode).send({ code: 'BadRequest', message: err.message });
     const mapped = options.mapError?.(err) ?? defaultMapError(err);
     if (mapped.statusCode >= 500) request.log.error({ err }, 'prediction failed');
     return reply.code(mapped.statusCode).send({ code: mapped.code, message: mapped.message });
@@ -221,7 +229,8 @@ export async function predictionApi(app: App, options: PredictionApiOptions): Pr
       if (!Buffer.isBuffer(request.body)) throw new ImageError('BadRequestImageStream', 'the request has no image');
       const image = contentType.startsWith('multipart/form-data') ? multipartImage(request.body, header) : request.body;
       if (image.length === 0) throw new ImageError('BadRequestImageStream', 'the request has no image');
-      if (image.length > IMAGE_BYTES_LIMIT) return reply.code(413).send({ code: 'BadRequestImageSizeBytes', message: `the image is over ${IMAGE_BYTES_LIMIT} bytes` });
+      if (image.length > IMAGE_BYTES_LIMIT)
+        return reply.code(413).send({ code: 'BadRequestImageSizeBytes', message: `the image is over ${IMAGE_BYTES_LIMIT} bytes` });
       let result: PredictResult;
       try {
         result = await options.predict(image);

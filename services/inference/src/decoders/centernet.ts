@@ -129,7 +129,11 @@ export function decodeCenterNet(out: CenterNetOutput, options: DecodeOptions): D
   const scoreThreshold = options.scoreThreshold ?? DEFAULT_DECODE.scoreThreshold;
   const region = options.region ?? { x: 0, y: 0, width: out.inputWidth, height: out.inputHeight };
   const candidates: Detection[] = [];
-  const peakOptions: PeakOptions = { topK: options.topK ?? DEFAULT_DECODE.topK, minScore: scoreThreshold, ...(options.onNonFinite ? { onNonFinite: options.onNonFinite } : {}) };
+  const peakOptions: PeakOptions = {
+    topK: options.topK ?? DEFAULT_DECODE.topK,
+    minScore: scoreThreshold,
+    ...(options.onNonFinite ? { onNonFinite: options.onNonFinite } : {}),
+  };
   for (const p of findPeaks(out, peakOptions)) {
     const box = pixelBoxToFrame(p.x1, p.y1, p.x2, p.y2, region);
     if (box) candidates.push({ classId: p.classId, label: labelOf(options.labels, p.classId), score: p.score, box });
@@ -150,10 +154,19 @@ export function createCenterNetDecoder(spec: Extract<DecoderSpec, { type: 'cente
       const sizes = readOutput(outputs, spec.sizes);
       const [gh, gw, classes] = squeezeTo(spec.heatmaps, heat.dims, 3, '[1, gridHeight, gridWidth, classes]') as [number, number, number];
       const [sh, sw, four] = squeezeTo(spec.sizes, sizes.dims, 3, '[1, gridHeight, gridWidth, 4]') as [number, number, number];
-      if (sh !== gh || sw !== gw || four !== 4) throw new DecodeError(`output "${spec.sizes}" has shape [${sizes.dims.join(',')}], expected [1, ${gh}, ${gw}, 4]`);
+      if (sh !== gh || sw !== gw || four !== 4)
+        throw new DecodeError(`output "${spec.sizes}" has shape [${sizes.dims.join(',')}], expected [1, ${gh}, ${gw}, 4]`);
       checkLabels(spec.heatmaps, classes, context.labels);
       return decodeCenterNet(
-        { heatmaps: asFloat32(heat.values), sizes: asFloat32(sizes.values), gridWidth: gw, gridHeight: gh, classes, inputWidth: context.inputWidth, inputHeight: context.inputHeight },
+        {
+          heatmaps: asFloat32(heat.values),
+          sizes: asFloat32(sizes.values),
+          gridWidth: gw,
+          gridHeight: gh,
+          classes,
+          inputWidth: context.inputWidth,
+          inputHeight: context.inputHeight,
+        },
         {
           labels: context.labels,
           scoreThreshold: context.scoreThreshold,

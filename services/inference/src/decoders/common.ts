@@ -28,7 +28,8 @@ export const nonFinite = (name: string, index: number, value: number): DecodeErr
 /** As readOutput, without looking for NaN/Infinity: for a caller whose own pass over the values finds them. */
 export function readNumbers(outputs: Readonly<Record<string, Tensor>>, name: string): OutputValues {
   const tensor = outputs[name];
-  if (tensor === undefined || tensor === null) throw new DecodeError(`the model gave no output "${name}" (it gave: ${Object.keys(outputs).join(', ') || 'nothing'})`);
+  if (tensor === undefined || tensor === null)
+    throw new DecodeError(`the model gave no output "${name}" (it gave: ${Object.keys(outputs).join(', ') || 'nothing'})`);
   if (typeof tensor !== 'object' || !('data' in tensor) || !('dims' in tensor)) throw new DecodeError(`output "${name}" is not a tensor`);
   const data = tensor.data as unknown;
   if (!ArrayBuffer.isView(data)) throw new DecodeError(`output "${name}" is a ${tensor.type} tensor, expected numbers`);
@@ -91,7 +92,13 @@ export function pixelBoxToFrame(x1: number, y1: number, x2: number, y2: number, 
 }
 
 /** As pixelBoxToFrame, for corners normalised to the input. */
-export function inputBoxToFrame(x1: number, y1: number, x2: number, y2: number, context: Pick<DecodeContext, 'inputWidth' | 'inputHeight' | 'region'>): Box | null {
+export function inputBoxToFrame(
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+  context: Pick<DecodeContext, 'inputWidth' | 'inputHeight' | 'region'>,
+): Box | null {
   return pixelBoxToFrame(x1 * context.inputWidth, y1 * context.inputHeight, x2 * context.inputWidth, y2 * context.inputHeight, context.region);
 }
 

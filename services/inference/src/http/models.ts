@@ -37,7 +37,9 @@ export const MODEL_ROUTES_OPENAPI = {
       responses: {
         '200': {
           description: 'models',
-          content: { 'application/json': { schema: { type: 'object', properties: { current: modelInfo, available: { type: 'array', items: { type: 'string' } } } } } },
+          content: {
+            'application/json': { schema: { type: 'object', properties: { current: modelInfo, available: { type: 'array', items: { type: 'string' } } } } },
+          },
         },
       },
     },
@@ -47,7 +49,9 @@ export const MODEL_ROUTES_OPENAPI = {
       summary: 'Switch models: load, check, warm up, then swap between two frames',
       requestBody: {
         required: true,
-        content: { 'application/json': { schema: { type: 'object', required: ['model'], properties: { model: { type: 'string' } }, additionalProperties: false } } },
+        content: {
+          'application/json': { schema: { type: 'object', required: ['model'], properties: { model: { type: 'string' } }, additionalProperties: false } },
+        },
       },
       responses: {
         '200': { description: 'the new model serves', content: { 'application/json': { schema: { type: 'object', properties: { current: modelInfo } } } } },

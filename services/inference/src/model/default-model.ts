@@ -51,7 +51,13 @@ export function locateDefaultModel(): ModelSource {
       continue;
     }
     if (pkg.name !== DEFAULT_MODEL_PACKAGE) continue;
-    return { packageName: pkg.name, packageVersion: pkg.version ?? 'unknown', packageLicense: pkg.license ?? 'unknown', packageDir: dir, modelJson: path.join(dir, 'models', 'centernet.json') };
+    return {
+      packageName: pkg.name,
+      packageVersion: pkg.version ?? 'unknown',
+      packageLicense: pkg.license ?? 'unknown',
+      packageDir: dir,
+      modelJson: path.join(dir, 'models', 'centernet.json'),
+    };
   }
   throw new Error(`cannot find the package folder of ${DEFAULT_MODEL_PACKAGE} above ${entry}`);
 }
@@ -143,7 +149,11 @@ export async function ensureDefaultModel(dataDir: string, options: EnsureModelOp
   const log = options.log ?? (() => {});
   const files = await readTfjsModelFiles(source.modelJson);
   const modelDir = path.dirname(source.modelJson);
-  const json = JSON.parse(Buffer.from(files.modelJson).toString('utf8')) as { weightsManifest?: Array<{ paths: string[] }>; generatedBy?: string; convertedBy?: string };
+  const json = JSON.parse(Buffer.from(files.modelJson).toString('utf8')) as {
+    weightsManifest?: Array<{ paths: string[] }>;
+    generatedBy?: string;
+    convertedBy?: string;
+  };
   const listed = [
     { name: path.basename(source.modelJson), bytes: Buffer.from(files.modelJson) },
     ...(json.weightsManifest ?? []).flatMap((g, gi) => g.paths.map((p, pi) => ({ name: p, bytes: files.shards[gi]![pi]! }))),

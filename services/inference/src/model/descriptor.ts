@@ -35,7 +35,10 @@ export const decoderSpecSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('yolov2'),
     output: name,
-    anchors: z.array(z.tuple([z.number().positive(), z.number().positive()])).min(1).max(16),
+    anchors: z
+      .array(z.tuple([z.number().positive(), z.number().positive()]))
+      .min(1)
+      .max(16),
   }),
   z.strictObject({ type: z.literal('boxes-classes-scores'), boxes: name, classes: name, scores: name }),
   z.strictObject({ type: z.literal('custom-vision-classification'), output: name }),

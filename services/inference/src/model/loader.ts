@@ -20,7 +20,8 @@ export const BUILTIN_MODEL_ID = 'centernet-coco';
 const MAX_DESCRIPTOR_BYTES = 1024 * 1024;
 const MAX_LABELS_BYTES = 8 * 1024 * 1024;
 
-export type ModelFault = 'not-found' | 'invalid-descriptor' | 'not-onnx' | 'input-mismatch' | 'output-mismatch' | 'unsupported' | 'warmup-failed' | 'superseded';
+export type ModelFault =
+  'not-found' | 'invalid-descriptor' | 'not-onnx' | 'input-mismatch' | 'output-mismatch' | 'unsupported' | 'warmup-failed' | 'superseded';
 
 export class ModelError extends Error {
   readonly fault: ModelFault;
@@ -144,9 +145,13 @@ export async function readDescriptor(folder: string, model: string): Promise<Mod
 async function readLabels(folder: string, descriptor: ModelDescriptor, model: string): Promise<string[]> {
   if (Array.isArray(descriptor.labels)) return descriptor.labels;
   const file = path.resolve(folder, descriptor.labels);
-  if (path.dirname(file) !== path.resolve(folder)) throw new ModelError(model, 'invalid-descriptor', `labels file "${descriptor.labels}" must be inside the model folder`);
+  if (path.dirname(file) !== path.resolve(folder))
+    throw new ModelError(model, 'invalid-descriptor', `labels file "${descriptor.labels}" must be inside the model folder`);
   const text = (await readLimited(file, MAX_LABELS_BYTES, 'labels file', model)).toString('utf8');
-  const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  const labels = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   if (labels.length === 0) throw new ModelError(model, 'invalid-descriptor', `labels file ${descriptor.labels} is empty`);
   return labels;
 }
@@ -180,7 +185,8 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
       source = 'folder';
     }
     onnxPath = path.resolve(folder, descriptor.file);
-    if (path.dirname(onnxPath) !== path.resolve(folder)) throw new ModelError(id, 'invalid-descriptor', `file "${descriptor.file}" must be inside the model folder`);
+    if (path.dirname(onnxPath) !== path.resolve(folder))
+      throw new ModelError(id, 'invalid-descriptor', `file "${descriptor.file}" must be inside the model folder`);
   }
 
   const decoder: OutputDecoder = createDecoder(descriptor.decoder);
@@ -207,11 +213,17 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
     throw new ModelError(id, fault, message, { cause });
   };
   if (!session.inputNames.includes(descriptor.input.name)) {
-    await fail('input-mismatch', `the descriptor's input "${descriptor.input.name}" is not an input of the ONNX model (it has: ${session.inputNames.map((n) => `"${n}"`).join(', ')})`);
+    await fail(
+      'input-mismatch',
+      `the descriptor's input "${descriptor.input.name}" is not an input of the ONNX model (it has: ${session.inputNames.map((n) => `"${n}"`).join(', ')})`,
+    );
   }
   const missing = decoder.outputs.filter((o) => !session.outputNames.includes(o));
   if (missing.length > 0) {
-    await fail('output-mismatch', `the decoder reads ${missing.map((n) => `"${n}"`).join(', ')}, which the ONNX model does not output (it has: ${session.outputNames.map((n) => `"${n}"`).join(', ')})`);
+    await fail(
+      'output-mismatch',
+      `the decoder reads ${missing.map((n) => `"${n}"`).join(', ')}, which the ONNX model does not output (it has: ${session.outputNames.map((n) => `"${n}"`).join(', ')})`,
+    );
   }
   try {
     checkOutputsReadable(decoder.outputs, session.outputMetadata);
@@ -221,7 +233,15 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
 
   const { width: W, height: H, layout } = descriptor.input;
   const dims = layout === 'NCHW' ? [1, 3, H, W] : [1, H, W, 3];
-  const blank = (): PreparedInput => ({ tensor: new Float32Array(W * H * 3), dims, width: W, height: H, region: { x: 0, y: 0, width: W, height: H }, decodeMs: 0, preprocessMs: 0 });
+  const blank = (): PreparedInput => ({
+    tensor: new Float32Array(W * H * 3),
+    dims,
+    width: W,
+    height: H,
+    region: { x: 0, y: 0, width: W, height: H },
+    decodeMs: 0,
+    preprocessMs: 0,
+  });
   const fetches = [...decoder.outputs];
 
   const model: LoadedModel = {

@@ -89,7 +89,10 @@ export function createModelSwitcher(options: ModelSwitcherOptions): ModelSwitche
     metrics.modelInfo.reset();
     metrics.modelInfo.set({ model: loaded.info.id, version: loaded.info.version, threads: String(options.threads) }, 1);
     metrics.switches.inc({ outcome: 'switched' });
-    log.info({ model: loaded.info.id, version: loaded.info.version, previous: old?.info.id ?? null, ms: Math.round(performance.now() - started) }, 'model serving');
+    log.info(
+      { model: loaded.info.id, version: loaded.info.version, previous: old?.info.id ?? null, ms: Math.round(performance.now() - started) },
+      'model serving',
+    );
     options.onState();
     if (old && old !== loaded) await old.release().catch((err: unknown) => log.warn({ err }, 'releasing the old model failed'));
     return loaded.info;

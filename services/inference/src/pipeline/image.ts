@@ -79,13 +79,22 @@ function jpegHeaderOf(bytes: Buffer): JpegHeader | null {
  * used only when it has the input's size, and must not be in use by a run at the same time.
  * `header`: the JPEG header of `bytes` when it was already read (a camera frame, by decodeFrame).
  */
-export async function prepareInput(bytes: Buffer, input: InputSpec, limits: ImageLimits = FRAME_LIMITS, into?: Float32Array, header?: JpegHeader): Promise<PreparedInput> {
+export async function prepareInput(
+  bytes: Buffer,
+  input: InputSpec,
+  limits: ImageLimits = FRAME_LIMITS,
+  into?: Float32Array,
+  header?: JpegHeader,
+): Promise<PreparedInput> {
   const t0 = performance.now();
   if (bytes.length === 0) throw new ImageError('empty', 'empty image');
   if (bytes.length > limits.maxBytes) throw new ImageError('oversize', `image of ${bytes.length} bytes exceeds ${limits.maxBytes}`);
   const format = sniffFormat(bytes);
   if (format === null || !limits.formats.includes(format)) {
-    throw new ImageError('unsupported-format', `${format === null ? 'not an image this service reads' : `${format.toUpperCase()} is not accepted here`}: expected ${limits.formats.map((f) => f.toUpperCase()).join(', ')}`);
+    throw new ImageError(
+      'unsupported-format',
+      `${format === null ? 'not an image this service reads' : `${format.toUpperCase()} is not accepted here`}: expected ${limits.formats.map((f) => f.toUpperCase()).join(', ')}`,
+    );
   }
   let image = sharp(bytes, { limitInputPixels: limits.maxPixels, autoOrient: true, failOn: 'warning', sequentialRead: true });
   // A JPEG without Exif is measured from its header: a camera frame's was read by decodeFrame, an
@@ -128,7 +137,12 @@ export async function prepareInput(bytes: Buffer, input: InputSpec, limits: Imag
     src =
       W > CUSTOM_VISION_SQUARE || H > CUSTOM_VISION_SQUARE
         ? square
-        : { x: square.x + Math.floor((CUSTOM_VISION_SQUARE - W) / 2) * k, y: square.y + Math.floor((CUSTOM_VISION_SQUARE - H) / 2) * k, width: W * k, height: H * k };
+        : {
+            x: square.x + Math.floor((CUSTOM_VISION_SQUARE - W) / 2) * k,
+            y: square.y + Math.floor((CUSTOM_VISION_SQUARE - H) / 2) * k,
+            width: W * k,
+            height: H * k,
+          };
   }
   const region: InputRegion = { ...dst };
 
@@ -140,7 +154,12 @@ export async function prepareInput(bytes: Buffer, input: InputSpec, limits: Imag
     const left = Math.floor(src.x);
     const top = Math.floor(src.y);
     image = image
-      .extract({ left, top, width: Math.max(1, Math.min(width - left, Math.round(src.width))), height: Math.max(1, Math.min(height - top, Math.round(src.height))) })
+      .extract({
+        left,
+        top,
+        width: Math.max(1, Math.min(width - left, Math.round(src.width))),
+        height: Math.max(1, Math.min(height - top, Math.round(src.height))),
+      })
       .resize(dst.width, dst.height, { fit: 'fill' });
   }
   let raw: Buffer;
@@ -152,7 +171,8 @@ export async function prepareInput(bytes: Buffer, input: InputSpec, limits: Imag
     if (/pixel limit/i.test(message)) throw new ImageError('too-many-pixels', `image exceeds the limit of ${limits.maxPixels} pixels (a decompression bomb?)`);
     throw new ImageError('corrupt', `cannot decode the ${format.toUpperCase()}: ${message}`);
   }
-  if (info.channels !== 3 || raw.length !== info.width * info.height * 3) throw new ImageError('corrupt', `decoded ${raw.length} bytes in ${info.channels} channels, expected RGB`);
+  if (info.channels !== 3 || raw.length !== info.width * info.height * 3)
+    throw new ImageError('corrupt', `decoded ${raw.length} bytes in ${info.channels} channels, expected RGB`);
   const t1 = performance.now();
   const tensor = fused
     ? resampleToTensor(raw, info.width, info.height, src, dst, input, into)
@@ -189,7 +209,15 @@ type TensorSpec = Pick<InputSpec, 'width' | 'height' | 'layout' | 'channels' | '
  * doubles with the float32 column weight `fx` and `1 - fx`, then `* a + b` (skipped when it is
  * `* 1 + 0`, which changes no value) and rounded to float32 on the store.
  */
-export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHeight: number, src: Rect, dst: Rect, input: TensorSpec, into?: Float32Array): Float32Array {
+export function resampleToTensor(
+  pixels: Uint8Array,
+  imageWidth: number,
+  imageHeight: number,
+  src: Rect,
+  dst: Rect,
+  input: TensorSpec,
+  into?: Float32Array,
+): Float32Array {
   // A plain Uint8Array view (not a Buffer) keeps the element accesses monomorphic.
   const rgb = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length);
   const W = input.width;
@@ -210,7 +238,12 @@ export function resampleToTensor(pixels: Uint8Array, imageWidth: number, imageHe
   const A = [bgr ? a[2]! : a[0]!, a[1]!, bgr ? a[0]! : a[2]!];
   const B = [bgr ? b[2]! : b[0]!, b[1]!, bgr ? b[0]! : b[2]!];
   const fill = [LETTERBOX_GREY * A[0]! + B[0]!, LETTERBOX_GREY * A[1]! + B[1]!, LETTERBOX_GREY * A[2]! + B[2]!];
-  const ar = A[0]!, ag = A[1]!, ab = A[2]!, br = B[0]!, bg = B[1]!, bb = B[2]!;
+  const ar = A[0]!,
+    ag = A[1]!,
+    ab = A[2]!,
+    br = B[0]!,
+    bg = B[1]!,
+    bb = B[2]!;
   // x * 1 + 0 (or - 0) is x for every value the blend can give, so that pass can be left out.
   const plain = ar === 1 && ag === 1 && ab === 1 && br === 0 && bg === 0 && bb === 0;
   const identity = src.width === dst.width && src.height === dst.height && Number.isInteger(src.x) && Number.isInteger(src.y);

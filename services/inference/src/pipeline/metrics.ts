@@ -12,14 +12,23 @@ export function createInferenceMetrics(registry: Registry) {
     frames: new Counter({ name: 'sightline_inference_frames_total', help: 'Frames run through the model and published', labelNames: ['camera'], registers }),
     dropped: new Counter({
       name: 'sightline_inference_frames_dropped_total',
-      help:
-        'Frames not run: replaced by a newer frame of the same camera while waiting (latest wins), evicted past the bound on waiting bytes, an image that cannot be read, no model, a failed run or publish, or a camera beyond SIGHTLINE_INFERENCE_MAX_CAMERAS (no camera label)',
+      help: 'Frames not run: replaced by a newer frame of the same camera while waiting (latest wins), evicted past the bound on waiting bytes, an image that cannot be read, no model, a failed run or publish, or a camera beyond SIGHTLINE_INFERENCE_MAX_CAMERAS (no camera label)',
       labelNames: ['camera', 'reason'],
       registers,
     }),
-    stage: new Histogram({ name: 'sightline_inference_stage_seconds', help: 'Time per frame in each stage: decode, preprocess, inference, postprocess, total', labelNames: ['stage'], buckets: BUCKETS, registers }),
+    stage: new Histogram({
+      name: 'sightline_inference_stage_seconds',
+      help: 'Time per frame in each stage: decode, preprocess, inference, postprocess, total',
+      labelNames: ['stage'],
+      buckets: BUCKETS,
+      registers,
+    }),
     wait: new Histogram({ name: 'sightline_inference_wait_seconds', help: 'Time a frame waited for its turn', buckets: BUCKETS, registers }),
-    predictionsRefused: new Counter({ name: 'sightline_inference_predictions_refused_total', help: 'HTTP predictions refused because SIGHTLINE_INFERENCE_MAX_PREDICTIONS were already in progress', registers }),
+    predictionsRefused: new Counter({
+      name: 'sightline_inference_predictions_refused_total',
+      help: 'HTTP predictions refused because SIGHTLINE_INFERENCE_MAX_PREDICTIONS were already in progress',
+      registers,
+    }),
     switches: new Counter({ name: 'sightline_inference_model_switches_total', help: 'Model switch requests by outcome', labelNames: ['outcome'], registers }),
     modelInfo: new Gauge({ name: 'sightline_inference_model_info', help: 'The model running (1)', labelNames: ['model', 'version', 'threads'], registers }),
   };

@@ -26,7 +26,12 @@ export function createSink(config: Pick<SpeakerConfig, 'output' | 'pulse' | 'als
     case 'alsa':
       return createAlsaSink({ device: config.alsa.device, bufferMs: config.alsa.bufferMs, ...common });
     case 'file':
-      return new FileSink({ dir: config.file.dir, maxFiles: config.file.maxFiles, maxBytes: config.file.maxBytes, ...(environment.now ? { now: environment.now } : {}) });
+      return new FileSink({
+        dir: config.file.dir,
+        maxFiles: config.file.maxFiles,
+        maxBytes: config.file.maxBytes,
+        ...(environment.now ? { now: environment.now } : {}),
+      });
     case 'none':
       return new NoneSink(environment.now ? { now: environment.now } : {});
   }

@@ -45,7 +45,12 @@ export class ProcessSink implements AudioSink {
   async open(): Promise<void> {
     const { command } = this.options;
     const env = this.options.env ?? process.env;
-    const candidates = command.includes('/') ? [command] : (env.PATH ?? '').split(':').filter(Boolean).map((dir) => path.join(dir, command));
+    const candidates = command.includes('/')
+      ? [command]
+      : (env.PATH ?? '')
+          .split(':')
+          .filter(Boolean)
+          .map((dir) => path.join(dir, command));
     let found = false;
     for (const candidate of candidates) {
       try {
@@ -82,10 +87,16 @@ export class ProcessSink implements AudioSink {
         child.kill('SIGKILL');
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      const stuck = setTimeout(() => {
-        failure = new SinkError(this.name, `${command} still running ${clip.durationMs + (this.options.slackMs ?? 5000)} ms after a ${Math.round(clip.durationMs)} ms clip: killed`);
-        child.kill('SIGKILL');
-      }, clip.durationMs + (this.options.slackMs ?? 5000));
+      const stuck = setTimeout(
+        () => {
+          failure = new SinkError(
+            this.name,
+            `${command} still running ${clip.durationMs + (this.options.slackMs ?? 5000)} ms after a ${Math.round(clip.durationMs)} ms clip: killed`,
+          );
+          child.kill('SIGKILL');
+        },
+        clip.durationMs + (this.options.slackMs ?? 5000),
+      );
       child.on('spawn', () => {
         if (!this.options.startedLine) markStarted(this.now());
       });

@@ -27,7 +27,14 @@ const MIN_PAD_MS = 20;
 
 /** What `pacat` and `paplay` both take: raw 16-bit PCM of `format`, the buffer, the sink and server. */
 export function pulseClientArgs(options: Pick<PulseOptions, 'latencyMs' | 'device' | 'server'>, format: PcmFormat): string[] {
-  const args = ['--raw', '--format=s16le', `--rate=${format.sampleRate}`, `--channels=${format.channels}`, `--latency-msec=${options.latencyMs}`, '--client-name=sightline-speaker'];
+  const args = [
+    '--raw',
+    '--format=s16le',
+    `--rate=${format.sampleRate}`,
+    `--channels=${format.channels}`,
+    `--latency-msec=${options.latencyMs}`,
+    '--client-name=sightline-speaker',
+  ];
   if (options.device !== undefined) args.push(`--device=${options.device}`);
   if (options.server !== undefined) args.push(`--server=${options.server}`);
   return args;
