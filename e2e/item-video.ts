@@ -6,23 +6,50 @@ import sharp from 'sharp';
 
 const run = promisify(execFile);
 
+/** An item shown before the main one: the emoji `codepoint` for `seconds`, then an empty counter again. */
+export interface FirstItem {
+  codepoint: string;
+  seconds: number;
+}
+
 /**
  * A looping video of a shopper's item: `emptySeconds` of an empty grey counter, then the 3D
  * tangerine emoji in the middle for `itemSeconds`. The default detector calls that tangerine an
- * orange (about 0.48), so the checkout's sample catalog sells it as one.
+ * orange (about 0.48), so the checkout's sample catalog sells it as one. With `first`, another
+ * item comes and goes before it (the teddy bear 1f9f8 is a "teddy bear" at about 0.79, which the
+ * sample catalog does not sell), each followed by `emptySeconds` of empty counter.
  */
-export async function makeItemVideo(dir: string, options: { emptySeconds?: number; itemSeconds?: number; codepoint?: string } = {}): Promise<string> {
+export async function makeItemVideo(
+  dir: string,
+  options: { emptySeconds?: number; itemSeconds?: number; codepoint?: string; first?: FirstItem } = {},
+): Promise<string> {
   const empty = options.emptySeconds ?? 2;
   const item = options.itemSeconds ?? 6;
   const require = createRequire(import.meta.url);
   const emojiDir = join(require.resolve('@lobehub/fluent-emoji-3d/package.json'), '..', 'assets');
-  const overlay = join(dir, 'item.png');
-  await sharp(join(emojiDir, `${options.codepoint ?? '1f34a'}.webp`))
-    .resize(260, 260)
-    .png()
-    .toFile(overlay);
+  const overlay = async (codepoint: string, name: string): Promise<string> => {
+    const file = join(dir, name);
+    await sharp(join(emojiDir, `${codepoint}.webp`))
+      .resize(260, 260)
+      .png()
+      .toFile(file);
+    return file;
+  };
+  const inputs = ['-i', await overlay(options.codepoint ?? '1f34a', 'item.png')];
+  const centre = 'x=(W-w)/2:y=(H-h)/2';
+  let filter: string;
+  let total: number;
+  if (options.first) {
+    const { seconds } = options.first;
+    inputs.push('-i', await overlay(options.first.codepoint, 'first-item.png'));
+    const itemStart = empty + seconds + empty;
+    total = itemStart + item;
+    filter = `[0][2]overlay=${centre}:enable='between(t,${empty},${empty + seconds})'[a];[a][1]overlay=${centre}:enable='gte(t,${itemStart})'`;
+  } else {
+    total = empty + item;
+    filter = `[0][1]overlay=${centre}:enable='gte(t,${empty})'`;
+  }
   const video = join(dir, 'item.mp4');
-  const total = empty + item;
   await run('ffmpeg', [
     '-nostdin',
     '-v',
@@ -32,10 +59,9 @@ export async function makeItemVideo(dir: string, options: { emptySeconds?: numbe
     'lavfi',
     '-i',
     `color=c=0x808080:size=640x480:rate=10:duration=${total}`,
-    '-i',
-    overlay,
+    ...inputs,
     '-filter_complex',
-    `[0][1]overlay=x=(W-w)/2:y=(H-h)/2:enable='gte(t,${empty})'`,
+    filter,
     '-c:v',
     'mpeg4',
     '-q:v',
