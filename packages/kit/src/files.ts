@@ -32,14 +32,7 @@ export function loadDataFile<S extends z.ZodType>(label: string, file: string, s
   try {
     text = readSmallFile(file, limit);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'EFBIG' || code === 'EISDIR'
-        ? (err as Error).message
-        : code === 'ENOENT'
-          ? 'does not exist'
-          : `cannot be read (${code ?? (err as Error).message})`;
-    return { problems: [`${where} ${why}`] };
+    return { problems: [`${where} ${whyUnreadable(err)}`] };
   }
   if (text.trim() === '') return { problems: [`${where} is empty`] };
   let raw: unknown;
@@ -63,4 +56,12 @@ export function loadDataFile<S extends z.ZodType>(label: string, file: string, s
     return { problems: parsed.error.issues.map((issue) => `${where}: ${issue.path.map(String).join('.') || '(top level)'}: ${issue.message}`) };
   }
   return { value: parsed.data, problems: [] };
+}
+
+/** Why `readSmallFile` failed, as the tail of a config problem ("<key>: <file> does not exist"). */
+export function whyUnreadable(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EFBIG' || code === 'EISDIR') return (err as Error).message;
+  if (code === 'ENOENT') return 'does not exist';
+  return `cannot be read (${code ?? (err as Error).message})`;
 }

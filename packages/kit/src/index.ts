@@ -13,7 +13,7 @@ export {
   serviceDataDir,
   type HttpSettings,
 } from './shared-config.ts';
-export { loadDataFile, readSmallFile } from './files.ts';
+export { loadDataFile, readSmallFile, whyUnreadable } from './files.ts';
 export { ensureSecretFile } from './secret-file.ts';
 export { openDatabase } from './sqlite.ts';
 export { BoundedMap, type BoundedMapOptions, type EvictionReason } from './bounded-map.ts';

@@ -11,6 +11,7 @@ import {
   mqttSettingsFrom,
   mqttSettingsSchema,
   readSmallFile,
+  whyUnreadable,
   serviceDataDir,
   type HttpSettings,
   type MqttSettings,
@@ -177,14 +178,7 @@ export function loadCaptureConfig(environment: NodeJS.ProcessEnv = process.env, 
     try {
       text = readSmallFile(file, MAX_CAMERAS_FILE_BYTES);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why =
-        code === 'EFBIG' || code === 'EISDIR'
-          ? (err as Error).message
-          : code === 'ENOENT'
-            ? 'does not exist'
-            : `cannot be read (${code ?? (err as Error).message})`;
-      problems.push(`${key}: ${file} ${why}`);
+      problems.push(`${key}: ${file} ${whyUnreadable(err)}`);
     }
     if (text !== undefined) {
       let raw: unknown;

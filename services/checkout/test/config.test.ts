@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ConfigError } from '@sightline/kit';
 import { loadCheckoutConfig } from '../src/config.ts';
 import { SAMPLE_CATALOG_FILE } from '@sightline/catalog';
-import { writeTemp } from './helpers.ts';
+import { DEFAULT_TUNING, writeTemp } from './helpers.ts';
 
 function problemsOf(env: NodeJS.ProcessEnv): string[] {
   try {
@@ -34,22 +34,7 @@ test('defaults: one lane on the demo camera, whole frame, scale on, the sample c
     { x: 1, y: 1 },
     { x: 0, y: 1 },
   ]);
-  assert.deepEqual(lane!.tuning, {
-    scanFrames: 3,
-    scanMs: 600,
-    clearMs: 1000,
-    scoreThreshold: 0.3,
-    ignoreLabels: ['person'],
-    toleranceGrams: 2,
-    settleMs: 500,
-    minGrams: 5,
-    placeWaitMs: 1500,
-    weightTimeoutMs: 15_000,
-    cameraTimeoutMs: 10_000,
-    scaleTimeoutMs: 30_000,
-    maxPresences: 64,
-    maxPresenceBytes: 256 * 1024,
-  });
+  assert.deepEqual(lane!.tuning, DEFAULT_TUNING);
   assert.equal(config.scaleSimulator, false);
 });
 

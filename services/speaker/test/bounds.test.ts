@@ -9,39 +9,10 @@ import { test, type TestContext } from 'node:test';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { sentenceFor } from '@sightline/voice';
 import { FileSink, VoiceFallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
-import { connectPeer, metricValue, outputDir, startApp, testConfig, type Peer } from './helpers.ts';
+import { fileSpeaker, metricValue } from './helpers.ts';
 import { tonePcm } from './tones.ts';
 
-interface Setup {
-  app: SpeakerApp;
-  peer: Peer;
-  played(): string[];
-}
-
-async function speaker(t: TestContext, settings: Record<string, string> = {}, realtime = true): Promise<Setup> {
-  const broker = await startTestBroker(t);
-  const { dir, cleanUp } = outputDir();
-  const sink = new FileSink({ dir, maxFiles: 10_000, maxBytes: 500_000_000, realtime });
-  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'file', ...settings }), { sink });
-  t.after(cleanUp);
-  const peer = await connectPeer(t, broker.url);
-  await waitUntil('ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200, 5000);
-  return {
-    app,
-    peer,
-    played: () =>
-      readdirSync(dir)
-        .filter((n) => n.endsWith('.wav'))
-        .sort()
-        .map((n) =>
-          n
-            .replace(/\.wav$/, '')
-            .split('_')
-            .slice(1)
-            .join(' '),
-        ),
-  };
-}
+const speaker = (t: TestContext, settings: Record<string, string> = {}, realtime = true) => fileSpeaker(t, settings, { realtime });
 
 const dropped = (app: SpeakerApp, reason: string) => metricValue(app, 'sightline_speaker_dropped_total', { reason });
 const lane = (app: SpeakerApp, id: string) => app.lanes().find((l) => l.lane === id);

@@ -1,11 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger } from '@sightline/kit';
+import { startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { channels, createBus, createTopics, type Bus, type Scan, type Speech } from '@sightline/schemas';
-import { createSpeakerApp, loadSpeakerConfig, type SpeakerApp, type SpeakerConfig, type SpeakerDeps } from '../src/index.ts';
+import { createSpeakerApp, FileSink, loadSpeakerConfig, type FallbackAnnouncer, type SpeakerApp, type SpeakerConfig, type SpeakerDeps } from '../src/index.ts';
 import { tone } from './tones.ts';
 import type { CleanupScope } from './pulse-server.ts';
 
@@ -156,4 +157,45 @@ export async function histogram(app: SpeakerApp, name: string): Promise<{ count:
   const all = await values(app, name);
   const pick = (suffix: string) => all.filter((v) => v.metricName === `${name}${suffix}`).reduce((sum, v) => sum + v.value, 0);
   return { count: pick('_count'), sum: pick('_sum') };
+}
+
+export interface FileSpeaker {
+  app: SpeakerApp;
+  peer: Peer;
+  dir: string;
+  /** `lane kind id` of each clip played so far, in order. */
+  played(): string[];
+}
+
+/**
+ * A speaker on a fresh test broker playing to the file output (a real output whose result is a
+ * folder listing: one WAV per clip, in playing order), ready, with a peer to talk to it.
+ */
+export async function fileSpeaker(
+  t: TestContext,
+  settings: Record<string, string> = {},
+  options: { realtime?: boolean; announcer?: FallbackAnnouncer; maxFiles?: number } = {},
+): Promise<FileSpeaker> {
+  const broker = await startTestBroker(t);
+  const { dir, cleanUp } = outputDir();
+  const sink = new FileSink({ dir, maxFiles: options.maxFiles ?? 10_000, maxBytes: 500_000_000, realtime: options.realtime ?? true });
+  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'file', ...settings }), {
+    sink,
+    ...(options.announcer ? { announcer: options.announcer } : {}),
+  });
+  t.after(cleanUp);
+  const peer = await connectPeer(t, broker.url);
+  await waitUntil('ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200, 5000);
+  const played = () =>
+    readdirSync(dir)
+      .filter((n) => n.endsWith('.wav'))
+      .sort()
+      .map((n) =>
+        n
+          .replace(/\.wav$/, '')
+          .split('_')
+          .slice(1)
+          .join(' '),
+      );
+  return { app, peer, dir, played };
 }

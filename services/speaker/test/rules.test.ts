@@ -10,49 +10,11 @@ import { buildWav, channels, createTopics, parseWav, pcmDurationMs, type Pcm } f
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { EarconFallbackAnnouncer, FileSink, offlineVoiceAnnouncer, PulseStreamSink, type FallbackAnnouncer, type SpeakerApp } from '../src/index.ts';
 import { MAX_CLOCK_AHEAD_MS } from '../src/player.ts';
-import { connectPeer, metricValue, outputDir, speechOf, startApp, testConfig, type Peer } from './helpers.ts';
+import { connectPeer, fileSpeaker, metricValue, outputDir, speechOf, startApp, testConfig } from './helpers.ts';
 import { tone, tonePcm } from './tones.ts';
 
-interface Setup {
-  app: SpeakerApp;
-  peer: Peer;
-  dir: string;
-  /** `lane kind id` of each clip played so far, in order. */
-  played(): string[];
-}
-
-async function speaker(
-  t: TestContext,
-  settings: Record<string, string> = {},
-  options: { realtime?: boolean; announcer?: FallbackAnnouncer } = {},
-): Promise<Setup> {
-  const broker = await startTestBroker(t);
-  const { dir, cleanUp } = outputDir();
-  const sink = new FileSink({ dir, maxFiles: 1000, maxBytes: 100_000_000, realtime: options.realtime ?? true });
-  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'file', ...settings }), {
-    sink,
-    ...(options.announcer ? { announcer: options.announcer } : {}),
-  });
-  t.after(cleanUp);
-  const peer = await connectPeer(t, broker.url);
-  await waitUntil('ready', async () => (await app.runtime.http.inject({ url: '/readyz' })).statusCode === 200, 5000);
-  return {
-    app,
-    peer,
-    dir,
-    played: () =>
-      readdirSync(dir)
-        .filter((n) => n.endsWith('.wav'))
-        .sort()
-        .map((n) =>
-          n
-            .replace(/\.wav$/, '')
-            .split('_')
-            .slice(1)
-            .join(' '),
-        ),
-  };
-}
+const speaker = (t: TestContext, settings: Record<string, string> = {}, options: { realtime?: boolean; announcer?: FallbackAnnouncer } = {}) =>
+  fileSpeaker(t, settings, { ...options, maxFiles: 1000 });
 
 const dropped = (app: SpeakerApp, reason: string) => metricValue(app, 'sightline_speaker_dropped_total', { reason });
 const busDropped = (app: SpeakerApp, reason: string) => metricValue(app, 'sightline_bus_messages_dropped_total', { channel: 'audio', reason });
