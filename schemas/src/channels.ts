@@ -19,6 +19,7 @@ import {
   type WeightReading,
 } from './lanes.ts';
 import { MAX_WAV_BYTES } from './wav.ts';
+import { controlCommandSchema, controlResultSchema, type ControlCommand, type ControlResult } from './control.ts';
 import { alertEventSchema, evictionSchema, type AlertEvent, type Eviction } from './alerts.ts';
 import { availabilitySchema, busServices, type Availability } from './parties.ts';
 import {
@@ -257,13 +258,48 @@ export const channels = {
     params: ['lane'],
     qos: 1,
     retain: false,
-    ...json(laneEventSchema, 16 * 1024),
+    ...json(laneEventSchema, 64 * 1024),
     summary:
-      'Everything else the shopper must be told, by `type`: `not-recognised` (try again), `place-on-scale`, `weight-mismatch`, `removed`, `cleared`, `total`, and `trouble` (`camera-offline`, `inference-offline`, `scale-offline`, `speech-unavailable`; `state` begin or end).',
+      'Everything else the shopper must be told, by `type`: `not-recognised` (try again), `place-on-scale`, `weight-mismatch`, `removed`, `cleared`, `total` (with the `receipt`: every line and its price), `idle-warning` (the session ends in `remainingSeconds` unless the shopper asks for more time), `session-ended` (idle too long: the basket is abandoned), and `trouble` (`camera-offline`, `inference-offline`, `scale-offline`, `speech-unavailable`; `state` begin or end).',
     publishers: ['checkout'],
     subscribers: ['tts', 'speaker', 'alert'],
     example: { id: 'ev-51d0', lane: 'lane-1', locale: 'en-US', at: 1795000000900, type: 'not-recognised', camera: 'demo', label: 'kite' } as LaneEvent,
   } satisfies Channel<LaneEvent, 'lane'>,
+  laneControl: {
+    name: 'lane-control',
+    template: 'lanes/{lane}/control',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    ...json(controlCommandSchema, 1024),
+    summary:
+      "A shopper's control, from the lane keypad (checkout reads it and publishes here), the lane screen or an integrator: `repeat` (the last announcement; twice in a row, the whole basket), `pause`, `resume`, `toggle-pause`, `stop`, `volume-up`, `volume-down`, `help`, `basket`, `remove-last`, `finish` (a spoken receipt), `more-time`, `language` (the next of the lane's locales). Any control cuts what the lane is saying at once. The speaker carries out the sound commands, checkout the rest; each answers on `lanes/{lane}/control/result`.",
+    publishers: ['integrator', 'checkout', 'speaker'],
+    subscribers: ['checkout', 'speaker'],
+    example: { command: 'repeat', source: 'keypad', transaction: 'tx-7' } as ControlCommand,
+  } satisfies Channel<ControlCommand, 'lane'>,
+  laneControlResult: {
+    name: 'lane-control-result',
+    template: 'lanes/{lane}/control/result',
+    params: ['lane'],
+    qos: 1,
+    retain: false,
+    ...json(controlResultSchema, 64 * 1024),
+    summary:
+      'What came of a control, by `outcome`: `repeated`, `paused`, `resumed`, `stopped`, `volume` (level of steps, per output), `help` (the keypad, key by key), `basket` (the lines read out), `removed`, `finished`, `more-time`, `language`, or `refused` with the `reason`. tts speaks each one in the lane locale, except where the action is itself the answer (`repeated`, `resumed`, `stopped`; `removed` and `finished` are said by their lane events).',
+    publishers: ['checkout', 'speaker'],
+    subscribers: ['tts'],
+    example: {
+      id: 'ctl-2b7e',
+      lane: 'lane-1',
+      locale: 'en-US',
+      at: 1795000001200,
+      command: 'volume-up',
+      by: 'speaker',
+      outcome: 'volume',
+      volume: { output: 'speaker', level: 6, steps: 8 },
+    } as ControlResult,
+  } satisfies Channel<ControlResult, 'lane'>,
   speech: {
     name: 'speech',
     template: 'lanes/{lane}/speech',

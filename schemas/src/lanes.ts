@@ -17,7 +17,7 @@ const MAX_QUANTITY = 1000;
 const MAX_BASKET_ITEMS = 1000;
 const minor = z.number().int().min(0).max(10_000_000_000);
 /** Ids Sightline makes for scans, baskets and utterances (UUIDs), and an integrator's own ids. */
-const eventIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+export const eventIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -');
 
 export const weightReadingSchema = z
   .strictObject({
@@ -33,7 +33,7 @@ export const weightReadingSchema = z
   .describe('One reading of a lane scale');
 export type WeightReading = z.infer<typeof weightReadingSchema>;
 
-const productRefSchema = z
+export const productRefSchema = z
   .strictObject({
     sku: skuSchema,
     label: labelSchema.describe('the model label it was recognised by'),
@@ -43,7 +43,7 @@ const productRefSchema = z
   .describe('A catalog product, named in the lane locale');
 export type ProductRef = z.infer<typeof productRefSchema>;
 
-const basketSummarySchema = z
+export const basketSummarySchema = z
   .strictObject({
     id: eventIdSchema.describe('basket id'),
     count: countSchema(MAX_QUANTITY * MAX_BASKET_ITEMS).describe('items in the basket'),
@@ -94,7 +94,9 @@ export const basketSchema = z
   .strictObject({
     id: eventIdSchema.describe('basket id; a new one starts after finish or clear'),
     lane: idSchema,
-    status: z.enum(['open', 'finished']).describe('finished after the finish command: the total is final'),
+    status: z
+      .enum(['open', 'finished', 'abandoned'])
+      .describe('finished after the finish command (the total is final); abandoned when the shopper left it idle past the session time'),
     currency: currencySchema,
     items: z.array(basketItemSchema).max(MAX_BASKET_ITEMS),
     count: countSchema(MAX_QUANTITY * MAX_BASKET_ITEMS),
@@ -129,6 +131,28 @@ export const basketResultSchema = z
   ])
   .describe('The answer to a basket command');
 export type BasketResult = z.infer<typeof basketResultSchema>;
+
+/** Lines a receipt or a basket read-out speaks one by one; beyond them it says how many more. */
+export const MAX_SPOKEN_LINES = 30;
+
+export const spokenLineSchema = z
+  .strictObject({
+    product: productRefSchema,
+    pricing: z.enum(['unit', 'kg']).describe('priced per item or by weight: the weight is said only for the latter'),
+    quantity: z.number().int().min(1).max(MAX_QUANTITY),
+    weightGrams: z.number().min(0).max(MAX_SCALE_GRAMS).nullable(),
+    priceMinor: minor,
+  })
+  .describe('One basket line as it is read to the shopper');
+export type SpokenLine = z.infer<typeof spokenLineSchema>;
+
+export const spokenLinesSchema = z
+  .strictObject({
+    lines: z.array(spokenLineSchema).max(MAX_SPOKEN_LINES).describe(`the first ${MAX_SPOKEN_LINES} lines of the basket, in scanning order`),
+    more: countSchema(MAX_BASKET_ITEMS).describe('lines not listed (said as "and 3 more items")'),
+  })
+  .describe('The basket read line by line');
+export type SpokenLines = z.infer<typeof spokenLinesSchema>;
 
 const laneEventBase = {
   id: eventIdSchema.describe('event id'),
@@ -178,7 +202,30 @@ export const laneEventSchema = z
       basket: basketSummarySchema,
     }),
     z.strictObject({ ...laneEventBase, type: z.literal('cleared'), currency: currencySchema, basket: basketSummarySchema }),
-    z.strictObject({ ...laneEventBase, type: z.literal('total'), currency: currencySchema, basket: basketSummarySchema }),
+    z.strictObject({
+      ...laneEventBase,
+      type: z.literal('total'),
+      currency: currencySchema,
+      basket: basketSummarySchema,
+      receipt: spokenLinesSchema.optional().describe('every line with its price: the spoken receipt (absent from older checkouts: the total alone is said)'),
+    }),
+    z.strictObject({
+      ...laneEventBase,
+      type: z.literal('idle-warning'),
+      remainingSeconds: z.number().int().min(1).max(86_400).describe('the session ends this long after the warning unless the shopper asks for more time'),
+      moreTimeKey: z
+        .string()
+        .regex(/^[A-Z0-9]{1,16}$/)
+        .optional()
+        .describe('the keypad key that asks for more time (a key name like KP3), when the lane has a keypad'),
+    }),
+    z.strictObject({
+      ...laneEventBase,
+      type: z.literal('session-ended'),
+      reason: z.enum(['timeout']).describe('why: the shopper did nothing through the warning and the time after it'),
+      currency: currencySchema,
+      basket: basketSummarySchema.describe('the basket that was abandoned'),
+    }),
     z.strictObject({
       ...laneEventBase,
       type: z.literal('trouble'),
@@ -197,9 +244,14 @@ export const speechSchema = z
     at: epochMs.describe('when the audio was ready'),
     source: z
       .strictObject({
-        kind: z.enum(['scan', ...laneEventSchema.options.map((option) => option.shape.type.value)]),
-        id: eventIdSchema.describe('the scan or lane event id'),
-        at: epochMs.describe('when that scan or event happened'),
+        kind: z.enum(['scan', 'control', ...laneEventSchema.options.map((option) => option.shape.type.value)]),
+        id: eventIdSchema.describe('the scan, lane event or control result id'),
+        at: epochMs.describe('when that scan, event or result happened'),
+        command: z
+          .string()
+          .regex(/^[a-z-]{1,32}$/)
+          .optional()
+          .describe('for `control`: the command it answers'),
       })
       .describe('what is being announced'),
     text: plainTextSchema(1000).describe('the sentence, as plain text'),
@@ -214,6 +266,21 @@ export const speechSchema = z
     synthMs: durationMsSchema.describe('time to get the audio (0 when cached)'),
     durationMs: durationMsSchema.describe('length of the audio'),
     interruptible: z.boolean().describe('a newer announcement may cut this one short; false for totals'),
+    part: z
+      .strictObject({
+        index: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_SPOKEN_LINES + 4),
+        count: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_SPOKEN_LINES + 5),
+      })
+      .optional()
+      .describe('a long announcement (a receipt, a basket read-out) comes as one audio message per line: which one this is'),
   })
   .describe('What is being said to the shopper');
 export type Speech = z.infer<typeof speechSchema>;

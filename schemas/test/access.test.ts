@@ -30,6 +30,8 @@ test('least privilege: each service may write exactly the channels it publishes 
       'read site/a/lanes/+/event',
       'read site/a/lanes/+/scan',
       'read site/a/services/+/availability',
+      'readwrite site/a/lanes/+/control',
+      'write site/a/lanes/+/control/result',
       'write site/a/services/speaker/availability',
     ],
   );
@@ -39,9 +41,11 @@ test('least privilege: each service may write exactly the channels it publishes 
     'read sightline/cameras/+/status',
     'read sightline/lanes/+/basket/set',
     'read sightline/services/+/availability',
+    'readwrite sightline/lanes/+/control',
     'readwrite sightline/lanes/+/weight',
     'write sightline/lanes/+/basket',
     'write sightline/lanes/+/basket/result',
+    'write sightline/lanes/+/control/result',
     'write sightline/lanes/+/event',
     'write sightline/lanes/+/scan',
     'write sightline/services/checkout/availability',
@@ -61,11 +65,17 @@ test('least privilege: integrators read everything and write only the command an
     channelsPublishedBy('integrator')
       .map((c) => c.name)
       .sort(),
-    ['basket-command', 'model-command', 'weight'],
+    ['basket-command', 'lane-control', 'model-command', 'weight'],
   );
   assert.deepEqual(
     integratorAccessRules('sightline').map((r) => `${r.access} ${r.pattern}`),
-    ['read sightline/#', 'write sightline/services/inference/model/set', 'write sightline/lanes/+/weight', 'write sightline/lanes/+/basket/set'],
+    [
+      'read sightline/#',
+      'write sightline/services/inference/model/set',
+      'write sightline/lanes/+/weight',
+      'write sightline/lanes/+/basket/set',
+      'write sightline/lanes/+/control',
+    ],
   );
   assert.deepEqual(viewerAccessRules('sightline'), [{ pattern: 'sightline/#', access: 'read' }]);
 });
