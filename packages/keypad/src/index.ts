@@ -1,0 +1,35 @@
+export { createKeypad, type Keypad, type KeypadOptions, type KeypadStatus, type KeyPress } from './keypad.ts';
+export { createInputDevice, type DeviceState, type DeviceStatus, type InputDevice, type InputDeviceOptions } from './device.ts';
+export {
+  isKeyName,
+  KEY_LABEL_LOCALES,
+  KEY_NAMES,
+  KEY_NAMES_IN_SHORT,
+  keyCode,
+  keyLabel,
+  keyLabelLocale,
+  keyMapSchema,
+  keyNameOf,
+  keyNameSchema,
+  type KeyLabelLocale,
+  type KeyName,
+} from './keys.ts';
+export {
+  decodeInputEvent,
+  decodeInputEvents,
+  encodeInputEvent,
+  encodeInputEvents,
+  eventTimeMs,
+  eventTimeUs,
+  EV_KEY,
+  EV_MSC,
+  EV_SYN,
+  INPUT_EVENT_SIZE,
+  InputEventDecoder,
+  KEY_AUTOREPEAT,
+  KEY_PRESS,
+  KEY_RELEASE,
+  SYN_DROPPED,
+  SYN_REPORT,
+  type InputEvent,
+} from './input-event.ts';
