@@ -31,7 +31,11 @@ function keyboards(): string[] {
 function usage(): number {
   const found = keyboards();
   process.stderr.write('usage: node packages/keypad/src/cli.ts <input device>\n');
-  process.stderr.write(found.length > 0 ? `keyboards here:\n${found.map((d) => `  ${d}\n`).join('')}` : 'no keyboards under /dev/input/by-id or /dev/input/by-path: is the keypad plugged in?\n');
+  process.stderr.write(
+    found.length > 0
+      ? `keyboards here:\n${found.map((d) => `  ${d}\n`).join('')}`
+      : 'no keyboards under /dev/input/by-id or /dev/input/by-path: is the keypad plugged in?\n',
+  );
   return 2;
 }
 

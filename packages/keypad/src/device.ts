@@ -120,7 +120,8 @@ export function createInputDevice(options: InputDeviceOptions): InputDevice {
     reason = why;
     // One line per change of state, not per retry: a keypad left unplugged all day logs once.
     if (next === 'open') logger.info('keypad device open');
-    else if (next === 'missing' && previous !== 'missing') logger.warn({ reason: why, retryMs }, 'keypad device missing; looking for it again until it appears');
+    else if (next === 'missing' && previous !== 'missing')
+      logger.warn({ reason: why, retryMs }, 'keypad device missing; looking for it again until it appears');
     else if (next === 'error') logger.error({ reason: why, retryMs }, 'keypad device unusable; looking again in case it is replaced');
     options.onStateChange?.(status());
   }
@@ -158,7 +159,8 @@ export function createInputDevice(options: InputDeviceOptions): InputDevice {
     } catch (err) {
       const code = errorCode(err);
       if (code === 'EACCES' || code === 'EPERM') enter('error', permissionReason(device));
-      else if (code === 'ENXIO' && isSocket(device)) enter('error', `${device} is a socket, not an input device: expected a character device such as /dev/input/event3`);
+      else if (code === 'ENXIO' && isSocket(device))
+        enter('error', `${device} is a socket, not an input device: expected a character device such as /dev/input/event3`);
       else if (code !== undefined && MISSING_OPEN_CODES.has(code)) enter('missing', `not found (${code})`);
       else enter('error', `cannot open ${device}: ${errorText(err)}`);
       lookLater();
@@ -174,7 +176,10 @@ export function createInputDevice(options: InputDeviceOptions): InputDevice {
     if (!stats.isCharacterDevice() && !stats.isFIFO()) {
       // Read anyway, a regular file would replay whatever it holds and a directory fails with
       // EISDIR; say what the path is instead, and keep looking in case it is replaced.
-      lost('error', `${device} is ${kindOf(stats)}, not an input device: expected a character device such as /dev/input/event3 (or a /dev/input/by-id/*-event-kbd link to one)`);
+      lost(
+        'error',
+        `${device} is ${kindOf(stats)}, not an input device: expected a character device such as /dev/input/event3 (or a /dev/input/by-id/*-event-kbd link to one)`,
+      );
       return;
     }
     decoder.reset();

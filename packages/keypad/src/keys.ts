@@ -77,7 +77,8 @@ export function isKeyName(name: string): name is KeyName {
 }
 
 /** Every name, ranges folded; a test checks it covers KEY_NAMES exactly. */
-export const KEY_NAMES_IN_SHORT = 'KP0..KP9, KPDOT, KPCOMMA, KPENTER, KPPLUS, KPMINUS, KPASTERISK, KPSLASH, KPEQUAL, NUMLOCK, BACKSPACE, ENTER, ESC, TAB, SPACE, 0..9, F1..F12';
+export const KEY_NAMES_IN_SHORT =
+  'KP0..KP9, KPDOT, KPCOMMA, KPENTER, KPPLUS, KPMINUS, KPASTERISK, KPSLASH, KPEQUAL, NUMLOCK, BACKSPACE, ENTER, ESC, TAB, SPACE, 0..9, F1..F12';
 
 /** "KEY_KP5", "kp5" and "Kp5" are all meant as "KP5"; suggest it rather than only refusing. */
 function suggestion(input: string): string {

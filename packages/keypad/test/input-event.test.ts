@@ -29,7 +29,13 @@ test('input_event: 24 bytes laid out as on 64-bit Linux, constants as in input-e
 });
 
 test('input_event: the streaming decoder gives the same records for every way of cutting the bytes', () => {
-  const events: InputEvent[] = Array.from({ length: 9 }, (_, i) => ({ sec: 1_796_119_200 + i, usec: i * 1111, type: i % 3 === 1 ? EV_KEY : EV_SYN, code: 70 + i, value: (i % 3) - 1 }));
+  const events: InputEvent[] = Array.from({ length: 9 }, (_, i) => ({
+    sec: 1_796_119_200 + i,
+    usec: i * 1111,
+    type: i % 3 === 1 ? EV_KEY : EV_SYN,
+    code: 70 + i,
+    value: (i % 3) - 1,
+  }));
   const bytes = encodeInputEvents(events);
   assert.deepEqual(decodeInputEvents(bytes), events);
   for (let size = 1; size <= 2 * INPUT_EVENT_SIZE + 1; size += 1) {

@@ -63,7 +63,10 @@ test('keypad: one command per press; releases, autorepeat and scan codes are not
   await sleep(30);
   const status = keypad.status();
   assert.equal(commands.length, 3, 'nothing more came of the release and autorepeat records');
-  assert.deepEqual({ state: status.state, presses: status.presses, ignored: status.ignored, lastKeyAt: status.lastKeyAt }, { state: 'open', presses: 3, ignored: 0, lastKeyAt: atMs(1000) });
+  assert.deepEqual(
+    { state: status.state, presses: status.presses, ignored: status.ignored, lastKeyAt: status.lastKeyAt },
+    { state: 'open', presses: 3, ignored: 0, lastKeyAt: atMs(1000) },
+  );
 });
 
 test('keypad: records split across writes at odd places are put back together', async (t) => {
@@ -307,7 +310,9 @@ test('keypad: a flood of 100k records is read in bounded chunks: every press cou
   const heapGrowth = after.heapUsed - before.heapUsed;
   const rssGrowth = after.rss - before.rss;
   const maxDelayMs = delay.max / 1e6;
-  t.diagnostic(`${taps * 6} records (${flood.length} bytes) in ${elapsedMs.toFixed(0)} ms; heap +${(heapGrowth / 1024).toFixed(0)} KiB, rss +${(rssGrowth / 1024).toFixed(0)} KiB; event loop max delay ${maxDelayMs.toFixed(1)} ms`);
+  t.diagnostic(
+    `${taps * 6} records (${flood.length} bytes) in ${elapsedMs.toFixed(0)} ms; heap +${(heapGrowth / 1024).toFixed(0)} KiB, rss +${(rssGrowth / 1024).toFixed(0)} KiB; event loop max delay ${maxDelayMs.toFixed(1)} ms`,
+  );
   assert.equal(keypad.status().presses, taps);
   assert.equal(keypad.status().bounces, 0);
   assert.ok(heapGrowth < 1024 * 1024, `heap grew ${heapGrowth} bytes`);

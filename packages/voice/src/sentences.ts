@@ -1,4 +1,5 @@
 import { MAX_SPOKEN_LINES, toPlainText, type ControlResult, type LaneEvent, type Scan, type SpokenLines, type SpokenName } from '@sightline/schemas';
+import { isKeyName, keyLabel } from '@sightline/keypad';
 import { enUS } from './locales/en-US.ts';
 import { esES } from './locales/es-ES.ts';
 import { frFR } from './locales/fr-FR.ts';
@@ -86,9 +87,7 @@ export function spokenDuration(locale: string, seconds: number): string {
 
 /** A keypad key as said: the digit of KP5 or 5, a word for the others ("plus"), else the name itself (F1). */
 export function spokenKey(locale: string, key: string): string {
-  const digit = /^(?:KP)?([0-9])$/.exec(key);
-  if (digit) return digit[1]!;
-  return (TEMPLATES[locale] ?? enUS).keys[key] ?? key;
+  return isKeyName(key) ? keyLabel(key, locale) : key;
 }
 
 export interface SentenceOptions {

@@ -48,8 +48,6 @@ export interface LocaleTemplates {
     /** What each command does, as a help sentence names it: "hear your basket". */
     commands: Record<LaneCommand, string>;
   };
-  /** Spoken key names where they are not the key's digit ("plus", "enter"). */
-  keys: Record<string, string>;
   money: { join(major: string, minor: string, minorIsSmall: boolean): string };
   /** Currency unit names: [singular, plural] for the main unit and the minor unit. */
   currencies: Record<string, { major: [string, string]; minor: [string, string] }>;
