@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { buildWav, channels, localeSchema, plainTextSchema, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
+import { buildWav, channels, localeSchema, plainTextSchema, type ControlResult, type LaneEvent, type Scan, type Speech } from '@sightline/schemas';
 import {
   createOfflineVoice,
   MAX_SENTENCE_CHARS,
@@ -137,11 +137,22 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       ? narrator.renderPieces(sentence.parts, sentence.text, sentence.locale)
       : narrator.render(sentence.text, sentence.locale);
   }
+  /** A sentence said part by part (a receipt, a read-out) is one audio message per part, in order. */
   async function announce(job: Job): Promise<void> {
+    const { sentence } = job;
+    if (!sentence.perPart) return announcePiece(job, sentence.text, () => render(sentence));
+    const count = sentence.parts.length;
+    for (const [index, text] of sentence.parts.entries()) {
+      if (stopping) return;
+      await announcePiece(job, text, () => narrator.render(text, sentence.locale), { index, count });
+    }
+  }
+
+  async function announcePiece(job: Job, text: string, rendering: () => Promise<Rendered>, part?: Speech['part']): Promise<void> {
     const { sentence, lane, source } = job;
     let rendered: Rendered;
     try {
-      rendered = await render(sentence);
+      rendered = await rendering();
     } catch (err) {
       metrics.failures.inc({ stage: 'synthesis' });
       log.error({ err, lane, kind: source.kind, id: source.id }, 'no voice could say the sentence');
@@ -152,7 +163,7 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       lane,
       at: now(),
       source,
-      text: sentence.text,
+      text,
       locale: sentence.locale,
       provider: rendered.provider,
       voice: rendered.voice,
@@ -161,6 +172,7 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       synthMs: Math.round(rendered.synthMs * 10) / 10,
       durationMs: Math.round(rendered.durationMs),
       interruptible: sentence.interruptible,
+      ...(part ? { part } : {}),
     };
     try {
       await runtime.bus.publish(channels.audio, { lane }, { meta, pcm: rendered.pcm });
@@ -240,9 +252,11 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
     dispatch();
   }
 
-  function onEvent(event: Scan | LaneEvent, lane: string): void {
+  function onEvent(event: Scan | LaneEvent | ControlResult, lane: string): void {
     if (event.lane !== lane) log.debug({ lane, payloadLane: event.lane }, 'payload names another lane; the topic wins');
     const sentence = sentenceFor(event, { defaultLocale: config.defaultLocale });
+    // A repeat, a resume or a stop is its own answer; removed and finished are said by their lane events.
+    if (sentence.silent) return;
     if (sentence.unsupportedLocale !== undefined) {
       metrics.unsupportedLocale.inc();
       log.warn(
@@ -250,7 +264,8 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
         `no sentences for locale ${sentence.unsupportedLocale}: speaking ${sentence.locale} instead`,
       );
     }
-    enqueue({ sentence, lane, source: { kind: sentence.kind, id: event.id, at: event.at } });
+    const command = sentence.command !== undefined ? { command: sentence.command } : {};
+    enqueue({ sentence, lane, source: { kind: sentence.kind, id: event.id, at: event.at, ...command } });
   }
 
   registerRoutes(runtime, narrator, metrics, primary, offline, config.defaultLocale);
@@ -281,6 +296,9 @@ export function createTtsApp(config: TtsConfig, logger: Logger, deps: TtsDeps = 
       runtime.bus
         .subscribe(channels.laneEvent, {}, (event, { lane }) => onEvent(event, lane))
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to lane events'));
+      runtime.bus
+        .subscribe(channels.laneControlResult, {}, (result, { lane }) => onEvent(result, lane))
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to control results'));
       await runtime.start();
       if (config.prerender) {
         prerendering = prerender({ narrator, catalog: config.catalog, defaultLocale: config.defaultLocale, signal: prerenderAbort.signal, metrics })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
 import { channels, parseWav, pcmDurationMs } from '@sightline/schemas';
+import { fixedSentences } from '@sightline/voice';
 import { createTtsApp } from '../src/app.ts';
 import { BANANA, captureLogs, connectPeer, laneEvent, offlineVoice, scan, slowProvider, startApp, testConfig, type Peer } from './helpers.ts';
 
@@ -139,7 +140,9 @@ test('Azure configured but unreachable (real SDK): every announcement still spok
 test('start-up pre-render fills the cache with fixed sentences and product phrases', async (t) => {
   const { app, peer, metrics } = await startApp(t, { SIGHTLINE_TTS_PRERENDER: 'true' });
   await app.prerendered();
-  assert.match(await metrics(), /sightline_tts_prerendered_total\{service="tts"\} 38/);
+  // The fixture catalog speaks en-US and es-ES: each locale's fixed sentences, and 18 product phrases.
+  const fixed = fixedSentences('en-US').length + fixedSentences('es-ES').length;
+  assert.match(await metrics(), new RegExp(`sightline_tts_prerendered_total\\{service="tts"\\} ${fixed + 18}\\b`));
   await peer.bus.publish(channels.laneEvent, { lane: 'lane-1' }, laneEvent('place-on-scale', { product: BANANA }));
   await peer.bus.publish(
     channels.laneEvent,
