@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * What the bench must undo however it ends: steps run once, last registered first, each guarded,
+ * on a normal end, on an error, and on Ctrl-C / SIGTERM / SIGHUP.
+ */
+export interface Cleanup {
+  /** A scope for helpers that register their own cleanup (`startPulseServer`). */
+  after(fn: () => unknown): void;
+  run(): Promise<void>;
+}
+
+export function createCleanup(say: (line: string) => void): Cleanup {
+  const steps: Array<() => unknown> = [];
+  let running: Promise<void> | null = null;
+  const cleanup: Cleanup = {
+    after(fn) {
+      steps.push(fn);
+    },
+    run() {
+      running ??= (async () => {
+        for (const step of steps.splice(0).reverse()) {
+          try {
+            await step();
+          } catch (err) {
+            say(`cleanup step failed: ${(err as Error).message}`);
+          }
+        }
+      })();
+      return running;
+    },
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      say(`${signal}: stopping the stack and PulseAudio`);
+      cleanup.run().then(
+        () => process.exit(130),
+        () => process.exit(1),
+      );
+    });
+  }
+  return cleanup;
+}
+
+/**
+ * Whether process `pid` is one this bench started: its environment names our data dir (the stack
+ * and every service it runs get SIGHTLINE_DATA_DIR). A pid that exited may be reused by anyone.
+ */
+export function startedHere(pid: number, dataDir: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`SIGHTLINE_DATA_DIR=${dataDir}`);
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILLs the process group (or the process) of `pid` when it is still there and ours. */
+export function killGroup(pid: number | null | undefined, dataDir: string): void {
+  if (pid === null || pid === undefined || !startedHere(pid, dataDir)) return;
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+      return;
+    } catch {
+      // not a group leader, or gone already
+    }
+  }
+}
