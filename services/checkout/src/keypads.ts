@@ -12,10 +12,11 @@ export interface LaneKeypadConfig {
 /**
  * The layout a lane keypad gets when the lanes file names no keys, for a standard 17-key USB
  * numeric keypad. Built around the 5, the key with the tactile bump that a blind shopper finds
- * first: repeat is there. The big keys at the bottom are the sound (0 pause or continue, dot
- * stop), the tall keys at the right its volume, Enter (where a keyboard "confirms") ends the
- * purchase. The row under the 5 asks (1 help, 2 the basket, 3 more time); the row above acts
- * (7 language, 9 remove the last item, out of the way of the keys pressed most).
+ * first: repeat is there, and more time (asked for under time pressure) right below it. The big
+ * keys at the bottom are the sound (0 pause or continue, dot stop), the right column its volume,
+ * Enter (where a keyboard "confirms") ends the purchase, with only the harmless basket read-out (3)
+ * beside it. The bottom row of digits asks (1 help, 2 more time, 3 the basket); the top row acts
+ * (7 language, 9 remove the last item), away from the keys pressed most.
  */
 export const DEFAULT_KEYS: Readonly<Partial<Record<KeyName, LaneCommand>>> = {
   KP5: 'repeat',
@@ -24,8 +25,8 @@ export const DEFAULT_KEYS: Readonly<Partial<Record<KeyName, LaneCommand>>> = {
   KPPLUS: 'volume-up',
   KPMINUS: 'volume-down',
   KP1: 'help',
-  KP2: 'basket',
-  KP3: 'more-time',
+  KP2: 'more-time',
+  KP3: 'basket',
   KP7: 'language',
   KP9: 'remove-last',
   KPENTER: 'finish',

@@ -19,7 +19,7 @@ export interface RouteDeps {
   controlTimeoutMs: number;
 }
 
-const WAIT_CODES: Record<WaitError['code'], number> = { busy: 503, 'in-use': 409, timeout: 504, closed: 503 };
+const WAIT_CODES: Record<WaitError['code'], number> = { busy: 429, 'in-use': 409, timeout: 504, closed: 503 };
 
 export function registerRoutes(runtime: Runtime, { lanes, keypads, controls, runCommand, sendControl, controlTimeoutMs }: RouteDeps): void {
   const { http } = runtime;

@@ -89,10 +89,10 @@ test('keypad: real key records become controls on the lane channel, carried out 
       'KPPLUS:volume-up',
       'KPMINUS:volume-down',
       'KP1:help',
-      'KP2:basket',
+      'KP3:basket',
       'KP9:remove-last',
       'KPENTER:finish',
-      'KP3:more-time',
+      'KP2:more-time',
       'KP7:language',
     ],
   );

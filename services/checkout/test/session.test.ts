@@ -27,7 +27,7 @@ test("idle: a warning, then the session ends: the basket is kept as abandoned, a
   app.tick();
   await waitUntil('the warning', () => h.eventsOf('idle-warning').length === 1);
   const warning = h.eventsOf('idle-warning')[0]!;
-  assert.deepEqual({ remaining: warning.remainingSeconds, key: warning.moreTimeKey, locale: warning.locale }, { remaining: 60, key: 'KP3', locale: 'es-ES' });
+  assert.deepEqual({ remaining: warning.remainingSeconds, key: warning.moreTimeKey, locale: warning.locale }, { remaining: 60, key: 'KP2', locale: 'es-ES' });
   clock.t = quiet + 179_999;
   app.tick();
   await sleep(30);
