@@ -88,17 +88,7 @@ export class Controls {
   invalid(laneId: string, error: string): ControlResult {
     this.#metrics.controls.inc({ command: 'none', outcome: 'refused', source: 'none' });
     const locale = this.#lanes.get(laneId)?.locale ?? this.#fallbackLocale;
-    const { command: _none, ...result } = this.#result(
-      laneId,
-      locale,
-      { command: 'help' },
-      {
-        outcome: 'refused',
-        reason: 'invalid',
-        error: `invalid command: ${error}`.slice(0, 2000),
-      },
-    );
-    return result as ControlResult;
+    return this.#result(laneId, locale, null, { outcome: 'refused', reason: 'invalid', error: `invalid command: ${error}`.slice(0, 2000) });
   }
 
   /** The answer for a lane this checkout does not serve, in its first lane's language. */
@@ -149,14 +139,15 @@ export class Controls {
     waiter.resolve(result);
   }
 
-  #result(lane: string, locale: string, command: ControlCommand, outcome: Outcome): ControlResult {
+  /** `command` null: it could not be read. */
+  #result(lane: string, locale: string, command: ControlCommand | null, outcome: Outcome): ControlResult {
     return {
       id: `ctl-${randomUUID()}`,
       lane,
       locale,
       at: this.#now(),
-      command: command.command,
-      ...(command.transaction !== undefined ? { transaction: command.transaction } : {}),
+      ...(command ? { command: command.command } : {}),
+      ...(command?.transaction !== undefined ? { transaction: command.transaction } : {}),
       by: 'checkout',
       ...outcome,
     } as ControlResult;

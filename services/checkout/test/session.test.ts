@@ -5,7 +5,8 @@ import { sleep, waitUntil } from '@sightline/kit/testing';
 import { basketSchema, channels, MAX_SPOKEN_LINES, type Basket, type BasketResult } from '@sightline/schemas';
 import { DEFAULT_KEYS } from '../src/keypads.ts';
 import { openLaneStore } from '../src/store.ts';
-import { controlSetup, detections, laneConfig, seedBasket, sendFrames } from './helpers.ts';
+import { Session } from '../src/session.ts';
+import { Clock, controlSetup, detections, laneConfig, laneHarness, seedBasket, sendFrames, tempDir } from './helpers.ts';
 
 const donut = { label: 'donut' };
 const nowhere = path.join(path.sep, 'nonexistent', 'keypad-event-kbd');
@@ -178,4 +179,43 @@ test('finish, also through basket/set, says the receipt: every line with its pri
   h.app.tick();
   await sleep(30);
   assert.equal(h.eventsOf('idle-warning').length, 0);
+});
+
+test("session: the language cycles through the lane's list and returns to the lane's own; the idle clock runs only while there is something to lose", () => {
+  const session = new Session({ locale: 'es-ES', locales: ['en-US', 'es-ES', 'fr-FR'], idleWarningSeconds: 10, idleEndSeconds: 5 }, 0);
+  const seen = [session.locale];
+  for (let i = 0; i < 4; i++) seen.push(session.nextLanguage()!.to);
+  assert.deepEqual(seen, ['es-ES', 'fr-FR', 'en-US', 'es-ES', 'fr-FR']);
+  session.reset(0);
+  assert.equal(session.locale, 'es-ES');
+  assert.equal(new Session({ locale: 'en-US', locales: ['en-US'], idleWarningSeconds: 1, idleEndSeconds: 1 }, 0).nextLanguage(), null);
+
+  assert.equal(session.tick(60_000, false), null, 'nothing to lose: no clock');
+  session.activity(100_000);
+  assert.deepEqual(
+    [session.tick(109_999, true), session.tick(110_000, true), session.tick(114_999, true), session.tick(115_000, true)],
+    [null, 'warn', null, 'end'],
+  );
+  session.activity(200_000);
+  assert.equal(session.tick(209_999, true), null);
+  assert.equal(session.tick(210_000, true), 'warn');
+  assert.equal(session.tick(212_000, false), null, 'the basket emptied: the warning is taken back');
+  assert.equal(session.idle(false).state, 'off');
+});
+
+test('idle: after a restart with items in the basket, the clock starts again from the restart', (t) => {
+  const dataDir = tempDir(t);
+  const clock = new Clock();
+  seedBasket(dataDir, 'lane-1', 2, clock.t - 3_600_000);
+  const h = laneHarness(t, laneConfig({ scale: false }), { dataDir, clock });
+  clock.advance(119_000);
+  h.tick();
+  assert.equal(h.eventsOf('idle-warning').length, 0);
+  clock.advance(1000);
+  h.tick();
+  assert.deepEqual(
+    h.eventsOf('idle-warning').map((e) => [e.remainingSeconds, e.moreTimeKey]),
+    [[60, undefined]],
+    'no keypad: no key to name',
+  );
 });
