@@ -1,10 +1,12 @@
 import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { basketCommandSchema, channels, idSchema, type Basket, type BasketCommand, type BasketResult } from '@sightline/schemas';
-import { z } from 'zod';
+import { channels, type Basket, type BasketCommand, type BasketResult, type ControlCommand } from '@sightline/schemas';
 import { summary } from './basket.ts';
 import type { CheckoutConfig } from './config.ts';
-import { Lane, type CameraView, type LaneStatus } from './lane.ts';
+import { Controls } from './controls.ts';
+import { LaneKeypads } from './keypads.ts';
+import { Lane, type CameraView } from './lane.ts';
 import { createCheckoutMetrics, type CheckoutMetrics } from './metrics.ts';
+import { registerRoutes } from './routes.ts';
 import { ScaleSimulator } from './simulator.ts';
 import { openLaneStore, type LaneStore } from './store.ts';
 
@@ -17,6 +19,10 @@ export interface CheckoutDeps {
   tickMs?: number;
   /** The scale simulator's randomness (tests). */
   random?: () => number;
+  /** How often lane keypads look for a missing device and read an idle one (tests shorten them). */
+  keypad?: { retryMs?: number; pollMs?: number };
+  /** How long `POST /lanes/:lane/control` waits for its command to come back from the broker. */
+  controlTimeoutMs?: number;
 }
 
 export interface CheckoutApp {
@@ -24,6 +30,8 @@ export interface CheckoutApp {
   readonly lanes: ReadonlyMap<string, Lane>;
   readonly metrics: CheckoutMetrics;
   readonly simulator: ScaleSimulator | null;
+  readonly controls: Controls;
+  readonly keypads: LaneKeypads;
   /** Runs the timers now (tests drive a fake clock with it). */
   tick(): void;
   runCommand(lane: string, command: BasketCommand, via: 'mqtt' | 'http'): BasketResult;
@@ -76,6 +84,17 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
       }),
     );
   }
+  const controls = new Controls({ lanes, metrics, logger: log, now });
+  /** Publishes a control on its lane's channel; checkout carries out its own when it comes back (one path for every input). */
+  const sendControl = (lane: string, command: ControlCommand) => bus.publish(channels.laneControl, { lane }, command);
+  const keypads = new LaneKeypads({
+    lanes: config.lanes,
+    logger: log,
+    registry: runtime.registry,
+    now,
+    ...deps.keypad,
+    press: (lane, command) => publish('lane-control', sendControl(lane, { command, source: 'keypad' })),
+  });
   const cameras = new Set(config.lanes.map((lane) => lane.camera));
   /** What capture last said of each lane camera (only configured cameras are subscribed). */
   const cameraStates = new Map<string, 'online' | 'offline'>();
@@ -126,7 +145,7 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     return result;
   };
 
-  registerRoutes(runtime, lanes, runCommand);
+  registerRoutes(runtime, { lanes, keypads, controls, runCommand, sendControl, controlTimeoutMs: deps.controlTimeoutMs ?? 5000 });
 
   let ticker: NodeJS.Timeout | null = null;
   const onConnect = () => {
@@ -139,12 +158,17 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     const error = `invalid command: ${err.message}`.slice(0, 2000);
     publish('basket-result', bus.publish(channels.basketResult, { lane }, { status: 'error', error }));
   };
+  const answerInvalidControl = (err: Error, { lane }: { lane: string }) => {
+    publish('lane-control-result', bus.publish(channels.laneControlResult, { lane }, controls.invalid(lane, err.message)));
+  };
 
   return {
     runtime,
     lanes,
     metrics,
     simulator,
+    controls,
+    keypads,
     tick,
     runCommand,
     async start() {
@@ -209,6 +233,18 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
           { onInvalid: answerInvalidCommand },
         )
         .catch(subscribed('basket commands'));
+      bus
+        .subscribe(
+          channels.laneControl,
+          {},
+          (command, { lane }) => {
+            const result = controls.handle(lane, command);
+            if (result) publish('lane-control-result', bus.publish(channels.laneControlResult, { lane }, result));
+          },
+          { onInvalid: answerInvalidControl },
+        )
+        .catch(subscribed('lane controls'));
+      await keypads.start();
       ticker = setInterval(tick, deps.tickMs ?? 100);
       simulator?.start();
       log.info(
@@ -218,6 +254,8 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     },
     async stop() {
       stopped = true;
+      await keypads.stop();
+      controls.close();
       simulator?.stop();
       if (ticker) clearInterval(ticker);
       ticker = null;
@@ -227,34 +265,4 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
       store = null;
     },
   };
-}
-
-const laneParamsSchema = z.strictObject({ lane: idSchema });
-
-function registerRoutes(runtime: Runtime, lanes: ReadonlyMap<string, Lane>, runCommand: CheckoutApp['runCommand']): void {
-  const { http } = runtime;
-  const laneOf = (params: unknown): { lane?: Lane; code?: number; error?: string } => {
-    const parsed = laneParamsSchema.safeParse(params);
-    if (!parsed.success) return { code: 400, error: `bad lane id: ${z.prettifyError(parsed.error).replace(/^✖ /, '')}` };
-    const lane = lanes.get(parsed.data.lane);
-    if (!lane) return { code: 404, error: `unknown lane "${parsed.data.lane}": this checkout serves ${[...lanes.keys()].join(', ')}` };
-    return { lane };
-  };
-
-  http.get('/lanes', async (): Promise<{ lanes: LaneStatus[] }> => ({ lanes: [...lanes.values()].map((lane) => lane.status()) }));
-
-  http.get('/lanes/:lane/basket', async (request, reply) => {
-    const { lane, code, error } = laneOf(request.params);
-    if (!lane) return reply.code(code!).send({ error });
-    return lane.basket;
-  });
-
-  http.post('/lanes/:lane/basket', async (request, reply) => {
-    const { lane, code, error } = laneOf(request.params);
-    if (!lane) return reply.code(code!).send({ error });
-    const body = basketCommandSchema.safeParse(request.body);
-    if (!body.success) return reply.code(400).send({ error: `bad command: ${z.prettifyError(body.error)}` });
-    const result = runCommand(lane.id, body.data, 'http');
-    return reply.code(result.status === 'ok' ? 200 : 409).send(result);
-  });
 }

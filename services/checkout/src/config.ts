@@ -16,11 +16,18 @@ import {
   type MqttSettings,
 } from '@sightline/kit';
 import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '@sightline/catalog';
-import { idSchema, localeSchema, normaliseLabel, polygonSchema, WHOLE_FRAME, type Polygon } from '@sightline/schemas';
+import { keyMapSchema } from '@sightline/keypad';
+import { idSchema, laneCommandSchema, localeSchema, normaliseLabel, polygonSchema, WHOLE_FRAME, type Polygon } from '@sightline/schemas';
+import { isSupportedLocale, SUPPORTED_LOCALES } from '@sightline/voice';
+import { DEFAULT_KEYS, MAX_BOUND_KEYS, type LaneKeypadConfig } from './keypads.ts';
 import { MAX_PRESENCES_LIMIT } from './store.ts';
 
 export const MAX_LANES_FILE_BYTES = 256 * 1024;
 export const MAX_LANES = 64;
+/** Languages one lane may switch between. */
+export const MAX_LANE_LOCALES = 8;
+/** Idle times: at least a second, at most a day (what the lane events can say). */
+const MAX_IDLE_SECONDS = 86_400;
 
 const labelList = z
   .string()
@@ -53,6 +60,10 @@ export const checkoutEnvSchema = z.strictObject({
   SIGHTLINE_CHECKOUT_CAMERA_TIMEOUT_SECONDS: env.number(10, 0.1, 3600),
   SIGHTLINE_CHECKOUT_SCALE_TIMEOUT_SECONDS: env.number(30, 0.1, 3600),
   SIGHTLINE_CHECKOUT_SCALE_SIMULATOR: env.bool(false),
+  SIGHTLINE_CHECKOUT_IDLE_WARNING_SECONDS: env
+    .int(120, 1, MAX_IDLE_SECONDS)
+    .describe('no activity this long with items in an open basket: the idle warning (WCAG 2.2.1)'),
+  SIGHTLINE_CHECKOUT_IDLE_END_SECONDS: env.int(60, 1, MAX_IDLE_SECONDS).describe('then this long without activity: the session ends, the basket is abandoned'),
   SIGHTLINE_CHECKOUT_MAX_PRESENCES: env
     .int(64, 1, MAX_PRESENCES_LIMIT)
     .describe('products and unknown labels a lane tracks at once; beyond it the least recently seen is forgotten'),
@@ -82,15 +93,23 @@ export interface LaneTuning {
   /** Products and unknown labels tracked at once (in view or gone less than `clearMs`). */
   maxPresences: number;
   maxPresenceBytes: number;
+  /** No activity this long (an open basket with items): the idle warning. */
+  idleWarningSeconds: number;
+  /** Then this long: the session ends. */
+  idleEndSeconds: number;
 }
 
 export interface LaneConfig {
   id: string;
   camera: string;
+  /** The language a session starts in, and returns to after it. */
   locale: string;
+  /** The languages the shopper can switch between (`language`), `locale` among them. */
+  locales: string[];
   zone: Polygon;
   scale: boolean;
   tuning: LaneTuning;
+  keypad: LaneKeypadConfig | null;
 }
 
 export interface CheckoutConfig {
@@ -117,6 +136,16 @@ const tuningSchema = z.strictObject({
   weightTimeoutMs: z.number().int().min(0).max(3_600_000).optional(),
   cameraTimeoutSeconds: z.number().min(0.1).max(3600).optional(),
   scaleTimeoutSeconds: z.number().min(0.1).max(3600).optional(),
+  idleWarningSeconds: z.number().int().min(1).max(MAX_IDLE_SECONDS).optional(),
+  idleEndSeconds: z.number().int().min(1).max(MAX_IDLE_SECONDS).optional(),
+});
+
+const keypadSchema = z.strictObject({
+  device: z.string().min(1).max(4096).describe('the input device, best its /dev/input/by-id/...-event-kbd link'),
+  keys: keyMapSchema(laneCommandSchema)
+    .refine((keys) => Object.keys(keys).length <= MAX_BOUND_KEYS, `binds at most ${MAX_BOUND_KEYS} keys`)
+    .optional()
+    .describe('key name to command; default: the layout in the README'),
 });
 
 export const lanesFileSchema = z.strictObject({
@@ -126,9 +155,11 @@ export const lanesFileSchema = z.strictObject({
         id: idSchema,
         camera: idSchema,
         locale: localeSchema,
+        locales: z.array(localeSchema).min(1).max(MAX_LANE_LOCALES).optional().describe('the languages `language` cycles through; default [locale]'),
         zone: polygonSchema.optional().describe('default: the whole frame'),
         scale: z.boolean().default(true),
         overrides: tuningSchema.optional(),
+        keypad: keypadSchema.optional(),
       }),
     )
     .min(1, 'must list at least one lane')
@@ -152,6 +183,8 @@ export function tuningFrom(settings: CheckoutEnv): LaneTuning {
     scaleTimeoutMs: Math.round(settings.SIGHTLINE_CHECKOUT_SCALE_TIMEOUT_SECONDS * 1000),
     maxPresences: settings.SIGHTLINE_CHECKOUT_MAX_PRESENCES,
     maxPresenceBytes: settings.SIGHTLINE_CHECKOUT_MAX_PRESENCE_KB * 1024,
+    idleWarningSeconds: settings.SIGHTLINE_CHECKOUT_IDLE_WARNING_SECONDS,
+    idleEndSeconds: settings.SIGHTLINE_CHECKOUT_IDLE_END_SECONDS,
   };
 }
 
@@ -164,6 +197,15 @@ function applyOverrides(base: LaneTuning, overrides: z.infer<typeof tuningSchema
   if (cameraTimeoutSeconds !== undefined) tuning.cameraTimeoutMs = Math.round(cameraTimeoutSeconds * 1000);
   if (scaleTimeoutSeconds !== undefined) tuning.scaleTimeoutMs = Math.round(scaleTimeoutSeconds * 1000);
   return tuning;
+}
+
+/** A lane language must be one the catalog names its products in and one the voice has sentences for. */
+function localeProblems(at: string, locale: string, catalog: CatalogIndex | undefined): string[] {
+  const problems: string[] = [];
+  if (catalog && !catalog.catalog.locales.includes(locale))
+    problems.push(`${at}: ${locale} is not one of the catalog locales (${catalog.catalog.locales.join(', ')})`);
+  if (!isSupportedLocale(locale)) problems.push(`${at}: ${locale} has no sentences to speak (supported: ${SUPPORTED_LOCALES.join(', ')})`);
+  return problems;
 }
 
 /**
@@ -187,25 +229,40 @@ export function loadCheckoutConfig(environment: NodeJS.ProcessEnv = process.env,
     problems.push(...fileProblems);
     if (value) {
       const seen = new Map<string, number>();
+      const devices = new Map<string, number>();
       value.lanes.forEach((lane, index) => {
+        const at = `${key}: ${file}: lanes.${index}`;
         const first = seen.get(lane.id);
-        if (first !== undefined) problems.push(`${key}: ${file}: lanes.${index}.id: duplicate lane id "${lane.id}" (also lanes.${first}.id)`);
+        if (first !== undefined) problems.push(`${at}.id: duplicate lane id "${lane.id}" (also lanes.${first}.id)`);
         seen.set(lane.id, index);
-        if (catalog && !catalog.catalog.locales.includes(lane.locale)) {
-          problems.push(`${key}: ${file}: lanes.${index}.locale: ${lane.locale} is not one of the catalog locales (${catalog.catalog.locales.join(', ')})`);
+        if (lane.locales) {
+          if (!lane.locales.includes(lane.locale)) problems.push(`${at}.locales: must include the lane locale ${lane.locale}`);
+          lane.locales.forEach((locale, i) => {
+            if (lane.locales!.indexOf(locale) !== i) problems.push(`${at}.locales.${i}: ${locale} is listed twice`);
+          });
+        }
+        const locales = lane.locales ? lane.locales.map((locale, i) => [locale, `locales.${i}`] as const) : [[lane.locale, 'locale'] as const];
+        for (const [locale, where] of locales) problems.push(...localeProblems(`${at}.${where}`, locale, catalog));
+        const device = lane.keypad ? path.resolve(cwd, lane.keypad.device) : undefined;
+        if (device !== undefined) {
+          const other = devices.get(device);
+          if (other !== undefined) problems.push(`${at}.keypad.device: ${device} is already the keypad of lanes.${other}`);
+          devices.set(device, index);
         }
       });
       lanes = value.lanes.map((lane) => ({
         id: lane.id,
         camera: lane.camera,
         locale: lane.locale,
+        locales: lane.locales ?? [lane.locale],
         zone: lane.zone ?? WHOLE_FRAME,
         scale: lane.scale,
         tuning: applyOverrides(base, lane.overrides),
+        keypad: lane.keypad ? { device: path.resolve(cwd, lane.keypad.device), keys: lane.keypad.keys ?? { ...DEFAULT_KEYS } } : null,
       }));
     }
   } else {
-    lanes = [{ id: 'lane-1', camera: 'demo', locale: 'en-US', zone: WHOLE_FRAME, scale: true, tuning: base }];
+    lanes = [{ id: 'lane-1', camera: 'demo', locale: 'en-US', locales: ['en-US'], zone: WHOLE_FRAME, scale: true, tuning: base, keypad: null }];
     if (catalog && !catalog.catalog.locales.includes('en-US')) {
       problems.push(
         `SIGHTLINE_CHECKOUT_CATALOG_FILE: the default lane speaks en-US, which the catalog does not name products in; list lanes in SIGHTLINE_CHECKOUT_LANES_FILE`,

@@ -2,12 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import type { CatalogIndex } from '@sightline/catalog';
 import type { Logger } from '@sightline/kit';
-import type { Basket, BasketCommand, BasketItem, Detections, LaneEvent, Product, ProductRef, Scan, Trouble } from '@sightline/schemas';
+import type { Basket, BasketCommand, BasketItem, Detections, LaneEvent, Scan, SpokenLines, Trouble } from '@sightline/schemas';
 import { MAX_BASKET_ITEMS, newBasket, summary, withItems } from './basket.ts';
 import type { LaneConfig } from './config.ts';
+import { keyFor } from './keypads.ts';
 import type { CheckoutMetrics } from './metrics.ts';
+import { LaneNames } from './names.ts';
 import { ScanZone, type ScanDecision } from './scan-zone.ts';
-import { UnstorableStateError, type LaneMemory, type LaneStore, type Quarantined, type StoredLane } from './store.ts';
+import { Session, type IdleStatus } from './session.ts';
+import { TroubleWatch, type CameraView, type TroubleInputs } from './trouble.ts';
+import { restoreLane, UnstorableStateError, type LaneMemory, type LaneStore, type Quarantined, type StoredLane } from './store.ts';
 import { Weighing, type EventBody, type Refusal, type Sale } from './weighing.ts';
 
 /** Where a lane's results go (the app publishes them on the bus). Called after the state is saved. */
@@ -19,14 +23,18 @@ export interface LaneOutput {
 
 export type LaneLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
-export type CommandOutcome = { ok: true; basket: Basket } | { ok: false; error: string };
+export type CommandOutcome = { ok: true; basket: Basket } | { ok: false; reason: 'basket-empty' | 'basket-finished'; error: string };
 
 export interface LaneStatus {
   id: string;
   camera: string;
+  /** The language the shopper hears now, and the ones the lane can switch between. */
   locale: string;
+  locales: string[];
   scale: boolean;
   state: 'idle' | 'item-in-zone' | 'weighing';
+  /** The idle clock: `off` unless the basket is open with items. */
+  idle: IdleStatus;
   inZone: string[];
   /** Products and labels tracked (in view, or seen within `clearMs`), and the bound on them. */
   presences: { held: number; bytes: number; max: number; maxBytes: number };
@@ -49,8 +57,7 @@ export interface LaneDeps {
   registry?: Registry;
 }
 
-/** A lane's camera as capture reports it; `unknown` before any status. */
-export type CameraView = 'online' | 'offline' | 'unknown';
+export type { CameraView };
 
 /**
  * One checkout lane: turns its camera's detections and its scale's readings into priced scans in
@@ -68,13 +75,10 @@ export class Lane {
   readonly #zone: ScanZone;
   readonly #weighing: Weighing;
   readonly #unreadableState: Quarantined | null;
-  readonly #trouble = new Set<Trouble>();
-  readonly #startedAt: number;
+  readonly #trouble: TroubleWatch;
+  readonly #session: Session;
+  readonly #names: LaneNames;
   #basket: Basket;
-  #lastDetectionsAt: number | null = null;
-  /** When this lane last saw its camera's status turn online (null while it is not). */
-  #cameraOnlineAt: number | null = null;
-  #lastReadingAt: number | null = null;
   #dirty = false;
 
   constructor({ config, catalog, store, output, metrics, logger, now, registry }: LaneDeps) {
@@ -85,8 +89,11 @@ export class Lane {
     this.#metrics = metrics;
     this.#log = logger;
     this.#now = now;
-    this.#startedAt = now();
-    const { stored, quarantined } = store.load(config.id);
+    this.#trouble = new TroubleWatch({ scale: config.scale, ...config.tuning }, now());
+    this.#session = new Session({ locale: config.locale, locales: config.locales, ...config.tuning }, now());
+    this.#names = new LaneNames(catalog, () => this.#session.locale);
+    const { stored, basket, quarantined, otherCurrency } = restoreLane(store, config.id, catalog.catalog.currency, now());
+    this.#basket = basket;
     this.#unreadableState = quarantined ?? null;
     if (quarantined) {
       metrics.unreadableStates.inc({ lane: config.id });
@@ -95,19 +102,11 @@ export class Lane {
         'stored lane state is unreadable: kept aside in quarantined_lanes, starting a new basket',
       );
     }
-    if (stored && stored.basket.currency !== catalog.catalog.currency && stored.basket.status === 'open' && stored.basket.items.length > 0) {
+    if (otherCurrency) {
       logger.error(
-        { lane: config.id, stored: stored.basket.currency, catalog: catalog.catalog.currency },
+        { lane: config.id, stored: otherCurrency, catalog: catalog.catalog.currency },
         'stored basket is in another currency than the catalog: it is finished and archived',
       );
-      store.finish(
-        config.id,
-        { ...stored.basket, status: 'finished' },
-        { basket: newBasket(config.id, catalog.catalog.currency, now()), memory: stored.memory },
-      );
-      this.#basket = newBasket(config.id, catalog.catalog.currency, now());
-    } else {
-      this.#basket = stored?.basket ?? newBasket(config.id, catalog.catalog.currency, now());
     }
     const changed = (): void => {
       this.#dirty = true;
@@ -123,7 +122,7 @@ export class Lane {
         sell: (sale) => this.#sell(sale),
         occupancy: () => this.#zone.occupancy(),
         emit: (body) => this.#emit(body),
-        ref: (product, label) => this.#ref(product, label),
+        ref: (product, label) => this.#names.ref(product, label),
         changed,
       },
     });
@@ -138,53 +137,88 @@ export class Lane {
     return this.#basket;
   }
 
+  /** The language the shopper hears now. */
+  get locale(): string {
+    return this.#session.locale;
+  }
+
+  /** Seconds a shopper gets from activity (or more time) to the idle warning. */
+  get idleWarningSeconds(): number {
+    return this.#session.warningSeconds;
+  }
+
   onDetections(detections: Detections): void {
-    this.#lastDetectionsAt = this.#now();
+    this.#trouble.detections(this.#now());
     this.#zone.observe(detections, (decision) => this.#decided(decision, detections));
+    // An item in the zone is a shopper at work.
+    if (this.#zone.inView().length > 0) this.activity();
     this.#flush();
+  }
+
+  /** The shopper did something (a scan, a control, a basket command): the idle clock starts again. */
+  activity(): void {
+    this.#session.activity(this.#now());
+  }
+
+  /** More time: the idle clock starts again. The seconds until the next warning, or null without an open basket holding items. */
+  moreTime(): number | null {
+    if (!this.#sessionRunning()) return null;
+    this.activity();
+    return this.#session.warningSeconds;
+  }
+
+  /** The next of the lane's languages for what follows; null when the lane has one. */
+  switchLanguage(): { from: string; to: string } | null {
+    return this.#session.nextLanguage();
+  }
+
+  /** The basket read line by line, named in the shopper's language. */
+  read(basket: Basket = this.#basket): SpokenLines {
+    return this.#names.read(basket.items);
   }
 
   onWeight(grams: number, stable: boolean | undefined): void {
     const now = this.#now();
-    this.#lastReadingAt = now;
+    this.#trouble.reading(now);
     this.#weighing.reading(grams, stable, now);
     this.#flush();
   }
 
   /**
-   * Timers: settling by time, waiting for the scale, and trouble.
+   * Timers: settling by time, waiting for the scale, trouble, and the idle clock.
    * `camera`: what capture says of the lane's camera (`offline` too while capture itself is), or
    * `unknown` when it never said anything.
    */
-  tick(inputs: { camera: CameraView; inferenceOffline: boolean }): void {
+  tick(inputs: TroubleInputs): void {
     const now = this.#now();
     this.#zone.expire();
     this.#weighing.tick(now);
-    const { cameraTimeoutMs, scaleTimeoutMs } = this.config.tuning;
-    if (inputs.camera !== 'online') this.#cameraOnlineAt = null;
-    else this.#cameraOnlineAt ??= now;
-    const silentSince = Math.max(this.#lastDetectionsAt ?? this.#startedAt, this.#cameraOnlineAt ?? 0);
-    const detectionsStale = now - silentSince >= cameraTimeoutMs;
-    // A camera capture reports online that yields no detections is item recognition not working;
-    // only a camera capture never reported is judged by the silence alone.
-    this.#setTrouble('inference-offline', inputs.inferenceOffline || (inputs.camera === 'online' && detectionsStale));
-    this.#setTrouble('camera-offline', inputs.camera === 'offline' || (inputs.camera === 'unknown' && detectionsStale && !inputs.inferenceOffline));
-    this.#setTrouble('scale-offline', this.config.scale && now - (this.#lastReadingAt ?? this.#startedAt) >= scaleTimeoutMs);
+    for (const { problem, active } of this.#trouble.tick(now, inputs)) this.#troubleChanged(problem, active);
+    const step = this.#session.tick(now, this.#sessionRunning());
+    if (step === 'warn') {
+      const key = this.config.keypad ? keyFor(this.config.keypad.keys, 'more-time') : undefined;
+      this.#log.info({ lane: this.id, remainingSeconds: this.#session.endSeconds }, 'idle: the shopper is warned');
+      this.#emit({ type: 'idle-warning', remainingSeconds: this.#session.endSeconds, ...(key ? { moreTimeKey: key } : {}) });
+    } else if (step === 'end') {
+      this.#endSession();
+    }
     this.#flush();
   }
 
   command(command: BasketCommand): CommandOutcome {
     const now = this.#now();
     const basket = this.#basket;
+    this.activity();
     switch (command.action) {
       case 'remove-last': {
-        if (basket.status === 'finished') return { ok: false, error: `the basket of lane ${this.id} is finished: there is nothing to remove` };
+        if (basket.status !== 'open')
+          return { ok: false, reason: 'basket-finished', error: `the basket of lane ${this.id} is finished: there is nothing to remove` };
         const item = basket.items.at(-1);
-        if (!item) return { ok: false, error: `the basket of lane ${this.id} is empty: there is nothing to remove` };
+        if (!item) return { ok: false, reason: 'basket-empty', error: `the basket of lane ${this.id} is empty: there is nothing to remove` };
         this.#basket = withItems(basket, basket.items.slice(0, -1), now);
         this.#save();
         this.#output.basket(this.#basket);
-        this.#emit({ type: 'removed', item, product: this.#refForItem(item), currency: basket.currency, basket: summary(this.#basket) });
+        this.#emit({ type: 'removed', item, product: this.#names.forItem(item), currency: basket.currency, basket: summary(this.#basket) });
         return { ok: true, basket: this.#basket };
       }
       case 'clear': {
@@ -196,14 +230,18 @@ export class Lane {
         return { ok: true, basket: this.#basket };
       }
       case 'finish': {
-        if (basket.status === 'finished') return { ok: false, error: `the basket of lane ${this.id} is already finished: scan an item to start a new one` };
-        if (basket.items.length === 0) return { ok: false, error: `the basket of lane ${this.id} is empty: there is nothing to pay for` };
+        if (basket.status !== 'open')
+          return { ok: false, reason: 'basket-finished', error: `the basket of lane ${this.id} is already finished: scan an item to start a new one` };
+        if (basket.items.length === 0)
+          return { ok: false, reason: 'basket-empty', error: `the basket of lane ${this.id} is empty: there is nothing to pay for` };
         this.#weighing.cancel('basket finished');
         this.#basket = { ...basket, status: 'finished', updatedAt: now };
         this.#store.finish(this.id, this.#basket, this.#stored());
         this.#dirty = false;
         this.#output.basket(this.#basket);
-        this.#emit({ type: 'total', currency: this.#basket.currency, basket: summary(this.#basket) });
+        // The receipt in the language the shopper chose; the next shopper starts in the lane's own.
+        this.#emit({ type: 'total', currency: this.#basket.currency, basket: summary(this.#basket), receipt: this.read() });
+        this.#session.reset(now);
         return { ok: true, basket: this.#basket };
       }
     }
@@ -214,13 +252,15 @@ export class Lane {
     return {
       id: this.id,
       camera: this.config.camera,
-      locale: this.config.locale,
+      locale: this.#session.locale,
+      locales: this.config.locales,
       scale: this.config.scale,
       state: this.#weighing.busy ? 'weighing' : inZone.length > 0 ? 'item-in-zone' : 'idle',
+      idle: this.#session.idle(this.#sessionRunning()),
       inZone,
       presences: this.#zone.bounds(),
       unreadableState: this.#unreadableState,
-      trouble: [...this.#trouble],
+      trouble: this.#trouble.active(),
       weightGrams: this.#weighing.latestGrams,
       basket: {
         id: this.#basket.id,
@@ -251,10 +291,10 @@ export class Lane {
   #sell({ pending, weightGrams, priceMinor, accountedGrams }: Sale): Refusal | null {
     const now = this.#now();
     const { product } = pending;
-    if (this.#basket.status === 'finished') this.#basket = newBasket(this.id, this.#catalog.catalog.currency, now);
+    if (this.#basket.status !== 'open') this.#basket = newBasket(this.id, this.#catalog.catalog.currency, now);
     if (this.#basket.items.length >= MAX_BASKET_ITEMS) return { reason: 'basket-full', why: `the basket holds ${MAX_BASKET_ITEMS} items` };
     const id = `scan-${randomUUID()}`;
-    const ref = this.#ref(product, pending.label);
+    const ref = this.#names.ref(product, pending.label);
     const item: BasketItem = {
       id,
       sku: product.sku,
@@ -277,12 +317,13 @@ export class Lane {
     }
     this.#basket = basket;
     this.#dirty = false;
+    this.activity();
     this.#metrics.scans.inc({ lane: this.id, pricing: product.price.per });
     this.#log.info({ lane: this.id, sku: product.sku, quantity: pending.quantity, grams: weightGrams, priceMinor, basket: this.#basket.id }, 'scanned');
     const scan: Scan = {
       id,
       lane: this.id,
-      locale: this.config.locale,
+      locale: this.#session.locale,
       at: now,
       camera: this.config.camera,
       seq: pending.seq,
@@ -302,28 +343,38 @@ export class Lane {
     return null;
   }
 
-  #setTrouble(problem: Trouble, active: boolean): void {
-    if (active === this.#trouble.has(problem)) return;
-    if (active) this.#trouble.add(problem);
-    else this.#trouble.delete(problem);
+  #troubleChanged(problem: Trouble, active: boolean): void {
     this.#metrics.trouble.set({ lane: this.id, problem }, active ? 1 : 0);
     this.#log[active ? 'warn' : 'info']({ lane: this.id, problem }, active ? 'trouble began' : 'trouble ended');
     this.#emit({ type: 'trouble', problem, state: active ? 'begin' : 'end' });
   }
 
   #emit(body: EventBody): void {
-    const event = { id: `ev-${randomUUID()}`, lane: this.id, locale: this.config.locale, at: this.#now(), ...body } as LaneEvent;
+    const event = { id: `ev-${randomUUID()}`, lane: this.id, locale: this.#session.locale, at: this.#now(), ...body } as LaneEvent;
     this.#metrics.laneEvents.inc({ lane: this.id, type: event.type });
     this.#output.event(event);
   }
 
-  #ref(product: Product, label: string): ProductRef {
-    return this.#catalog.ref(product, label, this.config.locale);
+  /** The idle clock runs only while there is something to lose: an open basket with items. */
+  #sessionRunning(): boolean {
+    return this.#basket.status === 'open' && this.#basket.items.length > 0;
   }
 
-  #refForItem(item: BasketItem): ProductRef {
-    const product = this.#catalog.catalog.products.find((p) => p.sku === item.sku);
-    return product ? this.#ref(product, product.labels[0]!) : { sku: item.sku, label: item.sku, name: item.name, spoken: { one: item.name } };
+  /**
+   * The shopper left (no activity through the warning and after it): the basket is archived as
+   * abandoned, never lost, and the lane starts a new one in its own language.
+   */
+  #endSession(): void {
+    const now = this.#now();
+    const abandoned: Basket = { ...this.#basket, status: 'abandoned', updatedAt: now };
+    this.#weighing.cancel('session ended');
+    this.#basket = newBasket(this.id, this.#catalog.catalog.currency, now);
+    this.#store.finish(this.id, abandoned, this.#stored());
+    this.#dirty = false;
+    this.#log.info({ lane: this.id, basket: abandoned.id, count: abandoned.count, totalMinor: abandoned.totalMinor }, 'idle: session ended, basket abandoned');
+    this.#output.basket(this.#basket);
+    this.#emit({ type: 'session-ended', reason: 'timeout', currency: abandoned.currency, basket: summary(abandoned) });
+    this.#session.reset(now);
   }
 
   #stored(basket: Basket = this.#basket): StoredLane {

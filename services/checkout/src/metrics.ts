@@ -8,6 +8,7 @@ export interface CheckoutMetrics {
   weightMismatches: Counter<'lane'>;
   unmatchedWeights: Counter<'lane'>;
   commands: Counter<'action' | 'result' | 'via'>;
+  controls: Counter<'command' | 'outcome' | 'source'>;
   dropped: Counter<'channel' | 'reason'>;
   laneEvents: Counter<'lane' | 'type'>;
   trouble: Gauge<'lane' | 'problem'>;
@@ -47,6 +48,12 @@ export function createCheckoutMetrics(registry: Registry): CheckoutMetrics {
       name: 'sightline_checkout_commands_total',
       help: 'Basket commands by action, result and channel (mqtt, http)',
       labelNames: ['action', 'result', 'via'],
+      registers,
+    }),
+    controls: new Counter({
+      name: 'sightline_checkout_controls_total',
+      help: "Shopper controls by command, outcome (`speaker` for the speaker's commands, which checkout only notes as activity) and source",
+      labelNames: ['command', 'outcome', 'source'],
       registers,
     }),
     dropped: new Counter({

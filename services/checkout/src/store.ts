@@ -2,6 +2,7 @@ import type { StatementSync } from 'node:sqlite';
 import { openDatabase } from '@sightline/kit';
 import { z } from 'zod';
 import { basketSchema, type Basket } from '@sightline/schemas';
+import { newBasket } from './basket.ts';
 
 /** The most presences (products and unknown labels in view) a lane may be configured to track. */
 export const MAX_PRESENCES_LIMIT = 1000;
@@ -42,8 +43,13 @@ export interface LaneStore {
   load(lane: string): { stored?: StoredLane; quarantined?: Quarantined };
   /** Throws UnstorableStateError (and writes nothing) for a state `load` would refuse. */
   save(lane: string, state: StoredLane): void;
-  /** Keeps a finished basket for the record, in the same transaction as the lane's new state. */
+  /**
+   * Keeps a finished or abandoned basket for the record (`finished_baskets`, its status in the
+   * basket), in the same transaction as the lane's new state.
+   */
   finish(lane: string, finished: Basket, state: StoredLane): void;
+  /** A basket kept by `finish`, read back through the same schema. */
+  archived(id: string): Basket | undefined;
   close(): void;
 }
 
@@ -85,6 +91,7 @@ export function openLaneStore(dataDir: string, now: () => number = Date.now): La
     'INSERT INTO quarantined_lanes (lane, basket, memory, updated_at, quarantined_at, reason) SELECT lane, basket, memory, updated_at, ?, ? FROM lanes WHERE lane = ?',
   );
   const remove: StatementSync = db.prepare('DELETE FROM lanes WHERE lane = ?');
+  const selectArchived: StatementSync = db.prepare('SELECT basket FROM finished_baskets WHERE id = ?');
 
   const transaction = <T>(work: () => T): T => {
     db.exec('BEGIN IMMEDIATE');
@@ -143,8 +150,33 @@ export function openLaneStore(dataDir: string, now: () => number = Date.now): La
         write(lane, state);
       });
     },
+    archived(id) {
+      const row = selectArchived.get(id) as { basket: string } | undefined;
+      return row ? basketSchema.parse(JSON.parse(row.basket)) : undefined;
+    },
     close() {
       if (db.isOpen) db.close();
     },
   };
+}
+
+/**
+ * What a lane starts from: its stored state, or a new basket when there is none or it was
+ * unreadable (`quarantined`). An open basket in another currency than the catalog's cannot go on:
+ * it is finished and archived (`otherCurrency`), and a new one starts.
+ */
+export function restoreLane(
+  store: LaneStore,
+  lane: string,
+  currency: string,
+  now: number,
+): { stored?: StoredLane; basket: Basket; quarantined?: Quarantined; otherCurrency?: string } {
+  const { stored, quarantined } = store.load(lane);
+  const q = quarantined ? { quarantined } : {};
+  if (!stored) return { basket: newBasket(lane, currency, now), ...q };
+  const { basket } = stored;
+  if (basket.currency === currency || basket.status !== 'open' || basket.items.length === 0) return { stored, basket, ...q };
+  const fresh = newBasket(lane, currency, now);
+  store.finish(lane, { ...basket, status: 'finished' }, { basket: fresh, memory: stored.memory });
+  return { stored, basket: fresh, otherCurrency: basket.currency, ...q };
 }

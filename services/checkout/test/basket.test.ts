@@ -8,7 +8,11 @@ const donut = { label: 'donut', at: [0.3, 0.3] as [number, number] };
 
 test('remove-last, finish and clear change the basket and are announced', (t) => {
   const h = laneHarness(t, noScale);
-  assert.deepEqual(h.lane.command({ action: 'remove-last' }), { ok: false, error: 'the basket of lane lane-1 is empty: there is nothing to remove' });
+  assert.deepEqual(h.lane.command({ action: 'remove-last' }), {
+    ok: false,
+    reason: 'basket-empty',
+    error: 'the basket of lane lane-1 is empty: there is nothing to remove',
+  });
   assert.equal(h.lane.command({ action: 'finish' }).ok, false);
   h.frames(3, [bottle]);
   h.frames(3, [bottle, donut]);

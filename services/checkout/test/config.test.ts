@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { ConfigError } from '@sightline/kit';
 import { loadCheckoutConfig } from '../src/config.ts';
 import { SAMPLE_CATALOG_FILE } from '@sightline/catalog';
+import { DEFAULT_KEYS } from '../src/keypads.ts';
 import { DEFAULT_TUNING, writeTemp } from './helpers.ts';
 
 function problemsOf(env: NodeJS.ProcessEnv): string[] {
@@ -226,4 +227,150 @@ test('presence bounds: at most 1000, what the stored state can hold', () => {
   assert.equal(config.lanes[0]!.tuning.maxPresences, 1000);
   assert.equal(config.lanes[0]!.tuning.maxPresenceBytes, 64 * 1024);
   assert.match(problemsOf({ SIGHTLINE_CHECKOUT_MAX_PRESENCES: '1001' }).join('\n'), /SIGHTLINE_CHECKOUT_MAX_PRESENCES/);
+});
+
+test('lane controls in the lanes file: languages, idle times, a keypad with the default or its own keys', (t) => {
+  const file = writeTemp(
+    t,
+    'lanes.yaml',
+    `
+lanes:
+  - id: lane-1
+    camera: cam-a
+    locale: es-ES
+    locales: [en-US, es-ES]
+    keypad: { device: /dev/input/by-id/usb-1a2c_USB_Keypad-event-kbd }
+    overrides: { idleWarningSeconds: 300 }
+  - id: lane-2
+    camera: cam-b
+    locale: en-US
+    keypad: { device: keypads/two, keys: { KP5: repeat, KPENTER: finish, F1: help } }
+`,
+  );
+  const config = loadCheckoutConfig({ SIGHTLINE_CHECKOUT_LANES_FILE: file, SIGHTLINE_CHECKOUT_IDLE_END_SECONDS: '45' }, '/srv');
+  const [a, b] = config.lanes;
+  assert.deepEqual([a!.locale, a!.locales], ['es-ES', ['en-US', 'es-ES']]);
+  assert.deepEqual([b!.locale, b!.locales], ['en-US', ['en-US']]);
+  assert.deepEqual([a!.tuning.idleWarningSeconds, a!.tuning.idleEndSeconds], [300, 45]);
+  assert.deepEqual([b!.tuning.idleWarningSeconds, b!.tuning.idleEndSeconds], [120, 45]);
+  assert.deepEqual(a!.keypad, { device: '/dev/input/by-id/usb-1a2c_USB_Keypad-event-kbd', keys: DEFAULT_KEYS });
+  assert.deepEqual(b!.keypad, { device: '/srv/keypads/two', keys: { KP5: 'repeat', KPENTER: 'finish', F1: 'help' } });
+  assert.equal(loadCheckoutConfig({}, '/srv').lanes[0]!.keypad, null);
+});
+
+test('lane controls: every bad language, key and idle time is reported at once', (t) => {
+  const catalog = writeTemp(
+    t,
+    'catalog.yaml',
+    `
+currency: EUR
+locales: [en-US, de-DE]
+products:
+  - { sku: A, labels: [apple], name: { en-US: Apple, de-DE: Apfel }, price: { per: kg, minor: 199 }, weight: { min: 100, max: 300 } }
+`,
+  );
+  const tooMany = Object.fromEntries(
+    [
+      'KP0',
+      'KP1',
+      'KP2',
+      'KP3',
+      'KP4',
+      'KP5',
+      'KP6',
+      'KP7',
+      'KP8',
+      'KP9',
+      'F1',
+      'F2',
+      'F3',
+      'F4',
+      'F5',
+      'F6',
+      'F7',
+      'F8',
+      'F9',
+      'F10',
+      'F11',
+      'F12',
+      '0',
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+      '6',
+      '7',
+      '8',
+      '9',
+      'KPDOT',
+      'KPPLUS',
+      'KPMINUS',
+      'KPENTER',
+      'KPSLASH',
+      'KPASTERISK',
+      'ENTER',
+      'TAB',
+      'SPACE',
+    ].map((k) => [k, 'repeat']),
+  );
+  const lanes = writeTemp(
+    t,
+    'lanes.json',
+    JSON.stringify({
+      lanes: [
+        {
+          id: 'a',
+          camera: 'demo',
+          locale: 'en-US',
+          locales: ['de-DE', 'fr-FR', 'de-DE'],
+          keypad: { device: '/dev/input/k', keys: { kp5: 'repeat', KP1: 'dance' } },
+        },
+        {
+          id: 'b',
+          camera: 'demo',
+          locale: 'de-DE',
+          keypad: { device: '/dev/input/k', keys: tooMany },
+          overrides: { idleWarningSeconds: 0, idleEndSeconds: 1.5 },
+        },
+        { id: 'c', camera: 'demo', locale: 'en-US', locales: [], keypad: { keys: {} } },
+      ],
+    }),
+  );
+  const text = problemsOf({ SIGHTLINE_CHECKOUT_CATALOG_FILE: catalog, SIGHTLINE_CHECKOUT_LANES_FILE: lanes }).join('\n');
+  for (const expected of [
+    /lanes\.0\.keypad\.keys\.kp5: unknown key name "kp5" \(did you mean "KP5"\?\)/,
+    /lanes\.0\.keypad\.keys\.KP1/,
+    /lanes\.1\.keypad\.keys: binds at most 40 keys/,
+    /lanes\.1\.overrides\.idleWarningSeconds/,
+    /lanes\.1\.overrides\.idleEndSeconds/,
+    /lanes\.2\.locales/,
+    /lanes\.2\.keypad\.device/,
+  ]) {
+    assert.match(text, expected);
+  }
+  // Once the file is well-formed, the lanes are checked against the catalog, the voice and each other.
+  const crossed = writeTemp(
+    t,
+    'crossed.yaml',
+    `
+lanes:
+  - { id: a, camera: demo, locale: en-US, locales: [de-DE, fr-FR, de-DE], keypad: { device: /dev/input/k } }
+  - { id: b, camera: demo, locale: de-DE, keypad: { device: /dev/input/../input/k } }
+`,
+  );
+  const problems = problemsOf({ SIGHTLINE_CHECKOUT_CATALOG_FILE: catalog, SIGHTLINE_CHECKOUT_LANES_FILE: crossed });
+  assert.deepEqual(
+    problems.map((p) => p.replace(/^.*?: lanes\./, 'lanes.')),
+    [
+      'lanes.0.locales: must include the lane locale en-US',
+      'lanes.0.locales.2: de-DE is listed twice',
+      'lanes.0.locales.0: de-DE has no sentences to speak (supported: en-US, es-ES, fr-FR)',
+      'lanes.0.locales.1: fr-FR is not one of the catalog locales (en-US, de-DE)',
+      'lanes.0.locales.2: de-DE has no sentences to speak (supported: en-US, es-ES, fr-FR)',
+      'lanes.1.locale: de-DE has no sentences to speak (supported: en-US, es-ES, fr-FR)',
+      'lanes.1.keypad.device: /dev/input/k is already the keypad of lanes.0',
+    ],
+  );
+  assert.match(problemsOf({ SIGHTLINE_CHECKOUT_IDLE_WARNING_SECONDS: '0' }).join('\n'), /SIGHTLINE_CHECKOUT_IDLE_WARNING_SECONDS/);
 });

@@ -6,9 +6,24 @@ import { connect } from 'mqtt';
 import { Registry } from 'prom-client';
 import { loadCatalog, SAMPLE_CATALOG_FILE, type CatalogIndex } from '@sightline/catalog';
 import { createLogger, type Logger } from '@sightline/kit';
-import { waitUntil } from '@sightline/kit/testing';
-import { createBus, createTopics, WHOLE_FRAME, type Basket, type Bus, type Channel, type Detections, type LaneEvent, type Scan } from '@sightline/schemas';
+import { startTestBroker, waitUntil } from '@sightline/kit/testing';
+import {
+  channels,
+  createBus,
+  createTopics,
+  WHOLE_FRAME,
+  type Basket,
+  type BasketItem,
+  type Bus,
+  type Channel,
+  type ControlCommand,
+  type ControlResult,
+  type Detections,
+  type LaneEvent,
+  type Scan,
+} from '@sightline/schemas';
 import { createCheckoutApp, type CheckoutApp, type CheckoutDeps } from '../src/app.ts';
+import { newBasket, withItems } from '../src/basket.ts';
 import type { CheckoutConfig, LaneConfig, LaneTuning } from '../src/config.ts';
 import { Lane, type CameraView } from '../src/lane.ts';
 import { createCheckoutMetrics, type CheckoutMetrics } from '../src/metrics.ts';
@@ -49,15 +64,20 @@ export const DEFAULT_TUNING: LaneTuning = {
   scaleTimeoutMs: 30_000,
   maxPresences: 64,
   maxPresenceBytes: 256 * 1024,
+  idleWarningSeconds: 120,
+  idleEndSeconds: 60,
 };
 
 export function laneConfig(overrides: Partial<Omit<LaneConfig, 'tuning'>> & { tuning?: Partial<LaneTuning> } = {}): LaneConfig {
+  const locale = overrides.locale ?? 'en-US';
   return {
     id: 'lane-1',
     camera: 'demo',
-    locale: 'en-US',
+    locale,
+    locales: [locale],
     zone: WHOLE_FRAME,
     scale: true,
+    keypad: null,
     ...overrides,
     tuning: { ...DEFAULT_TUNING, ...overrides.tuning },
   };
@@ -233,4 +253,59 @@ export async function startApp(t: TestContext, config: CheckoutConfig, deps: Che
     await stop();
   };
   return app;
+}
+
+/** Writes a lane's basket into the store before the lane starts: `count` items cycling through some catalog products. */
+export function seedBasket(dataDir: string, lane: string, count: number, at: number): Basket {
+  const kinds: Array<Omit<BasketItem, 'id' | 'at'>> = [
+    { sku: 'BAKERY-DONUT', name: 'Glazed donut', quantity: 2, weightGrams: null, unitPriceMinor: 149, priceMinor: 298 },
+    { sku: 'PRODUCE-ORANGE', name: 'Oranges', quantity: 1, weightGrams: 182.5, unitPriceMinor: 330, priceMinor: 60 },
+    { sku: 'DRINK-WATER-500', name: 'Spring water 500 ml', quantity: 1, weightGrams: 512, unitPriceMinor: 129, priceMinor: 129 },
+  ];
+  const items = Array.from({ length: count }, (_, i) => ({ ...kinds[i % kinds.length]!, id: `scan-seed-${i}`, at: at + i }));
+  const basket = withItems(newBasket(lane, 'USD', at), items, at + count);
+  const store = openLaneStore(dataDir, () => at);
+  store.save(lane, { basket, memory: { scanned: [], accountedGrams: 0 } });
+  store.close();
+  return basket;
+}
+
+export async function sendFrames(peer: Peer, clock: Clock, count: number, objects: Obj[], camera = 'demo'): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await peer.bus.publish(channels.detections, { camera }, detections(camera, clock.t, objects));
+    clock.advance(200);
+  }
+}
+
+let transactions = 0;
+
+/** Sends a control over MQTT with a fresh transaction and waits for checkout's answer to it. */
+export async function sendControl(peer: Peer, results: ControlResult[], command: ControlCommand, lane = 'lane-1'): Promise<ControlResult> {
+  const transaction = `tx-${++transactions}`;
+  await peer.bus.publish(channels.laneControl, { lane }, { ...command, transaction });
+  await waitUntil(`the answer to ${command.command}`, () => results.some((r) => r.transaction === transaction));
+  return results.find((r) => r.transaction === transaction)!;
+}
+
+/** A checkout on a real broker with a fake clock, and a peer collecting what it publishes. */
+export async function controlSetup(
+  t: TestContext,
+  lanes: LaneConfig[],
+  options: { deps?: CheckoutDeps; before?: (dataDir: string, clock: Clock) => void } = {},
+) {
+  const broker = await startTestBroker(t);
+  const clock = new Clock();
+  const dataDir = tempDir(t);
+  options.before?.(dataDir, clock);
+  const config = testConfig(dataDir, broker.url, { lanes });
+  const peer = await connectPeer(t, broker.url);
+  const results = await peer.collect(channels.laneControlResult);
+  const controls = await peer.collect(channels.laneControl);
+  const events = await peer.collect(channels.laneEvent);
+  const baskets = await peer.collect(channels.basket);
+  const scans = await peer.collect(channels.scan);
+  const app = await startApp(t, config, { now: clock.now, tickMs: 3_600_000, ...options.deps });
+  const eventsOf = <T extends LaneEvent['type']>(type: T) => events.filter((e) => e.type === type) as Extract<LaneEvent, { type: T }>[];
+  const control = (command: ControlCommand, lane = 'lane-1') => sendControl(peer, results, command, lane);
+  return { broker, clock, dataDir, config, peer, results, controls, events, baskets, scans, app, eventsOf, control };
 }
