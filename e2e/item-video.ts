@@ -17,14 +17,17 @@ export interface FirstItem {
  * tangerine emoji in the middle for `itemSeconds`. The default detector calls that tangerine an
  * orange (about 0.48), so the checkout's sample catalog sells it as one. With `first`, another
  * item comes and goes before it (the teddy bear 1f9f8 is a "teddy bear" at about 0.79, which the
- * sample catalog does not sell), each followed by `emptySeconds` of empty counter.
+ * sample catalog does not sell), each followed by `emptySeconds` of empty counter. `tailSeconds`
+ * of empty counter end the video.
  */
 export async function makeItemVideo(
   dir: string,
-  options: { emptySeconds?: number; itemSeconds?: number; codepoint?: string; first?: FirstItem } = {},
+  options: { emptySeconds?: number; itemSeconds?: number; codepoint?: string; first?: FirstItem; tailSeconds?: number } = {},
 ): Promise<string> {
   const empty = options.emptySeconds ?? 2;
   const item = options.itemSeconds ?? 6;
+  // An empty counter after the item, when the video must not show it again soon (it loops).
+  const tail = options.tailSeconds ?? 0;
   const require = createRequire(import.meta.url);
   const emojiDir = join(require.resolve('@lobehub/fluent-emoji-3d/package.json'), '..', 'assets');
   const overlay = async (codepoint: string, name: string): Promise<string> => {
@@ -43,11 +46,11 @@ export async function makeItemVideo(
     const { seconds } = options.first;
     inputs.push('-i', await overlay(options.first.codepoint, 'first-item.png'));
     const itemStart = empty + seconds + empty;
-    total = itemStart + item;
-    filter = `[0][2]overlay=${centre}:enable='between(t,${empty},${empty + seconds})'[a];[a][1]overlay=${centre}:enable='gte(t,${itemStart})'`;
+    total = itemStart + item + tail;
+    filter = `[0][2]overlay=${centre}:enable='between(t,${empty},${empty + seconds})'[a];[a][1]overlay=${centre}:enable='between(t,${itemStart},${itemStart + item})'`;
   } else {
-    total = empty + item;
-    filter = `[0][1]overlay=${centre}:enable='gte(t,${empty})'`;
+    total = empty + item + tail;
+    filter = `[0][1]overlay=${centre}:enable='between(t,${empty},${empty + item})'`;
   }
   const video = join(dir, 'item.mp4');
   await run('ffmpeg', [
