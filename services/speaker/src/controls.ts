@@ -59,6 +59,8 @@ export class Controls {
     // request this speaker sent itself was already preceded by the repeat's cut.
     if (pausing) player.pause(lane);
     else if (!resuming && control.source !== 'speaker') player.cut(lane);
+    // "Twice in a row": anything else the shopper asks for in between makes the next repeat a repeat.
+    if (command !== 'repeat' && control.source !== 'speaker') player.laneState(lane).lastRepeatAt = null;
     if (commandOwner[command] !== 'speaker') {
       this.count(command, 'checkout');
       return;

@@ -107,6 +107,11 @@ test('repeat plays the last announcement again from memory, every part of it; a 
   );
   for (let i = 0; i < 3; i++) assert.ok(clips[5 + i]!.samples.equals(clips[2 + i]!.samples), `part ${i + 1} the same`);
   assert.equal(lane(app, 'lane-1')!.lastAnnouncement, 'ev-total');
+  // Twice in a row only: with another control in between, a repeat is a repeat.
+  await peer.control('lane-1', 'help');
+  await waitUntil('help seen', async () => (await metricValue(app, 'sightline_speaker_controls_total', { command: 'help', outcome: 'checkout' })) === 1);
+  assert.equal((await control(peer, 'lane-1', 'repeat')).outcome, 'repeated');
+  assert.equal(peer.commands.filter((c) => c.command === 'basket').length, 1);
 });
 
 test('pause keeps the rest of the clip and holds the lane while other lanes play; resume plays the rest, then the queue', async (t) => {
@@ -265,7 +270,14 @@ test('a headset lane plays on its own output, at its own volume; volume answers 
   await waitUntil('played', () => clipsIn(headsetDir).length === 2);
   const louder = levelDb(clipsIn(headsetDir)[1]!.samples) - original;
   assert.ok(Math.abs(louder - -3) <= 0.5, `level 5 on the headset: ${louder.toFixed(2)} dB`);
-  assert.deepEqual(lane(app, 'lane-2')!.volume, { output: 'headset', level: 5, steps: 8 });
+  const report = (await app.runtime.http.inject({ url: '/lanes' })).json();
+  const reported = report.lanes.find((l: { lane: string }) => l.lane === 'lane-2');
+  assert.deepEqual(
+    { paused: reported.paused, volume: reported.volume, lastAnnouncement: reported.lastAnnouncement },
+    { paused: false, volume: { output: 'headset', level: 5, steps: 8 }, lastAnnouncement: 'private-2' },
+  );
+  const metrics = (await app.runtime.http.inject({ url: '/metrics' })).body;
+  assert.match(metrics, /^sightline_speaker_controls_total\{command="volume-up",outcome="volume"[^}]*\} 2$/m);
 });
 
 test('a receipt of 35 parts and a basket read-out, older than the max age, all play in order; none is dropped', async (t) => {
