@@ -30,9 +30,15 @@ export function isLastPart(item: Announcement): boolean {
   return item.part === undefined || item.part.index >= item.part.count - 1;
 }
 
-/** What a paused lane may still play: the answer to a control given after the pause ("Paused.", "Volume 7 of 8"). */
+/**
+ * What a paused lane may still play: the answer to a control given after the pause ("Paused.",
+ * "Volume 7 of 8"), and the warning that the session is about to end (a pause must not let the
+ * time run out unheard).
+ */
 export function playsWhilePaused(item: Announcement, state: LaneState): boolean {
-  return item.asked === 'feedback' && item.sourceAt >= state.pausedAt;
+  return (
+    (item.asked === 'feedback' && item.sourceAt >= state.pausedAt) || (item.kind === 'speech' && item.sourceKind === 'idle-warning' && item.asked === undefined)
+  );
 }
 
 /** Asked for, then must-play, then the rest: a clip may push out waiting clips of its own rank or lower. */

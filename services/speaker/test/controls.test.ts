@@ -148,7 +148,7 @@ test('pause keeps the rest of the clip and holds the lane while other lanes play
   assert.equal(lane(app, 'lane-1')!.paused, false);
 });
 
-test('while paused, the answer to a later control is heard (and the lane stays paused); answers to earlier ones wait', async (t) => {
+test('while paused, the answer to a later control and an idle warning are heard (and the lane stays paused); answers to earlier ones wait', async (t) => {
   const { app, peer, played } = await speaker(t);
   await peer.control('lane-1', 'pause');
   const paused = await nextResult(peer, 'paused');
@@ -158,13 +158,16 @@ test('while paused, the answer to a later control is heard (and the lane stays p
   // What tts makes of the result: "Paused."
   await peer.say('lane-1', { frequency: 3200, ms: 200, sourceId: paused.id, sourceAt: paused.at, kind: 'control', command: 'pause' });
   await waitUntil('"Paused." is heard', () => played().includes(`lane-1 control ${paused.id}`));
+  // The session is about to end: the shopper must hear it, paused or not.
+  await peer.say('lane-1', { frequency: 3800, ms: 150, sourceId: 'ev-idle', kind: 'idle-warning' });
+  await waitUntil('the warning is heard', () => played().includes('lane-1 idle-warning ev-idle'));
   await sleep(300);
-  assert.deepEqual(played(), [`lane-1 control ${paused.id}`]);
+  assert.deepEqual(played(), [`lane-1 control ${paused.id}`, 'lane-1 idle-warning ev-idle']);
   assert.equal(lane(app, 'lane-1')!.paused, true);
   assert.equal(lane(app, 'lane-1')!.queued, 2);
   await control(peer, 'lane-1', 'resume');
-  await waitUntil('the rest', () => played().length === 3);
-  assert.deepEqual(played(), [`lane-1 control ${paused.id}`, 'lane-1 control ctl-help', 'lane-1 scan held']);
+  await waitUntil('the rest', () => played().length === 4);
+  assert.deepEqual(played(), [`lane-1 control ${paused.id}`, 'lane-1 idle-warning ev-idle', 'lane-1 control ctl-help', 'lane-1 scan held']);
 });
 
 test('stop drops everything waiting for the lane, and parts of it that arrive later; the lane plays again afterwards', async (t) => {
