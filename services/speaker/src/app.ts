@@ -1,17 +1,20 @@
 import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, checkPcm, pcmDurationMs, type Audio, type LaneEvent, type Pcm, type Scan } from '@sightline/schemas';
+import { channels, checkPcm, pcmDurationMs, type Audio, type ControlCommand, type LaneEvent, type Pcm, type Scan } from '@sightline/schemas';
 import type { SpeakerConfig } from './config.ts';
+import { Controls } from './controls.ts';
 import { EARCON_FORMAT, NOT_RECOGNISED_CHIME, renderNotes, SCAN_CHIME } from './earcons.ts';
 import { EarconFallbackAnnouncer, type FallbackAnnouncer } from './fallback.ts';
 import { createSpeakerMetrics, type SpeakerMetrics } from './metrics.ts';
 import { UTTERANCES_REMEMBERED, type Announcement, type LaneStatus } from './lane-state.ts';
 import { Player } from './player.ts';
-import { createSink } from './sinks/index.ts';
+import { createHeadsetSink, createSink } from './sinks/index.ts';
 import type { AudioSink, Clip, ClipLabel } from './sinks/sink.ts';
 
 export interface SpeakerDeps {
-  /** The output; made from the config when absent. */
+  /** The loudspeaker; made from the config when absent. */
   sink?: AudioSink;
+  /** Each headset lane's output by device name; made from the config (like the loudspeaker, on that device) when absent. */
+  headsetSink?: (device: string) => AudioSink;
   /** What to play when speech is unavailable; earcon patterns when absent. */
   announcer?: FallbackAnnouncer;
   now?: () => number;
@@ -30,7 +33,10 @@ export interface LaneReport extends LaneStatus {
 export interface SpeakerApp {
   readonly runtime: Runtime;
   readonly sink: AudioSink;
+  /** Headset outputs by lane. */
+  readonly headsets: ReadonlyMap<string, AudioSink>;
   readonly player: Player;
+  readonly controls: Controls;
   readonly metrics: SpeakerMetrics;
   ttsState(): TtsState;
   lanes(): LaneReport[];
@@ -50,7 +56,16 @@ function clipOf(pcm: Pcm, label: ClipLabel): Clip {
 export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: SpeakerDeps = {}): SpeakerApp {
   const now = deps.now ?? Date.now;
   const log = logger.child({ module: 'speaker' });
-  const sink = deps.sink ?? createSink(config, { ...(deps.env ? { env: deps.env } : {}), now });
+  const sinkEnvironment = { ...(deps.env ? { env: deps.env } : {}), now };
+  const sink = deps.sink ?? createSink(config, sinkEnvironment);
+  // One output per headset device (lanes may share one), made like the loudspeaker.
+  const devices = new Map<string, AudioSink>();
+  const headsets = new Map<string, AudioSink>();
+  for (const [lane, device] of config.headsets) {
+    if (!devices.has(device)) devices.set(device, deps.headsetSink?.(device) ?? createHeadsetSink(config, device, sinkEnvironment));
+    headsets.set(lane, devices.get(device)!);
+  }
+  const sinks = [sink, ...devices.values()];
   const announcer = deps.announcer ?? new EarconFallbackAnnouncer();
   const builtInAnnouncer = new EarconFallbackAnnouncer();
 
@@ -67,6 +82,8 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   const metrics = createSpeakerMetrics(runtime.registry, () => player.queueLengths());
   const player = new Player({
     sink,
+    headsets,
+    volume: config.volume,
     metrics,
     logger,
     now,
@@ -92,6 +109,17 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   // player's lane state, bounded with the lane: made-up lane ids cannot grow it.
   const knownLanes = (): string[] => [...new Set([...(config.lanes ?? []), ...player.laneIds()])];
   const localeOf = (lane: string): string => player.peekLane(lane)?.locale ?? config.defaultLocale;
+
+  const controls = new Controls({
+    player,
+    metrics,
+    logger,
+    now,
+    localeOf,
+    repeatAgainMs: config.repeatAgainMs,
+    publishResult: (lane, result) => runtime.bus.publish(channels.laneControlResult, { lane }, result),
+    publishCommand: (lane, command) => runtime.bus.publish(channels.laneControl, { lane }, command),
+  });
 
   function laneSeen(lane: string, locale: string | undefined): void {
     const state = player.laneState(lane);
@@ -167,6 +195,7 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   function onScan(scan: Scan, lane: string): void {
     if (laneMismatch(lane, scan.lane, 'scan')) return;
     laneSeen(lane, scan.locale);
+    player.scanned(lane);
     player.newerScan(lane, scan.at);
     // Its speech may have overtaken the scan (two paths through the broker): the chime still goes first.
     if (config.earcon) player.enqueue(earcon(lane, scanChime, 'scan', scan.id, scan.at), (waiting) => waiting.lane === lane && waiting.sourceId === scan.id);
@@ -175,6 +204,7 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   function onLaneEvent(event: LaneEvent, lane: string): void {
     if (laneMismatch(lane, event.lane, 'lane event')) return;
     laneSeen(lane, event.locale);
+    if (event.type === 'total' || event.type === 'session-ended') player.basketEnded(lane, event.id);
     if (event.type !== 'not-recognised') return;
     // The shopper tried again: like a scan, it makes older chatter stale, and gets its own earcon.
     player.newerScan(lane, event.at);
@@ -196,13 +226,26 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
     player.enqueue({
       lane,
       kind: 'speech',
-      clip: clipOf(audio.pcm, { lane, kind: meta.source.kind, id: meta.source.id }),
+      // Parts are named apart (`<id>.3of35`), so a listing of the file output shows their order.
+      clip: clipOf(audio.pcm, {
+        lane,
+        kind: meta.source.kind,
+        id: meta.part ? `${meta.source.id}.${meta.part.index + 1}of${meta.part.count}` : meta.source.id,
+      }),
       sourceKind: meta.source.kind,
       sourceId: meta.source.id,
       sourceAt: meta.source.at,
       interruptible: meta.interruptible,
       text: meta.text,
+      ...(meta.part !== undefined ? { part: meta.part } : {}),
+      // The answer to a control: ahead of the lane's queue, heard even while it is paused, never too old.
+      ...(meta.source.kind === 'control' ? { asked: 'feedback' as const, ...(meta.source.command !== undefined ? { command: meta.source.command } : {}) } : {}),
     });
+  }
+
+  function onControl(control: ControlCommand, lane: string): void {
+    laneSeen(lane, undefined);
+    controls.onControl(control, lane);
   }
 
   runtime.http.get('/lanes', async () => ({ output: sink.name, tts, lanes: lanes() }));
@@ -212,17 +255,21 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   }
 
   let probeTimer: NodeJS.Timeout | undefined;
-  /** Checks the output (and warms it up: the pulse stream is opened here); the result is what /readyz says. */
+  /** Checks the outputs (and warms them up: a pulse stream is opened here); the result is what /readyz says. */
   async function probe(): Promise<void> {
+    await Promise.all(sinks.map((each) => probeOne(each)));
+  }
+
+  async function probeOne(each: AudioSink): Promise<void> {
     const before = player.outputProblem();
     try {
-      await sink.open();
-      if (before !== null) log.info({ sink: sink.name }, 'audio output works again');
-      player.setOutputProblem(null);
+      await each.open();
+      player.setOutputProblem(null, each);
+      if (before !== null && player.outputProblem() === null) log.info({ sink: each.name }, 'audio output works again');
     } catch (err) {
       const message = (err as Error).message;
-      if (before !== message) log.error({ sink: sink.name, reason: message }, `audio output not available: ${message}`);
-      player.setOutputProblem(message);
+      player.setOutputProblem(message, each);
+      if (before !== player.outputProblem()) log.error({ sink: each.name, reason: message }, `audio output not available: ${message}`);
     }
   }
 
@@ -234,12 +281,14 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
   return {
     runtime,
     sink,
-    player: player,
+    headsets,
+    player,
+    controls,
     metrics,
     ttsState: () => tts,
     lanes,
     async start() {
-      log.info({ output: sink.name, lanes: config.lanes ?? 'all' }, 'starting');
+      log.info({ output: sink.name, lanes: config.lanes ?? 'all', headsets: Object.fromEntries(config.headsets) }, 'starting');
       for (const lane of config.lanes ?? []) laneSeen(lane, undefined);
       await probe();
       probeTimer = setInterval(() => {
@@ -261,6 +310,10 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
           'audio',
           runtime.bus.subscribe(channels.audio, params, (audio, { lane }) => onAudio(audio, lane)),
         );
+        subscribe(
+          'lane controls',
+          runtime.bus.subscribe(channels.laneControl, params, (control, { lane }) => onControl(control, lane)),
+        );
       }
       subscribe(
         'tts availability',
@@ -271,7 +324,7 @@ export function createSpeakerApp(config: SpeakerConfig, logger: Logger, deps: Sp
       stopped = true;
       clearInterval(probeTimer);
       await player.stop().catch((err: unknown) => log.warn({ err }, 'stopping the player failed'));
-      await sink.close().catch((err: unknown) => log.warn({ err }, 'closing the audio output failed'));
+      for (const each of sinks) await each.close().catch((err: unknown) => log.warn({ err, sink: each.name }, 'closing an audio output failed'));
       await runtime.stop();
     },
   };

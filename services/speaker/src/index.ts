@@ -7,3 +7,6 @@ export { Player } from './player.ts';
 export type { Announcement, LaneStatus } from './lane-state.ts';
 export { convertPcm, type PcmFormat } from './pcm.ts';
 export * from './sinks/index.ts';
+export { Controls, type ControlsOptions } from './controls.ts';
+export { applyGain, gainDb, type VolumeSettings } from './volume.ts';
+export { MAX_PARTS } from './config.ts';

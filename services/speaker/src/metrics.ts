@@ -1,8 +1,23 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Why an announcement was not played; a small fixed set, it is a metric label. */
-export const DROP_REASONS = ['stale', 'superseded', 'overflow', 'too-long', 'coalesced', 'duplicate', 'lane-mismatch', 'sink-error', 'shutdown'] as const;
+export const DROP_REASONS = [
+  'stale',
+  'superseded',
+  'overflow',
+  'too-long',
+  'coalesced',
+  'duplicate',
+  'lane-mismatch',
+  'stopped',
+  'sink-error',
+  'shutdown',
+] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
+
+/** What came of a control here: a result's outcome, `basket-requested` (a second repeat), or `checkout` (its command: only cut). */
+export const CONTROL_OUTCOMES = ['repeated', 'paused', 'resumed', 'stopped', 'volume', 'refused', 'basket-requested', 'checkout'] as const;
+export type ControlOutcomeLabel = (typeof CONTROL_OUTCOMES)[number];
 
 export interface SpeakerMetrics {
   played: Counter<'lane' | 'kind'>;
@@ -13,6 +28,7 @@ export interface SpeakerMetrics {
   startLatency: Histogram<'sink'>;
   outages: Counter;
   queued: Gauge<'lane'>;
+  controls: Counter<'command' | 'outcome'>;
 }
 
 export function createSpeakerMetrics(registry: Registry, queueLengths: () => Array<{ lane: string; length: number }>): SpeakerMetrics {
@@ -24,10 +40,15 @@ export function createSpeakerMetrics(registry: Registry, queueLengths: () => Arr
       labelNames: ['lane', 'kind'],
       registers,
     }),
-    interrupted: new Counter({ name: 'sightline_speaker_interrupted_total', help: 'Clips cut short by a newer scan', labelNames: ['lane', 'kind'], registers }),
+    interrupted: new Counter({
+      name: 'sightline_speaker_interrupted_total',
+      help: 'Clips cut short by a newer scan or a control',
+      labelNames: ['lane', 'kind'],
+      registers,
+    }),
     dropped: new Counter({
       name: 'sightline_speaker_dropped_total',
-      help: 'Clips not played: stale (older than the max age), superseded (a newer scan came first), overflow (the lane holds too much), too-long (one clip over the bound), coalesced (a newer total replaced it), duplicate, lane-mismatch, sink-error, shutdown',
+      help: 'Clips not played: stale (older than the max age), superseded (a newer scan or repeat came first), overflow (the lane holds too much), too-long (one clip over the bound), coalesced (a newer total or answer replaced it), duplicate, lane-mismatch, stopped (the shopper stopped the lane), sink-error, shutdown',
       labelNames: ['lane', 'reason'],
       registers,
     }),
@@ -61,6 +82,12 @@ export function createSpeakerMetrics(registry: Registry, queueLengths: () => Arr
         this.reset();
         for (const { lane, length } of queueLengths()) this.set({ lane }, length);
       },
+    }),
+    controls: new Counter({
+      name: 'sightline_speaker_controls_total',
+      help: "Shoppers' controls received, by command and what came of them here (checkout: another service's command, only cut)",
+      labelNames: ['command', 'outcome'],
+      registers,
     }),
   };
 }

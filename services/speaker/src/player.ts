@@ -1,38 +1,10 @@
-import type { Registry } from 'prom-client';
-import { BoundedMap, type EvictionReason, type Logger } from '@sightline/kit';
-import { EARCONS_REMEMBERED, ITEM_KINDS, laneStatus, newLaneState, type Announcement, type Current, type LaneState, type LaneStatus } from './lane-state.ts';
-import { DROP_REASONS, type DropReason, type SpeakerMetrics } from './metrics.ts';
-import { SinkError, type AudioSink } from './sinks/sink.ts';
+import { EARCONS_REMEMBERED, laneStatus, type Announcement, type Current, type LaneState, type LaneStatus } from './lane-state.ts';
+import { LaneQueues } from './lane-queues.ts';
+import { exemptFromAge, isLastPart, playsWhilePaused, remember, replayOf, restOf, sameSource } from './queue.ts';
+import { abortableDelay, SinkError, type AudioSink } from './sinks/sink.ts';
+import { applyGain, gainDb } from './volume.ts';
 
-/** How far ahead of this speaker's clock a message's time may be believed. */
-export const MAX_CLOCK_AHEAD_MS = 2000;
-
-export interface PlayerOptions {
-  sink: AudioSink;
-  metrics: SpeakerMetrics;
-  logger: Logger;
-  now?: () => number;
-  /** Interruptible clips whose source is older than this are dropped. */
-  maxAgeMs: number;
-  /** A newer scan cuts the lane's stale, interruptible announcement. */
-  interruptOnScan: boolean;
-  /** Clips waiting per lane; beyond it the oldest goes (interruptible ones first). */
-  maxQueuePerLane: number;
-  /** Audio waiting per lane, milliseconds; the same rule as the clip count. */
-  maxQueueMsPerLane: number;
-  /** A longer clip is refused: it would hold the shared output (and every other lane) that long. */
-  maxClipMs: number;
-  /** Lanes tracked at once (state, queue, metrics); the least recently active one is forgotten beyond it. */
-  maxLanes: number;
-  /** Bytes of samples waiting across all lanes. */
-  maxQueuedBytes: number;
-  /** A lane not heard from for this long is forgotten (its statistics and locale). */
-  laneIdleMs?: number;
-  registry?: Registry;
-  /** Tries for a clip that must not be lost (interruptible false) when the output fails. */
-  mustPlayAttempts?: number;
-  retryDelayMs?: number;
-}
+export { MAX_CLOCK_AHEAD_MS, type PlayerOptions } from './lane-queues.ts';
 
 /**
  * The queue in front of one output. Clips play one at a time (all lanes share the output, so
@@ -41,68 +13,27 @@ export interface PlayerOptions {
  * fresh announcement for more than one clip. The lane rules apply on the way in, at the head of
  * the queue, and when a newer scan arrives.
  */
-export class Player {
-  private readonly options: PlayerOptions;
-  private readonly now: () => number;
-  private readonly log: Logger;
-  private readonly lanes: BoundedMap<string, LaneState>;
+export class Player extends LaneQueues {
   private current: Current | null = null;
   private pumping: Promise<void> | null = null;
   private turns = 0;
-  private stopped = false;
-  private sinkProblem: string | null = null;
+  private readonly sinkProblems = new Map<AudioSink, string>();
   private idleWaiters: Array<() => void> = [];
 
-  constructor(options: PlayerOptions) {
-    this.options = options;
-    this.now = options.now ?? Date.now;
-    this.log = options.logger.child({ module: 'player' });
-    this.lanes = new BoundedMap<string, LaneState>({
-      name: 'speaker-lanes',
-      maxEntries: options.maxLanes,
-      maxBytes: options.maxQueuedBytes,
-      sizeOf: (state) => 1024 + state.queuedBytes,
-      ...(options.laneIdleMs !== undefined ? { idleMs: options.laneIdleMs } : {}),
-      ...(options.registry ? { registry: options.registry } : {}),
-      logger: this.log,
-      onEvict: (_lane, state, reason) => this.forget(state, reason),
-    });
-  }
-
-  /** Why the output is failing (the last clip or check failed), or null. */
+  /** Why an output is failing (its last clip or check failed), or null. */
   outputProblem(): string | null {
-    return this.sinkProblem;
+    return this.sinkProblems.size === 0 ? null : [...this.sinkProblems.values()].join('; ');
   }
 
-  /** The result of checking the output from outside (the app's probe); a clip that plays clears it too. */
-  setOutputProblem(problem: string | null): void {
-    this.sinkProblem = problem;
+  /** The result of checking an output (the loudspeaker by default) from outside (the app's probe); a clip that plays clears it too. */
+  setOutputProblem(problem: string | null, sink: AudioSink = this.options.sink): void {
+    if (problem === null) this.sinkProblems.delete(sink);
+    else this.sinkProblems.set(sink, sink === this.options.sink ? problem : `headset: ${problem}`);
   }
 
-  /** The lane's state, taking the lane on (within the bound) when it is new; marks it active. */
-  laneState(lane: string): LaneState {
-    let state = this.lanes.get(lane);
-    if (!state) {
-      state = newLaneState(lane);
-      this.lanes.set(lane, state);
-    }
-    return state;
-  }
-
-  /** The lane's state when it is tracked, without marking it active. */
-  peekLane(lane: string): LaneState | undefined {
-    return this.lanes.peek(lane);
-  }
-
-  /** The lanes tracked now. */
-  laneIds(): string[] {
-    return [...this.lanes.keys()];
-  }
-
-  /** Counts a clip refused before it became an announcement (a duplicate, a lane mismatch); the caller logs why. */
-  refuse(lane: string, reason: DropReason): void {
-    this.laneState(lane).dropped += 1;
-    this.options.metrics.dropped.inc({ lane, reason });
+  /** Where the lane plays: its headset, or the loudspeaker. */
+  sinkOf(lane: string): AudioSink {
+    return this.options.headsets?.get(lane) ?? this.options.sink;
   }
 
   /**
@@ -129,114 +60,28 @@ export class Player {
     }
   }
 
-  /**
-   * A time from a message, no later than this speaker's clock allows. A scan stamped a day ahead
-   * would otherwise make every announcement of its lane "older" for a day (silenced as
-   * superseded) and itself never stale; clocks of machines on one bus agree within seconds.
-   */
-  private believable(at: number): number {
-    return Math.min(at, this.now() + MAX_CLOCK_AHEAD_MS);
-  }
-
-  /**
-   * Queues a clip unless the lane rules say it is too late for it. Returns the drop reason, if
-   * dropped. `ahead` places it before the first waiting clip of its lane it matches instead of last.
-   */
-  enqueue(given: Announcement, ahead?: (waiting: Announcement) => boolean): DropReason | null {
-    const item = { ...given, sourceAt: this.believable(given.sourceAt) };
-    if (this.stopped) return this.drop(item, 'shutdown');
-    const state = this.laneState(item.lane);
-    const { maxAgeMs, maxClipMs, maxQueueMsPerLane, maxQueuePerLane } = this.options;
-    if (item.clip.durationMs > Math.min(maxClipMs, maxQueueMsPerLane)) return this.drop(item, 'too-long');
-    if (item.interruptible) {
-      if (this.now() - item.sourceAt > maxAgeMs) return this.drop(item, 'stale');
-      if (this.options.interruptOnScan && item.sourceAt < state.latestScanAt) return this.drop(item, 'superseded');
-    }
-    const { queue } = state;
-    // A newer total replaces the one still waiting, in its place: 500 totals are not 500 clips.
-    const waitingTotal = isTotal(item) ? queue.findIndex(isTotal) : -1;
-    if (waitingTotal >= 0) {
-      const older = queue[waitingTotal]!;
-      if (older.sourceAt > item.sourceAt) return this.drop(item, 'coalesced');
-      this.take(state, waitingTotal);
-      this.drop(older, 'coalesced');
-      this.put(state, item, waitingTotal);
-      return null;
-    }
-    // Over the lane's bound the oldest waiting clip goes, interruptible ones first; an
-    // interruptible clip never pushes out one that is not.
-    while (queue.length > 0 && (queue.length >= maxQueuePerLane || state.queuedMs + item.clip.durationMs > maxQueueMsPerLane)) {
-      const interruptible = queue.findIndex((q) => q.interruptible);
-      if (interruptible < 0 && item.interruptible) return this.drop(item, 'overflow');
-      this.drop(this.take(state, Math.max(0, interruptible)), 'overflow');
-    }
-    const position = ahead ? queue.findIndex(ahead) : -1;
-    this.put(state, item, position >= 0 ? position : queue.length);
-    return null;
-  }
-
-  private put(state: LaneState, item: Announcement, position: number): void {
-    state.queue.splice(position, 0, item);
-    state.queuedMs += item.clip.durationMs;
-    state.queuedBytes += item.clip.samples.length;
-    this.lanes.resize(state.lane);
-    this.pump();
-  }
-
-  private take(state: LaneState, index: number): Announcement {
-    const [item] = state.queue.splice(index, 1);
-    state.queuedMs -= item!.clip.durationMs;
-    state.queuedBytes -= item!.clip.samples.length;
-    return item!;
-  }
-
-  private drop(item: Announcement, reason: DropReason): DropReason {
-    const state = this.lanes.peek(item.lane);
-    // A lane already forgotten is not counted under its name again (its metrics were removed).
-    if (state) {
-      state.dropped += 1;
-      this.options.metrics.dropped.inc({ lane: item.lane, reason });
-    }
-    this.log[reason === 'coalesced' ? 'debug' : 'info'](
-      { lane: item.lane, kind: item.kind, source: item.sourceKind, id: item.sourceId, reason },
-      'announcement dropped',
-    );
-    return reason;
-  }
-
-  /** A lane pushed out of the bound or idle: what it had waiting goes, and so do its metric series. */
-  private forget(state: LaneState, reason: EvictionReason): void {
-    const waiting = state.queue.splice(0);
-    state.queuedMs = 0;
-    state.queuedBytes = 0;
-    if (waiting.length > 0) this.log.warn({ lane: state.lane, reason, dropped: waiting.length }, 'lane forgotten with clips waiting: dropped');
-    const { metrics } = this.options;
-    for (const kind of ITEM_KINDS) {
-      metrics.played.remove({ lane: state.lane, kind });
-      metrics.interrupted.remove({ lane: state.lane, kind });
-    }
-    for (const dropReason of DROP_REASONS) metrics.dropped.remove({ lane: state.lane, reason: dropReason });
-  }
-
-  /** The lane that has waited longest since its last turn, among those with clips waiting. */
-  private nextLane(): LaneState | undefined {
-    let next: LaneState | undefined;
+  /** The lane that has waited longest since its last turn, among those with a clip that may play, and that clip. */
+  private nextTurn(): { state: LaneState; index: number } | undefined {
+    let next: { state: LaneState; index: number } | undefined;
     for (const state of this.lanes.values()) {
-      if (state.queue.length > 0 && (next === undefined || state.lastTurn < next.lastTurn)) next = state;
+      if (state.queue.length === 0 || (next !== undefined && state.lastTurn >= next.state.lastTurn)) continue;
+      const index = state.paused ? state.queue.findIndex((item) => playsWhilePaused(item, state)) : 0;
+      if (index >= 0) next = { state, index };
     }
     return next;
   }
 
-  private pump(): void {
+  protected pump(): void {
     if (this.pumping) return;
     this.pumping = (async () => {
       while (!this.stopped) {
-        const state = this.nextLane();
-        if (!state) break;
-        const item = this.take(state, 0);
+        const turn = this.nextTurn();
+        if (!turn) break;
+        const { state } = turn;
+        const item = this.take(state, turn.index);
         state.lastTurn = ++this.turns;
         this.lanes.resize(state.lane);
-        if (item.interruptible && this.now() - item.sourceAt > this.options.maxAgeMs) {
+        if (!exemptFromAge(item) && this.now() - item.sourceAt > this.options.maxAgeMs) {
           this.drop(item, 'stale');
           continue;
         }
@@ -244,41 +89,55 @@ export class Player {
       }
     })().finally(() => {
       this.pumping = null;
-      if (this.nextLane() && !this.stopped) this.pump();
+      if (this.nextTurn() && !this.stopped) this.pump();
       else for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
   }
 
   private async playOne(item: Announcement, state: LaneState): Promise<void> {
-    const { sink, metrics } = this.options;
+    const { metrics } = this.options;
+    const sink = this.sinkOf(item.lane);
+    // What a repeat plays: kept as it starts, so a repeat pressed while it plays repeats this one.
+    if (item.asked === undefined && item.kind !== 'earcon') {
+      remember(state, item, { maxParts: this.options.maxQueuePerLane, maxMs: this.options.maxQueueMsPerLane });
+      this.lanes.resize(state.lane);
+    }
+    // The lane's level applies when the clip plays, so a change reaches what is already waiting.
+    const db = gainDb(state.volumeLevel, this.volume);
+    const clip = db === 0 ? item.clip : { ...item.clip, samples: applyGain(item.clip.samples, db) };
     const attempts = item.interruptible ? 1 : (this.options.mustPlayAttempts ?? 3);
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const controller = new AbortController();
-      const current: Current = { item, controller, startedAt: null };
-      this.current = current;
-      const requestedAt = this.now();
-      try {
-        const played = await sink.play(item.clip, {
-          signal: controller.signal,
-          onStarted: (at) => {
-            current.startedAt = at;
-            metrics.startLatency.observe({ sink: sink.name }, Math.max(0, at - requestedAt) / 1000);
-          },
-        });
-        this.current = null;
-        if (this.sinkProblem !== null) this.log.info({ sink: sink.name }, 'audio output works again');
-        this.sinkProblem = null;
-        this.recordPlayed(item, state, played.startedAt, played.endedAt, played.interrupted);
-        return;
-      } catch (err) {
-        this.current = null;
-        const message = err instanceof SinkError ? err.message : `${sink.name}: ${(err as Error).message}`;
-        metrics.sinkErrors.inc({ sink: sink.name });
-        this.sinkProblem = message;
-        this.log.error({ lane: item.lane, kind: item.kind, id: item.sourceId, attempt, attempts, reason: message }, `audio output failed: ${message}`);
-        if (attempt < attempts && !this.stopped) await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 300));
-        if (this.stopped) break;
+    // One controller for every try: a cut (a control, a newer scan) between tries ends them.
+    const controller = new AbortController();
+    const current: Current = { item, controller, startedAt: null };
+    this.current = current;
+    try {
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        const requestedAt = this.now();
+        current.startedAt = null;
+        try {
+          const played = await sink.play(clip, {
+            signal: controller.signal,
+            onStarted: (at) => {
+              current.startedAt = at;
+              metrics.startLatency.observe({ sink: sink.name }, Math.max(0, at - requestedAt) / 1000);
+            },
+          });
+          this.current = null;
+          if (this.sinkProblems.has(sink)) this.log.info({ sink: sink.name, lane: item.lane }, 'audio output works again');
+          this.sinkProblems.delete(sink);
+          this.recordPlayed(item, state, played.startedAt, played.endedAt, played.interrupted);
+          return;
+        } catch (err) {
+          const message = err instanceof SinkError ? err.message : `${sink.name}: ${(err as Error).message}`;
+          metrics.sinkErrors.inc({ sink: sink.name });
+          this.setOutputProblem(message, sink);
+          this.log.error({ lane: item.lane, kind: item.kind, id: item.sourceId, attempt, attempts, reason: message }, `audio output failed: ${message}`);
+          if (attempt < attempts && !this.stopped) await abortableDelay(this.options.retryDelayMs ?? 300, controller.signal);
+          if (this.stopped || controller.signal.aborted) break;
+        }
       }
+    } finally {
+      if (this.current === current) this.current = null;
     }
     this.drop(item, this.stopped ? 'shutdown' : 'sink-error');
   }
@@ -303,6 +162,12 @@ export class Player {
         state.earconEnded.delete(item.sourceId);
       }
     }
+    // The basket's last announcement heard to its end: the next shopper starts at the default level.
+    const end = state.basketEnd;
+    if (end !== null && !end.volumeReset && !interrupted && item.sourceId === end.eventId && isLastPart(item)) {
+      end.volumeReset = true;
+      this.resetVolume(state);
+    }
     state.lastPlayed = {
       kind: item.kind,
       sourceKind: item.sourceKind,
@@ -318,16 +183,84 @@ export class Player {
   status(): LaneStatus[] {
     return [...this.lanes.values()]
       .sort((a, b) => a.lane.localeCompare(b.lane))
-      .map((state) => laneStatus(state, this.current?.item.lane === state.lane ? this.current : null));
+      .map((state) => laneStatus(state, this.current?.item.lane === state.lane ? this.current : null, this.volume.steps));
   }
 
-  queueLengths(): Array<{ lane: string; length: number }> {
-    return [...this.lanes.values()].map((state) => ({ lane: state.lane, length: state.queue.length }));
+  /** Cuts the lane's clip if it is playing; true when it was. */
+  cut(lane: string): boolean {
+    const current = this.current;
+    if (!current || current.item.lane !== lane || current.controller.signal.aborted) return false;
+    this.log.debug({ lane, kind: current.item.kind, source: current.item.sourceId }, 'control: cutting the announcement');
+    current.controller.abort();
+    return true;
   }
 
-  /** Resolves once nothing plays and nothing waits. */
+  isPaused(lane: string): boolean {
+    return this.lanes.peek(lane)?.paused ?? false;
+  }
+
+  /**
+   * Holds the lane: the clip playing is cut and what was left of it (from a little before the
+   * cut) waits at the head of the lane; nothing of the lane plays until resume but the answers to
+   * controls given from now on. Other lanes go on.
+   */
+  pause(lane: string): void {
+    const state = this.laneState(lane);
+    const current = this.current;
+    if (!state.paused) {
+      state.paused = true;
+      state.pausedAt = this.now();
+      const rest = current && current.item.lane === lane && !current.controller.signal.aborted ? restOf(current, this.now()) : null;
+      if (rest !== null && this.makeRoom(state, rest)) this.put(state, rest, 0);
+    }
+    // Paused already, what plays is an answer to a control: it is cut, not kept.
+    this.cut(lane);
+  }
+
+  /** Lets the lane play again (the rest of the paused clip first); false when it was not paused. */
+  resume(lane: string): boolean {
+    const state = this.lanes.peek(lane);
+    if (!state?.paused) return false;
+    state.paused = false;
+    this.pump();
+    return true;
+  }
+
+  /** The shopper's stop: cuts the lane, drops everything waiting for it and anything said about earlier events that arrives later, lifts a pause. */
+  stopLane(lane: string): void {
+    const state = this.laneState(lane);
+    while (state.queue.length > 0) this.drop(this.take(state, 0), 'stopped');
+    state.paused = false;
+    state.stoppedAt = this.now();
+    this.lanes.resize(lane);
+    this.cut(lane);
+  }
+
+  /**
+   * Plays the lane's last announcement again, every part of it, from memory (the PCM it played),
+   * at the head of the lane; lifts a pause. Returns what it repeats (its source id), or null.
+   */
+  replay(lane: string): string | null {
+    const state = this.laneState(lane);
+    const memory = state.remembered;
+    if (memory === null || memory.parts.length === 0) return null;
+    const { queue } = state;
+    // An earlier repeat still waiting, and the rest of a paused clip of it, are in this one.
+    for (let i = queue.length - 1; i >= 0; i--) {
+      const q = queue[i]!;
+      if (q.asked === 'replay' || (q.asked === 'rest' && sameSource(q, memory))) this.drop(this.take(state, i), 'superseded');
+    }
+    state.paused = false;
+    replayOf(memory, lane).forEach((item, i) => {
+      if (this.makeRoom(state, item)) this.put(state, item, i);
+      else this.drop(item, 'overflow');
+    });
+    return memory.sourceId;
+  }
+
+  /** Resolves once nothing plays and nothing waits (but on paused lanes). */
   idle(): Promise<void> {
-    if (!this.pumping && this.nextLane() === undefined) return Promise.resolve();
+    if (!this.pumping && this.nextTurn() === undefined) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -338,8 +271,4 @@ export class Player {
     this.current?.controller.abort();
     await this.pumping;
   }
-}
-
-function isTotal(item: Announcement): boolean {
-  return item.kind === 'speech' && item.sourceKind === 'total';
 }

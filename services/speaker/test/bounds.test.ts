@@ -18,17 +18,17 @@ const dropped = (app: SpeakerApp, reason: string) => metricValue(app, 'sightline
 const lane = (app: SpeakerApp, id: string) => app.lanes().find((l) => l.lane === id);
 
 test('100 five-second clips marked non-interruptible: the lane holds at most MAX_QUEUE clips and MAX_QUEUE_SECONDS of audio', async (t) => {
-  // The defaults: 20 clips, 30 s of audio per lane.
+  // The defaults: 40 clips, 120 s of audio per lane (a spoken receipt of 35 lines fits).
   const { app, peer } = await speaker(t);
   const at = Date.now();
   for (let i = 0; i < 100; i++)
     await peer.say('lane-1', { frequency: 400 + i, ms: 5000, sourceId: `flood-${i}`, sourceAt: at, kind: 'removed', interruptible: false });
   await waitUntil('the flood has arrived', async () => (await dropped(app, 'overflow')) + (lane(app, 'lane-1')?.queued ?? 0) >= 99, 10_000);
   const held = lane(app, 'lane-1')!;
-  assert.ok(held.queued <= 6, `${held.queued} clips waiting (30 s of 5 s clips)`);
-  assert.ok(held.queuedMs <= 30_000, `${held.queuedMs} ms of audio waiting`);
-  assert.ok(held.queuedBytes <= 30 * 22050 * 2 + 6 * 4096, `${held.queuedBytes} bytes waiting`);
-  assert.ok((await dropped(app, 'overflow')) >= 93, 'the oldest went, counted');
+  assert.ok(held.queued <= 24, `${held.queued} clips waiting (120 s of 5 s clips)`);
+  assert.ok(held.queuedMs <= 120_000, `${held.queuedMs} ms of audio waiting`);
+  assert.ok(held.queuedBytes <= 120 * 22050 * 2 + 24 * 4096, `${held.queuedBytes} bytes waiting`);
+  assert.ok((await dropped(app, 'overflow')) >= 75, 'the oldest went, counted');
   // A clip longer than a lane may hold is refused outright.
   await peer.say('lane-2', { frequency: 500, ms: 31_000, sourceId: 'epic', sourceAt: at, kind: 'total', interruptible: false });
   await waitUntil('refused', async () => (await dropped(app, 'too-long')) === 1, 5000);

@@ -1,11 +1,25 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger } from '@sightline/kit';
 import { startTestBroker, waitUntil } from '@sightline/kit/testing';
-import { channels, createBus, createTopics, type Bus, type Scan, type Speech } from '@sightline/schemas';
+import {
+  channels,
+  createBus,
+  createTopics,
+  parseWav,
+  pcmDurationMs,
+  type Bus,
+  type ControlCommand,
+  type ControlResult,
+  type LaneCommand,
+  type LaneEvent,
+  type Pcm,
+  type Scan,
+  type Speech,
+} from '@sightline/schemas';
 import { createSpeakerApp, FileSink, loadSpeakerConfig, type FallbackAnnouncer, type SpeakerApp, type SpeakerConfig, type SpeakerDeps } from '../src/index.ts';
 import { tone } from './tones.ts';
 import type { CleanupScope } from './pulse-server.ts';
@@ -48,6 +62,13 @@ export interface Peer {
   say(lane: string, options: SayOptions): Promise<Speech>;
   raw(topic: string, payload: Buffer | string, retain?: boolean): Promise<void>;
   tts(state: 'online' | 'offline'): Promise<void>;
+  /** A shopper's control, as the keypad, the screen or an integrator sends it. */
+  control(lane: string, command: LaneCommand, extra?: Omit<ControlCommand, 'command'>): Promise<void>;
+  /** A lane event as checkout sends it (`total`, `session-ended`...). */
+  event(event: LaneEvent): Promise<void>;
+  /** Every control result and every control command seen on the bus since connecting, in order. */
+  results: ControlResult[];
+  commands: Array<ControlCommand & { lane: string }>;
 }
 
 export interface SayOptions {
@@ -56,6 +77,9 @@ export interface SayOptions {
   sourceId: string;
   sourceAt?: number;
   kind?: Speech['source']['kind'];
+  /** For `kind: 'control'`: the command the feedback answers. */
+  command?: string;
+  part?: { index: number; count: number };
   interruptible?: boolean;
   id?: string;
   locale?: string;
@@ -91,7 +115,8 @@ export function speechOf(lane: string, options: SayOptions): Speech {
     id: options.id ?? `utt-${++counter}`,
     lane,
     at,
-    source: { kind: options.kind ?? 'scan', id: options.sourceId, at },
+    source: { kind: options.kind ?? 'scan', id: options.sourceId, at, ...(options.command !== undefined ? { command: options.command } : {}) },
+    ...(options.part !== undefined ? { part: options.part } : {}),
     text: `tone ${options.frequency}`,
     locale: options.locale ?? 'en-US',
     provider: 'espeak',
@@ -112,9 +137,25 @@ export async function connectPeer(t: TestContext, url: string): Promise<Peer> {
   t.after(() => client.endAsync(true));
   const topics = createTopics('sightline');
   const bus = createBus({ client, topics, logger: silentLogger });
+  const results: ControlResult[] = [];
+  const commands: Array<ControlCommand & { lane: string }> = [];
+  await bus.subscribe(channels.laneControlResult, {}, (result) => {
+    results.push(result);
+  });
+  await bus.subscribe(channels.laneControl, {}, (command, { lane }) => {
+    commands.push({ ...command, lane });
+  });
   return {
     client,
     bus,
+    results,
+    commands,
+    async control(lane, command, extra = {}) {
+      await bus.publish(channels.laneControl, { lane }, { command, ...extra });
+    },
+    async event(event) {
+      await bus.publish(channels.laneEvent, { lane: event.lane }, event);
+    },
     async scan(lane, id, at = Date.now()) {
       const scan = scanOf(lane, id, at);
       await bus.publish(channels.scan, { lane }, scan);
@@ -179,7 +220,8 @@ export async function fileSpeaker(
   const broker = await startTestBroker(t);
   const { dir, cleanUp } = outputDir();
   const sink = new FileSink({ dir, maxFiles: options.maxFiles ?? 10_000, maxBytes: 500_000_000, realtime: options.realtime ?? true });
-  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'file', ...settings }), {
+  // The output's folder is also the config's, so headset outputs (made from the config) go in folders under it.
+  const app = await startApp(t, testConfig(broker.url, { SIGHTLINE_SPEAKER_OUTPUT: 'file', SIGHTLINE_SPEAKER_FILE_DIR: dir, ...settings }), {
     sink,
     ...(options.announcer ? { announcer: options.announcer } : {}),
   });
@@ -198,4 +240,38 @@ export async function fileSpeaker(
           .join(' '),
       );
   return { app, peer, dir, played };
+}
+
+export interface PlayedClip extends Pcm {
+  /** `lane kind id`, as `played()` lists it. */
+  name: string;
+  durationMs: number;
+}
+
+/** The clips the file output wrote to `dir`, in playing order, with their samples. */
+export function clipsIn(dir: string): PlayedClip[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.wav'))
+    .sort()
+    .map((n) => {
+      const { pcm } = parseWav(readFileSync(path.join(dir, n)));
+      const name = n
+        .replace(/\.wav$/, '')
+        .split('_')
+        .slice(1)
+        .join(' ');
+      return { name, ...pcm, durationMs: pcmDurationMs(pcm) };
+    });
+}
+
+/** The level of 16-bit PCM, dB relative to full scale (RMS). */
+export function levelDb(samples: Buffer | Int16Array): number {
+  const values =
+    samples instanceof Int16Array
+      ? samples
+      : new Int16Array(samples.buffer.slice(samples.byteOffset, samples.byteOffset + samples.length - (samples.length % 2)));
+  let sum = 0;
+  for (const v of values) sum += v * v;
+  return 10 * Math.log10(sum / Math.max(1, values.length) / 32768 ** 2);
 }

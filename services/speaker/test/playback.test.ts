@@ -94,6 +94,9 @@ test('a scan is acknowledged by its earcon at once; its speech follows, whole, a
       interrupted: 0,
       dropped: 0,
       lastPlayed: { kind: 'speech', sourceKind: 'scan', sourceId: 'scan-1', text: 'tone 2000', startedAt: 0, endedAt: 0, interrupted: false },
+      paused: false,
+      volume: { output: 'speaker', level: 6, steps: 8 },
+      lastAnnouncement: 'scan-1',
     },
   );
 });

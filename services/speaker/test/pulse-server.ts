@@ -22,8 +22,10 @@ export interface PulseServer {
   /** This process's environment with PULSE_SERVER pointing at this server. */
   env: NodeJS.ProcessEnv;
   pid: number;
-  /** Starts recording the sink's monitor; resolves once audio flows. */
-  record(): Promise<Recording>;
+  /** Starts recording the monitor of the sink (or of `sinkName`, one added with addSink); resolves once audio flows. */
+  record(sinkName?: string): Promise<Recording>;
+  /** Adds another null sink (a second output: a headset) at the same rate. */
+  addSink(name: string): Promise<void>;
   /** Kills the daemon (a "pulse server gone" test); safe to call twice. */
   kill(): Promise<void>;
 }
@@ -148,10 +150,18 @@ export async function startPulseServer(t: CleanupScope, options: { sink?: string
     env: clientEnv,
     pid: daemon.pid!,
     kill,
-    async record() {
+    async addSink(name) {
+      const loaded = await run(
+        'pactl',
+        [`--server=${server}`, 'load-module', 'module-null-sink', `sink_name=${name}`, `rate=${sampleRate}`, 'channels=1'],
+        clientEnv,
+      );
+      if (!loaded.ok) throw new Error(`could not add the null sink ${name}`);
+    },
+    async record(sinkName = sink) {
       const recorder = spawn(
         'parecord',
-        [`--server=${server}`, `--device=${sink}.monitor`, '--raw', '--format=s16le', `--rate=${sampleRate}`, '--channels=1', '--latency-msec=10'],
+        [`--server=${server}`, `--device=${sinkName}.monitor`, '--raw', '--format=s16le', `--rate=${sampleRate}`, '--channels=1', '--latency-msec=10'],
         { env: clientEnv, stdio: ['ignore', 'pipe', 'ignore'] },
       );
       recorders.add(recorder);

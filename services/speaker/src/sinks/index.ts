@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { SpeakerConfig } from '../config.ts';
 import { FileSink } from './file-sink.ts';
 import { NoneSink } from './none-sink.ts';
@@ -35,6 +36,26 @@ export function createSink(config: Pick<SpeakerConfig, 'output' | 'pulse' | 'als
     case 'none':
       return new NoneSink(environment.now ? { now: environment.now } : {});
   }
+}
+
+/**
+ * A lane's headset, made like the loudspeaker (the same output kind and settings) but on its own
+ * device: the PulseAudio sink or ALSA PCM named `device`, or the folder `<file dir>/<device>`.
+ */
+export function createHeadsetSink(
+  config: Pick<SpeakerConfig, 'output' | 'pulse' | 'alsa' | 'file'>,
+  device: string,
+  environment: SinkEnvironment = {},
+): AudioSink {
+  return createSink(
+    {
+      output: config.output,
+      pulse: { ...config.pulse, device },
+      alsa: { ...config.alsa, device },
+      file: { ...config.file, dir: path.join(config.file.dir, device) },
+    },
+    environment,
+  );
 }
 
 export { FileSink, clipFileName, type FileSinkOptions } from './file-sink.ts';
