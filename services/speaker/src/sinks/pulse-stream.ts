@@ -20,8 +20,8 @@ export interface PulseOptions {
 }
 
 /**
- * Silence after each clip. A clip shorter than the buffer gets the buffer length: the server starts
- * a stream only once its pre-buffer (about 2/3 of the latency) is full, so even an empty clip must fill it.
+ * Silence after each clip, at least the buffer length: the server starts a stream only once its
+ * pre-buffer (about 2/3 of the latency) is full, so even an empty clip must fill it.
  */
 const MIN_PAD_MS = 20;
 
@@ -140,10 +140,10 @@ export class PulseStreamSink implements AudioSink {
     await this.ensureStream();
     const stream = this.stream;
     if (!stream) throw new SinkError(this.name, 'stream closed while opening');
-    // A clip that fills the pre-buffer by itself needs only a little silence after it; a shorter
-    // one is padded to the buffer length, or the server would never start it. Every millisecond of
-    // pad is heard as a pause before the next clip (the sentence after its earcon).
-    const padMs = clip.durationMs >= this.options.latencyMs ? MIN_PAD_MS : Math.max(MIN_PAD_MS, this.options.latencyMs);
+    // Always a buffer's length: after a hiccup (an underrun mid-clip) the server restarts the
+    // stream only once the pre-buffer is full again, so a shorter pad can leave a clip's last words
+    // waiting until the next clip is written (the bench heard them a scan late with 20 ms of pad).
+    const padMs = Math.max(MIN_PAD_MS, this.options.latencyMs);
     const samples = Buffer.concat([convertPcm(clip.samples, clip.format, this.format), silence(padMs, this.format)]);
     const durationMs = clip.durationMs;
     const startTimeoutMs = this.startTimeoutMs();
