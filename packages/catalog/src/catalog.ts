@@ -11,18 +11,23 @@ export interface CatalogIndex {
   readonly catalog: Catalog;
   /** The product a model label means (compared through `normaliseLabel`), or undefined. */
   byLabel(label: string): Product | undefined;
+  /** The product with this SKU, or undefined (one the catalog no longer sells). */
+  bySku(sku: string): Product | undefined;
   /** The product named and spoken in `locale`, as scans and events carry it. */
   ref(product: Product, label: string, locale: string): ProductRef;
 }
 
 export function indexCatalog(catalog: Catalog): CatalogIndex {
   const labels = new Map<string, Product>();
+  const skus = new Map<string, Product>();
   for (const product of catalog.products) {
+    skus.set(product.sku, product);
     for (const label of product.labels) labels.set(normaliseLabel(label), product);
   }
   return {
     catalog,
     byLabel: (label) => labels.get(normaliseLabel(label)),
+    bySku: (sku) => skus.get(sku),
     ref(product, label, locale) {
       const name = product.name[locale] ?? product.name[catalog.locales[0]!] ?? product.sku;
       return { sku: product.sku, label: label.slice(0, 256), name, spoken: product.spoken?.[locale] ?? { one: name } };

@@ -36,6 +36,8 @@ test('the sample catalog holds the grocery classes of the default detector, pric
   assert.deepEqual(catalog.byLabel('orange')!.weight, { min: 120, max: 260 });
   assert.equal(catalog.byLabel('bottle')!.price.per, 'unit');
   assert.equal(catalog.byLabel('person'), undefined);
+  assert.equal(catalog.bySku(catalog.byLabel('orange')!.sku), catalog.byLabel('orange'));
+  assert.equal(catalog.bySku('NO-SUCH-SKU'), undefined);
 });
 
 test('labels are looked up the way every service compares them: trimmed, any case', () => {

@@ -5,12 +5,10 @@ import { MAX_SPOKEN_LINES, type BasketItem, type Product, type ProductRef, type 
 export class LaneNames {
   readonly #catalog: CatalogIndex;
   readonly #locale: () => string;
-  readonly #products: ReadonlyMap<string, Product>;
 
   constructor(catalog: CatalogIndex, locale: () => string) {
     this.#catalog = catalog;
     this.#locale = locale;
-    this.#products = new Map(catalog.catalog.products.map((product) => [product.sku, product]));
   }
 
   ref(product: Product, label: string): ProductRef {
@@ -19,13 +17,13 @@ export class LaneNames {
 
   /** A basket item's product; one the catalog no longer sells is named by the item's stored name. */
   forItem(item: BasketItem): ProductRef {
-    const product = this.#products.get(item.sku);
+    const product = this.#catalog.bySku(item.sku);
     return product ? this.ref(product, product.labels[0]!) : { sku: item.sku, label: item.sku, name: item.name, spoken: { one: item.name } };
   }
 
   /** A basket line as it is said; an item the catalog no longer sells is priced per item (its weight is not said). */
   line(item: BasketItem): SpokenLine {
-    const pricing = this.#products.get(item.sku)?.price.per ?? 'unit';
+    const pricing = this.#catalog.bySku(item.sku)?.price.per ?? 'unit';
     return { product: this.forItem(item), pricing, quantity: item.quantity, weightGrams: item.weightGrams, priceMinor: item.priceMinor };
   }
 

@@ -76,7 +76,7 @@ export class ScanZone {
       },
     });
     for (const key of scanned) {
-      const product = key.startsWith('label:') ? null : (catalog.catalog.products.find((p) => p.sku === key) ?? null);
+      const product = key.startsWith('label:') ? null : (catalog.bySku(key) ?? null);
       this.#restored.push({ key, product, label: key, lastFrame: -2, streak: null, done: true });
     }
   }
