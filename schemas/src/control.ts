@@ -140,3 +140,29 @@ export const controlResultSchema = z
   .describe('What came of a control: each outcome is spoken (or, where the action itself is the answer, only shown)');
 export type ControlResult = z.infer<typeof controlResultSchema>;
 export type ControlOutcome = ControlResult['outcome'];
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** What a command came to: a result without the fields every result has. */
+export type ControlOutcomeBody = DistributiveOmit<ControlResult, 'id' | 'lane' | 'locale' | 'at' | 'command' | 'transaction' | 'by'>;
+
+/**
+ * A result as the speaker and checkout publish it: a fresh id, the lane, the language the
+ * shopper hears, the time, who carried it out, the command answered (null when it could not be
+ * read) with its transaction echoed, and the outcome.
+ */
+export function controlResult(
+  header: { lane: string; locale: string; at: number; by: ControlResult['by']; command: ControlCommand | null },
+  outcome: ControlOutcomeBody,
+): ControlResult {
+  const { command } = header;
+  return {
+    id: `ctl-${crypto.randomUUID()}`,
+    lane: header.lane,
+    locale: header.locale,
+    at: header.at,
+    ...(command ? { command: command.command } : {}),
+    ...(command?.transaction !== undefined ? { transaction: command.transaction } : {}),
+    by: header.by,
+    ...outcome,
+  } as ControlResult;
+}

@@ -1,13 +1,18 @@
-import { randomUUID } from 'node:crypto';
-import { commandOwner, type ControlCommand, type ControlResult, type LaneCommand, type RefusalReason } from '@sightline/schemas';
+import {
+  commandOwner,
+  controlResult,
+  type ControlCommand,
+  type ControlOutcomeBody,
+  type ControlResult,
+  type LaneCommand,
+  type RefusalReason,
+} from '@sightline/schemas';
 import { summary } from './basket.ts';
 import { orderedBindings } from './keypads.ts';
 import type { Lane, LaneLogger } from './lane.ts';
 import type { CheckoutMetrics } from './metrics.ts';
 
-type DistributiveOmit<T, K extends keyof never> = T extends unknown ? Omit<T, K> : never;
-/** What a command came to; the id, lane, time, command, transaction and `by` are added around it. */
-type Outcome = DistributiveOmit<ControlResult, 'id' | 'lane' | 'locale' | 'at' | 'command' | 'transaction' | 'by'>;
+type Outcome = ControlOutcomeBody;
 
 /** HTTP requests waiting for their command to come back from the broker, at most. */
 export const MAX_WAITING = 64;
@@ -141,16 +146,7 @@ export class Controls {
 
   /** `command` null: it could not be read. */
   #result(lane: string, locale: string, command: ControlCommand | null, outcome: Outcome): ControlResult {
-    return {
-      id: `ctl-${randomUUID()}`,
-      lane,
-      locale,
-      at: this.#now(),
-      ...(command ? { command: command.command } : {}),
-      ...(command?.transaction !== undefined ? { transaction: command.transaction } : {}),
-      by: 'checkout',
-      ...outcome,
-    } as ControlResult;
+    return controlResult({ lane, locale, at: this.#now(), by: 'checkout', command }, outcome);
   }
 
   #carryOut(lane: Lane, command: LaneCommand): Outcome {

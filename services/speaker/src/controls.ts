@@ -3,9 +3,8 @@
  * cuts what the lane is saying at once; the speaker then carries out the sound commands (repeat,
  * pause, resume, stop, volume) and answers each on `lanes/{lane}/control/result`, which tts speaks.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '@sightline/kit';
-import { commandOwner, type ControlCommand, type ControlResult, type LaneCommand, type RefusalReason, type Volume } from '@sightline/schemas';
+import { commandOwner, controlResult, type ControlCommand, type ControlResult, type LaneCommand, type RefusalReason, type Volume } from '@sightline/schemas';
 import type { ControlOutcomeLabel, SpeakerMetrics } from './metrics.ts';
 import type { Player } from './player.ts';
 
@@ -67,16 +66,7 @@ export class Controls {
     }
     const outcome = this.carryOut(command, lane, control, paused);
     if (outcome === null) return;
-    const base = {
-      id: `ctl-${randomUUID()}`,
-      lane,
-      locale: this.options.localeOf(lane),
-      at: this.options.now(),
-      command,
-      ...(control.transaction !== undefined ? { transaction: control.transaction } : {}),
-      by: 'speaker' as const,
-    };
-    const result: ControlResult = { ...base, ...outcome };
+    const result = controlResult({ lane, locale: this.options.localeOf(lane), at: this.options.now(), by: 'speaker', command: control }, outcome);
     this.count(command, outcome.outcome);
     this.log.info({ lane, command, outcome: outcome.outcome, ...(outcome.outcome === 'refused' ? { reason: outcome.reason } : {}) }, 'control');
     this.options.publishResult(lane, result).catch((err: unknown) => this.log.error({ err, lane, command }, 'could not publish the control result'));
