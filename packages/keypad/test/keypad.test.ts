@@ -36,12 +36,17 @@ function keypadOn(t: TestContext, device: string, onCommand?: (command: Command,
   return { keypad, commands, logs };
 }
 
-test('keypad: one command per press; releases, autorepeat and scan codes are not commands; `at` is the kernel time', async (t) => {
+/** A keypad reading a fresh FIFO at its device path, started, with a writer on the FIFO. */
+async function startedOnFifo(t: TestContext) {
   const fifo = path.join(tempDir(t), 'event-kbd');
   mkfifo(fifo);
-  const { keypad, commands } = keypadOn(t, fifo);
+  const { keypad, commands, logs } = keypadOn(t, fifo);
   await keypad.start();
-  const writer = fifoWriter(t, fifo);
+  return { fifo, keypad, commands, logs, writer: fifoWriter(t, fifo) };
+}
+
+test('keypad: one command per press; releases, autorepeat and scan codes are not commands; `at` is the kernel time', async (t) => {
+  const { keypad, commands, writer } = await startedOnFifo(t);
   await writer.write(
     encodeInputEvents([
       ...keyEvents(KP5, KEY_PRESS, 0),
@@ -70,11 +75,7 @@ test('keypad: one command per press; releases, autorepeat and scan codes are not
 });
 
 test('keypad: records split across writes at odd places are put back together', async (t) => {
-  const fifo = path.join(tempDir(t), 'event-kbd');
-  mkfifo(fifo);
-  const { keypad, commands } = keypadOn(t, fifo);
-  await keypad.start();
-  const writer = fifoWriter(t, fifo);
+  const { keypad, commands, writer } = await startedOnFifo(t);
   const presses = [KP5, KPPLUS, KP1, KP5, KPPLUS, KP1].map((code, i) => tap(code, i * 200));
   const bytes = Buffer.concat(presses);
   const sizes = [1, 23, 2, 47, 5, 24, 25, 13, 71, 3];
@@ -100,11 +101,7 @@ test('keypad: records split across writes at odd places are put back together', 
 });
 
 test('keypad: a second press of the same key within 50 ms (kernel time) is a bounce; another key is not', async (t) => {
-  const fifo = path.join(tempDir(t), 'event-kbd');
-  mkfifo(fifo);
-  const { keypad, commands } = keypadOn(t, fifo);
-  await keypad.start();
-  const writer = fifoWriter(t, fifo);
+  const { keypad, commands, writer } = await startedOnFifo(t);
   await writer.write(
     encodeInputEvents([
       ...keyEvents(KP5, KEY_PRESS, 0),
@@ -168,11 +165,7 @@ test('keypad: unmapped keys are counted and logged at debug; a failing command i
 });
 
 test('keypad: after SYN_DROPPED the rest of the packet is skipped, the next packet counts', async (t) => {
-  const fifo = path.join(tempDir(t), 'event-kbd');
-  mkfifo(fifo);
-  const { keypad, commands } = keypadOn(t, fifo);
-  await keypad.start();
-  const writer = fifoWriter(t, fifo);
+  const { keypad, commands, writer } = await startedOnFifo(t);
   const sec = atMs(0) / 1000;
   await writer.write(
     Buffer.concat([
