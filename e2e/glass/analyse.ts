@@ -1,7 +1,7 @@
 import type { Recording } from '@sightline/speaker/testing';
 import { renderNotes, SCAN_CHIME } from '../../services/speaker/src/earcons.ts';
 import type { GlassObserver, Sighting } from './observer.ts';
-import { bestMatch, firstSound, indexNear, pcmSamples, silent, soundAfterGap } from './sound.ts';
+import { bestMatch, firstSound, pcmSamples, silent, soundAfterGap } from './sound.ts';
 
 /** The stages of one round, ms; each ends where the next begins, so they add up to the end points. */
 export interface Stages {
@@ -115,7 +115,7 @@ export function analyseSighting(
   base.speech = { cached: audio.value.meta.cached, synthMs: audio.value.meta.synthMs, durationMs: audio.value.meta.durationMs };
 
   // The earcon: the first sound after the item appeared, on a sink that was quiet for a second before.
-  const from = indexNear(recording, t0);
+  const from = recording.indexArrivedBy(t0);
   if (!silent(samples, from - rate, from)) return exclude('the sink was not quiet in the second before the item appeared');
   const earconAt = firstSound(samples, from);
   if (earconAt < 0) return exclude('no sound on the sink');

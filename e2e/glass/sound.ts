@@ -1,25 +1,5 @@
-import type { Recording } from '@sightline/speaker/testing';
-
 /** A sample above this (of 32767) is sound, not the null sink's silence (as e2e/speech.bench.ts). */
 export const SOUND = 200;
-
-/**
- * The first sample handed over at or after `ms` (epoch ms): by arrival, not by counting samples
- * from the start, since a loaded machine makes the recorder drop some and a count would then
- * place everything after the drop too early. At most one chunk (about 10 ms) late.
- */
-export function indexNear(recording: Recording, ms: number): number {
-  const samples = recording.mark();
-  let low = 0;
-  let high = samples;
-  while (low < high) {
-    const mid = (low + high) >> 1;
-    const at = recording.arrivedAt(mid);
-    if (Number.isNaN(at) || at >= ms) high = mid;
-    else low = mid + 1;
-  }
-  return low;
-}
 
 /** Index of the first sample louder than SOUND in [from, to), or -1. */
 export function firstSound(samples: Int16Array, from: number, to = samples.length): number {

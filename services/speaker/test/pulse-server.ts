@@ -42,6 +42,11 @@ export interface Recording {
    * `timeAt` can be early by a few ms.
    */
   arrivedAt(sampleIndex: number): number;
+  /**
+   * The first sample handed over at or after `ms` (epoch ms), by arrival: under load the recorder
+   * drops samples, and `timeAt` (counted from the start) then places everything after a drop too early.
+   */
+  indexArrivedBy(ms: number): number;
   /** How many samples are recorded so far: pass it to `tones` to look only at what follows. */
   mark(): number;
   /** Tone segments found so far (from sample `since`), with their wall-clock start and end. */
@@ -202,11 +207,22 @@ export async function startPulseServer(t: CleanupScope, options: { sink?: string
         }
         return arrivals[low]!.at;
       };
+      const indexArrivedBy = (ms: number) => {
+        let low = 0;
+        let high = arrivals.at(-1)?.end ?? 0;
+        while (low < high) {
+          const mid = (low + high) >> 1;
+          if (arrivedAt(mid) >= ms) high = mid;
+          else low = mid + 1;
+        }
+        return low;
+      };
       return {
         sampleRate,
         samples,
         timeAt,
         arrivedAt,
+        indexArrivedBy,
         mark: () => Math.floor(bytes / 2),
         tones(frequencies, since = 0) {
           return findTones(samples(since), sampleRate, frequencies).map((segment) => ({
