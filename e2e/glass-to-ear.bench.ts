@@ -317,7 +317,7 @@ function report({ results, bare, bareBefore, bareAfter, load, problems, stackOut
   );
   lines.push(`- tts: synthesis p50 ${ms(synth.p50)} ms, p95 ${ms(synth.p95)} ms; ${cachedRounds}/${counted.length} sentences came from the cache.`);
   lines.push(
-    `- The sentence follows the earcon: first sound of the sentence minus first sound of the earcon p50 ${ms(earconToSentence.p50)} ms, p95 ${ms(earconToSentence.p95)} ms (the chime is 70 ms, and the speaker pads every clip with silence as long as its buffer, 60 ms by default); from the earcon's end (speaker's stamp) to the sentence heard p50 ${ms(earconEndToSentence.p50)} ms, p95 ${ms(earconEndToSentence.p95)} ms.`,
+    `- The sentence follows the earcon: first sound of the sentence minus first sound of the earcon p50 ${ms(earconToSentence.p50)} ms, p95 ${ms(earconToSentence.p95)} ms (the chime is 70 ms; a sentence ready before it ends follows it without a pause); from the earcon's end (speaker's stamp) to the sentence heard p50 ${ms(earconEndToSentence.p50)} ms, p95 ${ms(earconEndToSentence.p95)} ms.`,
   );
   lines.push(
     `- Cross-check: the speaker's "Stream started" stamp minus the sound heard on the monitor: earcon p50 ${ms(stampEarcon.p50)} ms (${ms(stampEarcon.min)}..${ms(stampEarcon.max)}), sentence p50 ${ms(stampSentence.p50)} ms (${ms(stampSentence.min)}..${ms(stampSentence.max)}). Sound is timed by the recorder's hand-over (late by at most ~10 ms, never early).`,

@@ -1,7 +1,8 @@
 import type { Recording } from '@sightline/speaker/testing';
 import { renderNotes, SCAN_CHIME } from '../../services/speaker/src/earcons.ts';
 import type { GlassObserver, Sighting } from './observer.ts';
-import { bestMatch, firstSound, pcmSamples, silent, soundAfterGap } from './sound.ts';
+import { bestOffset } from '../hearing.ts';
+import { firstSound, pcmSamples, silent } from './sound.ts';
 
 /** The stages of one round, ms; each ends where the next begins, so they add up to the end points. */
 export interface Stages {
@@ -51,8 +52,6 @@ export interface RoundResult {
   /** How well the chime's and the sentence's own audio matched the recording where their onsets were found (1 = exact). */
   earconMatch: number;
   sentenceMatch: number;
-  /** Where in the sentence's audio (ms after its first sample above silence) the first sound heard was. */
-  sentenceHeadLostMs: number;
 }
 
 const EMPTY_STAGES: Stages = { captureWait: NaN, extraFrames: NaN, framePublished: NaN, inference: NaN, checkout: NaN, earcon: NaN, tts: NaN, sentence: NaN };
@@ -90,7 +89,6 @@ export function analyseSighting(
     earconEndToSentence: null,
     earconMatch: 0,
     sentenceMatch: 0,
-    sentenceHeadLostMs: NaN,
   };
   const exclude = (why: string): RoundResult => ({ ...base, excluded: why });
 
@@ -122,21 +120,18 @@ export function analyseSighting(
   const chime = pcmSamples(renderNotes(SCAN_CHIME, rate));
   const chimeStart = firstSound(chime, 0);
   base.earconMatch = round3(
-    bestMatch(samples, chime.subarray(chimeStart, chimeStart + Math.round(rate * 0.05)), earconAt - Math.round(rate * 0.02), earconAt + 10).score,
+    bestOffset(samples, chime.subarray(chimeStart, chimeStart + Math.round(rate * 0.05)), earconAt - Math.round(rate * 0.02), earconAt + 10).score,
   );
-  // The sentence: the first sound after at least 30 ms of silence once the earcon began (the
-  // chime's two notes touch; the speaker pads every clip with 60 ms of silence).
-  const sentenceAt = soundAfterGap(samples, earconAt + Math.round(rate * 0.05), Math.round(rate * 0.03));
-  if (sentenceAt < 0) return exclude('no sentence on the sink after the earcon');
-  // Check it is the sentence: its own audio, from its first sound, must be found right there.
-  // The monitor lacks the first few ms of a clip that follows another one (measured: 128-143
-  // samples, all quieter than 250), so the clip may sit up to 20 ms before the first sound.
+  // The sentence: where its own audio (100 ms from its first sound) is found after the chime's
+  // start, within 3 s. It follows the chime without a pause when it is ready in time, so it is
+  // found by what it sounds like rather than by the silence before it.
   const clip = pcmSamples(audio.value.pcm.samples);
   const clipStart = firstSound(clip, 0);
   const piece = clip.subarray(clipStart, clipStart + Math.round(rate * 0.1));
-  const match = bestMatch(samples, piece, sentenceAt - Math.round(rate * 0.02), sentenceAt + 10);
+  const match = bestOffset(samples, piece, earconAt + Math.round(rate * 0.03), earconAt + rate * 3);
+  if (match.offset < 0) return exclude('no sentence on the sink after the earcon');
+  const sentenceAt = match.offset;
   base.sentenceMatch = round3(match.score);
-  base.sentenceHeadLostMs = round3(((sentenceAt - match.offset) / rate) * 1000);
   const earconHeard = recording.arrivedAt(earconAt);
   const sentenceHeard = recording.arrivedAt(sentenceAt);
 

@@ -101,6 +101,28 @@ test('a scan is acknowledged by its earcon at once; its speech follows, whole, a
   );
 });
 
+test('a sentence that is ready during its earcon follows it without a pause', async (t) => {
+  const { app, peer } = await speaker(t);
+  const mark = recording.mark();
+  const scanAt = Date.now();
+  await peer.scan('lane-1', 'scan-1', scanAt);
+  // A cached sentence: published while the earcon plays.
+  await peer.say('lane-1', { frequency: 2000, ms: 400, sourceId: 'scan-1', sourceAt: scanAt });
+  await playedAll(app, 2);
+
+  const heard = recording.tones(TONES, mark);
+  assert.deepEqual(
+    heard.map((s) => s.frequency),
+    [880, 1318.5, 2000],
+    summary(heard),
+  );
+  const [, high, speech] = heard as [(typeof heard)[0], (typeof heard)[0], (typeof heard)[0]];
+  // With a buffer (60 ms) of silence after every clip, the sentence started 60-70 ms after the chime.
+  const pause = speech.at - high.endAt;
+  assert.ok(pause < 40, `the sentence started ${Math.round(pause)} ms after the earcon ended`);
+  assert.ok(Math.abs(speech.durationMs - 400) <= 40, `heard ${speech.durationMs} ms of 400 ms of speech`);
+});
+
 test('announcements of several lanes play in arrival order, one at a time', async (t) => {
   const { app, peer } = await speaker(t);
   const mark = recording.mark();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -215,6 +216,50 @@ describe('pulse failures', () => {
     const failure = await playing;
     assert.ok(failure instanceof SinkError && /pacat exited .*Connection terminated/.test(failure.message), String(failure));
     await assert.rejects(sink.play(clip(2000, 100)), SinkError, 'no server: fails, does not hang');
+  });
+});
+
+describe('pulse stream hiccups', () => {
+  test('pacat stalls near the end of a clip: the tail that is shorter than the pre-buffer still plays, and the clip ends then', async () => {
+    const { pulse, recording } = await pulseOnce();
+    // A long buffer makes the window wide: the server holds about 3/4 of it (300 ms) and restarts
+    // after an underrun only on 1/2 of it (200 ms).
+    const sink = new PulseStreamSink({ server: pulse.server, device: pulse.sink, latencyMs: 400 });
+    try {
+      await sink.open();
+      const pacat = execFileSync('pgrep', ['-n', '-f', 'pacat.*--latency-msec=400'], { encoding: 'utf8' }).trim();
+      const mark = recording.mark();
+      let startedAt = 0;
+      let started!: () => void;
+      const playing = new Promise<void>((resolve) => (started = resolve));
+      const played = sink.play(clip(2000, 1000), {
+        onStarted: (at) => {
+          startedAt = at;
+          started();
+        },
+      });
+      await playing;
+      // 600 ms in, the server holds about 300 ms and pacat the last 100 ms: stalled, the server
+      // runs dry (a hiccup), and those 100 ms alone would not restart it.
+      await sleep(600 - (Date.now() - startedAt));
+      process.kill(Number(pacat), 'SIGSTOP');
+      await sleep(450);
+      process.kill(Number(pacat), 'SIGCONT');
+      const continuedAt = Date.now();
+      const result = await played;
+      assert.equal(result.interrupted, false);
+      assert.ok(
+        result.endedAt - continuedAt < 1500,
+        `the clip ended ${result.endedAt - continuedAt} ms after pacat went on (waits for the next clip without the silence)`,
+      );
+      await sleep(200);
+      const heard = recording.tones([2000], mark);
+      const total = heard.reduce((sum, s) => sum + s.durationMs, 0);
+      assert.ok(heard.length >= 2, `a gap where pacat stalled: ${JSON.stringify(heard.map((s) => [Math.round(s.at - startedAt), Math.round(s.durationMs)]))}`);
+      assert.ok(Math.abs(total - 1000) <= 50, `heard ${Math.round(total)} ms of the 1000 ms tone`);
+    } finally {
+      await sink.close();
+    }
   });
 });
 

@@ -20,10 +20,14 @@ export interface PulseOptions {
 }
 
 /**
- * Silence after each clip, at least the buffer length: the server starts a stream only once its
- * pre-buffer (about 2/3 of the latency) is full, so even an empty clip must fill it.
+ * How far from `started + the clip's length` the underrun that ends a clip is expected. Measured:
+ * a 70 ms clip's underrun is reported 60-62 ms after its "started" (both are stamped when pacat's
+ * messages arrive). Earlier, it is a hiccup mid-clip; later, pacat itself may have stalled, and
+ * then the underrun is only reported once it runs again: either way, what pacat still holds may
+ * be shorter than the pre-buffer and would wait for the next clip.
  */
-const MIN_PAD_MS = 20;
+const END_EARLY_MS = 25;
+const END_LATE_MS = 25;
 
 /** What `pacat` and `paplay` both take: raw 16-bit PCM of `format`, the buffer, the sink and server. */
 export function pulseClientArgs(options: Pick<PulseOptions, 'latencyMs' | 'device' | 'server'>, format: PcmFormat): string[] {
@@ -140,10 +144,11 @@ export class PulseStreamSink implements AudioSink {
     await this.ensureStream();
     const stream = this.stream;
     if (!stream) throw new SinkError(this.name, 'stream closed while opening');
-    // Always a buffer's length: after a hiccup (an underrun mid-clip) the server restarts the
-    // stream only once the pre-buffer is full again, so a shorter pad can leave a clip's last words
-    // waiting until the next clip is written (the bench heard them a scan late with 20 ms of pad).
-    const padMs = Math.max(MIN_PAD_MS, this.options.latencyMs);
+    // No silence after a clip, so the next one (the sentence after its earcon) follows at once.
+    // The server starts (and restarts, after an underrun) a stream only on a full pre-buffer
+    // (half the latency, measured), so a clip shorter than the buffer is padded to its length, and a
+    // clip interrupted by an underrun mid-way gets a buffer of silence then (see onUnderrun).
+    const padMs = Math.max(0, this.options.latencyMs - clip.durationMs);
     const samples = Buffer.concat([convertPcm(clip.samples, clip.format, this.format), silence(padMs, this.format)]);
     const durationMs = clip.durationMs;
     const startTimeoutMs = this.startTimeoutMs();
@@ -170,9 +175,17 @@ export class PulseStreamSink implements AudioSink {
         // The server says when the buffer runs dry; this only guards against never hearing it.
         timer = setTimeout(() => finish(false), durationMs + padMs + 3000);
       };
+      let hiccupPadMs = 0;
       const onUnderrun = (at: number) => {
-        // An underrun well before the clip could have ended is a hiccup: the stream restarts by itself.
-        if (startedAt !== null && at >= startedAt + durationMs * 0.9) finish(false);
+        if (startedAt === null) return;
+        const early = at < startedAt + durationMs - END_EARLY_MS;
+        const late = at > startedAt + durationMs + padMs + END_LATE_MS;
+        if (!early && (!late || hiccupPadMs > 0)) return finish(false);
+        // A buffer of silence lets out whatever is left of the clip; its end is the next underrun.
+        hiccupPadMs += this.options.latencyMs;
+        stream.child.stdin.write(silence(this.options.latencyMs, this.format));
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(false), durationMs + padMs + hiccupPadMs + 3000);
       };
       const onGone = (err: SinkError) => {
         cleanup();
