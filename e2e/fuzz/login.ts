@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { DEFAULT_TOPIC_PREFIX } from '@sightline/schemas';
-import { generatePassword, hashPassword } from '../../services/broker/src/passwords.ts';
+import { generatePassword, hashPassword } from '@sightline/kit';
 import { prefixRules, readUsersFile, writeUsersFile } from '../../services/broker/src/users-file.ts';
 import { stackCredentials } from '../../infra/stack/services.ts';
 import type { Credentials } from './broker-flood.ts';

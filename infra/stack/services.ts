@@ -41,6 +41,8 @@ export const stackServices: StackService[] = SERVICES.map((service) => ({
 
 /** The integrator account the dev stack makes for people: reads everything, sends commands and scale readings. */
 export const OPERATOR_USER = 'operator';
+/** The console's first account, an operator, made on first start with its password beside the others. */
+export const CONSOLE_ADMIN_FILE = 'console-admin';
 
 /**
  * Broker accounts in the dev stack, as in compose: on first start the broker creates one user per
@@ -62,6 +64,12 @@ export function stackCredentials(dataDir: string) {
     /** What a service needs to log in as itself; nothing for a service that is not on the bus. */
     serviceEnv(name: string): Record<string, string> {
       if (!isBusService(name)) return {};
+      if (name === 'console')
+        return {
+          SIGHTLINE_MQTT_USERNAME: name,
+          SIGHTLINE_MQTT_PASSWORD_FILE: join(dir, name),
+          SIGHTLINE_CONSOLE_PROVISION_ADMIN_FILE: join(dir, CONSOLE_ADMIN_FILE),
+        };
       return { SIGHTLINE_MQTT_USERNAME: name, SIGHTLINE_MQTT_PASSWORD_FILE: join(dir, name) };
     },
   };

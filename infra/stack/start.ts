@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { env, loadConfig, runMain, type Logger, type Service } from '@sightline/kit';
 import { formatLogLine } from './log-format.ts';
-import { OPERATOR_USER, stackCredentials, stackServices, type StackService } from './services.ts';
+import { CONSOLE_ADMIN_FILE, OPERATOR_USER, stackCredentials, stackServices, type StackService } from './services.ts';
 
 /**
  * `pnpm start`: every service as a child process on this machine, with embedded defaults (no
@@ -67,6 +67,14 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
     return {
       ...service.defaults,
       ...(service.name === 'broker' ? credentials.brokerEnv : credentials.serviceEnv(service.name)),
+      ...(service.name === 'console'
+        ? {
+            SIGHTLINE_CONSOLE_SERVICES: running
+              .filter((r) => r.service.name !== 'console')
+              .map((r) => `${r.service.name}=http://127.0.0.1:${r.httpPort}`)
+              .join(','),
+          }
+        : {}),
       SIGHTLINE_MQTT_URL: mqttUrl,
       ...process.env,
       SIGHTLINE_DATA_DIR: config.SIGHTLINE_DATA_DIR,
@@ -143,6 +151,9 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
         `  MQTT          ${mqttUrl}   (anonymous: read-only, from loopback only)`,
         `  Operator      user ${OPERATOR_USER}, password in ${credentials.passwordFile(OPERATOR_USER)} (sends commands and scale readings)`,
         `  MQTT over WS  ws://${config.SIGHTLINE_BROKER_HOST}:${config.SIGHTLINE_BROKER_WS_PORT}`,
+        ...running
+          .filter((r) => r.service.name === 'console')
+          .map((r) => `  Console       http://localhost:${r.httpPort}/   user admin, password in ${credentials.passwordFile(CONSOLE_ADMIN_FILE)}`),
         ...running.map((r) => `  ${r.service.name.padEnd(12)}  http://127.0.0.1:${r.httpPort}/metrics  (pid ${r.child?.pid})`),
         `  Watch it:     mosquitto_sub -V mqttv311 -h ${config.SIGHTLINE_BROKER_HOST} -p ${config.SIGHTLINE_BROKER_MQTT_PORT} -t 'sightline/#' -v`,
         `  Data:         ${config.SIGHTLINE_DATA_DIR}`,

@@ -77,7 +77,7 @@ export const channels = {
     summary:
       'One camera frame as a plain JPEG (any MQTT image viewer shows it). Its metadata is JSON in a JPEG comment (COM, 0xFFFE) segment whose text starts with `sightline-frame/1 `, placed after the APP0/APP1 headers.',
     publishers: ['capture'],
-    subscribers: ['inference', 'sync'],
+    subscribers: ['inference', 'sync', 'console'],
     schema: frameMetaSchema,
     maxBytes: MAX_FRAME_BYTES,
     example: { meta: { camera: 'demo', seq: 42, capturedAt: 1795000000000, width: 640, height: 480 }, jpeg: EXAMPLE_JPEG } as Frame,
@@ -93,7 +93,7 @@ export const channels = {
     summary:
       "Whether a camera delivers frames, retained: `online`, or `offline` with the `reason`; the measured frame rate and the frame size. Published on every change (state, reason, size, or the rate moving by more than 10 %), at a heartbeat (30 s by default), again after each reconnect, and `offline` when capture stops. The last will of capture's one MQTT connection is its availability, not each camera's status: while `services/capture/availability` is `offline` every camera is offline whatever its retained status says, and a status counts again only once one arrives after capture is back online.",
     publishers: ['capture'],
-    subscribers: ['checkout', 'alert'],
+    subscribers: ['checkout', 'alert', 'console'],
     example: { camera: 'demo', state: 'online', fps: 5, width: 640, height: 480, since: 1795000000000, at: 1795000030000 } as CameraStatus,
   } satisfies Channel<CameraStatus, 'camera'>,
   detections: {
@@ -106,7 +106,7 @@ export const channels = {
     summary:
       'What the inference service found in one frame: the frame it belongs to (seq, capture time, size), the model, the objects (label, score, box normalised to the frame) and where the time went. Frames arriving while one is being processed replace each other (latest wins), so under load some frames have no detections message.',
     publishers: ['inference'],
-    subscribers: ['checkout', 'alert', 'sync'],
+    subscribers: ['checkout', 'alert', 'sync', 'console'],
     example: {
       camera: 'demo',
       seq: 42,
@@ -141,7 +141,7 @@ export const channels = {
     summary:
       'The model the inference service runs (retained), republished after each switch request: on success the new model, on refusal the old one with `error` saying why.',
     publishers: ['inference'],
-    subscribers: [],
+    subscribers: ['console'],
     example: { model: EXAMPLE_MODEL, since: 1795000000000 } as ModelState,
   } satisfies Channel<ModelState, never>,
   availability: {
@@ -154,7 +154,7 @@ export const channels = {
     summary:
       'Whether a service is up: `online` once it has connected, `offline` when it stops or, as its MQTT last will, when it vanishes. Retained, so a new subscriber learns the state at once.',
     publishers: busServices,
-    subscribers: ['checkout', 'speaker', 'alert'],
+    subscribers: ['checkout', 'speaker', 'alert', 'console'],
     ownParam: 'service',
     schema: availabilitySchema,
     maxBytes: 16,
@@ -213,7 +213,7 @@ export const channels = {
     ...json(basketSchema, 512 * 1024),
     summary: 'The basket of a lane, retained and republished after every change, so a display that connects late shows it at once.',
     publishers: ['checkout'],
-    subscribers: [],
+    subscribers: ['console'],
     example: {
       id: 'basket-9a7e',
       lane: 'lane-1',
@@ -262,7 +262,7 @@ export const channels = {
     summary:
       'Everything else the shopper must be told, by `type`: `not-recognised` (try again), `place-on-scale`, `weight-mismatch`, `removed`, `cleared`, `total` (with the `receipt`: every line and its price), `idle-warning` (the session ends in `remainingSeconds` unless the shopper asks for more time), `session-ended` (idle too long: the basket is abandoned), and `trouble` (`camera-offline`, `inference-offline`, `scale-offline`, `speech-unavailable`; `state` begin or end).',
     publishers: ['checkout'],
-    subscribers: ['tts', 'speaker', 'alert'],
+    subscribers: ['tts', 'speaker', 'alert', 'console'],
     example: { id: 'ev-51d0', lane: 'lane-1', locale: 'en-US', at: 1795000000900, type: 'not-recognised', camera: 'demo', label: 'kite' } as LaneEvent,
   } satisfies Channel<LaneEvent, 'lane'>,
   laneControl: {
@@ -288,7 +288,7 @@ export const channels = {
     summary:
       'What came of a control, by `outcome`: `repeated`, `paused`, `resumed`, `stopped`, `volume` (level of steps, per output), `help` (the keypad, key by key), `basket` (the lines read out), `removed`, `finished`, `more-time`, `language`, or `refused` with the `reason`. tts speaks each one in the lane locale, except where the action is itself the answer (`repeated`, `resumed`, `stopped`; `removed` and `finished` are said by their lane events).',
     publishers: ['checkout', 'speaker'],
-    subscribers: ['tts'],
+    subscribers: ['tts', 'console'],
     example: {
       id: 'ctl-2b7e',
       lane: 'lane-1',
@@ -323,7 +323,7 @@ export const channels = {
     summary:
       'The spoken audio as a plain 16-bit PCM WAV (any player plays it). Its metadata (the `speech` payload) is JSON in an extra RIFF chunk `slmd` after the `data` chunk.',
     publishers: ['tts'],
-    subscribers: ['speaker'],
+    subscribers: ['speaker', 'console'],
     schema: speechSchema,
     maxBytes: MAX_WAV_BYTES,
     example: { meta: EXAMPLE_SPEECH, pcm: { samples: Buffer.alloc(2205 * 2), format: { sampleRate: 22050, channels: 1 } } },
@@ -339,7 +339,7 @@ export const channels = {
     summary:
       "Alert events, never retained: `new` when an alert is raised, `update` when it is seen again (count, last seen) or acknowledged, `end` when it is resolved. The alert keeps its `id` throughout; the alert service's HTTP API lists current and past alerts.",
     publishers: ['alert'],
-    subscribers: ['sync'],
+    subscribers: ['sync', 'console'],
     example: {
       type: 'new',
       alert: {

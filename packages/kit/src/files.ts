@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -64,4 +66,22 @@ export function whyUnreadable(err: unknown): string {
   if (code === 'EFBIG' || code === 'EISDIR') return (err as Error).message;
   if (code === 'ENOENT') return 'does not exist';
   return `cannot be read (${code ?? (err as Error).message})`;
+}
+
+/** Writes `content` to `path` with mode 0600, synced and renamed into place: a crash leaves the old file or the whole new one. */
+export async function writePrivateFile(file: string, content: string): Promise<void> {
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(tmp, 'wx', 0o600);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
 }

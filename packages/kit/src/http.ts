@@ -21,6 +21,11 @@ export interface HttpAccess {
   allowedHosts?: readonly string[] | undefined;
   /** When set, every route but /healthz and /readyz requires `Authorization: Bearer <token>`. */
   token?: string | null | undefined;
+  /**
+   * Routes the app guards itself, with its own logins (the console's pages and API, for browsers,
+   * which cannot send a bearer token): the token is not asked for there.
+   */
+  ownLogin?: ((routeUrl: string) => boolean) | undefined;
 }
 
 export interface HealthOptions {
@@ -164,7 +169,8 @@ export function createHttpApp({
         `Host ${JSON.stringify(host.slice(0, 100))} is not a name of this service; add it to SIGHTLINE_HTTP_ALLOWED_HOSTS`,
       );
     }
-    if (tokenDigest !== null && !WITHOUT_TOKEN.has(request.routeOptions.url ?? '')) {
+    const routeUrl = request.routeOptions.url ?? '';
+    if (tokenDigest !== null && !WITHOUT_TOKEN.has(routeUrl) && !(access.ownLogin?.(routeUrl) ?? false)) {
       const given = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
       if (given === undefined || !timingSafeEqual(digest(given), tokenDigest)) {
         reply.header('www-authenticate', 'Bearer');

@@ -13,8 +13,9 @@ export {
   serviceDataDir,
   type HttpSettings,
 } from './shared-config.ts';
-export { loadDataFile, readSmallFile, whyUnreadable } from './files.ts';
+export { loadDataFile, readSmallFile, whyUnreadable, writePrivateFile } from './files.ts';
 export { ensureSecretFile } from './secret-file.ts';
 export { openDatabase } from './sqlite.ts';
 export { BoundedMap, type BoundedMapOptions, type EvictionReason } from './bounded-map.ts';
 export { httpPortOf, SERVICES, type ServiceName } from './services.ts';
+export { DEFAULT_SCRYPT, generatePassword, hashPassword, parseHash, verifyAgainstDummy, verifyPassword, type ScryptParams } from './passwords.ts';

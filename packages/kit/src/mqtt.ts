@@ -70,6 +70,9 @@ export function createServiceMqttClient(
 export async function closeServiceMqttClient(service: string, client: MqttClient, topics: Topics, timeoutMs = 2000): Promise<void> {
   // mqtt.js cannot end a client that never began connecting (a service stopped before its start).
   if ((client as unknown as { stream?: unknown }).stream === undefined) return;
+  // Stopped while still connecting, a client could otherwise arm its reconnect timer on the way
+  // out and keep the process alive.
+  client.options.reconnectPeriod = 0;
   const availability = topics.topic(channels.availability, { service });
   const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
   const goodbye = new Promise<void>((resolve) => {

@@ -16,6 +16,8 @@ export const SERVICES = [
   // broker only because the broker makes the HTTP token they share.
   { name: 'azurite', dir: 'infra/azurite', entry: 'infra/azurite/main.ts', httpPort: 8089, needs: ['broker'] },
   { name: 'sync', dir: 'services/sync', entry: 'services/sync/src/main.ts', httpPort: 8088, needs: ['broker', 'azurite'] },
+  // The web app staff use; it calls the others' HTTP APIs, which may come up after it.
+  { name: 'console', dir: 'services/console', entry: 'services/console/src/main.ts', httpPort: 8090, needs: ['broker'] },
 ] as const satisfies ReadonlyArray<{ name: string; dir: string; entry: string; httpPort: number; needs: readonly string[] }>;
 
 export type ServiceName = (typeof SERVICES)[number]['name'];

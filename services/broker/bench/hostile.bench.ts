@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { hashPassword } from '../src/passwords.ts';
+import { hashPassword } from '@sightline/kit';
 import { connectPacket, mqttString, publishHeader, remainingLength } from '../src/raw-mqtt.ts';
 
 const SECONDS = Number(process.argv[2] ?? 8);

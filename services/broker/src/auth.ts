@@ -8,7 +8,7 @@ import type { ClientIdOwners } from './client-ids.ts';
 import type { Anonymous } from './config.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import { PacketGate } from './packet-gate.ts';
-import { verifyAgainstDummy, verifyPassword } from './passwords.ts';
+import { verifyAgainstDummy, verifyPassword } from '@sightline/kit';
 import type { RateLimiter } from './rate-limit.ts';
 import type { UsersFile } from './users-file.ts';
 

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import type { Logger } from '@sightline/kit';
 import { integratorAccessRules, serviceAccessRules, type BusService } from '@sightline/schemas';
 import type { AclRule } from './acl.ts';
-import { generatePassword, hashPassword } from './passwords.ts';
+import { generatePassword, hashPassword, writePrivateFile } from '@sightline/kit';
 import type { ProvisionedUser } from './config.ts';
-import { prefixRules, writePrivateFile, writeUsersFile, type UsersFile } from './users-file.ts';
+import { prefixRules, writeUsersFile, type UsersFile } from './users-file.ts';
 
 /** The rights a provisioning entry grants. A role's come from the channel definitions in @sightline/schemas. */
 export function provisionedRules(user: ProvisionedUser, topicPrefix: string): AclRule[] {

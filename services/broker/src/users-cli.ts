@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline';
 import { aclPatternProblem, type AclRule } from './acl.ts';
-import { hashPassword } from './passwords.ts';
+import { hashPassword } from '@sightline/kit';
 import { readUsersFile, usernameSchema, UsersFileError, writeUsersFile } from './users-file.ts';
 
 const USAGE = `usage:

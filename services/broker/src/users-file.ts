@@ -3,7 +3,7 @@ import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { aclPatternProblem, type AclRule } from './acl.ts';
-import { parseHash } from './passwords.ts';
+import { parseHash, writePrivateFile } from '@sightline/kit';
 
 /**
  * The users file (JSON):
@@ -121,22 +121,6 @@ export async function readUsersFile(path: string, { missingOk = false } = {}): P
 }
 
 /** Writes a file with mode 0600 atomically (temporary file, then rename). */
-export async function writePrivateFile(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
 
 export async function writeUsersFile(path: string, file: UsersFile): Promise<void> {
   const checked = usersFileSchema.parse(file);

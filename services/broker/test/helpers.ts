@@ -9,7 +9,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '@sightline/kit';
 import { createBrokerApp, type BrokerApp } from '../src/app.ts';
 import { brokerConfig, type BrokerConfig } from '../src/config.ts';
-import { hashPassword, type ScryptParams } from '../src/passwords.ts';
+import { hashPassword, type ScryptParams } from '@sightline/kit';
 import type { UsersFile } from '../src/users-file.ts';
 
 export const execFileAsync = promisify(execFile);

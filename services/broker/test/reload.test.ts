@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { MqttClient } from 'mqtt';
-import { hashPassword } from '../src/passwords.ts';
+import { hashPassword } from '@sightline/kit';
 import type { UsersFile } from '../src/users-file.ts';
 import { collect, connectClient, FAST_SCRYPT, metric, mqttUrl, sleep, startBroker, subscribeGranted, tempDir, writeUsers } from './helpers.ts';
 
