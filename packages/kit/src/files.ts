@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -64,4 +65,29 @@ export function whyUnreadable(err: unknown): string {
   if (code === 'EFBIG' || code === 'EISDIR') return (err as Error).message;
   if (code === 'ENOENT') return 'does not exist';
   return `cannot be read (${code ?? (err as Error).message})`;
+}
+
+/**
+ * Replaces `file` with `text` so that a crash or a power cut leaves the old file or the new one,
+ * never a part: written beside it under a temporary name and synced, renamed over it, then the
+ * folder synced (the rename is only durable once the folder is). Synchronous, so two writers in
+ * one process never interleave. The folder is made if missing.
+ */
+export function writeFileAtomic(file: string, text: string): void {
+  const dir = path.dirname(file);
+  mkdirSync(dir, { recursive: true });
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    writeFileSync(temp, text, { flag: 'wx', flush: true });
+    renameSync(temp, file);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
