@@ -39,6 +39,7 @@ export class ZonesFileError extends Error {
 export class ZoneOverrides {
   readonly file: string;
   #zones = new Map<string, ZoneOverride>();
+  #loaded = false;
 
   constructor(file: string) {
     this.file = file;
@@ -54,7 +55,10 @@ export class ZoneOverrides {
   load(targets: ReadonlyMap<string, string>): { applied: Map<string, ZoneOverride>; ignored: Array<{ id: string; reason: string }> } {
     this.#zones = new Map();
     const ignored: Array<{ id: string; reason: string }> = [];
-    if (!existsSync(this.file)) return { applied: new Map(), ignored };
+    if (!existsSync(this.file)) {
+      this.#loaded = true;
+      return { applied: new Map(), ignored };
+    }
     const { value, problems } = loadDataFile('zones file', this.file, zonesFileSchema, MAX_ZONES_FILE_BYTES);
     if (value === undefined) {
       throw new ZonesFileError(`${problems.join('; ')} (fix it, or remove it to go back to the configured zones)`);
@@ -65,6 +69,7 @@ export class ZoneOverrides {
       else if (camera !== entry.camera) ignored.push({ id, reason: `drawn on camera ${entry.camera}, and ${id} now watches ${camera}` });
       else this.#zones.set(id, entry);
     }
+    this.#loaded = true;
     return { applied: new Map(this.#zones), ignored };
   }
 
@@ -74,6 +79,8 @@ export class ZoneOverrides {
 
   /** Writes the file with `id`'s new zone and only then keeps it; throws (nothing changed) when the file cannot be written. */
   set(id: string, override: ZoneOverride): void {
+    // Written before the file was read, the file would lose every other zone it holds.
+    if (!this.#loaded) throw new ZonesFileError(`${this.file} has not been read yet: zones can be changed once the service has started`);
     const zones = new Map(this.#zones).set(id, override);
     writeFileAtomic(this.file, `${JSON.stringify({ zones: Object.fromEntries(zones) }, null, 2)}\n`);
     this.#zones = zones;

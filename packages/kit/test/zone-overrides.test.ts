@@ -44,6 +44,7 @@ test('zone overrides: none without a file; a change is on disk before it is kept
     ['lane-2', 'cam2'],
   ]);
   const first = new ZoneOverrides(file);
+  assert.throws(() => first.set('lane-1', { camera: 'cam1', zone: square, updatedAt: 1 }), /has not been read yet/);
   assert.deepEqual(first.load(targets), { applied: new Map(), ignored: [] });
   first.set('lane-1', { camera: 'cam1', zone: square, updatedAt: 1000 });
   first.set('lane-2', { camera: 'cam2', zone: triangle, updatedAt: 2000 });
