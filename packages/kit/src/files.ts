@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -68,20 +67,27 @@ export function whyUnreadable(err: unknown): string {
   return `cannot be read (${code ?? (err as Error).message})`;
 }
 
-/** Writes `content` to `path` with mode 0600, synced and renamed into place: a crash leaves the old file or the whole new one. */
-export async function writePrivateFile(file: string, content: string): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
+/**
+ * Replaces `file` with `text` so that a crash or a power cut leaves the old file or the new one,
+ * never a part: written beside it under a temporary name and synced, renamed over it, then the
+ * folder synced (the rename is only durable once the folder is). Synchronous, so two writers in
+ * one process never interleave. The folder is made if missing. `mode` 0o600 for secrets (passwords, accounts).
+ */
+export function writeFileAtomic(file: string, text: string, options: { mode?: number } = {}): void {
+  const dir = path.dirname(file);
+  mkdirSync(dir, { recursive: true });
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, file);
+    writeFileSync(temp, text, { flag: 'wx', flush: true, ...(options.mode !== undefined ? { mode: options.mode } : {}) });
+    renameSync(temp, file);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    rmSync(temp, { force: true });
     throw err;
+  }
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -13,7 +13,8 @@ export {
   serviceDataDir,
   type HttpSettings,
 } from './shared-config.ts';
-export { loadDataFile, readSmallFile, whyUnreadable, writePrivateFile } from './files.ts';
+export { loadDataFile, readSmallFile, whyUnreadable, writeFileAtomic } from './files.ts';
+export { MAX_ZONE_OVERRIDES, MAX_ZONES_FILE_BYTES, ZoneOverrides, ZonesFileError, zonesFileSchema, type ZoneOverride } from './zone-overrides.ts';
 export { ensureSecretFile } from './secret-file.ts';
 export { openDatabase } from './sqlite.ts';
 export { BoundedMap, type BoundedMapOptions, type EvictionReason } from './bounded-map.ts';

@@ -1,16 +1,20 @@
+import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
-import { createRuntime } from '@sightline/kit';
-import { channels, type AlertEvent, type Bus } from '@sightline/schemas';
+import { createRuntime, ZoneOverrides } from '@sightline/kit';
+import { channels, type AlertEvent, type Bus, type Polygon } from '@sightline/schemas';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@sightline/kit';
 import type { AlertConfig } from './config.ts';
 import { RuleEngine } from './engine.ts';
 import { createAlertMetrics } from './metrics.ts';
 import { registerAlertRoutes } from './routes.ts';
+import type { RuleOf } from './rules.ts';
 import { AlertStore } from './store.ts';
 
 export const SERVICE = 'alert';
+/** The restricted zones changed over HTTP, in the data dir, applied over the rules file at start. */
+export const ZONES_FILE = 'zones.json';
 
 export interface AlertAppDeps {
   now?: () => number;
@@ -26,6 +30,8 @@ export interface AlertApp {
   readonly client: MqttClient;
   readonly bus: Bus;
   httpPort(): number;
+  /** A person-in-zone rule's new zone: saved first, then used from the next detections message. Throws, changing nothing, when it cannot be saved. */
+  changeZone(rule: RuleOf<'person-in-zone'>, zone: Polygon): void;
   /** Runs the retention policy now; returns how many rows went. */
   prune(): { expired: number; overflow: number };
 }
@@ -53,8 +59,11 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
       log.warn({ err: { message: (err as Error).message }, alert: event.alert.id, event: event.type }, 'alert event not published (it is stored)');
     });
   };
+  // Copies: a zone changed at run time changes these, never the configuration the app was given.
+  const rules = config.rules.map((rule) => ({ ...rule }));
+  const zones = new ZoneOverrides(path.join(config.dataDir, ZONES_FILE));
   engine = new RuleEngine({
-    rules: config.rules,
+    rules,
     store,
     metrics,
     logger: log,
@@ -68,7 +77,13 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
   });
   const ruleEngine = engine;
 
-  registerAlertRoutes(http, ruleEngine, store);
+  const changeZone = (rule: RuleOf<'person-in-zone'>, zone: Polygon): void => {
+    zones.set(rule.id, { camera: rule.camera, zone, updatedAt: now() });
+    ruleEngine.setZone(rule.id, zone);
+    log.info({ rule: rule.id, camera: rule.camera, points: zone.length }, 'restricted zone changed');
+  };
+
+  registerAlertRoutes(http, ruleEngine, store, changeZone);
 
   const guarded =
     <T>(channel: string, handle: (value: T) => void) =>
@@ -101,8 +116,16 @@ export function createAlertApp(config: AlertConfig, logger: Logger, deps: AlertA
     client,
     bus,
     prune,
+    changeZone,
     httpPort: () => runtime.httpPort(),
     async start() {
+      // Before the first detections message: every one is judged by the zone the staff last drew.
+      const zoneRules = rules.filter((rule) => rule.type === 'person-in-zone');
+      const { applied, ignored } = zones.load(new Map(zoneRules.map((rule) => [rule.id, rule.camera])));
+      for (const [id, { zone }] of applied) ruleEngine.setZone(id, zone);
+      if (applied.size > 0) log.info({ rules: [...applied.keys()], file: zones.file }, 'restricted zones changed at run time replace those of the rules');
+      for (const { id, reason } of ignored)
+        log.warn({ rule: id, file: zones.file, reason }, 'a saved restricted zone is ignored (it leaves the file at the next change)');
       log.info({ rules: config.rules.length, from: config.rulesSource, database: store.file, open: ruleEngine.openAlerts().length }, 'starting');
       // Subscribed before connecting: queued messages of the persistent session arrive right after CONNACK.
       // Not awaited (they are granted once connected); a refusal is logged here and /readyz reports it.

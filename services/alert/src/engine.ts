@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import type { Alert, AlertEvent, CameraStatus, Detections, Eviction, LaneEvent, Scan, Severity } from '@sightline/schemas';
+import type { Alert, AlertEvent, CameraStatus, Detections, Eviction, LaneEvent, Polygon, Scan, Severity } from '@sightline/schemas';
 import { BoundedMap, type Logger } from '@sightline/kit';
 import { plain, type Evaluator, type RuleContext, type Sighting, type Subject } from './evaluators/evaluator.ts';
 import { createEvaluators, type Evaluators } from './evaluators/index.ts';
@@ -149,6 +149,21 @@ export class RuleEngine {
 
   rules(): readonly Rule[] {
     return this.options.rules;
+  }
+
+  rule(id: string): Rule | undefined {
+    return this.rulesById.get(id);
+  }
+
+  /**
+   * A person-in-zone rule's zone from the next detections message on (the caller saved it first).
+   * Someone standing in both the old and the new zone keeps their dwell time; someone the new zone
+   * leaves out counts as gone, so an open alert resolves after the rule's `clearSeconds`.
+   */
+  setZone(id: string, zone: Polygon): void {
+    const rule = this.rulesById.get(id);
+    if (rule?.type !== 'person-in-zone') throw new Error(`rule ${id} is not a person-in-zone rule`);
+    rule.zone = [...zone];
   }
 
   openAlerts(): Alert[] {

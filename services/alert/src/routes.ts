@@ -1,7 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { alertIdSchema, alertSchema, alertStateSchema, alertTypeSchema, idSchema, severitySchema } from '@sightline/schemas';
+import {
+  alertIdSchema,
+  alertSchema,
+  alertStateSchema,
+  alertTypeSchema,
+  idSchema,
+  parseZoneBody,
+  polygonSchema,
+  severitySchema,
+  ZONE_BODY_LIMIT,
+  type Polygon,
+} from '@sightline/schemas';
 import type { RuleEngine, TransitionResult } from './engine.ts';
+import { ruleSchema, type RuleOf } from './rules.ts';
 import { decodeCursor, type AlertStore } from './store.ts';
 
 export const MAX_PAGE = 500;
@@ -39,7 +51,10 @@ function problems(error: z.ZodError): string {
   return error.issues.map((issue) => `${issue.path.map(String).join('.') || 'query'}: ${issue.message}`).join('; ');
 }
 
-export function registerAlertRoutes(http: FastifyInstance, engine: RuleEngine, store: AlertStore): void {
+/** Saves a person-in-zone rule's new zone, then puts it to use; throws, changing nothing, when it cannot be saved. */
+export type ChangeZone = (rule: RuleOf<'person-in-zone'>, zone: Polygon) => void;
+
+export function registerAlertRoutes(http: FastifyInstance, engine: RuleEngine, store: AlertStore, changeZone: ChangeZone): void {
   http.get('/alerts', async (request, reply) => {
     const parsed = listQuerySchema.safeParse(request.query ?? {});
     if (!parsed.success) return reply.code(400).send({ error: 'bad request', message: problems(parsed.error) });
@@ -82,22 +97,82 @@ export function registerAlertRoutes(http: FastifyInstance, engine: RuleEngine, s
     '/alerts/:id/resolve',
     withId((id) => engine.resolve(id)),
   );
+  http.get('/rules', async () => ({ rules: engine.rules() }));
+
+  // The restricted zones, drawn by staff on the camera's frame (the console).
+  type Reply = { code(n: number): { send(body: unknown): unknown } };
+  const zoneRule = (params: unknown, reply: Reply): RuleOf<'person-in-zone'> | null => {
+    const parsed = idSchema.safeParse((params as { id?: unknown }).id);
+    if (!parsed.success) {
+      reply.code(400).send({ error: 'bad request', message: `id: ${parsed.error.issues[0]?.message ?? 'invalid'}` });
+      return null;
+    }
+    const rule = engine.rule(parsed.data);
+    if (rule === undefined) {
+      reply.code(404).send({ error: 'not found', message: `no rule ${parsed.data}` });
+      return null;
+    }
+    if (rule.type !== 'person-in-zone') {
+      reply.code(409).send({ error: 'conflict', message: `rule ${rule.id} is a ${rule.type} rule: only person-in-zone rules have a zone` });
+      return null;
+    }
+    return rule;
+  };
+  const zoneAnswer = (rule: RuleOf<'person-in-zone'>) => ({ rule: rule.id, camera: rule.camera, zone: rule.zone });
+
+  http.get('/rules/:id/zone', async (request, reply) => {
+    const rule = zoneRule(request.params, reply);
+    if (rule === null) return reply;
+    return zoneAnswer(rule);
+  });
+  http.put('/rules/:id/zone', { bodyLimit: ZONE_BODY_LIMIT }, async (request, reply) => {
+    const rule = zoneRule(request.params, reply);
+    if (rule === null) return reply;
+    const body = parseZoneBody(request.body);
+    if ('problem' in body) return reply.code(400).send({ error: 'bad request', message: body.problem });
+    try {
+      changeZone(rule, body.zone);
+    } catch (err) {
+      return reply.code(500).send({ error: 'not saved', message: `the zone could not be saved, so nothing changed: ${(err as Error).message}` });
+    }
+    return zoneAnswer(rule);
+  });
+
   http.get('/openapi.json', async () => openApiDocument());
 }
 
 export function openApiDocument(): object {
   const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' });
   const error = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } }, required: ['error', 'message'] };
-  const errors = (...codes: number[]) =>
-    Object.fromEntries(
-      codes.map((code) => [
-        String(code),
-        {
-          description: ({ 400: 'bad id or filter', 404: 'no such alert', 409: 'invalid state transition' } as Record<number, string>)[code],
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-        },
-      ]),
-    );
+  const described =
+    (descriptions: Record<number, string>) =>
+    (...codes: number[]) =>
+      Object.fromEntries(
+        codes.map((code) => [
+          String(code),
+          { description: descriptions[code], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        ]),
+      );
+  const errors = described({ 400: 'bad id or filter', 404: 'no such alert', 409: 'invalid state transition' });
+  const zoneErrors = described({
+    400: 'bad id, or a body that is not a zone: the message says why',
+    404: 'no such rule',
+    409: 'the rule is not a person-in-zone rule',
+    413: 'body over 16 KiB',
+    415: 'not application/json',
+    500: 'the zone could not be saved; nothing changed',
+  });
+  const polygon = json(polygonSchema) as { items: object; description?: string };
+  const coordinate = { type: 'number', minimum: 0, maximum: 1 };
+  // The body takes a point as [x, y] too, as a rules file does; answers always say {x, y}.
+  const zoneInput = {
+    ...polygon,
+    items: { oneOf: [{ type: 'array', prefixItems: [coordinate, coordinate], minItems: 2, maxItems: 2 }, polygon.items] },
+    description:
+      '3-64 points, each [x, y] or {x, y}, normalised 0-1 from the top left; no point repeating the one before it (nor the last the first), not all on one line, no two edges crossing or touching, some area',
+  };
+  const zoneParams = [{ name: 'id', in: 'path', required: true, schema: json(idSchema), description: 'the id of a person-in-zone rule' }];
+  const zoneResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Zone' } } } });
   const idParam = { name: 'id', in: 'path', required: true, schema: json(alertIdSchema) };
   // A POST must be JSON (the HTTP app refuses anything else with 415): these take `{}`.
   const emptyBody = { required: true, content: { 'application/json': { schema: { type: 'object', maxProperties: 0 } } } };
@@ -155,7 +230,54 @@ export function openApiDocument(): object {
           responses: { '200': alertResponse, ...errors(400, 404, 409) },
         },
       },
+      '/rules': {
+        get: {
+          summary: 'The rules in use, with their ids (zones as changed at run time)',
+          responses: {
+            '200': {
+              description: 'every rule',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', properties: { rules: { type: 'array', items: { $ref: '#/components/schemas/Rule' } } }, required: ['rules'] },
+                },
+              },
+            },
+          },
+        },
+      },
+      '/rules/{id}/zone': {
+        get: {
+          summary: "A person-in-zone rule's restricted zone",
+          parameters: zoneParams,
+          responses: { '200': zoneResponse('the zone in use'), ...zoneErrors(400, 404, 409) },
+        },
+        put: {
+          summary: "Redraws a person-in-zone rule's restricted zone: saved in the data dir, then used from the next detections message",
+          parameters: zoneParams,
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { zone: zoneInput }, required: ['zone'], additionalProperties: false },
+              },
+            },
+          },
+          responses: { '200': zoneResponse('the new zone, saved and in use'), ...zoneErrors(400, 404, 409, 413, 415, 500) },
+        },
+      },
     },
-    components: { schemas: { Alert: json(alertSchema), Error: error } },
+    components: {
+      schemas: {
+        Alert: json(alertSchema),
+        Rule: json(ruleSchema),
+        Zone: {
+          type: 'object',
+          properties: { rule: json(idSchema), camera: json(idSchema), zone: polygon },
+          required: ['rule', 'camera', 'zone'],
+          additionalProperties: false,
+        },
+        Error: error,
+      },
+    },
   };
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { httpRoutes } from '@sightline/kit';
 import { alertSchema } from '@sightline/schemas';
 import { createAlertApp, type AlertApp } from '../src/app.ts';
 import { FakeClock, makeConfig, notRecognised, rules, scan, tempDir, testLimits, testLogger, weightMismatch } from './helpers.ts';
@@ -170,9 +171,33 @@ test('GET /openapi.json describes the routes; /healthz and /metrics answer', asy
   const { app } = makeApp(t);
   const doc = (await get(app, '/openapi.json')).body;
   assert.match(doc.openapi, /^3\./);
-  assert.deepEqual(Object.keys(doc.paths).sort(), ['/alerts', '/alerts/{id}', '/alerts/{id}/acknowledge', '/alerts/{id}/resolve']);
+  assert.deepEqual(Object.keys(doc.paths).sort(), [
+    '/alerts',
+    '/alerts/{id}',
+    '/alerts/{id}/acknowledge',
+    '/alerts/{id}/resolve',
+    '/rules',
+    '/rules/{id}/zone',
+  ]);
   assert.ok(doc.paths['/alerts/{id}/resolve'].post.responses['409']);
   assert.ok(doc.components.schemas.Alert.properties.snapshot);
+  const zone = doc.paths['/rules/{id}/zone'];
+  assert.deepEqual(Object.keys(zone).sort(), ['get', 'put']);
+  assert.deepEqual(Object.keys(zone.put.responses).sort(), ['200', '400', '404', '409', '413', '415', '500']);
+  const body = zone.put.requestBody.content['application/json'].schema;
+  assert.deepEqual(body.required, ['zone']);
+  assert.equal(body.properties.zone.maxItems, 64);
+  assert.equal(body.properties.zone.items.oneOf.length, 2, 'a point as [x, y] or {x, y}');
+  assert.ok(doc.components.schemas.Rule.oneOf.some((rule: { properties: { type: { const: string } } }) => rule.properties.type.const === 'person-in-zone'));
+  // Every route the app serves but the kit's own is described.
+  await app.http.ready();
+  const served = httpRoutes(app.http)
+    .filter((route) => !['/healthz', '/readyz', '/metrics', '/openapi.json'].includes(route.url) && route.method !== 'HEAD')
+    .map((route) => `${route.method} ${route.url.replace(/:([a-z]+)/g, '{$1}')}`);
+  const described = Object.entries(doc.paths as Record<string, object>).flatMap(([url, methods]) =>
+    Object.keys(methods).map((m) => `${m.toUpperCase()} ${url}`),
+  );
+  assert.deepEqual(served.sort(), described.sort());
   assert.equal((await get(app, '/healthz')).status, 200);
   assert.equal((await app.http.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'not connected to a broker');
   app.engine.onLaneEvent(weightMismatch('lane-1'));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from '@sightline/kit';
 import { integratorAccessRules, serviceAccessRules, type BusService } from '@sightline/schemas';
 import type { AclRule } from './acl.ts';
-import { generatePassword, hashPassword, writePrivateFile } from '@sightline/kit';
+import { generatePassword, hashPassword, writeFileAtomic } from '@sightline/kit';
 import type { ProvisionedUser } from './config.ts';
 import { prefixRules, writeUsersFile, type UsersFile } from './users-file.ts';
 
@@ -65,7 +65,7 @@ export async function provisionUsers(
   if (passwords.size === 0 && rederived.length === 0) return file;
   if (passwords.size > 0) await mkdir(dir, { recursive: true, mode: 0o700 });
   // Password files first: a users file naming a user whose password nobody knows is worse than a stray file.
-  for (const [name, password] of passwords) await writePrivateFile(join(dir, name), password);
+  for (const [name, password] of passwords) writeFileAtomic(join(dir, name), password, { mode: 0o600 });
   await writeUsersFile(usersFile, next);
   if (passwords.size > 0) log.info({ usernames: [...passwords.keys()], dir }, 'provisioned users');
   if (rederived.length > 0) log.info({ usernames: rederived }, 'provisioned roles: rights derived again from the channel definitions');

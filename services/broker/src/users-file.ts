@@ -3,7 +3,7 @@ import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { aclPatternProblem, type AclRule } from './acl.ts';
-import { parseHash, writePrivateFile } from '@sightline/kit';
+import { parseHash, writeFileAtomic } from '@sightline/kit';
 
 /**
  * The users file (JSON):
@@ -126,7 +126,7 @@ export async function writeUsersFile(path: string, file: UsersFile): Promise<voi
   const checked = usersFileSchema.parse(file);
   // Provisioning on first start writes the file before anything else made its folder.
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await writePrivateFile(path, `${JSON.stringify(checked, null, 2)}\n`);
+  writeFileAtomic(path, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
 }
 
 export function prefixRules(prefix: string, access: AclRule['access'] = 'readwrite'): AclRule[] {

@@ -1,5 +1,6 @@
-import { createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, type Basket, type BasketCommand, type BasketResult, type ControlCommand } from '@sightline/schemas';
+import path from 'node:path';
+import { createRuntime, ZoneOverrides, type Logger, type Runtime } from '@sightline/kit';
+import { channels, type Basket, type BasketCommand, type BasketResult, type ControlCommand, type Polygon } from '@sightline/schemas';
 import { summary } from './basket.ts';
 import type { CheckoutConfig } from './config.ts';
 import { Controls } from './controls.ts';
@@ -11,6 +12,8 @@ import { ScaleSimulator } from './simulator.ts';
 import { openLaneStore, type LaneStore } from './store.ts';
 
 export const HTTP_BODY_LIMIT = 4096;
+/** The scan zones changed over HTTP, in the data dir, applied over the lanes file at start. */
+export const ZONES_FILE = 'zones.json';
 
 export interface CheckoutDeps {
   /** Wall clock in ms: scan, event and basket times, weight settling, timeouts. */
@@ -35,6 +38,8 @@ export interface CheckoutApp {
   /** Runs the timers now (tests drive a fake clock with it). */
   tick(): void;
   runCommand(lane: string, command: BasketCommand, via: 'mqtt' | 'http'): BasketResult;
+  /** A new scan zone for a lane: saved first, then used from the next frame. Throws, changing nothing, when it cannot be saved. */
+  changeZone(lane: Lane, zone: Polygon): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -64,8 +69,11 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
   };
   const publishBasket = (basket: Basket) => publish('basket', bus.publish(channels.basket, { lane: basket.lane }, basket));
 
+  // Copies: a zone changed at run time changes these, never the configuration the app was given.
+  const laneConfigs = config.lanes.map((lane) => ({ ...lane }));
+  const zones = new ZoneOverrides(path.join(config.dataDir, ZONES_FILE));
   const lanes = new Map<string, Lane>();
-  for (const laneConfig of config.lanes) {
+  for (const laneConfig of laneConfigs) {
     lanes.set(
       laneConfig.id,
       new Lane({
@@ -88,14 +96,14 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
   /** Publishes a control on its lane's channel; checkout carries out its own when it comes back (one path for every input). */
   const sendControl = (lane: string, command: ControlCommand) => bus.publish(channels.laneControl, { lane }, command);
   const keypads = new LaneKeypads({
-    lanes: config.lanes,
+    lanes: laneConfigs,
     logger: log,
     registry: runtime.registry,
     now,
     ...deps.keypad,
     press: (lane, command) => publish('lane-control', sendControl(lane, { command, source: 'keypad' })),
   });
-  const cameras = new Set(config.lanes.map((lane) => lane.camera));
+  const cameras = new Set(laneConfigs.map((lane) => lane.camera));
   /** What capture last said of each lane camera (only configured cameras are subscribed). */
   const cameraStates = new Map<string, 'online' | 'offline'>();
   // capture's last will covers its connection, not each camera: while it is offline every camera
@@ -104,7 +112,7 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
 
   const simulator = config.scaleSimulator
     ? new ScaleSimulator({
-        lanes: config.lanes,
+        lanes: laneConfigs,
         catalog: config.catalog,
         now,
         ...(deps.random ? { random: deps.random } : {}),
@@ -145,7 +153,13 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     return result;
   };
 
-  registerRoutes(runtime, { lanes, keypads, controls, runCommand, sendControl, controlTimeoutMs: deps.controlTimeoutMs ?? 5000 });
+  const changeZone = (lane: Lane, zone: Polygon): void => {
+    zones.set(lane.id, { camera: lane.config.camera, zone, updatedAt: now() });
+    lane.setZone(zone);
+    log.info({ lane: lane.id, camera: lane.config.camera, points: zone.length }, 'scan zone changed');
+  };
+
+  registerRoutes(runtime, { lanes, keypads, controls, runCommand, changeZone, sendControl, controlTimeoutMs: deps.controlTimeoutMs ?? 5000 });
 
   let ticker: NodeJS.Timeout | null = null;
   const onConnect = () => {
@@ -171,7 +185,14 @@ export function createCheckoutApp(config: CheckoutConfig, logger: Logger, deps: 
     keypads,
     tick,
     runCommand,
+    changeZone,
     async start() {
+      // Before the first frame: every frame is judged by the zone the staff last drew.
+      const { applied, ignored } = zones.load(new Map([...lanes.values()].map((lane) => [lane.id, lane.config.camera])));
+      for (const [id, { zone }] of applied) lanes.get(id)!.setZone(zone);
+      if (applied.size > 0) log.info({ lanes: [...applied.keys()], file: zones.file }, 'scan zones changed at run time replace those of the lanes file');
+      for (const { id, reason } of ignored)
+        log.warn({ lane: id, file: zones.file, reason }, 'a saved scan zone is ignored (it leaves the file at the next change)');
       runtime.client.on('connect', onConnect);
       await runtime.start();
       const subscribed = (what: string) => (err: unknown) => log.error({ err }, `cannot subscribe to ${what}`);

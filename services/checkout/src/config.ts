@@ -106,6 +106,10 @@ export interface LaneConfig {
   locale: string;
   /** The languages the shopper can switch between (`language`), `locale` among them. */
   locales: string[];
+  /**
+   * The scan zone. Changed at run time by `PUT /lanes/:lane/zone` (`Lane.setZone`): the scan zone
+   * and the scale simulator read it at every frame.
+   */
   zone: Polygon;
   scale: boolean;
   tuning: LaneTuning;

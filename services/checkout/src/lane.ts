@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import type { CatalogIndex } from '@sightline/catalog';
 import type { Logger } from '@sightline/kit';
-import type { Basket, BasketCommand, BasketItem, Detections, LaneEvent, Scan, SpokenLines, Trouble } from '@sightline/schemas';
+import type { Basket, BasketCommand, BasketItem, Detections, LaneEvent, Polygon, Scan, SpokenLines, Trouble } from '@sightline/schemas';
 import { MAX_BASKET_ITEMS, newBasket, summary, withItems } from './basket.ts';
 import type { LaneConfig } from './config.ts';
 import { keyFor } from './keypads.ts';
@@ -153,6 +153,15 @@ export class Lane {
     // An item in the zone is a shopper at work.
     if (this.#zone.inView().length > 0) this.activity();
     this.#flush();
+  }
+
+  /**
+   * The scan zone from the next frame on. What it no longer covers is treated as taken out of the
+   * zone: a scan in progress there stops, and a product already scanned there may scan again once
+   * it has been out `CLEAR_MS` and comes back. What it newly covers is treated as just placed there.
+   */
+  setZone(zone: Polygon): void {
+    this.config.zone = zone;
   }
 
   /** The shopper did something (a scan, a control, a basket command): the idle clock starts again. */

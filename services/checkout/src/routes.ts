@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Runtime } from '@sightline/kit';
-import { basketCommandSchema, commandOwner, controlCommandSchema, idSchema, type ControlCommand, type ControlResult } from '@sightline/schemas';
+import {
+  basketCommandSchema,
+  commandOwner,
+  controlCommandSchema,
+  idSchema,
+  parseZoneBody,
+  ZONE_BODY_LIMIT,
+  type ControlCommand,
+  type ControlResult,
+} from '@sightline/schemas';
 import { z } from 'zod';
 import type { CheckoutApp } from './app.ts';
 import { WaitError, type Controls } from './controls.ts';
@@ -14,6 +23,7 @@ export interface RouteDeps {
   keypads: LaneKeypads;
   controls: Controls;
   runCommand: CheckoutApp['runCommand'];
+  changeZone: CheckoutApp['changeZone'];
   /** Publishes a control on the lane's control channel. */
   sendControl(lane: string, command: ControlCommand): Promise<unknown>;
   controlTimeoutMs: number;
@@ -21,7 +31,7 @@ export interface RouteDeps {
 
 const WAIT_CODES: Record<WaitError['code'], number> = { busy: 429, 'in-use': 409, timeout: 504, closed: 503 };
 
-export function registerRoutes(runtime: Runtime, { lanes, keypads, controls, runCommand, sendControl, controlTimeoutMs }: RouteDeps): void {
+export function registerRoutes(runtime: Runtime, { lanes, keypads, controls, runCommand, changeZone, sendControl, controlTimeoutMs }: RouteDeps): void {
   const { http } = runtime;
   const laneOf = (params: unknown): { lane?: Lane; id?: string; code?: number; error?: string } => {
     const parsed = laneParamsSchema.safeParse(params);
@@ -46,6 +56,33 @@ export function registerRoutes(runtime: Runtime, { lanes, keypads, controls, run
     if (!body.success) return reply.code(400).send({ error: `bad command: ${z.prettifyError(body.error)}` });
     const result = runCommand(lane.id, body.data, 'http');
     return reply.code(result.status === 'ok' ? 200 : 409).send(result);
+  });
+
+  // The scan zone, drawn by staff on the camera's frame (the console). Errors are {error, message}.
+  const zoneLane = (params: unknown): { lane: Lane } | { code: number; body: { error: string; message: string } } => {
+    const { lane, code, error } = laneOf(params);
+    if (lane) return { lane };
+    return { code: code!, body: { error: code === 404 ? 'not found' : 'bad request', message: error! } };
+  };
+  const zoneAnswer = (lane: Lane) => ({ lane: lane.id, camera: lane.config.camera, zone: lane.config.zone });
+
+  http.get('/lanes/:lane/zone', async (request, reply) => {
+    const found = zoneLane(request.params);
+    if (!('lane' in found)) return reply.code(found.code).send(found.body);
+    return zoneAnswer(found.lane);
+  });
+
+  http.put('/lanes/:lane/zone', { bodyLimit: ZONE_BODY_LIMIT }, async (request, reply) => {
+    const found = zoneLane(request.params);
+    if (!('lane' in found)) return reply.code(found.code).send(found.body);
+    const body = parseZoneBody(request.body);
+    if ('problem' in body) return reply.code(400).send({ error: 'bad request', message: body.problem });
+    try {
+      changeZone(found.lane, body.zone);
+    } catch (err) {
+      return reply.code(500).send({ error: 'not saved', message: `the zone could not be saved, so nothing changed: ${(err as Error).message}` });
+    }
+    return zoneAnswer(found.lane);
   });
 
   // The lane screen's controls. They go through the broker like a keypad's, so the speaker hears

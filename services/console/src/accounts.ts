@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { generatePassword, hashPassword, parseHash, readSmallFile, verifyAgainstDummy, verifyPassword, whyUnreadable, writePrivateFile } from '@sightline/kit';
+import { generatePassword, hashPassword, parseHash, readSmallFile, verifyAgainstDummy, verifyPassword, whyUnreadable, writeFileAtomic } from '@sightline/kit';
 
 /**
  * Console accounts (JSON), kept by the console and hashed like the broker's users:
@@ -64,7 +64,7 @@ export function readAccounts(file: string, { missingOk = false } = {}): Accounts
 export async function writeAccounts(file: string, accounts: AccountsFile): Promise<void> {
   const checked = accountsFileSchema.parse(accounts);
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writePrivateFile(file, `${JSON.stringify(checked, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
 }
 
 export async function setAccount(file: string, name: string, password: string, role: Role): Promise<void> {
@@ -82,7 +82,7 @@ export async function provisionAdmin(file: string, passwordFile: string): Promis
   if (Object.keys(accounts.users).length > 0) return false;
   const password = generatePassword();
   await mkdir(dirname(passwordFile), { recursive: true, mode: 0o700 });
-  await writePrivateFile(passwordFile, password);
+  writeFileAtomic(passwordFile, password, { mode: 0o600 });
   await setAccount(file, 'admin', password, 'operator');
   return true;
 }
