@@ -20,3 +20,4 @@ export { openDatabase } from './sqlite.ts';
 export { BoundedMap, type BoundedMapOptions, type EvictionReason } from './bounded-map.ts';
 export { httpPortOf, SERVICES, type ServiceName } from './services.ts';
 export { DEFAULT_SCRYPT, generatePassword, hashPassword, parseHash, verifyAgainstDummy, verifyPassword, type ScryptParams } from './passwords.ts';
+export { readPassword } from './password-input.ts';

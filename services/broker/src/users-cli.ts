@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { createInterface } from 'node:readline';
 import { aclPatternProblem, type AclRule } from './acl.ts';
-import { hashPassword } from '@sightline/kit';
+import { hashPassword, readPassword } from '@sightline/kit';
 import { readUsersFile, usernameSchema, UsersFileError, writeUsersFile } from './users-file.ts';
 
 const USAGE = `usage:
@@ -15,39 +14,6 @@ Patterns are MQTT filters; %u is the username, %c the client id.
 Exit codes: 0 done, 1 failed, 2 bad usage.`;
 
 class UsageError extends Error {}
-
-async function readPassword(): Promise<string> {
-  const stdin = process.stdin;
-  let password: string;
-  if (stdin.isTTY) {
-    password = await prompt('Password: ');
-    const again = await prompt('Again: ');
-    if (password !== again) throw new Error('the passwords differ');
-  } else {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stdin) chunks.push(chunk as Buffer);
-    password = Buffer.concat(chunks)
-      .toString('utf8')
-      .replace(/\r?\n$/, '');
-  }
-  if (password.length === 0) throw new Error('empty password');
-  if (password.includes('\n')) throw new Error('the password must be one line');
-  return password;
-}
-
-function prompt(question: string): Promise<string> {
-  return new Promise((resolve) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    const output = rl as unknown as { _writeToOutput: (text: string) => void };
-    process.stderr.write(question);
-    output._writeToOutput = () => undefined;
-    rl.question('', (answer) => {
-      rl.close();
-      process.stderr.write('\n');
-      resolve(answer);
-    });
-  });
-}
 
 function parseUsername(value: string | undefined): string {
   if (value === undefined) throw new UsageError('missing <username>');
