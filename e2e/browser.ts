@@ -6,15 +6,17 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type LaunchOptions, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.SIGHTLINE_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Where screenshots go: `.artefacts/console/` at the top of the repository unless SIGHTLINE_ARTEFACTS_DIR says. */
 export const ARTEFACTS_DIR = process.env.SIGHTLINE_ARTEFACTS_DIR ?? join(import.meta.dirname, '..', '.artefacts', 'console');
 
-export function launchBrowser(): Promise<Browser> {
+/** `options` on top of the defaults: a bench that cleans up on Ctrl-C itself turns off playwright's signal handlers, which exit the process at once. */
+export function launchBrowser(options: LaunchOptions = {}): Promise<Browser> {
   return chromium.launch({
+    ...options,
     executablePath: CHROMIUM,
     args: [
       '--no-sandbox',

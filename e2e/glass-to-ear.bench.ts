@@ -21,7 +21,7 @@
  * Run it on its own: it starts and stops everything itself (free ports, a temp data dir, its
  * own PulseAudio). Not a test: `node --test e2e/*.test.ts` does not pick it up.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +32,7 @@ import { qscaleFromQuality, videoFilters } from '../services/capture/src/sources
 import { launchStack } from './launch.ts';
 import { analyseSighting, type RoundResult, type Stages } from './glass/analyse.ts';
 import { measureBareInference, type BareSample } from './glass/bare-inference.ts';
-import { createCleanup, killGroup } from './glass/cleanup.ts';
+import { createCleanup, killGroup, stopStackOnCleanup } from './glass/cleanup.ts';
 import { GlassObserver } from './glass/observer.ts';
 import { mean, ms, percentile, round1, summarise, type Summary } from './glass/stats.ts';
 import { extractFrame, renderItemVideo } from './glass/video.ts';
@@ -106,29 +106,7 @@ async function main(): Promise<void> {
 
   // Whatever happens, the stack and every service it started go.
   let stackPid: number | null = null;
-  cleanup.after(() => {
-    const state = join(dataDir, 'stack.json');
-    if (!existsSync(state)) return;
-    const services = (JSON.parse(readFileSync(state, 'utf8')) as { services: Record<string, { pid: number | null }> }).services;
-    for (const service of Object.values(services)) killGroup(service.pid, dataDir);
-  });
-  cleanup.after(async () => {
-    if (stackPid === null) return;
-    try {
-      process.kill(stackPid, 'SIGINT');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 150; i++) {
-      try {
-        process.kill(stackPid, 0);
-      } catch {
-        return;
-      }
-      await sleep(100);
-    }
-    killGroup(stackPid, dataDir);
-  });
+  stopStackOnCleanup(cleanup, dataDir, () => stackPid);
   say('starting the stack: broker, capture, inference, checkout, tts, speaker');
   const stack = await launchStack(dataDir, {
     SIGHTLINE_LOG_LEVEL: 'warn',

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * What the bench must undo however it ends: steps run once, last registered first, each guarded,
@@ -32,7 +33,7 @@ export function createCleanup(say: (line: string) => void): Cleanup {
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
-      say(`${signal}: stopping the stack and PulseAudio`);
+      say(`${signal}: stopping everything the bench started`);
       cleanup.run().then(
         () => process.exit(130),
         () => process.exit(1),
@@ -65,4 +66,36 @@ export function killGroup(pid: number | null | undefined, dataDir: string): void
       // not a group leader, or gone already
     }
   }
+}
+
+/**
+ * However the bench ends, the stack it launched (`stackPid()`, null once it stopped on its own) and
+ * every service it ran go: SIGINT first, so the stack stops them in order, then SIGKILL for
+ * whatever is left (stack.json lists the services' pids).
+ */
+export function stopStackOnCleanup(cleanup: Cleanup, dataDir: string, stackPid: () => number | null): void {
+  cleanup.after(() => {
+    const state = join(dataDir, 'stack.json');
+    if (!existsSync(state)) return;
+    const services = (JSON.parse(readFileSync(state, 'utf8')) as { services: Record<string, { pid: number | null }> }).services;
+    for (const service of Object.values(services)) killGroup(service.pid, dataDir);
+  });
+  cleanup.after(async () => {
+    const pid = stackPid();
+    if (pid === null) return;
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 150; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    killGroup(pid, dataDir);
+  });
 }

@@ -111,8 +111,13 @@ export interface PaintRecord {
   camera: string;
   seq: number;
   objects: DetectedObject[] | null;
+  /** Capture's stamp of the frame and the console's stamp as it sent it (frame header), epoch ms. */
+  capturedAt: number;
+  sentAt: number;
   /** Frame message received -> painted (the next animation frame after drawing), ms. */
   latencyMs: number;
+  /** When it was painted, epoch ms: the same clock as capturedAt and sentAt when all run on one machine. */
+  paintedAt: number;
 }
 
 /** What the page measures about itself, for the browser tests and anyone curious (window.sightlineLive). */
@@ -241,8 +246,8 @@ class LiveClient {
     };
   }
 
-  recordPaint(record: PaintRecord): void {
-    this.stats.painted.push(record);
+  recordPaint(record: Omit<PaintRecord, 'paintedAt'>): void {
+    this.stats.painted.push({ ...record, paintedAt: Date.now() });
     if (this.stats.painted.length > 2000) this.stats.painted.splice(0, 1000);
   }
 }

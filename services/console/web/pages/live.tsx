@@ -60,7 +60,14 @@ function CameraCanvas({ camera, large, onPainted }: { camera: string; large: boo
           ctx.fillText(text, x + 4, Math.max(0, y - height) + 3);
         }
         requestAnimationFrame(() => {
-          live.recordPaint({ camera, seq: header.seq, objects: header.objects, latencyMs: performance.now() - receivedAt });
+          live.recordPaint({
+            camera,
+            seq: header.seq,
+            objects: header.objects,
+            capturedAt: header.capturedAt,
+            sentAt: header.sentAt,
+            latencyMs: performance.now() - receivedAt,
+          });
           onPainted(header);
         });
       } catch {
