@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stackCredentials, stackServices } from '../infra/stack/services.ts';
+import { killGroup } from './glass/cleanup.ts';
 import { freePort } from './ports.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -18,7 +19,12 @@ export interface LaunchedStack {
   pid: number;
   /** Resolves with the stack's exit code. */
   exited: Promise<number | null>;
-  /** SIGKILLs the whole process group (cleanup; a graceful stop is SIGINT to `pid`). */
+  /**
+   * SIGKILLs the stack and every service it runs (cleanup; a graceful stop is SIGINT to `pid`).
+   * The services run in process groups of their own, and a service whose stack vanished stops by
+   * itself, but an inference process was seen stuck in a native lock on the way out and kept
+   * a core busy for the rest of the run: so each is killed by the pid stack.json gives.
+   */
   kill(): void;
 }
 
@@ -50,6 +56,12 @@ export async function launchStack(dataDir: string, env: Record<string, string>, 
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const kill = () => {
+    try {
+      const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number | null }> };
+      for (const service of Object.values(state.services)) killGroup(service.pid, dataDir);
+    } catch {
+      // no state yet: no service started
+    }
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
