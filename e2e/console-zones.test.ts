@@ -3,10 +3,10 @@
  * whole dev stack, the video showing an orange in the middle of the counter again and again. With
  * the default scan zone (the whole frame) lane-1 scans it. The operator redraws lane-1's scan zone
  * by clicking a small square in a corner onto the frame and saves it: checkout answers that zone,
- * and the orange is no longer scanned, with no restart. Then a point is moved and removed by
- * keyboard, a zone crossing itself is typed into the points table and refused with checkout's
- * reason, and a viewer sees the zones with no way to change them. axe-core checks the page; the
- * screenshot goes to .artefacts/console/07-zones.png.
+ * and the orange is no longer scanned, with no restart. Then a point is dragged, another moved
+ * and removed by keyboard, a zone crossing itself is typed into the points table and refused with
+ * checkout's reason, and a viewer sees the zones with no way to change them. axe-core checks the
+ * page; the screenshot goes to .artefacts/console/07-zones.png.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -177,7 +177,17 @@ test(
       );
     });
 
-    await t.test('by keyboard: a point moved by the arrow keys and removed by Delete; Reset shows the saved zone again', async () => {
+    await t.test('a point dragged, another moved by the arrow keys and removed by Delete; Reset shows the saved zone again', async () => {
+      const handle = (await page.getByRole('button', { name: /^Point 2:/ }).boundingBox())!;
+      const frame = (await page.locator('.zone-overlay').boundingBox())!;
+      await page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(frame.x + 0.25 * frame.width, frame.y + 0.3 * frame.height, { steps: 5 });
+      await page.mouse.up();
+      const dragged = [Number(await page.getByLabel('Point 2 x (%)').inputValue()), Number(await page.getByLabel('Point 2 y (%)').inputValue())];
+      assert.ok(Math.abs(dragged[0]! - 25) < 0.5 && Math.abs(dragged[1]! - 30) < 0.5, `point 2 dragged to ${dragged.join(', ')} %`);
+      assert.equal(await rows.count(), 4, 'a drag adds no point');
+
       const first = page.getByRole('button', { name: /^Point 0:/ });
       await first.focus();
       const before = Number(await page.getByLabel('Point 0 x (%)').inputValue());
@@ -192,6 +202,7 @@ test(
       await page.getByRole('status').filter({ hasText: 'The saved zone is shown again.' }).waitFor();
       assert.equal(await rows.count(), 4);
       await valueBecomes(page, 'Point 0 x (%)', before);
+      await valueBecomes(page, 'Point 2 x (%)', 14.97);
     });
 
     await t.test('a zone crossing itself, typed into the points table, is refused with checkout’s reason', async () => {
