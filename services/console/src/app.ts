@@ -9,6 +9,7 @@ import { registerAuthRoutes } from './routes/auth.ts';
 import { registerLiveRoute } from './routes/live.ts';
 import { registerPageRoutes } from './routes/pages.ts';
 import { guardApi } from './routes/guard.ts';
+import { registerZoneRoutes } from './routes/zones.ts';
 import { SessionStore } from './sessions.ts';
 import { Upstreams } from './upstream.ts';
 
@@ -43,6 +44,7 @@ export function createConsoleApp(config: ConsoleConfig, logger: Logger): Console
     guardApi(http, { config, sessions });
     registerAuthRoutes(http, { config, sessions });
     registerApiRoutes(http, { upstreams, hub });
+    registerZoneRoutes(http, { upstreams });
     registerLiveRoute(http, { hub });
     registerPageRoutes(http, () => web);
   });

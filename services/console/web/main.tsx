@@ -8,16 +8,17 @@ import { LanesPage, LaneScreen } from './pages/lanes.tsx';
 import { LivePage } from './pages/live.tsx';
 import { LoginPage } from './pages/login.tsx';
 import { ServicesPage } from './pages/services.tsx';
+import { ZonesPage } from './pages/zones.tsx';
 
 /** Pages by the URL's hash (#/live, #/lanes/lane-1...), so the server serves one shell for all. */
 interface Route {
-  page: 'live' | 'lanes' | 'alerts' | 'services';
+  page: 'live' | 'lanes' | 'alerts' | 'zones' | 'services';
   arg: string | null;
 }
 
 function parseRoute(hash: string): Route {
   const [page = 'live', arg] = hash.replace(/^#\/?/, '').split('/');
-  const known = ['live', 'lanes', 'alerts', 'services'] as const;
+  const known = ['live', 'lanes', 'alerts', 'zones', 'services'] as const;
   return { page: (known as readonly string[]).includes(page) ? (page as Route['page']) : 'live', arg: arg ? decodeURIComponent(arg) : null };
 }
 
@@ -25,6 +26,7 @@ const NAV: Array<{ page: Route['page']; label: string }> = [
   { page: 'live', label: 'Live' },
   { page: 'lanes', label: 'Lanes' },
   { page: 'alerts', label: 'Alerts' },
+  { page: 'zones', label: 'Zones' },
   { page: 'services', label: 'Services and models' },
 ];
 
@@ -78,6 +80,7 @@ function Shell({ session, onLogout }: { session: SessionInfo; onLogout: () => vo
         {route.page === 'live' && <LivePage camera={route.arg} />}
         {route.page === 'lanes' && (route.arg === null ? <LanesPage /> : <LaneScreen lane={route.arg} canChange={canChange} />)}
         {route.page === 'alerts' && <AlertsPage canChange={canChange} />}
+        {route.page === 'zones' && <ZonesPage canChange={canChange} />}
         {route.page === 'services' && <ServicesPage canChange={canChange} />}
       </main>
     </div>
