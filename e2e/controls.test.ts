@@ -56,13 +56,20 @@ test('every control works on the dev stack: keypad and MQTT in, results said, he
   const results: ControlResult[] = [];
   const speeches: Speech[] = [];
   const audios: Audio[] = [];
+  // What the bus said, and anything that would not decode or any reconnect: a wait that fails says them.
+  const trouble: string[] = [];
   bus.on('message', (at, payload) => {
-    if (at === topic('scan')) scans.push(channels.scan.codec.decode(payload));
-    if (at === topic('event')) events.push(channels.laneEvent.codec.decode(payload));
-    if (at === topic('control/result')) results.push(channels.laneControlResult.codec.decode(payload));
-    if (at === topic('speech')) speeches.push(channels.speech.codec.decode(payload));
-    if (at === topic('audio')) audios.push(channels.audio.codec.decode(payload));
+    try {
+      if (at === topic('scan')) scans.push(channels.scan.codec.decode(payload));
+      if (at === topic('event')) events.push(channels.laneEvent.codec.decode(payload));
+      if (at === topic('control/result')) results.push(channels.laneControlResult.codec.decode(payload));
+      if (at === topic('speech')) speeches.push(channels.speech.codec.decode(payload));
+      if (at === topic('audio')) audios.push(channels.audio.codec.decode(payload));
+    } catch (err) {
+      trouble.push(`${at}: ${(err as Error).message.slice(0, 300)}`);
+    }
   });
+  bus.on('close', () => trouble.push(`${new Date().toISOString()} the test's MQTT connection closed`));
   await bus.subscribeAsync(['scan', 'event', 'control/result', 'speech', 'audio'].map(topic), { qos: 1 });
 
   const until = async <T>(what: string, find: () => T | undefined, timeoutMs = 30_000): Promise<T> => {
@@ -70,7 +77,10 @@ test('every control works on the dev stack: keypad and MQTT in, results said, he
     for (;;) {
       const found = find();
       if (found !== undefined) return found;
-      if (Date.now() > by) assert.fail(`${what}: not within ${timeoutMs} ms\n${stack.output().slice(-3000)}`);
+      if (Date.now() > by)
+        assert.fail(
+          `${what}: not within ${timeoutMs} ms\nevents: ${events.map((e) => `${e.type}@${e.at}`).join(' ')}\ntrouble: ${trouble.join('; ') || 'none'}\n${stack.output().slice(-3000)}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   };
