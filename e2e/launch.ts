@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stackCredentials, stackServices } from '../infra/stack/services.ts';
-import { killGroup } from './glass/cleanup.ts';
+import { killGroup, startedHere } from './glass/cleanup.ts';
 import { freePort } from './ports.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -22,8 +22,10 @@ export interface LaunchedStack {
   /**
    * SIGKILLs the stack and every service it runs (cleanup; a graceful stop is SIGINT to `pid`).
    * The services run in process groups of their own, and a service whose stack vanished stops by
-   * itself, but an inference process was seen stuck in a native lock on the way out and kept
-   * a core busy for the rest of the run: so each is killed by the pid stack.json gives.
+   * itself, but services were seen stuck on the way out (inference in a native lock, a console
+   * spinning) for the rest of the run: so every process whose environment names this stack's data
+   * dir is killed, found in /proc (stack.json may be gone already: a test's folder is often
+   * removed before its stack is killed, and a restarted service has a new pid).
    */
   kill(): void;
 }
@@ -57,15 +59,13 @@ export async function launchStack(dataDir: string, env: Record<string, string>, 
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const kill = () => {
     try {
-      const state = JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number | null }> };
-      for (const service of Object.values(state.services)) killGroup(service.pid, dataDir);
-    } catch {
-      // no state yet: no service started
-    }
-    try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
       // already gone
+    }
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry);
+      if (Number.isInteger(pid) && pid !== process.pid && startedHere(pid, dataDir)) killGroup(pid, dataDir);
     }
   };
   const deadline = Date.now() + timeoutMs;
