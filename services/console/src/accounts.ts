@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
@@ -61,6 +62,29 @@ export function readAccounts(file: string, { missingOk = false } = {}): Accounts
   return parsed.data;
 }
 
+/** The file as last read, while its inode, size and times are unchanged (writers replace it whole: a new inode). */
+const parsedFiles = new Map<string, { signature: string; accounts: AccountsFile }>();
+
+/**
+ * The accounts as the file says now, for looking up only (never changed in place): checked on every
+ * request, it is parsed again only when the file changed, so a request costs one stat.
+ */
+function lookupAccounts(file: string): AccountsFile {
+  let signature: string;
+  try {
+    const stat = statSync(file);
+    signature = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, users: {} };
+    throw new AccountsFileError(`accounts file ${file}: ${whyUnreadable(err)}`);
+  }
+  const cached = parsedFiles.get(file);
+  if (cached?.signature === signature) return cached.accounts;
+  const accounts = readAccounts(file, { missingOk: true });
+  parsedFiles.set(file, { signature, accounts });
+  return accounts;
+}
+
 export async function writeAccounts(file: string, accounts: AccountsFile): Promise<void> {
   const checked = accountsFileSchema.parse(accounts);
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
@@ -96,7 +120,7 @@ export interface Account {
 
 /** The account when the password is right, else null; an unknown name costs as much as a wrong password. */
 export async function checkLogin(file: string, name: string, password: string): Promise<Account | null> {
-  const accounts = readAccounts(file, { missingOk: true });
+  const accounts = lookupAccounts(file);
   const entry = Object.hasOwn(accounts.users, name) ? accounts.users[name] : undefined;
   if (entry === undefined) return verifyAgainstDummy(password).then(() => null);
   return (await verifyPassword(password, entry.hash)) ? { name, role: entry.role, hash: entry.hash } : null;
@@ -104,7 +128,7 @@ export async function checkLogin(file: string, name: string, password: string): 
 
 /** The account as the file says now (null when removed), for checking a session is still good. */
 export function currentAccount(file: string, name: string): Account | null {
-  const accounts = readAccounts(file, { missingOk: true });
+  const accounts = lookupAccounts(file);
   const entry = Object.hasOwn(accounts.users, name) ? accounts.users[name] : undefined;
   return entry === undefined ? null : { name, role: entry.role, hash: entry.hash };
 }

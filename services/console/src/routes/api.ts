@@ -113,7 +113,7 @@ export function registerApiRoutes(http: FastifyInstance, deps: { upstreams: Upst
   });
 
   http.get('/api/services', async () => {
-    const live = hub.state().services;
+    const { services: live, model } = hub.state();
     const services = await Promise.all(
       UPSTREAMS.map(async (name) => {
         const [ready, metrics] = await Promise.all([upstreams.call(name, '/readyz', { timeoutMs: 2000 }), upstreams.text(name, '/metrics')]);
@@ -127,6 +127,6 @@ export function registerApiRoutes(http: FastifyInstance, deps: { upstreams: Upst
         };
       }),
     );
-    return { services, model: hub.state().model };
+    return { services, model };
   });
 }
