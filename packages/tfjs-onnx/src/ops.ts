@@ -50,6 +50,21 @@ function spatial(ctx: OpContext, key: string, fallback: number[]): [number, numb
   return [v[1]!, v[2]!];
 }
 
+/** MaxPool and AvgPool: NHWC in and out, the ONNX pool between transposes. */
+function pooling(onnxOp: 'MaxPool' | 'AveragePool'): OpMapping {
+  return (ctx) => {
+    requireInputs(ctx, 1);
+    requireNhwc(ctx);
+    const { b, node } = ctx;
+    const y = b.op(onnxOp, [transposed(b, ctx.input(0), TO_NCHW, node.name)], node.name, {
+      kernel_shape: attr.ints(spatial(ctx, 'ksize', [])),
+      strides: attr.ints(spatial(ctx, 'strides', [1, 1, 1, 1])),
+      ...paddingAttrs(ctx),
+    });
+    b.node('Transpose', [y], [ctx.output(0, ctx.inputType(0))], { perm: attr.ints(TO_NHWC) });
+  };
+}
+
 function paddingAttrs(ctx: OpContext): Record<string, Attr> {
   const padding = attrString(ctx.node, 'padding');
   if (padding === 'SAME') return { auto_pad: attr.string('SAME_UPPER') };
@@ -200,17 +215,9 @@ const ops: Record<string, OpMapping> = {
   Conv2D: convolution(false),
   FusedDepthwiseConv2dNative: convolution(true),
   DepthwiseConv2dNative: convolution(true),
-  MaxPool: (ctx) => {
-    requireInputs(ctx, 1);
-    requireNhwc(ctx);
-    const { b, node } = ctx;
-    const y = b.op('MaxPool', [transposed(b, ctx.input(0), TO_NCHW, node.name)], node.name, {
-      kernel_shape: attr.ints(spatial(ctx, 'ksize', [])),
-      strides: attr.ints(spatial(ctx, 'strides', [1, 1, 1, 1])),
-      ...paddingAttrs(ctx),
-    });
-    b.node('Transpose', [y], [ctx.output(0, ctx.inputType(0))], { perm: attr.ints(TO_NHWC) });
-  },
+  MaxPool: pooling('MaxPool'),
+  // TF's SAME average excludes the padding from the count, as ONNX's count_include_pad=0 (the default) does.
+  AvgPool: pooling('AveragePool'),
   Mean: (ctx) => {
     requireInputs(ctx, 2);
     const axes = constInts(ctx, 1, 'the reduction axes');
@@ -263,6 +270,13 @@ const ops: Record<string, OpMapping> = {
     requireInputs(ctx, 2);
     const axes = constInts(ctx, 1, 'the dimension');
     ctx.b.node('Unsqueeze', [ctx.input(0), ctx.b.int64s(`${ctx.node.name}/axes`, axes)], [ctx.output(0, ctx.inputType(0))]);
+  },
+  Squeeze: (ctx) => {
+    requireInputs(ctx, 1);
+    const axes = attrInts(ctx.node, 'squeeze_dims');
+    // TF squeezes every dimension of size 1 when none are named; ONNX does the same without the axes input.
+    const inputs = axes.length > 0 ? [ctx.input(0), ctx.b.int64s(`${ctx.node.name}/axes`, axes)] : [ctx.input(0)];
+    ctx.b.node('Squeeze', inputs, [ctx.output(0, ctx.inputType(0))]);
   },
   TopKV2: (ctx) => {
     requireInputs(ctx, 2);

@@ -129,6 +129,30 @@ test('a small graph converts and runs in onnxruntime with TF semantics (float16 
   assert.deepEqual(out['middle']!.dims, [2]);
 });
 
+test('average pooling excludes padding like TF, and Squeeze drops the named unit dimensions', async (t) => {
+  const ints = (...v: number[]) => ({ list: { i: v.map(String) } });
+  const files = tinyModel(
+    [
+      { name: 'x', op: 'Placeholder', attr: { dtype: dtype('DT_FLOAT'), shape: { shape: { dim: [1, 3, 3, 1].map((size) => ({ size: String(size) })) } } } },
+      { name: 'same', op: 'AvgPool', input: ['x'], attr: { ksize: ints(1, 2, 2, 1), strides: ints(1, 2, 2, 1), padding: { s: b64('SAME') } } },
+      { name: 'whole', op: 'AvgPool', input: ['x'], attr: { ksize: ints(1, 3, 3, 1), strides: ints(1, 1, 1, 1), padding: { s: b64('VALID') } } },
+      { name: 'vector', op: 'Squeeze', input: ['whole'], attr: { squeeze_dims: ints(1, 2) } },
+    ],
+    [],
+    ['same', 'vector'],
+  );
+  const converted = convertTfjsToOnnx(parseTfjsGraphModel(files));
+  assert.deepEqual(converted.ops, { Placeholder: 1, AvgPool: 2, Squeeze: 1 });
+  const session = await ort.InferenceSession.create(converted.onnx);
+  t.after(() => session.release());
+  const out = await session.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9), [1, 3, 3, 1]) });
+  // SAME pads the 3x3 input to 4x4 at the bottom and right; TF averages only the real cells there.
+  assert.deepEqual(Array.from(out['same']!.data as Float32Array), [3, 4.5, 7.5, 9]);
+  assert.deepEqual(out['same']!.dims, [1, 2, 2, 1]);
+  assert.deepEqual(Array.from(out['vector']!.data as Float32Array), [5]);
+  assert.deepEqual(out['vector']!.dims, [1, 1]);
+});
+
 test('an op without a mapping is rejected with the op and the node named', () => {
   const files = tinyModel(
     [
