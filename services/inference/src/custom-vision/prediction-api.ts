@@ -10,7 +10,8 @@ export const IMAGE_BYTES_LIMIT = 4 * 1024 * 1024;
 /** What the prediction routes take: the image itself, or a form with it in `imageData`. */
 export const IMAGE_BODY_TYPES = ['application/octet-stream', 'image/*', 'multipart/form-data'] as const;
 
-export type ImageErrorCode = 'BadRequestImageStream' | 'BadRequestImageFormat' | 'BadRequestImageDimensions' | 'BadRequestImageSizeBytes';
+export type ImageErrorCode =
+  'BadRequestImageStream' | 'BadRequestImageFormat' | 'BadRequestImageDimensions' | 'BadRequestImageSizeBytes' | 'BadRequestImageUrl';
 
 /** The image sent cannot be used: answered 400 with Custom Vision's `{code, message}`. */
 export class ImageError extends Error {
