@@ -26,6 +26,12 @@ export interface HttpAccess {
    * which cannot send a bearer token): the token is not asked for there.
    */
   ownLogin?: ((routeUrl: string) => boolean) | undefined;
+  /**
+   * A header that may carry the token instead of `Authorization: Bearer` on some routes, for
+   * clients that cannot send a bearer token (Custom Vision's SDK sends `Prediction-Key`): its name
+   * for a route, or undefined where only the bearer token is taken.
+   */
+  tokenHeader?: ((routeUrl: string) => string | undefined) | undefined;
 }
 
 export interface HealthOptions {
@@ -113,7 +119,8 @@ export function httpRoutes(app: FastifyInstance): readonly HttpRoute[] {
  * without asking: text/plain, form-encoded or multipart bodies, or none):
  * - the Host header must be a loopback name, the listening host, or one of `allowedHosts`
  *   (DNS rebinding makes an attacker's name point at 127.0.0.1): else 403;
- * - with a token, `Authorization: Bearer <token>` on every route but /healthz and /readyz: else 401;
+ * - with a token, `Authorization: Bearer <token>` on every route but /healthz and /readyz (or the
+ *   route's `tokenHeader: <token>`): else 401;
  * - POST, PUT, PATCH and DELETE must carry a body of a type the route takes (`bodyTypes`,
  *   `application/json` unless the route says otherwise): else 415. A JSON route with nothing to
  *   say takes `{}`; an empty body with `application/json` is 400;
@@ -171,10 +178,14 @@ export function createHttpApp({
     }
     const routeUrl = request.routeOptions.url ?? '';
     if (tokenDigest !== null && !WITHOUT_TOKEN.has(routeUrl) && !(access.ownLogin?.(routeUrl) ?? false)) {
-      const given = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
-      if (given === undefined || !timingSafeEqual(digest(given), tokenDigest)) {
+      const bearer = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1];
+      const header = access.tokenHeader?.(routeUrl);
+      const keyed = header === undefined ? undefined : request.headers[header.toLowerCase()];
+      const given = [bearer, typeof keyed === 'string' ? keyed : undefined].filter((value) => value !== undefined);
+      if (!given.some((value) => timingSafeEqual(digest(value), tokenDigest))) {
         reply.header('www-authenticate', 'Bearer');
-        throw new HttpRefusal(401, 'SIGHTLINE_HTTP_UNAUTHORIZED', 'send Authorization: Bearer <token> (SIGHTLINE_HTTP_TOKEN)');
+        const how = header === undefined ? 'Authorization: Bearer <token>' : `Authorization: Bearer <token> or ${header}: <token>`;
+        throw new HttpRefusal(401, 'SIGHTLINE_HTTP_UNAUTHORIZED', `send ${how} (SIGHTLINE_HTTP_TOKEN)`);
       }
     }
     if (MUTATING.has(request.method)) {

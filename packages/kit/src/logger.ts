@@ -9,6 +9,8 @@ export const REDACTED_PATHS = [
   'config.SIGHTLINE_MQTT_PASSWORD',
   'headers.authorization',
   '*.headers.authorization',
+  'headers["prediction-key"]',
+  '*.headers["prediction-key"]',
   'connectionString',
   '*.connectionString',
   'key',

@@ -211,6 +211,30 @@ test('with a token every route but /healthz and /readyz needs Authorization: Bea
   assert.ok(!lines.join('').includes(TOKEN), 'the token is not in the logs');
 });
 
+test('tokenHeader: the routes it names also take the token in that header, compared like the bearer token; other routes do not', async (t) => {
+  const lines: string[] = [];
+  const tokenHeader = (url: string) => (url === '/pictures' ? 'Prediction-Key' : undefined);
+  const { app, calls, refused } = build(t, { host: '0.0.0.0', token: TOKEN, tokenHeader }, lines);
+  const post = (headers: Record<string, string>) =>
+    app.inject({ method: 'POST', url: '/pictures', headers: { ...headers, 'content-type': 'image/png' }, payload: Buffer.from('png') });
+  assert.equal((await post({ 'prediction-key': TOKEN })).statusCode, 200);
+  assert.equal((await post({ 'Prediction-Key': TOKEN, authorization: 'Bearer wrong' })).statusCode, 200, 'either one right is enough');
+  assert.equal((await post({ authorization: `Bearer ${TOKEN}` })).statusCode, 200);
+  const wrong: Array<Record<string, string>> = [{}, { 'prediction-key': `${TOKEN}x` }, { 'prediction-key': '' }, { 'prediction-key': `Bearer ${TOKEN}` }];
+  for (const headers of wrong) {
+    const response = await post(headers);
+    assert.equal(response.statusCode, 401, JSON.stringify(headers));
+    assert.match(response.json().message, /Authorization: Bearer <token> or Prediction-Key: <token>/);
+  }
+  const elsewhere = await app.inject({ url: '/things', headers: { 'prediction-key': TOKEN } });
+  assert.equal(elsewhere.statusCode, 401, 'only the named routes take the header');
+  assert.doesNotMatch(elsewhere.json().message, /Prediction-Key/);
+  assert.equal(calls.length, 3);
+  assert.equal(await refused('token'), 5);
+  app.log.info({ headers: { 'prediction-key': TOKEN } }, 'a line with the header in it');
+  assert.ok(!lines.join('').includes(TOKEN), 'the key is not in the logs');
+});
+
 test('JSON routes take 64 KiB; a route sets its own larger limit; over it is 413 and counted', async (t) => {
   const { app, calls, refused } = build(t);
   const json = (bytes: number) => `{"a":"${'x'.repeat(bytes - 8)}"}`;

@@ -133,6 +133,7 @@ try {
     cameraIdleMs: 60_000,
     waitingMaxBytes: 64 * 1024 * 1024,
     maxPredictions: 4,
+    predictionUrlHosts: [],
   };
   const app = createInferenceApp(config, logger);
   await app.start();

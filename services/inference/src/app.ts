@@ -2,6 +2,7 @@ import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline
 import { channels, type Detections, type Frame, type JpegHeader, type ModelState } from '@sightline/schemas';
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
+import { predictionKeyHeader } from './custom-vision/prediction-api.ts';
 import { BusyError, NoModelError } from './errors.ts';
 import { registerRoutes } from './http/routes.ts';
 import { listModels, loadModel, ModelError, type LoadedModel, type ModelInfo, type RunResult } from './model/loader.ts';
@@ -84,7 +85,8 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     service: 'inference',
     logger,
     mqtt: config.mqtt,
-    http: config.http,
+    // Custom Vision's prediction SDK sends the key as Prediction-Key, never as a bearer token.
+    http: { ...config.http, tokenHeader: predictionKeyHeader },
     notReadyReason: () => (models.current() === null ? 'model not loaded yet' : null),
   });
   const metrics = createInferenceMetrics(runtime.registry);
@@ -318,7 +320,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     },
   };
 
-  registerRoutes(runtime.http, app);
+  registerRoutes(runtime.http, app, config.predictionUrlHosts);
   return app;
 }
 

@@ -14,6 +14,7 @@ import {
   type MqttSettings,
 } from '@sightline/kit';
 import { MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
+import { normaliseUrlHost } from './custom-vision/image-url.ts';
 import { BUILTIN_MODEL_ID } from './model/loader.ts';
 
 /**
@@ -41,6 +42,24 @@ export const inferenceEnvSchema = z.strictObject({
   SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
   SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: env.int(64 * MiB, MAX_FRAME_BYTES, 64 * 1024 * MiB),
   SIGHTLINE_INFERENCE_MAX_PREDICTIONS: env.int(4, 1, 64).describe('HTTP predictions in progress at once (each holds its decoded image); more are answered 429'),
+  SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: z
+    .string()
+    .transform((text, ctx) => {
+      const hosts = new Set<string>();
+      for (const entry of text.split(',').map((e) => e.trim())) {
+        if (entry === '') continue;
+        try {
+          hosts.add(normaliseUrlHost(entry));
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }
+      if (hosts.size === 0) ctx.addIssue({ code: 'custom', message: 'lists no hosts; leave it unset to keep predicting from URLs off' });
+      if (hosts.size > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 hosts' });
+      return [...hosts];
+    })
+    .optional()
+    .describe('comma-separated host or host:port the Custom Vision url routes may fetch images from (default: none, those routes are off)'),
 });
 
 export interface InferenceConfig {
@@ -63,6 +82,8 @@ export interface InferenceConfig {
   waitingMaxBytes: number;
   /** HTTP predictions decoded or waiting for their turn at once. */
   maxPredictions: number;
+  /** Hosts (`host` or `host:port`) the Custom Vision url routes fetch images from; empty: those routes are off. */
+  predictionUrlHosts: string[];
 }
 
 export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): InferenceConfig {
@@ -84,5 +105,6 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     cameraIdleMs: settings.SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS * 1000,
     waitingMaxBytes: settings.SIGHTLINE_INFERENCE_WAITING_MAX_BYTES,
     maxPredictions: settings.SIGHTLINE_INFERENCE_MAX_PREDICTIONS,
+    predictionUrlHosts: settings.SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS ?? [],
   };
 }

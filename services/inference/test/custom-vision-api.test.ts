@@ -132,14 +132,29 @@ test('GET /openapi.json describes every route', async (t) => {
   const app = await build(t, { predict: async () => fixed });
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
   assert.equal(doc.openapi, '3.0.3');
-  assert.deepEqual(Object.keys(doc.paths).sort(), [
-    '/image',
-    '/{project}/classify/iterations/{name}/image',
-    '/{project}/classify/iterations/{name}/image/nostore',
-    '/{project}/detect/iterations/{name}/image',
-    '/{project}/detect/iterations/{name}/image/nostore',
-  ]);
+  const sdk = ['v3.0', 'v3.1'].flatMap((version) =>
+    ['classify', 'detect'].flatMap((kind) =>
+      ['image', 'image/nostore', 'url', 'url/nostore'].map(
+        (rest) => `/customvision/${version}/prediction/{projectId}/${kind}/iterations/{publishedName}/${rest}`,
+      ),
+    ),
+  );
+  assert.deepEqual(
+    Object.keys(doc.paths).sort(),
+    [
+      '/image',
+      '/{project}/classify/iterations/{name}/image',
+      '/{project}/classify/iterations/{name}/image/nostore',
+      '/{project}/detect/iterations/{name}/image',
+      '/{project}/detect/iterations/{name}/image/nostore',
+      ...sdk,
+    ].sort(),
+  );
   assert.ok(doc.paths['/image'].post.requestBody.content['multipart/form-data']);
+  const byUrl = doc.paths['/customvision/v3.1/prediction/{projectId}/detect/iterations/{publishedName}/url'].post;
+  assert.deepEqual(byUrl.requestBody.content['application/json'].schema.required, ['url']);
+  assert.ok(byUrl.responses['401']);
+  assert.equal(doc.components.securitySchemes.predictionKey.name, 'Prediction-Key');
 });
 
 test('end to end: an image through the HTTP route, sharp, a real onnxruntime model and the decoder', async (t) => {

@@ -17,6 +17,7 @@ test('defaults: loopback 8083, the built-in model, models under the data dir, al
   assert.equal(config.cameraIdleMs, 60_000);
   assert.equal(config.waitingMaxBytes, 64 * 1024 * 1024);
   assert.equal(config.maxPredictions, 4);
+  assert.deepEqual(config.predictionUrlHosts, [], 'predicting from URLs is off');
 });
 
 test('every setting is read', () => {
@@ -35,6 +36,7 @@ test('every setting is read', () => {
       SIGHTLINE_INFERENCE_MAX_CAMERAS: '8',
       SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: '30',
       SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: '8388608',
+      SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: 'Images.Example.com, 127.0.0.1:8080,[::1]:9000,images.example.com',
       SIGHTLINE_CAPTURE_FPS: '5',
     },
     '/srv',
@@ -49,6 +51,7 @@ test('every setting is read', () => {
   assert.equal(config.maxCameras, 8);
   assert.equal(config.cameraIdleMs, 30_000);
   assert.equal(config.waitingMaxBytes, 8 * 1024 * 1024);
+  assert.deepEqual(config.predictionUrlHosts, ['images.example.com', '127.0.0.1:8080', '[::1]:9000']);
 });
 
 test('bad values and unknown settings are all reported at once', () => {
@@ -62,6 +65,7 @@ test('bad values and unknown settings are all reported at once', () => {
         SIGHTLINE_INFERENCE_TREADS: '2',
         SIGHTLINE_INFERENCE_MAX_CAMERAS: '0',
         SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: '1024',
+        SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: 'http://images.example.com',
       }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
@@ -74,6 +78,7 @@ test('bad values and unknown settings are all reported at once', () => {
         'SIGHTLINE_INFERENCE_TREADS: unknown setting',
         'SIGHTLINE_INFERENCE_MAX_CAMERAS',
         'SIGHTLINE_INFERENCE_WAITING_MAX_BYTES',
+        'SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: "http://images.example.com" is not host or host:port',
       ]) {
         assert.ok(text.includes(key), `${key} in\n${text}`);
       }
@@ -81,4 +86,6 @@ test('bad values and unknown settings are all reported at once', () => {
     },
   );
   assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_CAMERAS: 'ok,not ok' }), /"not ok" is not a camera id/);
+  assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: ' , ' }), /PREDICTION_URL_HOSTS: lists no hosts/);
+  assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: 'images:99999' }), /the port must be 1-65535/);
 });

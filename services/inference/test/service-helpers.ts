@@ -43,6 +43,7 @@ export function testConfig(url: string, overrides: Partial<InferenceConfig> = {}
     cameraIdleMs: 60_000,
     waitingMaxBytes: 64 * 1024 * 1024,
     maxPredictions: 4,
+    predictionUrlHosts: [],
     ...overrides,
   };
 }

@@ -1,12 +1,17 @@
 import type { Runtime } from '@sightline/kit';
 import type { InferenceApp } from '../app.ts';
+import { fetchImageUrl } from '../custom-vision/image-url.ts';
 import { predictionApi, type MappedError } from '../custom-vision/prediction-api.ts';
 import { BusyError, NoModelError } from '../errors.ts';
 import { ImageError } from '../pipeline/image.ts';
 import { MODEL_ROUTES_OPENAPI, registerModelRoutes } from './models.ts';
 
-/** The service's routes beside the kit's health and metrics: model switching, and predictions. */
-export function registerRoutes(http: Runtime['http'], app: InferenceApp): void {
+/**
+ * The service's routes beside the kit's health and metrics: model switching, and predictions.
+ * `predictionUrlHosts` turns on the url prediction routes, fetching only from those hosts.
+ */
+export function registerRoutes(http: Runtime['http'], app: InferenceApp, predictionUrlHosts: readonly string[]): void {
+  const urlHosts = new Set(predictionUrlHosts);
   registerModelRoutes(http, app);
   // The Custom Vision prediction container's API, so its existing clients work unchanged.
   void http.register(predictionApi, {
@@ -16,6 +21,7 @@ export function registerRoutes(http: Runtime['http'], app: InferenceApp): void {
     },
     mapError: customVisionError,
     openapiPaths: MODEL_ROUTES_OPENAPI,
+    fetchImage: urlHosts.size > 0 ? (url) => fetchImageUrl(url, urlHosts) : undefined,
   });
 }
 
