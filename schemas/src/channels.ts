@@ -19,6 +19,7 @@ import {
   type WeightReading,
 } from './lanes.ts';
 import { MAX_WAV_BYTES } from './wav.ts';
+import { productCommandSchema, productStateSchema, type ProductCommand, type ProductState } from './products.ts';
 import { controlCommandSchema, controlResultSchema, type ControlCommand, type ControlResult } from './control.ts';
 import { alertEventSchema, evictionSchema, type AlertEvent, type Eviction } from './alerts.ts';
 import { availabilitySchema, busServices, type Availability } from './parties.ts';
@@ -144,6 +145,36 @@ export const channels = {
     subscribers: ['console'],
     example: { model: EXAMPLE_MODEL, since: 1795000000000 } as ModelState,
   } satisfies Channel<ModelState, never>,
+  productCommand: {
+    name: 'product-command',
+    template: 'services/inference/products/set',
+    params: [],
+    qos: 1,
+    retain: false,
+    ...json(productCommandSchema, 4 * 1024 * 1024),
+    summary:
+      "Teach the inference service a product from photos (base64, up to 10 a message, the broker's 4 MB payload limit), or forget a photo or a product. Applied at once, without a restart; the outcome is published on `services/inference/products/state`.",
+    publishers: ['integrator', 'console'],
+    subscribers: ['inference'],
+    example: { action: 'remove-product', product: 'granny-smith' } as ProductCommand,
+  } satisfies Channel<ProductCommand, never>,
+  productState: {
+    name: 'product-state',
+    template: 'services/inference/products/state',
+    params: [],
+    qos: 1,
+    retain: true,
+    ...json(productStateSchema, 2 * 1024 * 1024),
+    summary:
+      'The products the inference service recognises, with their photo counts (retained), republished after every change; `last` says how the last MQTT command went.',
+    publishers: ['inference'],
+    subscribers: ['console'],
+    example: {
+      products: [{ id: 'granny-smith', name: 'Granny Smith apple', photos: 10, updatedAt: 1795000000000 }],
+      backbone: 'mobilenetv2-140-37aa8e0eaa18',
+      threshold: 0.6,
+    } as ProductState,
+  } satisfies Channel<ProductState, never>,
   availability: {
     name: 'availability',
     template: 'services/{service}/availability',

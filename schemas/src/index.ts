@@ -28,6 +28,18 @@ export {
   type ModelCommand,
   type ModelState,
 } from './vision.ts';
+export {
+  cropModeSchema,
+  productCommandSchema,
+  productIdSchema,
+  productPhotoUploadSchema,
+  productStateSchema,
+  productSummarySchema,
+  UNKNOWN_PRODUCT_LABEL,
+  type ProductCommand,
+  type ProductState,
+  type ProductSummary,
+} from './products.ts';
 export { createTopics, type Topics } from './topics.ts';
 export { frameRefSchema, type FrameRef } from './frame-ref.ts';
 export { createBus, type Bus, type BusLogger, type BusOptions, type Handler, type InvalidHandler, type SubscribeOptions } from './bus.ts';

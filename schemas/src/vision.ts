@@ -38,6 +38,16 @@ export const detectionsSchema = z
           label: labelSchema.describe('class name'),
           score: unitInterval.describe('confidence, 0-1'),
           box: boxSchema.nullable().describe('where the object is; null for a classification model (the label is about the whole frame)'),
+          recognition: z
+            .strictObject({
+              product: idSchema
+                .nullable()
+                .describe('the enrolled product it looks most like, or null when none is close enough (the label is then `unknown-product`)'),
+              similarity: unitInterval.describe('cosine similarity to the closest photo of that product (0-1)'),
+              detectorLabel: labelSchema.describe("the detector's own label for the object"),
+            })
+            .optional()
+            .describe('present when products are enrolled and the object was compared with them; the label is then the product id'),
         }),
       )
       .max(1000)
@@ -48,6 +58,7 @@ export const detectionsSchema = z
         preprocessMs: msSchema.describe('pixels to the input tensor'),
         inferenceMs: msSchema.describe('onnxruntime session.run'),
         postprocessMs: msSchema.describe('model outputs to objects'),
+        recognitionMs: msSchema.optional().describe('cropping the objects and comparing them with the enrolled products (when any are)'),
         totalMs: msSchema.describe('from taking the frame off the queue to the message being ready; excludes the time it waited'),
       })
       .describe('where the time went, milliseconds'),

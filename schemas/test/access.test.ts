@@ -65,13 +65,14 @@ test('least privilege: integrators read everything and write only the command an
     channelsPublishedBy('integrator')
       .map((c) => c.name)
       .sort(),
-    ['basket-command', 'lane-control', 'model-command', 'weight'],
+    ['basket-command', 'lane-control', 'model-command', 'product-command', 'weight'],
   );
   assert.deepEqual(
     integratorAccessRules('sightline').map((r) => `${r.access} ${r.pattern}`),
     [
       'read sightline/#',
       'write sightline/services/inference/model/set',
+      'write sightline/services/inference/products/set',
       'write sightline/lanes/+/weight',
       'write sightline/lanes/+/basket/set',
       'write sightline/lanes/+/control',

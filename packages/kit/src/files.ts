@@ -73,7 +73,7 @@ export function whyUnreadable(err: unknown): string {
  * folder synced (the rename is only durable once the folder is). Synchronous, so two writers in
  * one process never interleave. The folder is made if missing. `mode` 0o600 for secrets (passwords, accounts).
  */
-export function writeFileAtomic(file: string, text: string, options: { mode?: number } = {}): void {
+export function writeFileAtomic(file: string, text: string | Uint8Array, options: { mode?: number } = {}): void {
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true });
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);

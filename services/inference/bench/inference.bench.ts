@@ -134,6 +134,13 @@ try {
     waitingMaxBytes: 64 * 1024 * 1024,
     maxPredictions: 4,
     predictionUrlHosts: [],
+    recognition: {
+      productsDir: join(dataDir, 'products'),
+      threshold: 0.55,
+      maxObjects: 3,
+      ignore: ['person'],
+      limits: { maxProducts: 1000, maxPhotosPerProduct: 200, maxPhotos: 20_000 },
+    },
   };
   const app = createInferenceApp(config, logger);
   await app.start();

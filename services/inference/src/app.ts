@@ -1,5 +1,6 @@
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
-import { channels, type Detections, type Frame, type JpegHeader, type ModelState } from '@sightline/schemas';
+import path from 'node:path';
+import { channels, type Detections, type Frame, type JpegHeader, type ModelState, type ProductCommand, type ProductState } from '@sightline/schemas';
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
 import { predictionKeyHeader } from './custom-vision/prediction-api.ts';
@@ -10,18 +11,23 @@ import { createModelSwitcher } from './model/switcher.ts';
 import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits, type PreparedInput } from './pipeline/image.ts';
 import { createInferenceMetrics, DROP_REASONS, type DropReason } from './pipeline/metrics.ts';
 import { Scheduler, type Job } from './pipeline/scheduler.ts';
+import { Embedder, type UnitBox } from './products/backbone.ts';
+import { recognizePredictions, type RecognizedPrediction } from './products/recognition.ts';
+import { ProductError, ProductStore } from './products/store.ts';
 
 export interface Timings {
   decodeMs: number;
   preprocessMs: number;
   inferenceMs: number;
   postprocessMs: number;
+  /** Comparing objects with the enrolled products, when any are. */
+  recognitionMs?: number;
   totalMs: number;
 }
 
 export interface PredictResult {
   model: { id: string; version: string };
-  predictions: Prediction[];
+  predictions: RecognizedPrediction[];
   timings: Timings;
   width: number;
   height: number;
@@ -51,6 +57,10 @@ export interface InferenceApp {
    * yet) or a BusyError (MAX_PREDICTIONS in progress).
    */
   predict(image: Buffer, limits?: ImageLimits): Promise<PredictResult>;
+  /** The enrolled products; null before they are loaded, or when the backbone could not be opened. */
+  products(): ProductStore | null;
+  /** The box of the best object the running model sees in an image (ignored labels aside), or null. */
+  bestObject(image: Buffer): Promise<UnitBox | null>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -178,6 +188,67 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     return predictResult(serving, input, result, totalMs);
   }
 
+  let embedder: Embedder | null = null;
+  let store: ProductStore | null = null;
+  const recognitionOptions = { threshold: config.recognition.threshold, maxObjects: config.recognition.maxObjects, ignore: new Set(config.recognition.ignore) };
+
+  /** The predictions named after the enrolled products (when any are), and the time it took. */
+  async function recognize(image: Buffer, result: PredictResult): Promise<PredictResult> {
+    if (embedder === null || store === null) return result;
+    const recognized = await recognizePredictions(image, result.predictions, embedder, store.recognizer(), recognitionOptions);
+    if (recognized === null) return result;
+    metrics.stage.observe({ stage: 'recognition' }, recognized.ms / 1000);
+    const recognitionMs = round(recognized.ms);
+    return {
+      ...result,
+      predictions: recognized.predictions,
+      timings: { ...result.timings, recognitionMs, totalMs: round(result.timings.totalMs + recognized.ms) },
+    };
+  }
+
+  async function openProducts(): Promise<void> {
+    try {
+      embedder = await Embedder.open(path.join(config.dataDir, 'backbone'), { threads: config.threads, log: (msg) => log.info(msg) });
+      store = await ProductStore.open(config.recognition.productsDir, embedder, config.recognition.limits, log, now);
+      store.onChange(() => publishProducts());
+    } catch (err) {
+      await embedder?.release().catch(() => {});
+      embedder = null;
+      store = null;
+      log.error({ err }, 'product recognition is off: its backbone or the enrolled products cannot be opened');
+    }
+  }
+
+  let lastProductCommand: ProductState['last'];
+  function publishProducts(): void {
+    if (!runtime.client.connected || store === null) return;
+    const state: ProductState = {
+      products: store.list(),
+      backbone: store.backbone,
+      threshold: config.recognition.threshold,
+      ...(lastProductCommand ? { last: lastProductCommand } : {}),
+    };
+    runtime.bus.publish(channels.productState, {}, state).catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'product state not published'));
+  }
+
+  async function productCommand(command: ProductCommand): Promise<void> {
+    let error: string | undefined;
+    try {
+      if (store === null) throw new ProductError(409, 'product recognition is off (see the log)');
+      if (command.action === 'add-photos') {
+        const uploads = command.photos.map((p) => ({ bytes: Buffer.from(p.image, 'base64'), crop: p.crop, box: p.box }));
+        await store.addPhotos(command.product, uploads, { name: command.name, source: 'mqtt', detect: (image) => app.bestObject(image) });
+      } else if (command.action === 'remove-photo') await store.removePhoto(command.product, command.photo);
+      else await store.removeProduct(command.product);
+    } catch (err) {
+      if (!(err instanceof ProductError)) log.error({ err, action: command.action, product: command.product }, 'product command failed');
+      error = err instanceof ProductError ? err.message : 'the command failed (see the log)';
+    }
+    lastProductCommand = { action: command.action, product: command.product, outcome: error === undefined ? 'done' : 'refused', ...(error ? { error } : {}) };
+    if (error !== undefined) log.warn({ action: command.action, product: command.product, error }, 'product command refused');
+    publishProducts();
+  }
+
   async function runFrame(job: Job<Frame>, prepared: { value: Prepared | undefined } | { error: unknown }, modelDone: () => void): Promise<void> {
     metrics.wait.observe((performance.now() - job.submittedAt) / 1000);
     const { camera, item: frame } = job;
@@ -186,6 +257,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     try {
       if ('error' in prepared) throw prepared.error;
       result = await infer(frame.jpeg, FRAME_LIMITS, prepared.value ?? (await prepare(frame.jpeg, FRAME_LIMITS, frame.header)), modelDone);
+      result = await recognize(frame.jpeg, result);
     } catch (err) {
       if (err instanceof ImageError) {
         drop(camera, 'bad-image');
@@ -203,7 +275,12 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       width: result.width,
       height: result.height,
       model: result.model,
-      objects: result.predictions.map((p) => ({ label: p.label || `class ${p.classId}`, score: clamp01(p.score), box: p.box })),
+      objects: result.predictions.map((p) => ({
+        label: p.label || `class ${p.classId}`,
+        score: clamp01(p.score),
+        box: p.box,
+        ...(p.recognition ? { recognition: { ...p.recognition, similarity: clamp01(p.recognition.similarity) } } : {}),
+      })),
       timings: result.timings,
     };
     try {
@@ -262,12 +339,13 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     const serving = models.current();
     if (serving === null) throw new NoModelError();
     const input = await prepareInput(image, serving.descriptor.input, limits);
-    return scheduler.between(async () => {
+    const detected = await scheduler.between(async () => {
       const current = models.current()!;
       const ready = current === serving ? input : await prepareInput(image, current.descriptor.input, limits);
       const result = await current.run(ready, config.scoreThreshold);
       return predictResult(current, ready, result, performance.now() - started);
     });
+    return recognize(image, detected);
   }
 
   const app: InferenceApp = {
@@ -291,9 +369,20 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
         predicting -= 1;
       }
     },
+    products: () => store,
+    async bestObject(image) {
+      const result = await app.predict(image);
+      // The detector's own labels, before any product naming: any object is a candidate.
+      const best = result.predictions.find((p) => p.box !== null && !recognitionOptions.ignore.has(p.recognition?.detectorLabel ?? p.label));
+      return best?.box ?? null;
+    },
     async start() {
       await runtime.start();
       await app.switchModel(config.model);
+      await openProducts();
+      runtime.bus
+        .subscribe(channels.productCommand, {}, (command) => productCommand(command))
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to product commands'));
       runtime.bus
         .subscribe(channels.frame, {}, (frame, { camera }) => {
           if (!serves(camera)) return;
@@ -308,8 +397,12 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
           });
         })
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to model commands'));
-      runtime.client.on('connect', () => publishState());
+      runtime.client.on('connect', () => {
+        publishState();
+        publishProducts();
+      });
       publishState();
+      publishProducts();
     },
     async stop() {
       models.stopLoading();
@@ -317,10 +410,12 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       await models.idle();
       await runtime.stop();
       await models.release();
+      await store?.idle();
+      await embedder?.release();
     },
   };
 
-  registerRoutes(runtime.http, app, config.predictionUrlHosts);
+  registerRoutes(runtime.http, app, config.predictionUrlHosts, config.recognition.threshold);
   return app;
 }
 

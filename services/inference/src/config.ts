@@ -25,6 +25,12 @@ import { BUILTIN_MODEL_ID } from './model/loader.ts';
 export const DEFAULT_THREADS = 2;
 const MiB = 1024 * 1024;
 
+/**
+ * Cosine similarity an object needs to its closest enrolled photo to be named that product. Set
+ * from the grocery evaluation (`pnpm eval:recognition`): see the README for what it refuses and keeps.
+ */
+export const DEFAULT_RECOGNITION_THRESHOLD = 0.55;
+
 export const inferenceEnvSchema = z.strictObject({
   ...mqttSettingsSchema,
   ...httpAccessSettingsSchema,
@@ -42,6 +48,23 @@ export const inferenceEnvSchema = z.strictObject({
   SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: env.number(60, 1, 86_400),
   SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: env.int(64 * MiB, MAX_FRAME_BYTES, 64 * 1024 * MiB),
   SIGHTLINE_INFERENCE_MAX_PREDICTIONS: env.int(4, 1, 64).describe('HTTP predictions in progress at once (each holds its decoded image); more are answered 429'),
+  SIGHTLINE_INFERENCE_PRODUCTS_DIR: env.optionalString().describe('where enrolled products are kept (default <data dir>/inference/products)'),
+  SIGHTLINE_INFERENCE_RECOGNITION_THRESHOLD: env.number(DEFAULT_RECOGNITION_THRESHOLD, 0, 1),
+  SIGHTLINE_INFERENCE_RECOGNITION_MAX_OBJECTS: env.int(3, 1, 32).describe('objects per frame compared with the enrolled products, best score first'),
+  SIGHTLINE_INFERENCE_RECOGNITION_IGNORE: z
+    .string()
+    .max(4096)
+    .default('person')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((label) => label.trim())
+        .filter((label) => label !== ''),
+    )
+    .describe('comma-separated detector labels never compared with the products (default: person)'),
+  SIGHTLINE_INFERENCE_MAX_PRODUCTS: env.int(1000, 1, 100_000),
+  SIGHTLINE_INFERENCE_MAX_PHOTOS_PER_PRODUCT: env.int(200, 1, 10_000),
+  SIGHTLINE_INFERENCE_MAX_PHOTOS: env.int(20_000, 1, 1_000_000),
   SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: z
     .string()
     .transform((text, ctx) => {
@@ -84,6 +107,14 @@ export interface InferenceConfig {
   maxPredictions: number;
   /** Hosts (`host` or `host:port`) the Custom Vision url routes fetch images from; empty: those routes are off. */
   predictionUrlHosts: string[];
+  recognition: {
+    productsDir: string;
+    threshold: number;
+    maxObjects: number;
+    /** Detector labels never compared with the products. */
+    ignore: string[];
+    limits: { maxProducts: number; maxPhotosPerProduct: number; maxPhotos: number };
+  };
 }
 
 export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): InferenceConfig {
@@ -106,5 +137,17 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     waitingMaxBytes: settings.SIGHTLINE_INFERENCE_WAITING_MAX_BYTES,
     maxPredictions: settings.SIGHTLINE_INFERENCE_MAX_PREDICTIONS,
     predictionUrlHosts: settings.SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS ?? [],
+    recognition: {
+      productsDir:
+        settings.SIGHTLINE_INFERENCE_PRODUCTS_DIR !== undefined ? path.resolve(cwd, settings.SIGHTLINE_INFERENCE_PRODUCTS_DIR) : path.join(dataDir, 'products'),
+      threshold: settings.SIGHTLINE_INFERENCE_RECOGNITION_THRESHOLD,
+      maxObjects: settings.SIGHTLINE_INFERENCE_RECOGNITION_MAX_OBJECTS,
+      ignore: settings.SIGHTLINE_INFERENCE_RECOGNITION_IGNORE,
+      limits: {
+        maxProducts: settings.SIGHTLINE_INFERENCE_MAX_PRODUCTS,
+        maxPhotosPerProduct: settings.SIGHTLINE_INFERENCE_MAX_PHOTOS_PER_PRODUCT,
+        maxPhotos: settings.SIGHTLINE_INFERENCE_MAX_PHOTOS,
+      },
+    },
   };
 }

@@ -44,6 +44,14 @@ export function testConfig(url: string, overrides: Partial<InferenceConfig> = {}
     waitingMaxBytes: 64 * 1024 * 1024,
     maxPredictions: 4,
     predictionUrlHosts: [],
+    // Each app its own products: enrollment is state.
+    recognition: {
+      productsDir: mkdtempSync(path.join(dir, 'products-')),
+      threshold: 0.55,
+      maxObjects: 3,
+      ignore: ['person'],
+      limits: { maxProducts: 1000, maxPhotosPerProduct: 200, maxPhotos: 20_000 },
+    },
     ...overrides,
   };
 }

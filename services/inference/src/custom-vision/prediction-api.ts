@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { createHttpApp } from '@sightline/kit';
 import { z } from 'zod';
 import type { Prediction } from '../decoders/types.ts';
+import { parseMultipart, type FormPart } from '../http/multipart.ts';
 
 type App = ReturnType<typeof createHttpApp>;
 
@@ -89,22 +90,13 @@ export function toCustomVisionResponse(result: PredictResult, now: Date = new Da
 
 /** The `imageData` field of a multipart/form-data body (else its first file part). */
 export function multipartImage(body: Buffer, contentType: string): Buffer {
-  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
-  if (!boundary) throw new ImageError('BadRequestImageStream', 'multipart/form-data without a boundary');
-  const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]!.trim()}`);
-  const parts: Array<{ headers: string; data: Buffer }> = [];
-  let start = body.indexOf(delimiter);
-  while (start !== -1) {
-    const headerStart = start + delimiter.length;
-    if (body.subarray(headerStart, headerStart + 2).toString() === '--') break;
-    const next = body.indexOf(delimiter, headerStart);
-    if (next === -1) break;
-    const part = body.subarray(headerStart + 2, next - 2); // skip CRLF after delimiter and before the next
-    const split = part.indexOf('\r\n\r\n');
-    if (split !== -1) parts.push({ headers: part.subarray(0, split).toString('latin1'), data: part.subarray(split + 4) });
-    start = next;
+  let parts: FormPart[];
+  try {
+    parts = parseMultipart(body, contentType);
+  } catch (err) {
+    throw new ImageError('BadRequestImageStream', `multipart/form-data body cannot be read: ${(err as Error).message}`);
   }
-  const named = parts.find((p) => /content-disposition:[^\r\n]*\bname="?imageData"?/i.test(p.headers)) ?? parts.find((p) => /filename=/i.test(p.headers));
+  const named = parts.find((p) => p.name === 'imageData') ?? parts.find((p) => p.filename !== null);
   if (!named) throw new ImageError('BadRequestImageStream', 'multipart/form-data body has no imageData field');
   return named.data;
 }

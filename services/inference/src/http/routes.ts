@@ -5,14 +5,17 @@ import { predictionApi, type MappedError } from '../custom-vision/prediction-api
 import { BusyError, NoModelError } from '../errors.ts';
 import { ImageError } from '../pipeline/image.ts';
 import { MODEL_ROUTES_OPENAPI, registerModelRoutes } from './models.ts';
+import { PRODUCT_ROUTES_OPENAPI, productRoutes } from './products.ts';
 
 /**
- * The service's routes beside the kit's health and metrics: model switching, and predictions.
+ * The service's routes beside the kit's health and metrics: model switching, products, and predictions.
  * `predictionUrlHosts` turns on the url prediction routes, fetching only from those hosts.
  */
-export function registerRoutes(http: Runtime['http'], app: InferenceApp, predictionUrlHosts: readonly string[]): void {
+export function registerRoutes(http: Runtime['http'], app: InferenceApp, predictionUrlHosts: readonly string[], recognitionThreshold: number): void {
   const urlHosts = new Set(predictionUrlHosts);
   registerModelRoutes(http, app);
+  // Its own plugin: its body parsers (forms up to 64 MiB) and errors stay with its routes.
+  void http.register(productRoutes, { products: () => app.products(), bestObject: (image) => app.bestObject(image), recognitionThreshold });
   // The Custom Vision prediction container's API, so its existing clients work unchanged.
   void http.register(predictionApi, {
     predict: async (image) => {
@@ -20,7 +23,7 @@ export function registerRoutes(http: Runtime['http'], app: InferenceApp, predict
       return { modelId: result.model.id, modelVersion: result.model.version, predictions: result.predictions };
     },
     mapError: customVisionError,
-    openapiPaths: MODEL_ROUTES_OPENAPI,
+    openapiPaths: { ...MODEL_ROUTES_OPENAPI, ...PRODUCT_ROUTES_OPENAPI },
     fetchImage: urlHosts.size > 0 ? (url) => fetchImageUrl(url, urlHosts) : undefined,
   });
 }
