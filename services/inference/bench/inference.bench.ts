@@ -25,7 +25,7 @@ import * as ort from '../src/onnxruntime.ts';
 import sharp from 'sharp';
 import { createLogger } from '@sightline/kit';
 import { createInferenceApp } from '../src/app.ts';
-import { DEFAULT_THREADS, type InferenceConfig } from '../src/config.ts';
+import { DEFAULT_RECOGNITION_THRESHOLD, DEFAULT_THREADS, type InferenceConfig } from '../src/config.ts';
 import { prepareInput } from '../src/pipeline/image.ts';
 import { BUILTIN_MODEL_ID, loadModel } from '../src/model/loader.ts';
 import { emojiScene } from '../test/helpers.ts';
@@ -136,7 +136,7 @@ try {
     predictionUrlHosts: [],
     recognition: {
       productsDir: join(dataDir, 'products'),
-      threshold: 0.55,
+      threshold: DEFAULT_RECOGNITION_THRESHOLD,
       maxObjects: 3,
       ignore: ['person'],
       limits: { maxProducts: 1000, maxPhotosPerProduct: 200, maxPhotos: 20_000 },

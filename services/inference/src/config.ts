@@ -29,7 +29,7 @@ const MiB = 1024 * 1024;
  * Cosine similarity an object needs to its closest enrolled photo to be named that product. Set
  * from the grocery evaluation (`pnpm eval:recognition`): see the README for what it refuses and keeps.
  */
-export const DEFAULT_RECOGNITION_THRESHOLD = 0.55;
+export const DEFAULT_RECOGNITION_THRESHOLD = 0.6;
 
 export const inferenceEnvSchema = z.strictObject({
   ...mqttSettingsSchema,

@@ -134,7 +134,7 @@ test('the product routes list, rename, remove photos and refuse bad requests wit
     [['granny-smith', 'Granny Smith apples', 3]],
   );
   assert.match(listed.backbone, /^mobilenetv2-140-[0-9a-f]{12}$/);
-  assert.equal(listed.threshold, 0.55);
+  assert.equal(listed.threshold, 0.6);
   assert.equal((await http.inject({ method: 'DELETE', url: `/products/granny-smith/photos/${photos[0]!.id}`, payload: {} })).statusCode, 204);
   assert.equal((await http.inject({ url: '/products/granny-smith' })).json<{ photos: unknown[] }>().photos.length, 2);
 

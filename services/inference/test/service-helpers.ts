@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { createLogger } from '@sightline/kit';
 import { channels, createTopics, encodeFrame, type Detections, type ModelState } from '@sightline/schemas';
 import { createInferenceApp, type InferenceApp, type InferenceDeps } from '../src/app.ts';
-import type { InferenceConfig } from '../src/config.ts';
+import { DEFAULT_RECOGNITION_THRESHOLD, type InferenceConfig } from '../src/config.ts';
 import { BUILTIN_MODEL_ID } from '../src/model/loader.ts';
 import { emojiScene } from './helpers.ts';
 import { sleep, startTestBroker, waitUntil } from '@sightline/kit/testing';
@@ -47,7 +47,7 @@ export function testConfig(url: string, overrides: Partial<InferenceConfig> = {}
     // Each app its own products: enrollment is state.
     recognition: {
       productsDir: mkdtempSync(path.join(dir, 'products-')),
-      threshold: 0.55,
+      threshold: DEFAULT_RECOGNITION_THRESHOLD,
       maxObjects: 3,
       ignore: ['person'],
       limits: { maxProducts: 1000, maxPhotosPerProduct: 200, maxPhotos: 20_000 },
