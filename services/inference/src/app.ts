@@ -411,6 +411,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       await runtime.stop();
       await models.release();
       await store?.idle();
+      store?.close();
       await embedder?.release();
     },
   };

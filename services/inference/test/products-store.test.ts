@@ -217,3 +217,26 @@ test('changes made at the same time are applied one after the other, none lost',
   assert.equal(store.get('same')!.photos.length, 4);
   assert.equal((await ProductStore.open(dir, embedder, LIMITS, log)).get('same')!.photos.length, 4);
 });
+
+test('after a change the head is trained in the background and serves; a later change trains it again', async (t) => {
+  const dir = tempDir(t, 'products');
+  const store = await ProductStore.open(dir, embedder, { maxProducts: 10, maxPhotosPerProduct: 10, maxPhotos: 20 }, log);
+  const tangerine = await photo('1f34a');
+  const banana = await photo('1f34c');
+  await store.addPhotos('clementine', [{ bytes: tangerine.jpeg, crop: 'box', box: tangerine.box }], { source: 'http' });
+  await store.trained();
+  assert.equal(store.recognizer().hasHead, false, 'one product: nothing to tell apart');
+  await store.addPhotos('banana', [{ bytes: banana.jpeg, crop: 'box', box: banana.box }], { source: 'http' });
+  assert.equal(store.recognizer().hasHead, false, 'nearest photos serve until the head is ready');
+  await store.trained();
+  assert.equal(store.recognizer().hasHead, true);
+  const verdict = store.recognizer().classify(await vectorOf(banana.jpeg, banana.box))!;
+  assert.deepEqual([verdict.product, verdict.by], ['banana', 'head']);
+  const apple = await photo('1f34f');
+  await store.addPhotos('green-apple', [{ bytes: apple.jpeg, crop: 'box', box: apple.box }], { source: 'http' });
+  await store.trained();
+  assert.equal(store.recognizer().hasHead, true);
+  assert.equal(store.recognizer().products().length, 3);
+  assert.equal(store.recognizer().classify(await vectorOf(apple.jpeg, apple.box))!.product, 'green-apple');
+  store.close();
+});

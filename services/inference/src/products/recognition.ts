@@ -52,7 +52,7 @@ export async function recognizePredictions(
   const out: RecognizedPrediction[] = [...predictions];
   for (const { p, i } of chosen) {
     const vector = await embedder.embed(await cropPixels(rgb, p.box));
-    const [best] = recognizer.rank(vector);
+    const best = recognizer.classify(vector);
     const known = best !== undefined && best.similarity >= options.threshold;
     out[i] = {
       ...p,

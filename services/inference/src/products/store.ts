@@ -8,6 +8,7 @@ import { boxSchema, cropModeSchema, idSchema, productIdSchema, type ProductSumma
 import { sha256 } from '../model/builtin.ts';
 import { ImageError, sniffFormat, UPLOAD_LIMITS } from '../pipeline/image.ts';
 import { cropPixels, cropRect, type Embedder, type RgbImage, type UnitBox } from './backbone.ts';
+import { trainHead } from './head.ts';
 import { Recognizer } from './recognizer.ts';
 
 export type CropMode = z.infer<typeof cropModeSchema>;
@@ -91,6 +92,9 @@ export class ProductStore {
   #recognizer: Recognizer;
   #queue: Promise<unknown> = Promise.resolve();
   #onChange: (() => void) | undefined;
+  /** Bumped by every change: a head trained for an older generation is thrown away. */
+  #generation = 0;
+  #training: Promise<void> = Promise.resolve();
 
   private constructor(dir: string, embedder: Embedder, limits: ProductLimits, log: Logger, now: () => number) {
     this.#dir = dir;
@@ -265,6 +269,17 @@ export class ProductStore {
     await this.#queue.catch(() => {});
   }
 
+  /** Waits until the head for the current photos is trained (or given up). */
+  async trained(): Promise<void> {
+    await this.idle();
+    await this.#training;
+  }
+
+  /** Stops training; the store is not used after this. */
+  close(): void {
+    this.#generation += 1;
+  }
+
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(work, work);
     this.#queue = run.catch(() => {});
@@ -329,7 +344,28 @@ export class ProductStore {
         if (vector) rows.push({ product: product.id, vector });
       }
     this.#recognizer = Recognizer.from(this.#embedder.dims, rows);
+    const generation = ++this.#generation;
+    this.#training = this.#train(generation);
     this.#onChange?.();
+  }
+
+  /**
+   * Trains the head for the photos of `generation` in the background (nearest neighbours serve
+   * meanwhile) and swaps it in if nothing changed since; a change stops it and starts another.
+   */
+  async #train(generation: number): Promise<void> {
+    // One turn first: photos added one request after another start one training, not many.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (generation !== this.#generation) return;
+    const base = this.#recognizer;
+    try {
+      const head = await trainHead(base.headInput(), { shouldStop: () => generation !== this.#generation });
+      if (head === null || generation !== this.#generation) return;
+      this.#recognizer = base.withHead(head);
+      this.#log.info({ photos: base.size, products: base.products().length, ms: Math.round(head.trainMs) }, 'recognition head trained');
+    } catch (err) {
+      this.#log.error({ err }, 'recognition head not trained: nearest photos decide');
+    }
   }
 
   async #load(): Promise<void> {
