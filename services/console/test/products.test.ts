@@ -119,9 +119,9 @@ test(
       120_000,
     );
     const { app } = await startConsole(t, broker.url, { SIGHTLINE_HTTP_TOKEN: TOKEN, SIGHTLINE_CONSOLE_SERVICES: `inference=${inference}` });
-    const fromInference = async (path: string) => {
+    const fromInference = async <T = Product>(path: string) => {
       const res = await fetch(`${inference}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      return { status: res.status, body: (await res.json()) as Product & { error?: string } };
+      return { status: res.status, body: (await res.json()) as T };
     };
     const who = await login(app, OPERATOR);
     const operator = client(app, who);
@@ -209,7 +209,7 @@ test(
       assert.deepEqual(unknown.json(), { error: 'no product "nope"' });
       assert.equal((await operator.get('/api/products/clementine/photos/000000000000')).statusCode, 404);
       assert.deepEqual(
-        (await fromInference('/products')).body.products.map((p: { id: string }) => p.id),
+        (await fromInference<{ products: Array<{ id: string }> }>('/products')).body.products.map((p) => p.id),
         ['clementine'],
       );
     });
