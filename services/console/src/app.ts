@@ -9,6 +9,7 @@ import { registerAuthRoutes } from './routes/auth.ts';
 import { registerLiveRoute } from './routes/live.ts';
 import { registerPageRoutes } from './routes/pages.ts';
 import { guardApi } from './routes/guard.ts';
+import { registerProductRoutes } from './routes/products.ts';
 import { registerZoneRoutes } from './routes/zones.ts';
 import { SessionStore } from './sessions.ts';
 import { Upstreams } from './upstream.ts';
@@ -45,6 +46,7 @@ export function createConsoleApp(config: ConsoleConfig, logger: Logger): Console
     registerAuthRoutes(http, { config, sessions });
     registerApiRoutes(http, { upstreams, hub });
     registerZoneRoutes(http, { upstreams });
+    registerProductRoutes(http, { upstreams });
     registerLiveRoute(http, { hub });
     registerPageRoutes(http, () => web);
   });

@@ -14,6 +14,7 @@ import {
   type Frame,
   type LaneEvent,
   type ModelState,
+  type ProductState,
 } from '@sightline/schemas';
 
 /** Frames kept per camera: the pairing window for detections (inference takes 50-200 ms) and alert snapshots a few seconds old. */
@@ -59,7 +60,8 @@ export type LiveMessage =
   | { type: 'lane-event'; event: LaneEvent }
   | { type: 'control-result'; result: ControlResult }
   | { type: 'alert'; change: 'new' | 'update' | 'end'; alert: Alert }
-  | { type: 'model'; state: ModelState };
+  | { type: 'model'; state: ModelState }
+  | { type: 'products'; state: ProductState };
 
 /** One browser watching: its socket, as the hub needs it. */
 export interface Viewer {
@@ -102,6 +104,7 @@ export class LiveHub {
   private readonly snapshots: BoundedMap<string, Buffer>;
   private readonly services = new Map<string, Availability>();
   private model: ModelState | null = null;
+  private products: ProductState | null = null;
   private readonly viewers = new Set<Viewer>();
   private readonly skipped: Counter<'camera'>;
   private readonly sent: Counter<'camera'>;
@@ -161,6 +164,11 @@ export class LiveHub {
       bus.subscribe(channels.modelState, {}, (state) => {
         this.model = state;
         this.broadcast({ type: 'model', state });
+      }),
+      // The products inference recognises, after every change (whoever made it: this console, another, MQTT).
+      bus.subscribe(channels.productState, {}, (state) => {
+        this.products = state;
+        this.broadcast({ type: 'products', state });
       }),
     ];
     for (const granted of subscriptions) granted.catch((err: unknown) => logger.error({ err }, 'cannot subscribe'));
@@ -260,6 +268,7 @@ export class LiveHub {
       services: Object.fromEntries(this.services),
       lanes: [...this.lanes.entries()].map(([lane, s]) => ({ lane, basket: s.basket, said: s.said })),
       model: this.model,
+      products: this.products,
     };
   }
 

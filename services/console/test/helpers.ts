@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect, type MqttClient } from 'mqtt';
-import { createLogger, type Logger } from '@sightline/kit';
+import { createLogger, SERVICES, type Logger } from '@sightline/kit';
 import { waitUntil } from '@sightline/kit/testing';
 import { createBus, createTopics, type Bus } from '@sightline/schemas';
 import { createConsoleApp, loadConsoleConfig, setAccount, type ConsoleApp } from '../src/index.ts';
@@ -63,4 +65,53 @@ export async function busClient(t: TestContext, url: string): Promise<{ client: 
   const bus = createBus({ client, topics: createTopics('sightline'), logger: testLogger() });
   await waitUntil('the test client is connected', () => client.connected);
   return { client, bus };
+}
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A real service (checkout, alert, inference), run as the stack runs it (its own process, from the
+ * kit's list of services): the console may not import another service, even in a test, and what
+ * it must get right is exactly what those services answer. Resolves with its URL once it is ready.
+ */
+export async function runService(
+  t: TestContext,
+  name: 'checkout' | 'alert' | 'inference',
+  env: Record<string, string>,
+  readyTimeoutMs = 15_000,
+): Promise<string> {
+  const port = await freePort();
+  const entry = SERVICES.find((s) => s.name === name)!.entry;
+  const child = spawn(process.execPath, [join(ROOT, entry)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', SIGHTLINE_LOG_LEVEL: 'warn', [`SIGHTLINE_${name.toUpperCase()}_HTTP_PORT`]: String(port), ...env },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  t.after(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(
+    `${name} answers /readyz`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${stderr}`);
+      return fetch(`${url}/readyz`).then(
+        (res) => res.ok,
+        () => false,
+      );
+    },
+    readyTimeoutMs,
+  );
+  return url;
 }

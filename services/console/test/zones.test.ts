@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SERVICES } from '@sightline/kit';
-import { startTestBroker, waitUntil } from '@sightline/kit/testing';
+import { startTestBroker } from '@sightline/kit/testing';
 import { WHOLE_FRAME } from '@sightline/schemas';
 import type { ConsoleApp } from '../src/index.ts';
-import { login, OPERATOR, startConsole, tempDir, VIEWER } from './helpers.ts';
+import { login, OPERATOR, runService, startConsole, tempDir, VIEWER } from './helpers.ts';
 
 const TOKEN = 'console-zones-token-0123456789abcdefghijklmnop';
-const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 const LEFT = [
   [0, 0],
@@ -33,48 +29,6 @@ const BOW_TIE = [
   [0.9, 0.9],
 ];
 const points = (zone: number[][]) => zone.map(([x, y]) => ({ x, y }));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/**
- * A real checkout or alert, run as the stack runs it (its own process, from the kit's list of
- * services): the console may not import another service, even in a test, and what it must get
- * right is exactly what those services answer.
- */
-async function runService(t: TestContext, name: 'checkout' | 'alert', env: Record<string, string>): Promise<string> {
-  const port = await freePort();
-  const entry = SERVICES.find((s) => s.name === name)!.entry;
-  const child = spawn(process.execPath, [join(ROOT, entry)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { PATH: process.env.PATH ?? '', SIGHTLINE_LOG_LEVEL: 'warn', [`SIGHTLINE_${name.toUpperCase()}_HTTP_PORT`]: String(port), ...env },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(
-    `${name} answers /readyz`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${stderr}`);
-      return fetch(`${url}/readyz`).then(
-        (res) => res.ok,
-        () => false,
-      );
-    },
-    15_000,
-  );
-  return url;
-}
 
 interface Upstreams {
   checkout: string;

@@ -86,6 +86,19 @@ export interface ModelState {
   error?: string;
 }
 
+/** A product inference recognises, as its state lists it (schemas/src/products.ts). */
+export interface ProductSummary {
+  id: string;
+  name: string | null;
+  photos: number;
+  updatedAt: number;
+}
+export interface ProductState {
+  products: ProductSummary[];
+  backbone: string;
+  threshold: number;
+}
+
 export interface ControlResult {
   lane: string;
   command?: string;
@@ -103,6 +116,8 @@ export interface LiveState {
   baskets: Map<string, Basket>;
   said: Map<string, Said>;
   model: ModelState | null;
+  /** The products inference recognises, as it last said (after every change, whoever made it). */
+  products: ProductState | null;
   /** Bumped on every alert change, so an alerts page knows to look again. */
   alertsVersion: number;
 }
@@ -137,6 +152,7 @@ class LiveClient {
     baskets: new Map(),
     said: new Map(),
     model: null,
+    products: null,
     alertsVersion: 0,
   };
   readonly stats: LiveStats = { painted: [], received: 0 };
@@ -204,7 +220,7 @@ class LiveClient {
           if (l.basket) baskets.set(l.lane, l.basket);
           if (l.said) said.set(l.lane, l.said);
         }
-        return this.update({ cameras, services: message.services, baskets, said, model: message.model });
+        return this.update({ cameras, services: message.services, baskets, said, model: message.model, products: message.products ?? null });
       }
       case 'camera':
         return this.update({ cameras: new Map(s.cameras).set(message.status.camera, message.status) });
@@ -220,6 +236,8 @@ class LiveClient {
         return this.update({ alertsVersion: s.alertsVersion + 1 });
       case 'model':
         return this.update({ model: message.state });
+      case 'products':
+        return this.update({ products: message.state });
       default:
     }
   }

@@ -7,18 +7,19 @@ import { AlertsPage } from './pages/alerts.tsx';
 import { LanesPage, LaneScreen } from './pages/lanes.tsx';
 import { LivePage } from './pages/live.tsx';
 import { LoginPage } from './pages/login.tsx';
+import { ProductsPage } from './pages/products.tsx';
 import { ServicesPage } from './pages/services.tsx';
 import { ZonesPage } from './pages/zones.tsx';
 
 /** Pages by the URL's hash (#/live, #/lanes/lane-1...), so the server serves one shell for all. */
 interface Route {
-  page: 'live' | 'lanes' | 'alerts' | 'zones' | 'services';
+  page: 'live' | 'lanes' | 'alerts' | 'zones' | 'products' | 'services';
   arg: string | null;
 }
 
 function parseRoute(hash: string): Route {
   const [page = 'live', arg] = hash.replace(/^#\/?/, '').split('/');
-  const known = ['live', 'lanes', 'alerts', 'zones', 'services'] as const;
+  const known = ['live', 'lanes', 'alerts', 'zones', 'products', 'services'] as const;
   return { page: (known as readonly string[]).includes(page) ? (page as Route['page']) : 'live', arg: arg ? decodeURIComponent(arg) : null };
 }
 
@@ -27,6 +28,7 @@ const NAV: Array<{ page: Route['page']; label: string }> = [
   { page: 'lanes', label: 'Lanes' },
   { page: 'alerts', label: 'Alerts' },
   { page: 'zones', label: 'Zones' },
+  { page: 'products', label: 'Products' },
   { page: 'services', label: 'Services and models' },
 ];
 
@@ -81,6 +83,7 @@ function Shell({ session, onLogout }: { session: SessionInfo; onLogout: () => vo
         {route.page === 'lanes' && (route.arg === null ? <LanesPage /> : <LaneScreen lane={route.arg} canChange={canChange} />)}
         {route.page === 'alerts' && <AlertsPage canChange={canChange} />}
         {route.page === 'zones' && <ZonesPage canChange={canChange} />}
+        {route.page === 'products' && <ProductsPage canChange={canChange} product={route.arg} />}
         {route.page === 'services' && <ServicesPage canChange={canChange} />}
       </main>
     </div>

@@ -11,6 +11,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reached without a session (the login itself, the page shell and its assets). */
     public?: boolean;
+    /**
+     * Checked as the request comes, before its body is read: for routes taking large bodies
+     * (photos), which nobody without the right to send them may make the console buffer.
+     */
+    guardBeforeBody?: boolean;
   }
 }
 
@@ -48,7 +53,15 @@ function sameToken(given: string | string[] | undefined, expected: string): bool
  */
 export function guardApi(http: FastifyInstance, deps: { config: ConsoleConfig; sessions: SessionStore }): void {
   http.decorateRequest('session', null);
+  // After the kit's own gate (Host, token, body type); before the body is read where the route asks.
+  http.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.guardBeforeBody) return guard(request, reply);
+  });
   http.addHook('preValidation', async (request, reply) => {
+    if (!request.routeOptions.config.guardBeforeBody) return guard(request, reply);
+  });
+
+  async function guard(request: FastifyRequest, reply: FastifyReply) {
     const url = request.routeOptions.url ?? '';
     if (url === '/healthz' || url === '/readyz' || url === '/metrics') return;
     const mutating = MUTATING.has(request.method);
@@ -77,5 +90,5 @@ export function guardApi(http: FastifyInstance, deps: { config: ConsoleConfig; s
     if (!sameToken(request.headers['x-csrf-token'], session.csrf)) return refuse(reply, 403, 'forbidden', 'missing or wrong X-CSRF-Token');
     if (session.role !== 'operator' && !VIEWER_MAY.has(url))
       return refuse(reply, 403, 'forbidden', `${session.user} is a viewer account: it can look but not change`);
-  });
+  }
 }
