@@ -89,5 +89,8 @@ test('the object the lane most likely meant: best score with a box, people and b
   assert.equal(likelyObject([objects[0]!, objects[3]!], ignore), null);
   assert.equal(likelyObject([], ignore), null);
   // A recognised person-shaped product is still judged by its detector label.
-  assert.equal(likelyObject([{ label: 'my-product', score: 0.9, box, recognition: { product: 'my-product', similarity: 1, detectorLabel: 'person' } }], ignore), null);
+  assert.equal(
+    likelyObject([{ label: 'my-product', score: 0.9, box, recognition: { product: 'my-product', similarity: 1, detectorLabel: 'person' } }], ignore),
+    null,
+  );
 });
