@@ -1,5 +1,6 @@
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import path from 'node:path';
+import { Gauge } from 'prom-client';
 import {
   channels,
   type AddFromLane,
@@ -129,6 +130,22 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
    */
   /** The frames the lane saw lately, with their objects (see RecentFrames); bounded by count per camera and bytes. */
   const recentFrames = new RecentFrames({ framesPerCamera: config.recentFrames.perCamera, maxBytes: config.recentFrames.maxBytes });
+  new Gauge({
+    name: 'sightline_inference_recent_frames',
+    help: 'Frames held with their objects to teach products from (SIGHTLINE_INFERENCE_RECENT_FRAMES per camera)',
+    registers: [runtime.registry],
+    collect() {
+      this.set(recentFrames.count);
+    },
+  });
+  new Gauge({
+    name: 'sightline_inference_recent_frames_bytes',
+    help: 'Bytes of those frames, all cameras (SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES)',
+    registers: [runtime.registry],
+    collect() {
+      this.set(recentFrames.bytes);
+    },
+  });
   const wanted = config.cameras === null ? null : new Set(config.cameras);
   const seen = new BoundedMap<string, true>({
     name: 'inference-cameras',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { channels, type Detections, type ProductState } from '@sightline/schemas';
-import { startApp, startBroker, tangerineJpeg, testConfig, topics, watch, type Watcher } from './service-helpers.ts';
+import { metricValue, startApp, startBroker, tangerineJpeg, testConfig, topics, watch, type Watcher } from './service-helpers.ts';
 
 // The same fruit seen again is ~0.99 similar, another fruit on the same grey at most 0.85.
 const THRESHOLD = 0.95;
@@ -199,6 +199,9 @@ test('a camera no longer served takes its recent frames with it', async (t) => {
   clock += 61_000;
   await frameOf(w, 'busy', 1, jpeg);
   assert.deepEqual(app.recentFrames.cameras(), ['busy'], 'the quiet camera was forgotten, its frames with it');
+  assert.equal(await metricValue(app, 'sightline_inference_recent_frames', {}), 1);
+  assert.equal(await metricValue(app, 'sightline_inference_recent_frames_bytes', {}), app.recentFrames.bytes);
+  assert.ok(app.recentFrames.bytes > jpeg.length);
   const res = await app.runtime.http.inject({ method: 'POST', url: '/products/x/photos/from-lane', payload: { frames: [{ camera: 'quiet', seq: 1 }] } });
   assert.equal(res.statusCode, 404);
   assert.match(res.json<{ error: string }>().error, /quiet seq 1\) is no longer held: .*\(now nothing of quiet\)/);
