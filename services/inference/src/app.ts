@@ -123,11 +123,6 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
 
   const drop = (camera: string, reason: DropReason) => metrics.dropped.inc({ camera, reason });
 
-  /**
-   * Which cameras are served. Configured ones, or else any camera seen within the idle time, at
-   * most `maxCameras` at once: a camera beyond them is refused (its frames dropped and counted
-   * without a camera label) until one goes quiet, so made-up ids cannot push out the real ones.
-   */
   /** The frames the lane saw lately, with their objects (see RecentFrames); bounded by count per camera and bytes. */
   const recentFrames = new RecentFrames({ framesPerCamera: config.recentFrames.perCamera, maxBytes: config.recentFrames.maxBytes });
   new Gauge({
@@ -146,6 +141,12 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       this.set(recentFrames.bytes);
     },
   });
+
+  /**
+   * Which cameras are served. Configured ones, or else any camera seen within the idle time, at
+   * most `maxCameras` at once: a camera beyond them is refused (its frames dropped and counted
+   * without a camera label) until one goes quiet, so made-up ids cannot push out the real ones.
+   */
   const wanted = config.cameras === null ? null : new Set(config.cameras);
   const seen = new BoundedMap<string, true>({
     name: 'inference-cameras',
@@ -335,6 +336,9 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       })),
       timings: result.timings,
     };
+    // Kept as the lane sees it, so it can be taught to a product afterwards by camera and seq; held
+    // before it is published, so whoever reads the detections can name the frame at once.
+    recentFrames.add({ camera, seq: frame.meta.seq, capturedAt: frame.meta.capturedAt, jpeg: frame.jpeg, objects: detections.objects });
     try {
       await runtime.bus.publish(channels.detections, { camera }, detections);
     } catch (err) {
@@ -343,8 +347,6 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       return;
     }
     metrics.frames.inc({ camera });
-    // Kept as the lane saw it, so it can be taught to a product afterwards by camera and seq.
-    recentFrames.add({ camera, seq: frame.meta.seq, capturedAt: frame.meta.capturedAt, jpeg: frame.jpeg, objects: detections.objects });
     deps.onPublished?.(detections);
   }
 
