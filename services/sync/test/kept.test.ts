@@ -120,7 +120,9 @@ test('GET /kept lists what sync kept and GET /kept/<name> hands the JPEG over: f
   await azurite.stop();
   sent.set(3, await pub.frame('lane1', 3, t0 + 300));
   await pub.detections(detectionsFor('lane1', 3, t0 + 300, [['orange', 0.5]]));
-  await waitUntil('waiting in the outbox', () => first.stats().outbox.images === 1, 5000);
+  // Listed once it is on disk in the outbox (the outbox counts it from the moment it reserves the space).
+  await waitUntil('listed, waiting in the outbox', () => first.kept.list({ reason: 'uncertain', limit: 1 })[0]?.seq === 3, 5000);
+  assert.equal(first.stats().outbox.images, 1);
   const waiting = (await http.inject({ url: '/kept?reason=uncertain', headers: auth })).json<Listing>().kept[0]!;
   assert.deepEqual([waiting.seq, waiting.state, waiting.label, waiting.score], [3, 'waiting', 'orange', 0.5]);
   const fromOutbox = await http.inject({ url: waiting.url, headers: auth });
