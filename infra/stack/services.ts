@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { SERVICES, type ServiceName } from '@sightline/kit';
+import { httpPortOf, SERVICES, type ServiceName } from '@sightline/kit';
 import { busServices, isBusService } from '@sightline/schemas';
 import { azuriteConnectionString } from '../azurite/account.ts';
 
@@ -25,6 +25,8 @@ const STACK_DEFAULTS: Partial<Record<ServiceName, Record<string, string>>> = {
   // Capture's camera is one alert knows: its offline alert keeps the rule's severity (cameras only
   // seen on the bus get warnings). With a cameras file, list them in SIGHTLINE_ALERT_CAMERAS.
   alert: process.env.SIGHTLINE_CAPTURE_CAMERAS_FILE === undefined ? { SIGHTLINE_ALERT_CAMERAS: process.env.SIGHTLINE_CAPTURE_CAMERA ?? 'demo' } : {},
+  // Frames sync kept are taught to products from sync's GET /kept/<name>, on the port the stack runs it on.
+  inference: { SIGHTLINE_INFERENCE_SYNC_URL: `http://127.0.0.1:${process.env.SIGHTLINE_SYNC_HTTP_PORT ?? httpPortOf('sync')}` },
   // Azurite's published development account, on the port the stack runs it on.
   sync: { SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
 };

@@ -153,7 +153,7 @@ export const channels = {
     retain: false,
     ...json(productCommandSchema, 4 * 1024 * 1024),
     summary:
-      "Teach the inference service a product from photos (base64, up to 10 a message, the broker's 4 MB payload limit), or forget a photo or a product. Applied at once, without a restart; the outcome is published on `services/inference/products/state`.",
+      "Teach the inference service a product from photos (base64, up to 10 a message, the broker's 4 MB payload limit) or from frames the lane saw (`add-from-lane`: recent frames by camera and seq, or frames sync kept by name, up to 20), or forget a photo or a product. Applied at once, without a restart; the outcome is published on `services/inference/products/state`.",
     publishers: ['integrator', 'console'],
     subscribers: ['inference'],
     example: { action: 'remove-product', product: 'granny-smith' } as ProductCommand,

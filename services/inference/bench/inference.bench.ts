@@ -134,6 +134,8 @@ try {
     waitingMaxBytes: 64 * 1024 * 1024,
     maxPredictions: 4,
     predictionUrlHosts: [],
+    recentFrames: { perCamera: 150, maxBytes: 64 * 1024 * 1024 },
+    syncUrl: null,
     recognition: {
       productsDir: join(dataDir, 'products'),
       threshold: DEFAULT_RECOGNITION_THRESHOLD,

@@ -1,6 +1,16 @@
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import path from 'node:path';
-import { channels, type Detections, type Frame, type JpegHeader, type ModelState, type ProductCommand, type ProductState } from '@sightline/schemas';
+import { Gauge } from 'prom-client';
+import {
+  channels,
+  type AddFromLane,
+  type Detections,
+  type Frame,
+  type JpegHeader,
+  type ModelState,
+  type ProductCommand,
+  type ProductState,
+} from '@sightline/schemas';
 import type { Prediction } from './decoders/types.ts';
 import type { InferenceConfig } from './config.ts';
 import { predictionKeyHeader } from './custom-vision/prediction-api.ts';
@@ -12,8 +22,11 @@ import { FRAME_LIMITS, ImageError, prepareInput, UPLOAD_LIMITS, type ImageLimits
 import { createInferenceMetrics, DROP_REASONS, type DropReason } from './pipeline/metrics.ts';
 import { Scheduler, type Job } from './pipeline/scheduler.ts';
 import { Embedder, type UnitBox } from './products/backbone.ts';
+import { laneUploads } from './products/from-lane.ts';
+import { keptImageFetcher } from './products/kept.ts';
+import { RecentFrames } from './products/recent-frames.ts';
 import { recognizePredictions, type RecognizedPrediction } from './products/recognition.ts';
-import { ProductError, ProductStore } from './products/store.ts';
+import { ProductError, ProductStore, type ProductPhoto, type ProductRecord } from './products/store.ts';
 
 export interface Timings {
   decodeMs: number;
@@ -61,6 +74,13 @@ export interface InferenceApp {
   products(): ProductStore | null;
   /** The box of the best object the running model sees in an image (ignored labels aside), or null. */
   bestObject(image: Buffer): Promise<UnitBox | null>;
+  /** The last frames of each camera with their objects, to teach products from. */
+  readonly recentFrames: RecentFrames;
+  /**
+   * Adds frames the lane saw to a product (made when new), source `lane`: recent frames by camera
+   * and seq, frames sync kept by name. All or none; refusals are ProductErrors naming the frames.
+   */
+  addFromLane(productId: string, request: AddFromLane): Promise<{ product: ProductRecord; added: ProductPhoto[] }>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -103,6 +123,25 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
 
   const drop = (camera: string, reason: DropReason) => metrics.dropped.inc({ camera, reason });
 
+  /** The frames the lane saw lately, with their objects (see RecentFrames); bounded by count per camera and bytes. */
+  const recentFrames = new RecentFrames({ framesPerCamera: config.recentFrames.perCamera, maxBytes: config.recentFrames.maxBytes });
+  new Gauge({
+    name: 'sightline_inference_recent_frames',
+    help: 'Frames held with their objects to teach products from (SIGHTLINE_INFERENCE_RECENT_FRAMES per camera)',
+    registers: [runtime.registry],
+    collect() {
+      this.set(recentFrames.count);
+    },
+  });
+  new Gauge({
+    name: 'sightline_inference_recent_frames_bytes',
+    help: 'Bytes of those frames, all cameras (SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES)',
+    registers: [runtime.registry],
+    collect() {
+      this.set(recentFrames.bytes);
+    },
+  });
+
   /**
    * Which cameras are served. Configured ones, or else any camera seen within the idle time, at
    * most `maxCameras` at once: a camera beyond them is refused (its frames dropped and counted
@@ -123,6 +162,8 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
         metrics.dropped.inc({ reason: 'camera-cap' });
         return;
       }
+      // Its recent frames go too: they were held for the lane it served.
+      recentFrames.forget(camera);
       // A forgotten camera's series go with it, or made-up ids would grow the metrics instead.
       metrics.frames.remove({ camera });
       for (const why of DROP_REASONS) metrics.dropped.remove({ camera, reason: why });
@@ -188,6 +229,16 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     return predictResult(serving, input, result, totalMs);
   }
 
+  const fetchKept = config.syncUrl === null ? null : keptImageFetcher(config.syncUrl, config.http.token ?? null);
+
+  async function addFromLane(productId: string, request: AddFromLane): Promise<{ product: ProductRecord; added: ProductPhoto[] }> {
+    if (store === null) throw new ProductError(503, 'product recognition is off or still loading (see the log)');
+    // Cameras gone quiet are forgotten first, their frames with them.
+    if (wanted === null) seen.expire();
+    const uploads = await laneUploads(request.frames, { recent: recentFrames, ignore: recognitionOptions.ignore, fetchKept });
+    return store.addPhotos(productId, uploads, { name: request.name, source: 'lane', detect: (image) => app.bestObject(image) });
+  }
+
   let embedder: Embedder | null = null;
   let store: ProductStore | null = null;
   const recognitionOptions = { threshold: config.recognition.threshold, maxObjects: config.recognition.maxObjects, ignore: new Set(config.recognition.ignore) };
@@ -238,6 +289,8 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       if (command.action === 'add-photos') {
         const uploads = command.photos.map((p) => ({ bytes: Buffer.from(p.image, 'base64'), crop: p.crop, box: p.box }));
         await store.addPhotos(command.product, uploads, { name: command.name, source: 'mqtt', detect: (image) => app.bestObject(image) });
+      } else if (command.action === 'add-from-lane') {
+        await addFromLane(command.product, { frames: command.frames, ...(command.name !== undefined ? { name: command.name } : {}) });
       } else if (command.action === 'remove-photo') await store.removePhoto(command.product, command.photo);
       else await store.removeProduct(command.product);
     } catch (err) {
@@ -283,6 +336,9 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       })),
       timings: result.timings,
     };
+    // Kept as the lane sees it, so it can be taught to a product afterwards by camera and seq; held
+    // before it is published, so whoever reads the detections can name the frame at once.
+    recentFrames.add({ camera, seq: frame.meta.seq, capturedAt: frame.meta.capturedAt, jpeg: frame.jpeg, objects: detections.objects });
     try {
       await runtime.bus.publish(channels.detections, { camera }, detections);
     } catch (err) {
@@ -370,6 +426,8 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       }
     },
     products: () => store,
+    recentFrames,
+    addFromLane,
     async bestObject(image) {
       const result = await app.predict(image);
       // The detector's own labels, before any product naming: any object is a candidate.
@@ -413,6 +471,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       await store?.idle();
       store?.close();
       await embedder?.release();
+      recentFrames.clear();
     },
   };
 

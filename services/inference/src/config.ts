@@ -65,6 +65,27 @@ export const inferenceEnvSchema = z.strictObject({
   SIGHTLINE_INFERENCE_MAX_PRODUCTS: env.int(1000, 1, 100_000),
   SIGHTLINE_INFERENCE_MAX_PHOTOS_PER_PRODUCT: env.int(200, 1, 10_000),
   SIGHTLINE_INFERENCE_MAX_PHOTOS: env.int(20_000, 1, 1_000_000),
+  SIGHTLINE_INFERENCE_RECENT_FRAMES: env
+    .int(150, 0, 10_000)
+    .describe('frames of each camera kept with their objects (about 30 s at 5 fps), to teach products from by camera and seq; 0 turns it off'),
+  SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES: env.int(64 * MiB, MAX_FRAME_BYTES, 64 * 1024 * MiB).describe('bytes of those frames, all cameras together'),
+  SIGHTLINE_INFERENCE_SYNC_URL: z
+    .string()
+    .transform((text, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(text.trim());
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a URL like http://127.0.0.1:8088' });
+        return z.NEVER;
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL' });
+      if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')
+        ctx.addIssue({ code: 'custom', message: 'must be a plain base URL: no credentials (the shared SIGHTLINE_HTTP_TOKEN is sent), query or fragment' });
+      return url.href.replace(/\/+$/, '');
+    })
+    .optional()
+    .describe("the sync service's HTTP API, where frames it kept are fetched from to teach products (default: none, kept frames are refused)"),
   SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: z
     .string()
     .transform((text, ctx) => {
@@ -107,6 +128,10 @@ export interface InferenceConfig {
   maxPredictions: number;
   /** Hosts (`host` or `host:port`) the Custom Vision url routes fetch images from; empty: those routes are off. */
   predictionUrlHosts: string[];
+  /** Recent frames kept per camera, and their bytes in all, to teach products from. */
+  recentFrames: { perCamera: number; maxBytes: number };
+  /** The sync service's HTTP API (kept frames), or null; the token sent is `http.token`. */
+  syncUrl: string | null;
   recognition: {
     productsDir: string;
     threshold: number;
@@ -137,6 +162,8 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     waitingMaxBytes: settings.SIGHTLINE_INFERENCE_WAITING_MAX_BYTES,
     maxPredictions: settings.SIGHTLINE_INFERENCE_MAX_PREDICTIONS,
     predictionUrlHosts: settings.SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS ?? [],
+    recentFrames: { perCamera: settings.SIGHTLINE_INFERENCE_RECENT_FRAMES, maxBytes: settings.SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES },
+    syncUrl: settings.SIGHTLINE_INFERENCE_SYNC_URL ?? null,
     recognition: {
       productsDir:
         settings.SIGHTLINE_INFERENCE_PRODUCTS_DIR !== undefined ? path.resolve(cwd, settings.SIGHTLINE_INFERENCE_PRODUCTS_DIR) : path.join(dataDir, 'products'),

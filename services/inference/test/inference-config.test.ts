@@ -18,6 +18,8 @@ test('defaults: loopback 8083, the built-in model, models under the data dir, al
   assert.equal(config.waitingMaxBytes, 64 * 1024 * 1024);
   assert.equal(config.maxPredictions, 4);
   assert.deepEqual(config.predictionUrlHosts, [], 'predicting from URLs is off');
+  assert.deepEqual(config.recentFrames, { perCamera: 150, maxBytes: 64 * 1024 * 1024 });
+  assert.equal(config.syncUrl, null, 'kept frames are refused until sync is named');
 });
 
 test('every setting is read', () => {
@@ -37,6 +39,9 @@ test('every setting is read', () => {
       SIGHTLINE_INFERENCE_CAMERA_IDLE_SECONDS: '30',
       SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: '8388608',
       SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: 'Images.Example.com, 127.0.0.1:8080,[::1]:9000,images.example.com',
+      SIGHTLINE_INFERENCE_RECENT_FRAMES: '300',
+      SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES: '33554432',
+      SIGHTLINE_INFERENCE_SYNC_URL: 'http://sync:8088/',
       SIGHTLINE_CAPTURE_FPS: '5',
     },
     '/srv',
@@ -52,6 +57,8 @@ test('every setting is read', () => {
   assert.equal(config.cameraIdleMs, 30_000);
   assert.equal(config.waitingMaxBytes, 8 * 1024 * 1024);
   assert.deepEqual(config.predictionUrlHosts, ['images.example.com', '127.0.0.1:8080', '[::1]:9000']);
+  assert.deepEqual(config.recentFrames, { perCamera: 300, maxBytes: 32 * 1024 * 1024 });
+  assert.equal(config.syncUrl, 'http://sync:8088');
 });
 
 test('bad values and unknown settings are all reported at once', () => {
@@ -66,6 +73,9 @@ test('bad values and unknown settings are all reported at once', () => {
         SIGHTLINE_INFERENCE_MAX_CAMERAS: '0',
         SIGHTLINE_INFERENCE_WAITING_MAX_BYTES: '1024',
         SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: 'http://images.example.com',
+        SIGHTLINE_INFERENCE_RECENT_FRAMES: '-1',
+        SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES: '1000',
+        SIGHTLINE_INFERENCE_SYNC_URL: 'http://user:secret@sync:8088',
       }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
@@ -79,6 +89,9 @@ test('bad values and unknown settings are all reported at once', () => {
         'SIGHTLINE_INFERENCE_MAX_CAMERAS',
         'SIGHTLINE_INFERENCE_WAITING_MAX_BYTES',
         'SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: "http://images.example.com" is not host or host:port',
+        'SIGHTLINE_INFERENCE_RECENT_FRAMES: must be at least 0',
+        'SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES: must be at least',
+        'SIGHTLINE_INFERENCE_SYNC_URL: must be a plain base URL',
       ]) {
         assert.ok(text.includes(key), `${key} in\n${text}`);
       }
@@ -88,4 +101,6 @@ test('bad values and unknown settings are all reported at once', () => {
   assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_CAMERAS: 'ok,not ok' }), /"not ok" is not a camera id/);
   assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: ' , ' }), /PREDICTION_URL_HOSTS: lists no hosts/);
   assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: 'images:99999' }), /the port must be 1-65535/);
+  assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_SYNC_URL: 'ftp://sync' }), /SYNC_URL: must be an http\(s\) URL/);
+  assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_SYNC_URL: 'sync:8088' }), /SYNC_URL: must be/);
 });

@@ -44,6 +44,8 @@ export function testConfig(url: string, overrides: Partial<InferenceConfig> = {}
     waitingMaxBytes: 64 * 1024 * 1024,
     maxPredictions: 4,
     predictionUrlHosts: [],
+    recentFrames: { perCamera: 150, maxBytes: 64 * 1024 * 1024 },
+    syncUrl: null,
     // Each app its own products: enrollment is state.
     recognition: {
       productsDir: mkdtempSync(path.join(dir, 'products-')),

@@ -4,6 +4,8 @@ import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline
 import { channels, idSchema, type Detections } from '@sightline/schemas';
 import { blobName, containerClientFor, metadataValue, tagValue, type UploadOutcome } from './blob.ts';
 import type { SyncConfig } from './config.ts';
+import { keptFromHeader, keptFromMetadata, KeptList } from './kept.ts';
+import { registerKeptRoutes } from './kept-routes.ts';
 import { createSyncMetrics } from './metrics.ts';
 import { Outbox, type EvictReason, type OutboxEntry, type OutboxHeader } from './outbox.ts';
 import { Uploader } from './uploader.ts';
@@ -34,6 +36,8 @@ export interface SyncStats {
 export interface SyncApp {
   readonly runtime: Runtime;
   readonly outbox: Outbox;
+  /** The images kept lately, as `GET /kept` lists them. */
+  readonly kept: KeptList;
   stats(): SyncStats;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -99,6 +103,9 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     });
   };
 
+  const container: ContainerClient = containerClientFor(config.blob, config.container, config.upload.timeoutMs);
+  const kept = new KeptList({ maxEntries: config.keptList, container, logger: log, now, timeoutMs: config.upload.timeoutMs });
+
   // The outbox is created before the metrics so evictions found while opening are counted.
   let metrics: ReturnType<typeof createSyncMetrics> | undefined;
   const outbox = new Outbox({
@@ -114,6 +121,11 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       metrics?.evicted.inc({ reason });
       metrics?.evictedBytes.inc({ reason }, entry.bytes);
       announceEviction(entry, reason);
+      if ('blobName' in entry) kept.remove(entry.blobName);
+    },
+    onResumed: (header) => {
+      const entry = keptFromHeader(header, 'waiting');
+      if (entry !== null) kept.add(entry);
     },
   });
   metrics = createSyncMetrics(runtime.registry, () => outbox.stats(), now);
@@ -121,7 +133,6 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   for (const reason of REASONS) m.selected.inc({ reason }, 0);
   for (const reason of ['ttl', 'disk', 'corrupt', 'rejected']) m.evicted.inc({ reason }, 0);
 
-  const container: ContainerClient = containerClientFor(config.blob, config.container, config.upload.timeoutMs);
   // Everything kept per camera or per frame is bounded: the ids come from the network.
   const wanted = config.cameras === null ? null : new Set(config.cameras);
   // Idle time is measured on the monotonic clock unless a test gives its own.
@@ -246,6 +257,9 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       if (result === 'duplicate') return;
       counts.selected[reason] += 1;
       counts.bytes.selected += frame.jpeg.length;
+      const listed = keptFromMetadata(name, metadata, 'waiting');
+      // Uploaded already (a fast store) before this line ran: the list says so.
+      if (listed !== null) kept.add({ ...listed, state: outbox.has(name) ? 'waiting' : 'uploaded' });
       m.selected.inc({ reason });
       m.bytesSelected.inc(frame.jpeg.length);
       log.debug({ blob: name, reason }, 'image selected');
@@ -306,7 +320,8 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     now,
     random,
     background,
-    onUploaded: (header, outcome, at, bytes) => {
+    onUploaded: (header, outcome, at, bytes, stored) => {
+      kept.uploaded(header.blobName, stored);
       counts.uploaded += 1;
       counts.bytes.uploaded += bytes;
       deps.onUploaded?.(header, outcome, at);
@@ -318,6 +333,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   let runtimeStarted = false;
 
   runtime.http.get('/stats', async (): Promise<SyncStats> => stats());
+  registerKeptRoutes(runtime.http, { kept, outbox, container, timeoutMs: config.upload.timeoutMs });
 
   function stats(): SyncStats {
     const o = outbox.stats();
@@ -338,6 +354,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   return {
     runtime,
     outbox,
+    kept,
     stats,
     async start() {
       await outbox.open();

@@ -54,6 +54,9 @@ export const syncEnvSchema = z.strictObject({
   SIGHTLINE_SYNC_START_TIMEOUT_SECONDS: env.number(5, 0.5, 120),
   SIGHTLINE_SYNC_RETRY_MIN_SECONDS: env.number(0.5, 0.01, 600),
   SIGHTLINE_SYNC_RETRY_MAX_SECONDS: env.number(60, 0.05, 3600),
+  SIGHTLINE_SYNC_KEPT_LIST: env
+    .int(1000, 1, 100_000)
+    .describe('kept images GET /kept remembers (the last accepted; after a restart filled from blob storage, today and yesterday)'),
 });
 
 export type SyncEnv = z.infer<typeof syncEnvSchema>;
@@ -77,6 +80,8 @@ export interface SyncConfig {
   cameraIdleMs: number;
   outbox: { ttlMs: number; maxBytes: number; fsync: boolean };
   upload: { concurrency: number; timeoutMs: number; startTimeoutMs: number; retryMinMs: number; retryMaxMs: number };
+  /** Kept images `GET /kept` remembers. */
+  keptList: number;
 }
 
 /**
@@ -176,5 +181,6 @@ export function loadSyncConfig(environment: NodeJS.ProcessEnv = process.env, cwd
       retryMinMs: raw.SIGHTLINE_SYNC_RETRY_MIN_SECONDS * 1000,
       retryMaxMs: raw.SIGHTLINE_SYNC_RETRY_MAX_SECONDS * 1000,
     },
+    keptList: raw.SIGHTLINE_SYNC_KEPT_LIST,
   };
 }

@@ -61,6 +61,8 @@ export interface OutboxOptions {
   logger: Logger;
   /** Called for every image dropped without being uploaded (never silent). */
   onEvict?: (entry: OutboxEntry | { file: string; bytes: number }, reason: EvictReason) => void;
+  /** Called by `open` for every image found waiting from before (oldest first), with its header. */
+  onResumed?: (header: OutboxHeader) => void;
 }
 
 export type AddResult = 'accepted' | 'duplicate' | 'too-large';
@@ -109,6 +111,7 @@ export class Outbox {
   async open(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const found: OutboxEntry[] = [];
+    const headers = new Map<OutboxEntry, OutboxHeader>();
     for (const name of await readdir(this.dir)) {
       const file = path.join(this.dir, name);
       if (name.startsWith(TMP_PREFIX)) {
@@ -121,14 +124,16 @@ export class Outbox {
       try {
         const bytes = await readFile(file);
         const { header } = decodeEntry(bytes);
-        found.push({
+        const entry: OutboxEntry = {
           file,
           counter: Number(match[1]),
           acceptedAt: Number(match[2]),
           blobName: header.blobName,
           capturedAt: header.capturedAt,
           bytes: bytes.length,
-        });
+        };
+        found.push(entry);
+        headers.set(entry, header);
       } catch (err) {
         const bytes = (await stat(file).catch(() => ({ size: 0 }))).size;
         await rm(file, { force: true });
@@ -140,11 +145,16 @@ export class Outbox {
     for (const entry of found) {
       if (this.names.has(entry.blobName)) {
         await rm(entry.file, { force: true });
+        headers.delete(entry);
         continue;
       }
       this.index(entry);
     }
     this.counter = found.reduce((max, e) => Math.max(max, e.counter), 0);
+    for (const entry of found) {
+      const header = headers.get(entry);
+      if (header !== undefined) this.options.onResumed?.(header);
+    }
     if (found.length > 0) this.log.info({ images: this.entries.length, bytes: this.totalBytes }, 'outbox resumed');
     await this.expire();
   }
@@ -268,6 +278,22 @@ export class Outbox {
 
   async read(entry: OutboxEntry): Promise<{ header: OutboxHeader; jpeg: Buffer }> {
     return decodeEntry(await readFile(entry.file));
+  }
+
+  /**
+   * The image waiting under a blob name, or undefined when none does (never accepted, still being
+   * written, or uploaded or evicted meanwhile: its file gone).
+   */
+  async readByName(blobName: string): Promise<{ header: OutboxHeader; jpeg: Buffer } | undefined> {
+    if (!this.names.has(blobName)) return undefined;
+    const entry = this.entries.find((e) => e.blobName === blobName);
+    if (entry === undefined || this.writing.has(entry)) return undefined;
+    try {
+      return await this.read(entry);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   /** Deletes an image whose upload was confirmed. */

@@ -15,8 +15,8 @@ export interface UploaderOptions {
   random: () => number;
   /** Runs work whose failure must be logged and counted, never thrown. */
   background: (task: string, work: () => Promise<unknown>) => void;
-  /** An image is confirmed in blob storage and gone from the outbox. */
-  onUploaded: (header: OutboxHeader, outcome: UploadOutcome, at: number, bytes: number) => void;
+  /** An image is confirmed in blob storage (as `blobName`: another name when its own was taken) and gone from the outbox. */
+  onUploaded: (header: OutboxHeader, outcome: UploadOutcome, at: number, bytes: number, blobName: string) => void;
 }
 
 /** How the store answered last: at start `reachable` is null (not asked yet). */
@@ -146,6 +146,7 @@ export class Uploader {
       return;
     }
     const { header, jpeg } = item;
+    let stored = header.blobName;
     try {
       let outcome = await uploadImage(container, header, jpeg, timeoutMs);
       if (outcome === 'conflict') {
@@ -155,6 +156,7 @@ export class Uploader {
         const renamed = { ...header, blobName: header.blobName.replace(/\.jpg$/, `-${header.sha256.slice(0, 12)}.jpg`) };
         outcome = await uploadImage(container, renamed, jpeg, timeoutMs);
         if (outcome === 'conflict') throw new Error(`blob ${renamed.blobName} exists with other content`);
+        stored = renamed.blobName;
       }
       this.#worked();
       await outbox.remove(entry);
@@ -162,7 +164,7 @@ export class Uploader {
       m.uploaded.inc({ outcome });
       m.bytesUploaded.inc(jpeg.length);
       m.captureToBlob.observe(Math.max(0, (at - header.capturedAt) / 1000));
-      this.#o.onUploaded(header, outcome, at, jpeg.length);
+      this.#o.onUploaded(header, outcome, at, jpeg.length, stored);
     } catch (err) {
       const fault = classify(err);
       if (fault.kind === 'refused' && (fault.status === 400 || fault.status === 413)) {

@@ -30,6 +30,9 @@ test('defaults: the dev stack Azurite, port 8088, data under <data dir>/sync, th
   assert.deepEqual(config.selection, { uncertainMin: 0.3, uncertainMax: 0.8, samplesPerHour: 2, maxUploadsPerHour: 200 });
   assert.deepEqual(config.outbox, { ttlMs: 86_400_000, maxBytes: 1024 ** 3, fsync: true });
   assert.equal(config.upload.retryMaxMs, 60_000);
+  assert.equal(config.keptList, 1000);
+  assert.equal(loadSyncConfig({ SIGHTLINE_SYNC_KEPT_LIST: '50' }, '/srv').keptList, 50);
+  assert.match(problems({ SIGHTLINE_SYNC_KEPT_LIST: '0' }).join('\n'), /SIGHTLINE_SYNC_KEPT_LIST: must be at least 1/);
 });
 
 test('malformed connection strings are refused with the cause, never echoing the secret', () => {

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { z } from 'zod';
 import type { createHttpApp } from '@sightline/kit';
-import { boxSchema, cropModeSchema, idSchema, productIdSchema } from '@sightline/schemas';
+import { addFromLaneSchema, boxSchema, cropModeSchema, idSchema, MAX_LANE_PHOTOS, productIdSchema, type AddFromLane } from '@sightline/schemas';
 import { BusyError, NoModelError } from '../errors.ts';
 import { UPLOAD_LIMITS } from '../pipeline/image.ts';
 import type { UnitBox } from '../products/backbone.ts';
-import { ProductError, type PhotoUpload, type ProductRecord, type ProductStore } from '../products/store.ts';
+import { ProductError, type PhotoUpload, type ProductPhoto, type ProductRecord, type ProductStore } from '../products/store.ts';
 import { MultipartError, parseMultipart } from './multipart.ts';
 
 type App = ReturnType<typeof createHttpApp>;
@@ -13,6 +13,7 @@ type App = ReturnType<typeof createHttpApp>;
 export interface ProductRoutesTarget {
   products(): ProductStore | null;
   bestObject(image: Buffer): Promise<UnitBox | null>;
+  addFromLane(productId: string, request: AddFromLane): Promise<{ product: ProductRecord; added: ProductPhoto[] }>;
   recognitionThreshold: number;
 }
 
@@ -51,6 +52,8 @@ const productView = (p: ProductRecord) => ({ ...p, photos: p.photos.map(photoVie
  * - `GET /products/:id`, `PUT /products/:id` `{"name": ...}` (made when new), `DELETE /products/:id`;
  * - `POST /products/:id/photos`: photos as multipart/form-data (every file part; fields `crop` and
  *   `box` apply to all, `name` names the product) or one image as the body (`?crop=&box=`);
+ * - `POST /products/:id/photos/from-lane`: frames the lane saw, as JSON `{"frames": [...], "name"?}`:
+ *   recent ones by camera and seq (and an object or a box), frames sync kept by name;
  * - `GET` and `DELETE /products/:id/photos/:photo`: the stored crop (JPEG), or forgetting it.
  * Every change applies to recognition at once.
  */
@@ -156,6 +159,22 @@ export async function productRoutes(app: App, target: ProductRoutesTarget): Prom
     },
   );
 
+  app.post('/products/:id/photos/from-lane', async (request, reply) => {
+    const { id } = params(productParams, request.params);
+    store();
+    const body = addFromLaneSchema.safeParse(request.body);
+    if (!body.success)
+      throw new ProductError(
+        400,
+        `expected {"frames": [{"camera", "seq", "object"?, "box"?} or {"kept", "box"?}, 1-${MAX_LANE_PHOTOS} of them], "name"?}: ${z.prettifyError(body.error)}`,
+      );
+    const { product, added } = await target.addFromLane(id, body.data);
+    return reply.code(201).send({
+      product: { id: product.id, name: product.name, photos: product.photos.length, updatedAt: product.updatedAt },
+      added: added.map(photoView(id)),
+    });
+  });
+
   app.get('/products/:id/photos/:photo', async (request, reply) => {
     const { id, photo } = params(photoParams, request.params);
     const file = store().photoFile(id, photo);
@@ -220,6 +239,53 @@ export const PRODUCT_ROUTES_OPENAPI = {
         '409': { description: 'a limit on products or photos would be passed', ...error },
         '413': { description: 'body over 64 MiB (forms) or 16 MiB (one image), or over 20 photos', ...error },
         '503': { description: 'recognition is off or loading, or no detector is loaded yet for crop `detector`', ...error },
+      },
+    },
+  },
+  '/products/{id}/photos/from-lane': {
+    post: {
+      summary: 'Teach a product from frames the lane saw (made when new), source `lane`; applied to recognition at once',
+      description:
+        'JSON `{"frames": [...], "name"?}`, 1-20 frames, each `{"camera", "seq", "object"?, "box"?}` (a recent frame, still held: the last SIGHTLINE_INFERENCE_RECENT_FRAMES of each camera) or `{"kept": "<name from sync\'s GET /kept>", "box"?}` (a frame sync kept, fetched from it). The part learned is `box` when given, else object number `object` of the frame\'s detections, else the best-scored object recognition compares (people aside), else the whole frame; a kept image without a box is cut to the best object the running detector finds. All frames are added or, when one is missing or bad, none.',
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              required: ['frames'],
+              properties: {
+                frames: {
+                  type: 'array',
+                  minItems: 1,
+                  maxItems: MAX_LANE_PHOTOS,
+                  items: {
+                    type: 'object',
+                    properties: {
+                      camera: { type: 'string' },
+                      seq: { type: 'integer', minimum: 0 },
+                      object: { type: 'integer', minimum: 0 },
+                      kept: { type: 'string' },
+                      box: {
+                        type: 'object',
+                        properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
+                      },
+                    },
+                  },
+                },
+                name: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        '201': { description: 'added: the product summary and the new photos' },
+        '400': { description: 'a bad body, camera id, seq, kept name, object index or box; a frame that cannot be decoded', ...error },
+        '404': { description: 'frames no longer held (all named), or a kept image sync does not have', ...error },
+        '409': { description: 'a limit on products or photos would be passed', ...error },
+        '502': { description: 'the sync service answered with an error', ...error },
+        '503': { description: 'recognition is off or loading; kept images asked for and no sync service configured, or it cannot be reached', ...error },
       },
     },
   },

@@ -15,7 +15,12 @@ export function registerRoutes(http: Runtime['http'], app: InferenceApp, predict
   const urlHosts = new Set(predictionUrlHosts);
   registerModelRoutes(http, app);
   // Its own plugin: its body parsers (forms up to 64 MiB) and errors stay with its routes.
-  void http.register(productRoutes, { products: () => app.products(), bestObject: (image) => app.bestObject(image), recognitionThreshold });
+  void http.register(productRoutes, {
+    products: () => app.products(),
+    bestObject: (image) => app.bestObject(image),
+    addFromLane: (id, request) => app.addFromLane(id, request),
+    recognitionThreshold,
+  });
   // The Custom Vision prediction container's API, so its existing clients work unchanged.
   void http.register(predictionApi, {
     predict: async (image) => {

@@ -45,11 +45,14 @@ export interface ProductLimits {
   maxPhotos: number;
 }
 
-/** A request the store refuses: `status` is the HTTP answer (400, 404, 409 or 413). */
+/**
+ * A request the store refuses: `status` is the HTTP answer (400, 404, 409 or 413; 502 or 503 when
+ * a picture to learn from cannot be had from the sync service).
+ */
 export class ProductError extends Error {
   override name = 'ProductError';
-  readonly status: 400 | 404 | 409 | 413;
-  constructor(status: 400 | 404 | 409 | 413, message: string) {
+  readonly status: 400 | 404 | 409 | 413 | 502 | 503;
+  constructor(status: 400 | 404 | 409 | 413 | 502 | 503, message: string) {
     super(message);
     this.status = status;
   }
@@ -58,7 +61,13 @@ export class ProductError extends Error {
 export interface PhotoUpload {
   bytes: Buffer;
   crop: CropMode;
+  /** With crop `box`, the part of the photo to keep. */
   box?: UnitBox | undefined;
+  /**
+   * With crop `detector`: the box the detector already found in this very image (a frame the lane
+   * saw, with its objects), used as is; the detector is not run again.
+   */
+  found?: UnitBox | undefined;
 }
 
 export interface AddOptions {
@@ -310,7 +319,7 @@ export class ProductStore {
       if (!upload.box) throw new ProductError(400, 'crop "box" needs a box');
       box = upload.box;
     } else if (upload.crop === 'detector') {
-      box = options.detect ? await options.detect(bytes) : null;
+      box = upload.found ?? (options.detect ? await options.detect(bytes) : null);
     }
     if (box !== null && (box.width <= 0 || box.height <= 0 || box.x + box.width > 1.0001 || box.y + box.height > 1.0001))
       throw new ProductError(400, 'the box must lie inside the photo and have an area');
