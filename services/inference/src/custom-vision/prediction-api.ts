@@ -295,9 +295,10 @@ export async function predictionApi(app: App, options: PredictionApiOptions): Pr
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const byUrl = URL_ROUTES.has(request.routeOptions.url ?? '');
     if (err.statusCode === 401) return reply.code(401).send({ code: 'Unauthorized', message: err.message });
-    // A url route's body is JSON: one that is empty, unparsable or too long is a bad image URL to Custom Vision.
+    // A url route's body is JSON: one that is empty or unparsable is a bad image URL to Custom Vision;
+    // one over the JSON limit stays 413, as on every JSON route of every service.
     if (byUrl && (err.statusCode === 400 || err.statusCode === 413))
-      return reply.code(400).send({ code: 'BadRequestImageUrl', message: `send {"url": "..."}: ${err.message}` });
+      return reply.code(err.statusCode).send({ code: 'BadRequestImageUrl', message: `send {"url": "..."}: ${err.message}` });
     if (err.statusCode === 413) return reply.code(413).send({ code: 'BadRequestImageSizeBytes', message: `the image is over ${IMAGE_BYTES_LIMIT} bytes` });
     if (err.statusCode === 415)
       return reply.code(415).send({
