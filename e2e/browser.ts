@@ -69,3 +69,15 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export function scrollsSideways(page: Page): Promise<boolean> {
   return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1);
 }
+
+/** What sticks out past the right edge (tag, class, text, right edge in px): for the message when a page scrolls sideways. */
+export function widestElements(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const edge = document.documentElement.clientWidth;
+    return Array.from(document.body.querySelectorAll('*'))
+      .map((el) => ({ el, right: el.getBoundingClientRect().right }))
+      .filter(({ right }) => right > edge + 1)
+      .slice(-5)
+      .map(({ el, right }) => `${el.tagName.toLowerCase()}.${el.className} "${(el.textContent ?? '').trim().slice(0, 60)}" to ${Math.round(right)} px`);
+  });
+}

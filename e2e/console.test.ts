@@ -15,7 +15,7 @@ import { connectAsync } from 'mqtt';
 import type { Page } from 'playwright-core';
 import { setAccount } from '@sightline/console';
 import { channels, type Detections, type Speech } from '@sightline/schemas';
-import { axeViolations, launchBrowser, screenshot, scrollsSideways } from './browser.ts';
+import { axeViolations, launchBrowser, screenshot, scrollsSideways, widestElements } from './browser.ts';
 import { makeItemVideo } from './item-video.ts';
 import { launchStack } from './launch.ts';
 
@@ -31,7 +31,7 @@ async function expectNoSidewaysScroll(page: Page, where: string): Promise<void> 
   const size = page.viewportSize()!;
   await page.setViewportSize({ width: 640, height: 720 });
   try {
-    assert.equal(await scrollsSideways(page), false, `${where} scrolls sideways at 640 px (1280 px at 200 %)`);
+    if (await scrollsSideways(page)) assert.fail(`${where} scrolls sideways at 640 px (1280 px at 200 %): ${(await widestElements(page)).join('; ')}`);
   } finally {
     await page.setViewportSize(size);
   }
