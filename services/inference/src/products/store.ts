@@ -18,6 +18,8 @@ export type PhotoSource = 'http' | 'mqtt' | 'lane';
 const STORED_SIDE = 448;
 const PRODUCT_FILE = 'product.json';
 const PRODUCT_FILE_LIMIT = 1024 * 1024;
+/** How long the products must stay unchanged before the head is trained for them. */
+const TRAIN_AFTER_QUIET_MS = 300;
 
 const photoSchema = z.strictObject({
   id: idSchema,
@@ -363,8 +365,9 @@ export class ProductStore {
    * meanwhile) and swaps it in if nothing changed since; a change stops it and starts another.
    */
   async #train(generation: number): Promise<void> {
-    // One turn first: photos added one request after another start one training, not many.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Quiet first: photos added one request after another start one training, not one each that
+    // the next request stops (each would have competed with the embedding for the cores).
+    await new Promise<void>((resolve) => setTimeout(resolve, TRAIN_AFTER_QUIET_MS));
     if (generation !== this.#generation) return;
     const base = this.#recognizer;
     try {
