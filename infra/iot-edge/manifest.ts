@@ -76,7 +76,17 @@ export interface EdgeModule {
 }
 export interface DeploymentManifest {
   modulesContent: {
-    $edgeAgent: { 'properties.desired': Record<string, unknown> & { modules: Record<string, EdgeModule> } };
+    $edgeAgent: {
+      'properties.desired': {
+        schemaVersion: string;
+        runtime: {
+          type: 'docker';
+          settings: { minDockerVersion: string; registryCredentials: Record<string, { username: string; password: string; address: string }> };
+        };
+        systemModules: Record<'edgeAgent' | 'edgeHub', Record<string, unknown>>;
+        modules: Record<string, EdgeModule>;
+      };
+    };
     $edgeHub: { 'properties.desired': { schemaVersion: string; routes: Record<string, string>; storeAndForwardConfiguration: { timeToLiveSecs: number } } };
   };
 }
