@@ -19,6 +19,8 @@ const speaker = (t: TestContext, settings: Record<string, string> = {}, options:
 const dropped = (app: SpeakerApp, reason: string) => metricValue(app, 'sightline_speaker_dropped_total', { reason });
 const busDropped = (app: SpeakerApp, reason: string) => metricValue(app, 'sightline_bus_messages_dropped_total', { channel: 'audio', reason });
 
+/** The clips the file sink has finished: it writes `<name>.partial` first and renames it. */
+const clips = (dir: string): string[] => readdirSync(dir).filter((name) => name.endsWith('.wav'));
 test('a newer scan drops the stale announcements still waiting, and late speech for an older scan', async (t) => {
   const { app, peer, played } = await speaker(t);
   const first = Date.now();
@@ -215,10 +217,10 @@ test('tts already offline (retained) at start: configured lanes are told with th
     announcer: failing,
   });
   t.after(cleanUp);
-  await waitUntil('told', () => readdirSync(dir).some((n) => n.includes('speech-unavailable')), 5000);
+  await waitUntil('told', () => clips(dir).some((n) => n.includes('speech-unavailable')), 5000);
   await peer.tts('online');
-  await waitUntil('recovery told', () => readdirSync(dir).some((n) => n.includes('speech-restored')), 5000);
-  const files = readdirSync(dir).sort();
+  await waitUntil('recovery told', () => clips(dir).some((n) => n.includes('speech-restored')), 5000);
+  const files = clips(dir).sort();
   const builtIn = new EarconFallbackAnnouncer();
   assert.deepEqual(readFileSync(path.join(dir, files[0]!)).subarray(44), (await builtIn.speechUnavailable('en-US')).samples);
   assert.equal(app.lanes()[0]!.lane, 'lane-7');
@@ -234,8 +236,8 @@ test('tts offline with the offline voice: the lane hears "speech is unavailable"
     { id: 'ev-1', lane: 'lane-1', locale: 'es-ES', at: Date.now(), type: 'not-recognised', camera: 'demo' },
   );
   await peer.tts('offline');
-  await waitUntil('told', () => readdirSync(dir).some((n) => n.includes('speech-unavailable')), 10_000);
-  const file = readdirSync(dir).find((n) => n.includes('speech-unavailable'))!;
+  await waitUntil('told', () => clips(dir).some((n) => n.includes('speech-unavailable')), 10_000);
+  const file = clips(dir).find((n) => n.includes('speech-unavailable'))!;
   const played = parseWav(readFileSync(path.join(dir, file))).pcm;
   const spanish = await announcer.speechUnavailable('es-ES');
   const english = await announcer.speechUnavailable('en-US');
