@@ -23,7 +23,29 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Changes a viewer may still make: only about their own session. */
 const VIEWER_MAY = new Set(['/api/logout']);
 
-function refuse(reply: FastifyReply, status: number, error: string, message: string) {
+/** What is read and thrown away of a refused early-guarded body: past it the connection is closed. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * A route guarded before its body is read answers only after reading the body to its end (thrown
+ * away, never buffered): a client still sending when the answer came would see its connection
+ * reset instead of the refusal. A body past the limit closes the connection after the answer.
+ */
+async function drain(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const raw = request.raw;
+  if (raw.readableEnded) return;
+  let bytes = 0;
+  for await (const chunk of raw) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > DRAIN_LIMIT) {
+      reply.header('connection', 'close');
+      return;
+    }
+  }
+}
+
+async function refuse(reply: FastifyReply, status: number, error: string, message: string) {
+  if (reply.request.routeOptions.config.guardBeforeBody) await drain(reply.request, reply);
   return reply.code(status).send({ error, message });
 }
 
