@@ -187,9 +187,12 @@ test(
       await page.getByRole('button', { name: `Delete ${PRODUCT}…` }).focus();
       await page.keyboard.press('Enter');
       await page.getByRole('group', { name: `Delete ${PRODUCT} and its 0 photos? Objects will no longer be recognised as it.` }).waitFor();
+      // The confirmation takes the focus as it renders: wait for it rather than read it at once.
+      await page.waitForFunction(() => document.activeElement?.textContent === 'Cancel', undefined, { timeout: 5000 }).catch(() => {});
       assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel', 'the safe choice has the focus');
       await expectNoViolations(page, "a product's page asking to confirm");
       await page.keyboard.press('Shift+Tab');
+      await page.waitForFunction((name) => document.activeElement?.textContent === name, `Yes, delete ${PRODUCT}`, { timeout: 5000 }).catch(() => {});
       assert.equal(await page.evaluate(() => document.activeElement?.textContent), `Yes, delete ${PRODUCT}`);
       await page.keyboard.press('Enter');
       await page
