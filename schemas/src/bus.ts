@@ -12,7 +12,12 @@ export interface BusLogger {
   debug(obj: object, msg: string): void;
 }
 
-export type Handler<T, P extends string> = (payload: T, params: Record<P, string>, topic: string) => void | Promise<void>;
+/** How a message came: `retain` is set when the broker sent a stored retained message (on subscribing), not a live one. */
+export interface MessageMeta {
+  retain: boolean;
+}
+
+export type Handler<T, P extends string> = (payload: T, params: Record<P, string>, topic: string, meta: MessageMeta) => void | Promise<void>;
 
 /** Told of a message that failed validation (after it was counted and logged), to answer its sender. */
 export type InvalidHandler<P extends string> = (error: PayloadError, params: Record<P, string>, topic: string) => void;
@@ -115,7 +120,7 @@ export function createBus({ client, topics, logger, registry, party }: BusOption
     }
   });
 
-  client.on('message', (topic, payload) => {
+  client.on('message', (topic, payload, packet) => {
     for (const subscription of subscriptions) {
       const params = topics.match(subscription.channel, topic) as Record<string, string> | null;
       if (params === null || subscription.fixed.some(([name, value]) => params[name] !== value)) continue;
@@ -137,7 +142,7 @@ export function createBus({ client, topics, logger, registry, party }: BusOption
       }
       received.inc({ channel: channel.name });
       try {
-        const result = subscription.handler(value, params, topic);
+        const result = subscription.handler(value, params, topic, { retain: packet.retain });
         if (result instanceof Promise) {
           result.catch((err: unknown) => {
             handlerErrors.inc({ channel: channel.name });

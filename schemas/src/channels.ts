@@ -26,10 +26,12 @@ import { availabilitySchema, busServices, type Availability } from './parties.ts
 import {
   cameraStatusSchema,
   detectionsSchema,
+  inferenceReplicaSchema,
   modelCommandSchema,
   modelStateSchema,
   type CameraStatus,
   type Detections,
+  type InferenceReplica,
   type ModelCommand,
   type ModelState,
 } from './vision.ts';
@@ -145,6 +147,26 @@ export const channels = {
     subscribers: ['console'],
     example: { model: EXAMPLE_MODEL, since: 1795000000000 } as ModelState,
   } satisfies Channel<ModelState, never>,
+  inferenceReplica: {
+    name: 'inference-replica',
+    template: 'services/inference/replicas/{replica}',
+    params: ['replica'],
+    qos: 1,
+    retain: true,
+    ...json(inferenceReplicaSchema, 160 * 1024),
+    summary:
+      "One inference replica's state (retained), when several inference services share the cameras (`SIGHTLINE_INFERENCE_REPLICA`): republished at each heartbeat and at once on every change of its view. The cameras are split evenly between the live replicas by a rule every replica computes alike, and a replica serves a camera only while every replica it counts as live agrees that it is the camera's owner, so no frame is served twice during a handover.",
+    publishers: ['inference'],
+    subscribers: ['inference', 'console'],
+    example: {
+      replica: 'edge-2',
+      state: 'online',
+      replicas: ['edge-1', 'edge-2'],
+      cameras: ['aisle-1', 'aisle-2', 'lane-1', 'lane-2'],
+      serving: ['aisle-2', 'lane-1'],
+      at: 1795000000000,
+    } as InferenceReplica,
+  } satisfies Channel<InferenceReplica, 'replica'>,
   productCommand: {
     name: 'product-command',
     template: 'services/inference/products/set',
@@ -185,7 +207,8 @@ export const channels = {
     summary:
       'Whether a service is up: `online` once it has connected, `offline` when it stops or, as its MQTT last will, when it vanishes. Retained, so a new subscriber learns the state at once.',
     publishers: busServices,
-    subscribers: ['checkout', 'speaker', 'alert', 'console'],
+    // inference: a replica that sees another one's last will says the service is still online.
+    subscribers: ['inference', 'checkout', 'speaker', 'alert', 'console'],
     ownParam: 'service',
     schema: availabilitySchema,
     maxBytes: 16,

@@ -21,10 +21,12 @@ export {
   boxSchema,
   cameraStatusSchema,
   detectionsSchema,
+  inferenceReplicaSchema,
   modelCommandSchema,
   modelStateSchema,
   type CameraStatus,
   type Detections,
+  type InferenceReplica,
   type ModelCommand,
   type ModelState,
 } from './vision.ts';
@@ -48,7 +50,7 @@ export {
 } from './products.ts';
 export { createTopics, type Topics } from './topics.ts';
 export { frameRefSchema, type FrameRef } from './frame-ref.ts';
-export { createBus, type Bus, type BusLogger, type BusOptions, type Handler, type InvalidHandler, type SubscribeOptions } from './bus.ts';
+export { createBus, type Bus, type BusLogger, type BusOptions, type Handler, type InvalidHandler, type MessageMeta, type SubscribeOptions } from './bus.ts';
 export {
   catalogSchema,
   currencySchema,

@@ -83,6 +83,22 @@ export const modelStateSchema = z
   .describe('The model the inference service runs, and the outcome of the last switch request');
 export type ModelState = z.infer<typeof modelStateSchema>;
 
+const replicaIdsSchema = (max: number, what: string) => z.array(idSchema).max(max, `at most ${max} ${what}`);
+
+export const inferenceReplicaSchema = z
+  .strictObject({
+    replica: idSchema.describe('replica id, the same as in the topic'),
+    state: z
+      .enum(['joining', 'online', 'offline'])
+      .describe('`joining`: listening for the others before taking cameras; `online`: sharing the cameras; `offline`: left'),
+    replicas: replicaIdsSchema(64, 'replicas').describe('the replicas it counts as live (itself included when online): its view of the group'),
+    cameras: replicaIdsSchema(1024, 'cameras').describe('the cameras it knows of (configured, or seen lately)'),
+    serving: replicaIdsSchema(1024, 'cameras').describe('the cameras it serves now'),
+    at: epochMsSchema.describe('when it was published, milliseconds since the Unix epoch (UTC)'),
+  })
+  .describe('One inference replica: its state, its view of the group and the cameras it serves');
+export type InferenceReplica = z.infer<typeof inferenceReplicaSchema>;
+
 export const cameraStatusSchema = z
   .strictObject({
     camera: idSchema.describe('camera id, the same as in the topic'),

@@ -136,6 +136,7 @@ try {
     predictionUrlHosts: [],
     recentFrames: { perCamera: 150, maxBytes: 64 * 1024 * 1024 },
     syncUrl: null,
+    replica: null,
     recognition: {
       productsDir: join(dataDir, 'products'),
       threshold: DEFAULT_RECOGNITION_THRESHOLD,

@@ -26,6 +26,7 @@ import { laneUploads } from './products/from-lane.ts';
 import { keptImageFetcher } from './products/kept.ts';
 import { RecentFrames } from './products/recent-frames.ts';
 import { recognizePredictions, type RecognizedPrediction } from './products/recognition.ts';
+import { ReplicaGroup } from './replicas.ts';
 import { ProductError, ProductStore, type ProductPhoto, type ProductRecord } from './products/store.ts';
 
 export interface Timings {
@@ -56,8 +57,10 @@ export interface InferenceApp {
   readonly runtime: Runtime;
   /** The frame scheduler: frames waiting (at most one per camera) and their bytes, busy, idle. */
   readonly scheduler: Pick<Scheduler<Frame>, 'waiting' | 'waitingBytes' | 'busy' | 'idle'>;
-  /** Cameras served now: the configured ones, or those seen recently within the cap. */
+  /** Cameras known now: the configured ones, or those seen recently within the cap. */
   cameras(): string[];
+  /** This replica's share of the cameras (null when it is not a replica): see replicas.ts. */
+  readonly replicas: Pick<ReplicaGroup, 'state' | 'serving' | 'view'> | null;
   /** The model serving now (null before the first one loaded). */
   current(): ModelInfo | null;
   currentModel(): LoadedModel | null;
@@ -164,12 +167,38 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       }
       // Its recent frames go too: they were held for the lane it served.
       recentFrames.forget(camera);
+      replicas?.camerasChanged();
       // A forgotten camera's series go with it, or made-up ids would grow the metrics instead.
       metrics.frames.remove({ camera });
       for (const why of DROP_REASONS) metrics.dropped.remove({ camera, reason: why });
     },
   });
-  const serves = (camera: string) => (wanted !== null ? wanted.has(camera) : seen.set(camera, true));
+  const knows = (camera: string): boolean => {
+    if (wanted !== null) return wanted.has(camera);
+    const known = seen.has(camera);
+    if (!seen.set(camera, true)) return false;
+    if (!known) replicas?.camerasChanged();
+    return true;
+  };
+  const serves = (camera: string) => knows(camera) && (replicas === null || replicas.serves(camera));
+
+  /**
+   * With several replicas, each serves its share of the cameras (replicas.ts). A camera taken
+   * away loses its waiting frame at once, before this replica says it let the camera go.
+   */
+  const replicas =
+    config.replica === null
+      ? null
+      : new ReplicaGroup({
+          self: config.replica.id,
+          heartbeatMs: config.replica.heartbeatMs,
+          cameras: () => (wanted !== null ? [...wanted] : (seen.expire(), [...seen.keys()])),
+          publish: (state) => runtime.bus.publish(channels.inferenceReplica, { replica: config.replica!.id }, state),
+          onReleased: (cameras) => {
+            for (const camera of cameras) scheduler.forget(camera, 'reassigned');
+          },
+          onChange: () => log.info({ replica: config.replica!.id, view: replicas!.view(), serving: replicas!.serving() }, 'replica share changed'),
+        });
 
   interface Prepared {
     input: PreparedInput;
@@ -306,6 +335,8 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     metrics.wait.observe((performance.now() - job.submittedAt) / 1000);
     const { camera, item: frame } = job;
     if (models.current() === null) return drop(camera, 'no-model');
+    // Taken before its camera went to another replica: that one serves it now.
+    if (replicas !== null && !replicas.serves(camera)) return drop(camera, 'reassigned');
     let result: PredictResult;
     try {
       if ('error' in prepared) throw prepared.error;
@@ -408,6 +439,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     runtime,
     scheduler,
     cameras: () => (wanted !== null ? [...wanted] : [...seen.keys()]),
+    replicas,
     current: () => models.current()?.info ?? null,
     currentModel: () => models.current(),
     switchModel: (id) => models.switchTo(id),
@@ -455,6 +487,22 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
           });
         })
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to model commands'));
+      if (replicas !== null) {
+        runtime.bus
+          .subscribe(channels.inferenceReplica, {}, (state, _params, _topic, meta) => replicas.onState(state, meta.retain))
+          .catch((err: unknown) => log.error({ err }, 'cannot subscribe to the other replicas'));
+        runtime.bus
+          .subscribe(channels.availability, { service: 'inference' }, (availability, _params, _topic, meta) => {
+            if (availability !== 'offline' || meta.retain || !runtime.client.connected || replicas.state === 'offline') return;
+            // Another replica's last will (or its goodbye): the service is still up while this one is.
+            replicas.someoneLeft();
+            runtime.bus
+              .publish(channels.availability, { service: 'inference' }, 'online')
+              .catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'availability not republished'));
+          })
+          .catch((err: unknown) => log.error({ err }, 'cannot subscribe to availability'));
+        replicas.start();
+      }
       runtime.client.on('connect', () => {
         publishState();
         publishProducts();
@@ -464,7 +512,10 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     },
     async stop() {
       models.stopLoading();
+      // A replica lets its cameras go only once its last frame is out, then says so.
+      replicas?.release();
       await scheduler.stop();
+      await replicas?.leave().catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'replica goodbye not published'));
       await models.idle();
       await runtime.stop();
       await models.release();

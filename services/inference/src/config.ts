@@ -13,7 +13,7 @@ import {
   type HttpSettings,
   type MqttSettings,
 } from '@sightline/kit';
-import { MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
+import { idSchema, MAX_FRAME_BYTES, modelIdSchema } from '@sightline/schemas';
 import { normaliseUrlHost } from './custom-vision/image-url.ts';
 import { BUILTIN_MODEL_ID } from './model/loader.ts';
 
@@ -86,6 +86,14 @@ export const inferenceEnvSchema = z.strictObject({
     })
     .optional()
     .describe("the sync service's HTTP API, where frames it kept are fetched from to teach products (default: none, kept frames are refused)"),
+  SIGHTLINE_INFERENCE_REPLICA: idSchema
+    .optional()
+    .describe(
+      "this replica's id (unique among them): set it on every inference service that should share the cameras (default: not a replica, serves every camera itself)",
+    ),
+  SIGHTLINE_INFERENCE_REPLICA_HEARTBEAT_MS: env
+    .int(1000, 100, 60_000)
+    .describe('how often a replica says it is alive; one silent for 3 heartbeats is counted gone and its cameras taken over'),
   SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS: z
     .string()
     .transform((text, ctx) => {
@@ -132,6 +140,8 @@ export interface InferenceConfig {
   recentFrames: { perCamera: number; maxBytes: number };
   /** The sync service's HTTP API (kept frames), or null; the token sent is `http.token`. */
   syncUrl: string | null;
+  /** Set when this service is one of several sharing the cameras (see replicas.ts); null when it serves every camera. */
+  replica: { id: string; heartbeatMs: number } | null;
   recognition: {
     productsDir: string;
     threshold: number;
@@ -164,6 +174,10 @@ export function loadInferenceConfig(environment: NodeJS.ProcessEnv = process.env
     predictionUrlHosts: settings.SIGHTLINE_INFERENCE_PREDICTION_URL_HOSTS ?? [],
     recentFrames: { perCamera: settings.SIGHTLINE_INFERENCE_RECENT_FRAMES, maxBytes: settings.SIGHTLINE_INFERENCE_RECENT_FRAMES_MAX_BYTES },
     syncUrl: settings.SIGHTLINE_INFERENCE_SYNC_URL ?? null,
+    replica:
+      settings.SIGHTLINE_INFERENCE_REPLICA !== undefined
+        ? { id: settings.SIGHTLINE_INFERENCE_REPLICA, heartbeatMs: settings.SIGHTLINE_INFERENCE_REPLICA_HEARTBEAT_MS }
+        : null,
     recognition: {
       productsDir:
         settings.SIGHTLINE_INFERENCE_PRODUCTS_DIR !== undefined ? path.resolve(cwd, settings.SIGHTLINE_INFERENCE_PRODUCTS_DIR) : path.join(dataDir, 'products'),

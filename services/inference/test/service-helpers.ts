@@ -46,6 +46,7 @@ export function testConfig(url: string, overrides: Partial<InferenceConfig> = {}
     predictionUrlHosts: [],
     recentFrames: { perCamera: 150, maxBytes: 64 * 1024 * 1024 },
     syncUrl: null,
+    replica: null,
     // Each app its own products: enrollment is state.
     recognition: {
       productsDir: mkdtempSync(path.join(dir, 'products-')),

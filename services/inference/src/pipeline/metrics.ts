@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export const DROP_REASONS = ['replaced', 'evicted', 'stopped', 'no-model', 'bad-image', 'failed', 'publish-failed', 'camera-cap'] as const;
+export const DROP_REASONS = ['replaced', 'evicted', 'stopped', 'no-model', 'bad-image', 'failed', 'publish-failed', 'camera-cap', 'reassigned'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Seconds; from a few ms (decoding a small JPEG) to several seconds (a big model on a slow CPU). */

@@ -16,6 +16,8 @@ import type { Registry } from 'prom-client';
  * decoding the outputs and publishing them) or ends. At most one frame is being prepared ahead.
  */
 
+export type SchedulerDropReason = 'replaced' | 'stopped' | 'evicted' | 'reassigned';
+
 export interface Job<T> {
   camera: string;
   item: T;
@@ -30,7 +32,7 @@ export interface SchedulerOptions<T, P = undefined> {
   prepareDuring?: 'run' | 'tail';
   /** `modelDone`: the heavy part of the run is over (only used with prepareDuring 'tail'; calling it is optional). */
   run: (job: Job<T>, prepared: { value: P } | { error: unknown }, modelDone: () => void) => Promise<void>;
-  onDrop: (camera: string, reason: 'replaced' | 'stopped' | 'evicted', item: T) => void;
+  onDrop: (camera: string, reason: SchedulerDropReason, item: T) => void;
   /** A run that threw, or (no job) the scheduling itself. */
   onError?: (err: unknown, job?: Job<T>) => void;
   /** Bounds on the waiting frames: how many cameras may have one, and their bytes together. */
@@ -71,6 +73,14 @@ export class Scheduler<T, P = undefined> {
     if (waiting) this.#options.onDrop(camera, 'replaced', waiting.item);
     this.#slots.set(camera, { camera, item, submittedAt: performance.now() });
     this.#pump();
+  }
+
+  /** Drops the camera's waiting frame, if any (its camera went to another replica). */
+  forget(camera: string, reason: SchedulerDropReason): void {
+    const waiting = this.#slots.peek(camera);
+    if (waiting === undefined) return;
+    this.#slots.delete(camera);
+    this.#options.onDrop(camera, reason, waiting.item);
   }
 
   /** Frames waiting (at most one per camera). */
