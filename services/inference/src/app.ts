@@ -495,6 +495,7 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
           .subscribe(channels.availability, { service: 'inference' }, (availability, _params, _topic, meta) => {
             if (availability !== 'offline' || meta.retain || !runtime.client.connected || replicas.state === 'offline') return;
             // Another replica's last will (or its goodbye): the service is still up while this one is.
+            log.info({ replica: config.replica!.id }, 'another replica went offline; the service stays online');
             replicas.someoneLeft();
             runtime.bus
               .publish(channels.availability, { service: 'inference' }, 'online')
@@ -502,6 +503,8 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
           })
           .catch((err: unknown) => log.error({ err }, 'cannot subscribe to availability'));
         replicas.start();
+        runtime.client.on('close', () => replicas.rejoin(false));
+        runtime.client.on('connect', () => replicas.rejoin(true));
       }
       runtime.client.on('connect', () => {
         publishState();
@@ -510,21 +513,28 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       publishState();
       publishProducts();
     },
-    async stop() {
-      models.stopLoading();
-      // A replica lets its cameras go only once its last frame is out, then says so.
-      replicas?.release();
-      await scheduler.stop();
-      await replicas?.leave().catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'replica goodbye not published'));
-      await models.idle();
-      await runtime.stop();
-      await models.release();
-      await store?.idle();
-      store?.close();
-      await embedder?.release();
-      recentFrames.clear();
+    stop() {
+      stopping ??= stopApp();
+      return stopping;
     },
   };
+
+  /** Once: tests and the process's signal handler may both stop it. */
+  let stopping: Promise<void> | null = null;
+  async function stopApp(): Promise<void> {
+    models.stopLoading();
+    // A replica lets its cameras go only once its last frame is out, then says so.
+    replicas?.release();
+    await scheduler.stop();
+    await replicas?.leave().catch((err: unknown) => log.warn({ detail: (err as Error).message }, 'replica goodbye not published'));
+    await models.idle();
+    await runtime.stop();
+    await models.release();
+    await store?.idle();
+    store?.close();
+    await embedder?.release();
+    recentFrames.clear();
+  }
 
   registerRoutes(runtime.http, app, config.predictionUrlHosts, config.recognition.threshold);
   return app;

@@ -110,6 +110,19 @@ export class ReplicaGroup {
     this.#timer.unref();
   }
 
+  /**
+   * Starts listening again, serving nothing: call when the connection to the broker drops
+   * (`connected` false) and again when it is back. Cut off, this replica heard nobody and counted every other one gone;
+   * serving its own idea of the split on reconnecting would double what the others serve.
+   */
+  rejoin(connected: boolean): void {
+    if (this.#state === 'offline') return;
+    this.#state = 'joining';
+    // While cut off it cannot listen: the listening time starts once connected.
+    this.#joinedAt = connected ? this.#now() : Infinity;
+    this.#update(false);
+  }
+
   /** Stops serving at once (the caller then finishes the frame in flight). */
   release(): void {
     if (this.#timer !== null) clearInterval(this.#timer);

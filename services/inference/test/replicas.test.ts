@@ -82,6 +82,17 @@ function simulate(t: TestContext, cameraIds: string[], seed = 7) {
       await member.group.leave();
       member.alive = false;
     },
+    /** Its connection drops (it hears nothing, nothing it says arrives), then comes back. */
+    cutOff(name: string) {
+      const member = groups.get(name)!;
+      member.alive = false;
+      member.group.rejoin(false);
+    },
+    reconnect(name: string) {
+      const member = groups.get(name)!;
+      member.alive = true;
+      member.group.rejoin(true);
+    },
     crash(name: string, willSeen: boolean) {
       const member = groups.get(name)!;
       member.alive = false;
@@ -94,8 +105,7 @@ function simulate(t: TestContext, cameraIds: string[], seed = 7) {
         t.mock.timers.tick(5);
         elapsed += 5;
         const owners = new Map<string, string>();
-        for (const [name, { group, alive }] of groups) {
-          if (!alive) continue;
+        for (const [name, { group }] of groups) {
           for (const camera of group.serving()) {
             assert.equal(owners.get(camera), undefined, `${camera} served by ${owners.get(camera)} and ${name} at ${elapsed} ms`);
             owners.set(camera, name);
@@ -192,4 +202,21 @@ test('retained states prove nothing: a dead replica remembered by the broker is 
   assert.deepEqual(group.view(), ['z']);
   assert.deepEqual(group.serving(), cameras(2));
   group.release();
+});
+
+test('a replica cut off from the broker serves nothing, and on reconnecting listens before taking its share back', (t) => {
+  const all = cameras(4);
+  const sim = simulate(t, all, 5);
+  sim.join('a');
+  sim.join('b');
+  sim.run(1000);
+  sim.cutOff('b');
+  assert.deepEqual(sim.serving('b'), [], 'cut off: nothing');
+  sim.run(1000);
+  assert.deepEqual(sim.serving('a'), [...all].sort(), 'a took everything once b went silent');
+  sim.reconnect('b');
+  sim.run(200);
+  assert.deepEqual(sim.serving('b'), [], 'listening first: b does not act on the view it had when cut off');
+  sim.run(800);
+  assert.deepEqual([sim.serving('a').length, sim.serving('b').length], [2, 2]);
 });
