@@ -1,21 +1,26 @@
+import type { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import MemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import type { Redis } from 'ioredis';
 import { Level } from 'level';
+import MQEmitterRedis from 'mqemitter-redis';
 import { createHttpApp, type Logger, type Service } from '@sightline/kit';
 import { channels, createTopics, type Availability } from '@sightline/schemas';
 import { createSecurity, isLoopback, remoteAddressOf, type Security } from './auth.ts';
-import { BoundedPersistence, type AsyncPersistence } from './bounded-persistence.ts';
-import { createClientIdOwners } from './client-ids.ts';
-import type { BrokerConfig } from './config.ts';
+import { BoundedPersistence, type AsyncPersistence, type PersistenceCaps } from './bounded-persistence.ts';
+import { createClientIdOwners, createRedisClientIdOwners, type ClientIdOwners } from './client-ids.ts';
+import { redactUrl, type BrokerConfig } from './config.ts';
 import { ConnectionGuard } from './connection-guard.ts';
 import { loadTls, startStreamListener, startWebSocketListener, type Handle, type Listener } from './listeners.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
 import { PacketGate, type PacketLimits, type Violation } from './packet-gate.ts';
 import { provisionUsers } from './provision.ts';
 import { createRateLimiter } from './rate-limit.ts';
+import { connectRedis, createRedis } from './redis.ts';
+import { RedisPersistence } from './redis-persistence.ts';
 import { createThrottledWarn } from './throttled-warn.ts';
 import { readUsersFile, type UsersFile } from './users-file.ts';
 
@@ -97,7 +102,9 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
   let broker: Aedes | null = null;
   let security: Security | null = null;
   let db: Level<string, Buffer> | null = null;
-  let persistence: BoundedPersistence | null = null;
+  let persistence: AsyncPersistence | null = null;
+  /** With Redis persistence: the data, subscriber and publisher connections, each closed by stop. */
+  let redisConnections: Redis[] = [];
   let listeners: Listener[] = [];
   let ready = false;
   let httpListening = false;
@@ -150,16 +157,24 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     }
   }
 
-  async function openPersistence(): Promise<BoundedPersistence> {
+  interface Storage {
+    persistence: AsyncPersistence;
+    clientIds: ClientIdOwners;
+    /** Where aedes passes messages between its clients: its own in-memory emitter unless brokers share Redis. */
+    mq?: ReturnType<typeof MQEmitterRedis>;
+  }
+
+  async function openStorage(): Promise<Storage> {
     const caps = {
       maxRetained: config.maxRetainedMessages,
       maxRetainedBytes: config.maxRetainedBytes,
       maxQueued: config.maxQueuedMessages,
       maxQueuedBytes: config.maxQueuedBytes,
     };
+    if (config.persistence === 'redis') return openRedisStorage(caps);
     if (config.persistence === 'memory') {
       persistence = new BoundedPersistence(new MemoryPersistence() as unknown as AsyncPersistence, { caps, metrics, logger });
-      return persistence;
+      return { persistence, clientIds: createClientIdOwners(null) };
     }
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     const level = new Level<string, Buffer>(config.dataDir, { valueEncoding: 'buffer' });
@@ -172,7 +187,23 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     db = level;
     const inner = new AsyncLevelPersistence(level) as unknown as AsyncPersistence;
     persistence = new BoundedPersistence(inner, { caps, metrics, logger, queuedClientIds: () => levelQueuedClientIds(level) });
-    return persistence;
+    return { persistence, clientIds: createClientIdOwners(level) };
+  }
+
+  /** aedes' own clustering: messages through Redis pub/sub, sessions, subscriptions and retained messages in Redis. */
+  async function openRedisStorage(caps: PersistenceCaps): Promise<Storage> {
+    const url = config.redisUrl;
+    if (url === null) throw new Error('persistence redis needs a Redis URL');
+    const data = createRedis(url, 'data', logger);
+    const subscriber = createRedis(url, 'subscriber', logger);
+    const publisher = createRedis(url, 'publisher', logger);
+    redisConnections = [data, subscriber, publisher];
+    await Promise.all(redisConnections.map((redis) => connectRedis(redis, url)));
+    const mq = MQEmitterRedis({ subConn: subscriber, pubConn: publisher, concurrency: 100, matchEmptyLevels: true });
+    // mqemitter-redis re-emits its connections' errors here, and an 'error' nobody listens to would throw; createRedis logs them.
+    (mq as unknown as { state: EventEmitter }).state.on('error', () => {});
+    persistence = new RedisPersistence(data, { caps, metrics, logger });
+    return { persistence, clientIds: createRedisClientIdOwners(data), mq };
   }
 
   function wireEvents(current: Aedes, security: Security): void {
@@ -219,6 +250,9 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     broker = null;
     if (persistence !== null) await step('closing the data dir', () => persistence!.destroy());
     else if (db !== null) await step('closing the data dir', () => db!.close());
+    // Whatever quit did not end (Redis away, or a start that failed half way) ends here, at once.
+    for (const redis of redisConnections) redis.disconnect();
+    redisConnections = [];
     persistence = null;
     db = null;
     security = null;
@@ -251,10 +285,9 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
       try {
         await loadUsers();
         const tls = config.tls === null ? undefined : await loadTls(config.tls);
-        const bounded = await openPersistence();
-        const clientIds = createClientIdOwners(db);
-        await clientIds.load();
-        metrics.sessions.set(clientIds.size);
+        const storage = await openStorage();
+        const { clientIds } = storage;
+        metrics.sessions.set(await clientIds.load());
         let current: Aedes | null = null;
         const currentSecurity = createSecurity({
           users: () => users,
@@ -272,7 +305,8 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
         });
         security = currentSecurity;
         current = await Aedes.createBroker({
-          persistence: bounded,
+          persistence: storage.persistence,
+          ...(storage.mq !== undefined ? { mq: storage.mq } : {}),
           ...currentSecurity.hooks,
           drainTimeout: 30000,
           connectTimeout: 10000,
@@ -307,7 +341,8 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
         httpListening = true;
         await publishAvailability('online');
         ready = true;
-        log.info({ ports: app.ports(), anonymous: config.anonymous, persistence: config.persistence }, 'broker listening');
+        const redis = config.redisUrl === null ? {} : { redis: redactUrl(config.redisUrl), brokerId: aedes.id };
+        log.info({ ports: app.ports(), anonymous: config.anonymous, persistence: config.persistence, ...redis }, 'broker listening');
       } catch (err) {
         await stopSteps();
         throw err;
