@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
  */
 export interface RedisServer {
   port: number;
+  pid: number;
   /** redis://[:password@]127.0.0.1:port/db */
   url(db?: number): string;
   stop(): Promise<void>;
@@ -83,6 +84,7 @@ export async function startRedisServer(options: { password?: string } = {}): Pro
   const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
   return {
     port,
+    pid: child.pid!,
     url: (db = 0) => `redis://${auth}127.0.0.1:${port}/${db}`,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
