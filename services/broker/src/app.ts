@@ -56,6 +56,12 @@ const SUBSCRIBE_BYTES = 64 * 1024;
 /** Fixed header: type byte and at most four remaining-length bytes. */
 const FIXED_HEADER_BYTES = 5;
 const STOP_STEP_MS = 1500;
+/**
+ * How often a broker of a cluster says it is alive (aedes' default is a minute). A peer unheard
+ * for three of these is gone: its clients' wills are then sent by the others (aedes checks every
+ * four), and a broker stopping without live peers marks the broker service offline.
+ */
+const CLUSTER_HEARTBEAT_MS = 5000;
 
 /** What each packet may announce: a few KiB before authentication, a payload's worth for a PUBLISH. */
 export function packetLimits(config: Pick<BrokerConfig, 'maxConnectBytes' | 'maxPayloadBytes'>): PacketLimits {
@@ -108,6 +114,8 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
   let listeners: Listener[] = [];
   let ready = false;
   let httpListening = false;
+  /** In a cluster: the other brokers, by id, and when each was last heard from. */
+  let peers: Map<string, number> | null = null;
 
   const http = createHttpApp({
     logger,
@@ -221,6 +229,57 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     current.on('keepaliveTimeout', (client) => log.debug({ clientId: client.id }, 'keepalive expired'));
   }
 
+  function announce(current: Aedes, what: 'heartbeat' | 'gone'): Promise<void> {
+    const packet = {
+      cmd: 'publish',
+      topic: `$SYS/${current.id}/${what}`,
+      payload: Buffer.from(current.id),
+      qos: 0,
+      retain: false,
+      dup: false,
+    } satisfies PublishPacket;
+    return new Promise((resolve, reject) => current.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * The brokers of a cluster share the retained availability of the broker service: one leaving
+   * while others run must not mark it offline. Each learns of the others from aedes' birth and
+   * heartbeat messages (answering a birth at once, so a newcomer knows its peers from the start)
+   * and from the `gone` each sends as it stops.
+   */
+  function watchPeers(current: Aedes): Map<string, number> {
+    const seen = new Map<string, number>();
+    const listen = (what: string, heard: (id: string) => void) =>
+      current.subscribe(
+        `$SYS/+/${what}`,
+        (packet, done) => {
+          const id = packet.payload.toString();
+          if (id !== current.id) heard(id);
+          done();
+        },
+        () => {},
+      );
+    const alive = (id: string) => {
+      const now = Date.now();
+      // Forget the long silent: the map holds the live peers and no more.
+      for (const [peer, at] of seen) if (now - at > 3 * CLUSTER_HEARTBEAT_MS) seen.delete(peer);
+      seen.set(id, now);
+    };
+    listen('heartbeat', alive);
+    listen('birth', (id) => {
+      alive(id);
+      announce(current, 'heartbeat').catch((err: unknown) => log.debug({ err }, 'answering a birth failed'));
+    });
+    listen('gone', (id) => seen.delete(id));
+    return seen;
+  }
+
+  function livePeers(): number {
+    if (peers === null) return 0;
+    const now = Date.now();
+    return [...peers.values()].filter((at) => now - at <= 3 * CLUSTER_HEARTBEAT_MS).length;
+  }
+
   /** Denied and oversize publishes are acknowledged by aedes but must go nowhere. */
   function dropDenied(current: Aedes, security: Security): void {
     const publish = current.publish.bind(current) as (packet: PublishPacket, client: unknown, done?: (err?: Error) => void) => void;
@@ -241,7 +300,11 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     };
     ready = false;
     const current = broker;
-    if (current !== null) await step('publishing offline', () => publishAvailability('offline'));
+    if (current !== null && peers !== null) await step('telling the cluster', () => announce(current, 'gone'));
+    const others = livePeers();
+    peers = null;
+    if (current !== null && others === 0) await step('publishing offline', () => publishAvailability('offline'));
+    else if (current !== null) log.info({ peers: others }, 'other brokers of the cluster run on: the broker stays online');
     if (httpListening) await step('closing HTTP', () => http.close());
     httpListening = false;
     await step('closing listeners', () => Promise.all(listeners.reverse().map((l) => l.close())));
@@ -306,13 +369,14 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
         security = currentSecurity;
         current = await Aedes.createBroker({
           persistence: storage.persistence,
-          ...(storage.mq !== undefined ? { mq: storage.mq } : {}),
+          ...(storage.mq !== undefined ? { mq: storage.mq, heartbeatInterval: CLUSTER_HEARTBEAT_MS } : {}),
           ...currentSecurity.hooks,
           drainTimeout: 30000,
           connectTimeout: 10000,
         });
         const aedes = current;
         broker = aedes;
+        if (storage.mq !== undefined) peers = watchPeers(aedes);
         wireEvents(aedes, currentSecurity);
         dropDenied(aedes, currentSecurity);
         const limits = packetLimits(config);
