@@ -6,16 +6,33 @@ import { Redis } from 'ioredis';
 import { createLogger } from '@sightline/kit';
 import { createBrokerApp, type BrokerApp } from '../src/app.ts';
 import { brokerConfig, type BrokerConfig } from '../src/config.ts';
-import { collect, connectClient, metric, mqttUrl, sleep, startBroker, subscribeGranted, tempDir, tryConnect, writeUsers, type Received } from './helpers.ts';
+import { collect, connectClient, metric, mqttUrl, sleep, subscribeGranted, tempDir, tryConnect, writeUsers, type Received } from './helpers.ts';
 import { startRedisServer, type RedisServer } from './redis-server.ts';
 
 const alert = { username: 'alert', password: 'alert-pw' };
 const mallory = { username: 'mallory', password: 'mallory-pw' };
 const viewer = { username: 'viewer', password: 'viewer-pw' };
 
-/** A Redis for one test. Stopped by the caller's last `t.after` (they run in order): brokers must close before it goes. */
-async function redisFor(options: { password?: string } = {}): Promise<RedisServer> {
-  return startRedisServer(options);
+interface TestRedis extends RedisServer {
+  /** Stops the broker when the test ends, before Redis goes (a broker stopping without its Redis waits on retries). */
+  own(app: BrokerApp): BrokerApp;
+}
+
+/** A Redis for one test; one `t.after` stops the brokers it owns, newest first, then Redis. */
+async function redisFor(t: TestContext, options: { password?: string } = {}): Promise<TestRedis> {
+  const server = await startRedisServer(options);
+  const owned: BrokerApp[] = [];
+  t.after(async () => {
+    for (const app of owned.reverse()) await app.stop();
+    await server.stop();
+  });
+  return {
+    ...server,
+    own(app) {
+      owned.push(app);
+      return app;
+    },
+  };
 }
 
 /** The same users file content for every broker of the cluster, each reading its own copy. */
@@ -40,12 +57,14 @@ async function usersFile(t: TestContext): Promise<string> {
 }
 
 /** Two (or more) brokers sharing one Redis, each with its own copy of the users file. */
-async function cluster(t: TestContext, redis: RedisServer, size = 2, overrides: Partial<BrokerConfig> = {}): Promise<BrokerApp[]> {
+async function cluster(t: TestContext, redis: TestRedis, size = 2, overrides: Partial<BrokerConfig> = {}): Promise<BrokerApp[]> {
   const brokers: BrokerApp[] = [];
   for (let i = 0; i < size; i++) {
-    brokers.push(await startBroker(t, { persistence: 'redis', redisUrl: redis.url(), usersFile: await usersFile(t), anonymous: 'loopback', ...overrides }));
+    const config = brokerConfig({ persistence: 'redis', redisUrl: redis.url(), usersFile: await usersFile(t), anonymous: 'loopback', ...overrides });
+    const app = redis.own(createBrokerApp(config, createLogger('broker', process.env.TEST_LOG_LEVEL ?? 'silent')));
+    await app.start();
+    brokers.push(app);
   }
-  t.after(() => redis.stop());
   return brokers;
 }
 
@@ -64,7 +83,7 @@ async function retainedOn(t: TestContext, app: BrokerApp, filter: string): Promi
 const payloads = (inbox: Received[]) => inbox.map((m) => m.payload.toString());
 
 test('a message published on one broker reaches subscribers on the other (QoS 0 and 1), and subscriptions made on either', async (t) => {
-  const redis = await redisFor();
+  const redis = await redisFor(t);
   const [a, b] = await cluster(t, redis);
   const onB = await connectClient(t, mqttUrl(b!), alert);
   const inboxB = collect(onB);
@@ -86,7 +105,7 @@ test('a message published on one broker reaches subscribers on the other (QoS 0 
 });
 
 test('a persistent session survives the death of its broker: the client reconnects to the other and gets what was queued meanwhile', async (t) => {
-  const redis = await redisFor();
+  const redis = await redisFor(t);
   const [a, b] = await cluster(t, redis);
   const durable = await connectClient(t, mqttUrl(a!), { ...alert, clientId: 'lane-1-display', clean: false });
   await durable.subscribeAsync('sightline/lanes/1/#', { qos: 1 });
@@ -109,7 +128,7 @@ test('a persistent session survives the death of its broker: the client reconnec
 });
 
 test('retained messages are seen from every broker, and an empty retained message on one clears them on all', async (t) => {
-  const redis = await redisFor();
+  const redis = await redisFor(t);
   const [a, b] = await cluster(t, redis);
   const publisher = await connectClient(t, mqttUrl(a!), alert);
   // QoS 2: done once stored (see the caps test).
@@ -127,7 +146,7 @@ test('retained messages are seen from every broker, and an empty retained messag
 });
 
 test('the users file and its ACLs hold on each broker: a denied publish goes nowhere, a denied subscription gets 0x80', async (t) => {
-  const redis = await redisFor();
+  const redis = await redisFor(t);
   const brokers = await cluster(t, redis);
   const [a, b] = brokers;
   const watchers = await Promise.all(
@@ -158,7 +177,7 @@ test('the users file and its ACLs hold on each broker: a denied publish goes now
 });
 
 test("a second user cannot take over the first user's persistent session through another broker; its owner can", async (t) => {
-  const redis = await redisFor();
+  const redis = await redisFor(t);
   const [a, b] = await cluster(t, redis);
   const owner = await connectClient(t, mqttUrl(a!), { ...alert, clientId: 'sightline-alert', clean: false });
   await owner.subscribeAsync('sightline/alerts/#', { qos: 1 });
@@ -179,7 +198,7 @@ test("a second user cannot take over the first user's persistent session through
 });
 
 test('a broker leaving a running cluster leaves the broker service online; the last one to stop marks it offline', async (t) => {
-  const redis = await redisFor();
+  const redis = await redisFor(t);
   const [a, b] = await cluster(t, redis);
   const availability = 'sightline/services/broker/availability';
   const watcher = await connectClient(t, mqttUrl(b!), alert);
@@ -199,7 +218,7 @@ test('a broker leaving a running cluster leaves the broker service online; the l
 });
 
 test('the caps hold for the cluster: retained messages and a session queue filled through two brokers', async (t) => {
-  const redis = await redisFor();
+  const redis = await redisFor(t);
   // Every broker's availability shares one retained topic: one of the three.
   const [a, b] = await cluster(t, redis, 2, { maxRetainedMessages: 3, maxQueuedMessages: 3 });
   // QoS 2: aedes answers PUBREC once the message is stored (it sends a PUBACK before), so each step is done when the next starts.
@@ -241,7 +260,7 @@ test('the caps hold for the cluster: retained messages and a session queue fille
 
 test('stop closes every Redis connection at once; a password in the Redis URL never reaches a log line or an error', async (t) => {
   const password = 's3cret-redis-pw';
-  const redis = await redisFor({ password });
+  const redis = await redisFor(t, { password });
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -250,8 +269,7 @@ test('stop closes every Redis connection at once; a password in the Redis URL ne
     },
   });
   const config = brokerConfig({ persistence: 'redis', redisUrl: redis.url(), usersFile: await usersFile(t), anonymous: 'loopback', logLevel: 'debug' });
-  const app = createBrokerApp(config, createLogger('broker', 'debug', sink));
-  t.after(() => app.stop());
+  const app = redis.own(createBrokerApp(config, createLogger('broker', 'debug', sink)));
   await app.start();
   const listening = lines.map((line) => JSON.parse(line) as { msg: string; redis?: string }).find((entry) => entry.msg === 'broker listening');
   assert.equal(listening?.redis, `redis://***@127.0.0.1:${redis.port}/0`);
@@ -267,9 +285,7 @@ test('stop closes every Redis connection at once; a password in the Redis URL ne
   await sleep(100);
   assert.deepEqual(await brokerConnections(), []);
 
-  const wrong = createBrokerApp({ ...config, redisUrl: redis.url().replace(password, 'wrong-pw') }, createLogger('broker', 'debug', sink));
-  t.after(() => wrong.stop());
-  t.after(() => redis.stop());
+  const wrong = redis.own(createBrokerApp({ ...config, redisUrl: redis.url().replace(password, 'wrong-pw') }, createLogger('broker', 'debug', sink)));
   await assert.rejects(wrong.start(), (err: Error) => {
     assert.match(err.message, new RegExp(`^cannot reach Redis at redis://\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/0: `));
     assert.doesNotMatch(err.message, /wrong-pw/);
