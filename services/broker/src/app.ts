@@ -1,21 +1,26 @@
+import type { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import MemoryPersistence from 'aedes-persistence/asyncPersistence.js';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import type { Redis } from 'ioredis';
 import { Level } from 'level';
+import MQEmitterRedis from 'mqemitter-redis';
 import { createHttpApp, type Logger, type Service } from '@sightline/kit';
 import { channels, createTopics, type Availability } from '@sightline/schemas';
 import { createSecurity, isLoopback, remoteAddressOf, type Security } from './auth.ts';
-import { BoundedPersistence, type AsyncPersistence } from './bounded-persistence.ts';
-import { createClientIdOwners } from './client-ids.ts';
-import type { BrokerConfig } from './config.ts';
+import { BoundedPersistence, type AsyncPersistence, type PersistenceCaps } from './bounded-persistence.ts';
+import { createClientIdOwners, createRedisClientIdOwners, type ClientIdOwners } from './client-ids.ts';
+import { redactUrl, type BrokerConfig } from './config.ts';
 import { ConnectionGuard } from './connection-guard.ts';
 import { loadTls, startStreamListener, startWebSocketListener, type Handle, type Listener } from './listeners.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
 import { PacketGate, type PacketLimits, type Violation } from './packet-gate.ts';
 import { provisionUsers } from './provision.ts';
 import { createRateLimiter } from './rate-limit.ts';
+import { connectRedis, createRedis } from './redis.ts';
+import { RedisPersistence } from './redis-persistence.ts';
 import { createThrottledWarn } from './throttled-warn.ts';
 import { readUsersFile, type UsersFile } from './users-file.ts';
 
@@ -51,6 +56,12 @@ const SUBSCRIBE_BYTES = 64 * 1024;
 /** Fixed header: type byte and at most four remaining-length bytes. */
 const FIXED_HEADER_BYTES = 5;
 const STOP_STEP_MS = 1500;
+/**
+ * How often a broker of a cluster says it is alive (aedes' default is a minute). A peer unheard
+ * for three of these is gone: its clients' wills are then sent by the others (aedes checks every
+ * four), and a broker stopping without live peers marks the broker service offline.
+ */
+const CLUSTER_HEARTBEAT_MS = 5000;
 
 /** What each packet may announce: a few KiB before authentication, a payload's worth for a PUBLISH. */
 export function packetLimits(config: Pick<BrokerConfig, 'maxConnectBytes' | 'maxPayloadBytes'>): PacketLimits {
@@ -97,10 +108,14 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
   let broker: Aedes | null = null;
   let security: Security | null = null;
   let db: Level<string, Buffer> | null = null;
-  let persistence: BoundedPersistence | null = null;
+  let persistence: AsyncPersistence | null = null;
+  /** With Redis persistence: the data, subscriber and publisher connections, each closed by stop. */
+  let redisConnections: Redis[] = [];
   let listeners: Listener[] = [];
   let ready = false;
   let httpListening = false;
+  /** In a cluster: the other brokers, by id, and when each was last heard from. */
+  let peers: Map<string, number> | null = null;
 
   const http = createHttpApp({
     logger,
@@ -150,16 +165,24 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     }
   }
 
-  async function openPersistence(): Promise<BoundedPersistence> {
+  interface Storage {
+    persistence: AsyncPersistence;
+    clientIds: ClientIdOwners;
+    /** Where aedes passes messages between its clients: its own in-memory emitter unless brokers share Redis. */
+    mq?: ReturnType<typeof MQEmitterRedis>;
+  }
+
+  async function openStorage(): Promise<Storage> {
     const caps = {
       maxRetained: config.maxRetainedMessages,
       maxRetainedBytes: config.maxRetainedBytes,
       maxQueued: config.maxQueuedMessages,
       maxQueuedBytes: config.maxQueuedBytes,
     };
+    if (config.persistence === 'redis') return openRedisStorage(caps);
     if (config.persistence === 'memory') {
       persistence = new BoundedPersistence(new MemoryPersistence() as unknown as AsyncPersistence, { caps, metrics, logger });
-      return persistence;
+      return { persistence, clientIds: createClientIdOwners(null) };
     }
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     const level = new Level<string, Buffer>(config.dataDir, { valueEncoding: 'buffer' });
@@ -172,7 +195,23 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     db = level;
     const inner = new AsyncLevelPersistence(level) as unknown as AsyncPersistence;
     persistence = new BoundedPersistence(inner, { caps, metrics, logger, queuedClientIds: () => levelQueuedClientIds(level) });
-    return persistence;
+    return { persistence, clientIds: createClientIdOwners(level) };
+  }
+
+  /** aedes' own clustering: messages through Redis pub/sub, sessions, subscriptions and retained messages in Redis. */
+  async function openRedisStorage(caps: PersistenceCaps): Promise<Storage> {
+    const url = config.redisUrl;
+    if (url === null) throw new Error('persistence redis needs a Redis URL');
+    const data = createRedis(url, 'data', logger);
+    const subscriber = createRedis(url, 'subscriber', logger);
+    const publisher = createRedis(url, 'publisher', logger);
+    redisConnections = [data, subscriber, publisher];
+    await Promise.all(redisConnections.map((redis) => connectRedis(redis, url)));
+    const mq = MQEmitterRedis({ subConn: subscriber, pubConn: publisher, concurrency: 100, matchEmptyLevels: true });
+    // mqemitter-redis re-emits its connections' errors here, and an 'error' nobody listens to would throw; createRedis logs them.
+    (mq as unknown as { state: EventEmitter }).state.on('error', () => {});
+    persistence = new RedisPersistence(data, { caps, metrics, logger });
+    return { persistence, clientIds: createRedisClientIdOwners(data), mq };
   }
 
   function wireEvents(current: Aedes, security: Security): void {
@@ -188,6 +227,57 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     current.on('clientError', (client, err) => log.debug({ clientId: client.id, err: { message: err.message } }, 'client error'));
     current.on('connectionError', (client, err) => log.debug({ address: remoteAddressOf(client), err: { message: err.message } }, 'connection error'));
     current.on('keepaliveTimeout', (client) => log.debug({ clientId: client.id }, 'keepalive expired'));
+  }
+
+  function announce(current: Aedes, what: 'heartbeat' | 'gone'): Promise<void> {
+    const packet = {
+      cmd: 'publish',
+      topic: `$SYS/${current.id}/${what}`,
+      payload: Buffer.from(current.id),
+      qos: 0,
+      retain: false,
+      dup: false,
+    } satisfies PublishPacket;
+    return new Promise((resolve, reject) => current.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * The brokers of a cluster share the retained availability of the broker service: one leaving
+   * while others run must not mark it offline. Each learns of the others from aedes' birth and
+   * heartbeat messages (answering a birth at once, so a newcomer knows its peers from the start)
+   * and from the `gone` each sends as it stops.
+   */
+  function watchPeers(current: Aedes): Map<string, number> {
+    const seen = new Map<string, number>();
+    const listen = (what: string, heard: (id: string) => void) =>
+      current.subscribe(
+        `$SYS/+/${what}`,
+        (packet, done) => {
+          const id = packet.payload.toString();
+          if (id !== current.id) heard(id);
+          done();
+        },
+        () => {},
+      );
+    const alive = (id: string) => {
+      const now = Date.now();
+      // Forget the long silent: the map holds the live peers and no more.
+      for (const [peer, at] of seen) if (now - at > 3 * CLUSTER_HEARTBEAT_MS) seen.delete(peer);
+      seen.set(id, now);
+    };
+    listen('heartbeat', alive);
+    listen('birth', (id) => {
+      alive(id);
+      announce(current, 'heartbeat').catch((err: unknown) => log.debug({ err }, 'answering a birth failed'));
+    });
+    listen('gone', (id) => seen.delete(id));
+    return seen;
+  }
+
+  function livePeers(): number {
+    if (peers === null) return 0;
+    const now = Date.now();
+    return [...peers.values()].filter((at) => now - at <= 3 * CLUSTER_HEARTBEAT_MS).length;
   }
 
   /** Denied and oversize publishes are acknowledged by aedes but must go nowhere. */
@@ -210,7 +300,11 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     };
     ready = false;
     const current = broker;
-    if (current !== null) await step('publishing offline', () => publishAvailability('offline'));
+    if (current !== null && peers !== null) await step('telling the cluster', () => announce(current, 'gone'));
+    const others = livePeers();
+    peers = null;
+    if (current !== null && others === 0) await step('publishing offline', () => publishAvailability('offline'));
+    else if (current !== null) log.info({ peers: others }, 'other brokers of the cluster run on: the broker stays online');
     if (httpListening) await step('closing HTTP', () => http.close());
     httpListening = false;
     await step('closing listeners', () => Promise.all(listeners.reverse().map((l) => l.close())));
@@ -219,6 +313,9 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     broker = null;
     if (persistence !== null) await step('closing the data dir', () => persistence!.destroy());
     else if (db !== null) await step('closing the data dir', () => db!.close());
+    // Whatever quit did not end (Redis away, or a start that failed half way) ends here, at once.
+    for (const redis of redisConnections) redis.disconnect();
+    redisConnections = [];
     persistence = null;
     db = null;
     security = null;
@@ -251,10 +348,9 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
       try {
         await loadUsers();
         const tls = config.tls === null ? undefined : await loadTls(config.tls);
-        const bounded = await openPersistence();
-        const clientIds = createClientIdOwners(db);
-        await clientIds.load();
-        metrics.sessions.set(clientIds.size);
+        const storage = await openStorage();
+        const { clientIds } = storage;
+        metrics.sessions.set(await clientIds.load());
         let current: Aedes | null = null;
         const currentSecurity = createSecurity({
           users: () => users,
@@ -272,13 +368,15 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
         });
         security = currentSecurity;
         current = await Aedes.createBroker({
-          persistence: bounded,
+          persistence: storage.persistence,
+          ...(storage.mq !== undefined ? { mq: storage.mq, heartbeatInterval: CLUSTER_HEARTBEAT_MS } : {}),
           ...currentSecurity.hooks,
           drainTimeout: 30000,
           connectTimeout: 10000,
         });
         const aedes = current;
         broker = aedes;
+        if (storage.mq !== undefined) peers = watchPeers(aedes);
         wireEvents(aedes, currentSecurity);
         dropDenied(aedes, currentSecurity);
         const limits = packetLimits(config);
@@ -307,7 +405,8 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
         httpListening = true;
         await publishAvailability('online');
         ready = true;
-        log.info({ ports: app.ports(), anonymous: config.anonymous, persistence: config.persistence }, 'broker listening');
+        const redis = config.redisUrl === null ? {} : { redis: redactUrl(config.redisUrl), brokerId: aedes.id };
+        log.info({ ports: app.ports(), anonymous: config.anonymous, persistence: config.persistence, ...redis }, 'broker listening');
       } catch (err) {
         await stopSteps();
         throw err;

@@ -112,25 +112,19 @@ export function createSecurity(options: SecurityOptions): Security {
    * once a persistent session is bound (or released) for this user.
    */
   async function claimClientId(client: Client, principal: string | null, clean: boolean): Promise<AuthenticateError | null> {
-    const id = client.id;
-    const owner = clientIds.ownerOf(id);
-    const connected = options.connectedClient(id);
+    const connected = options.connectedClient(client.id);
     const holder = connected === undefined ? undefined : principals.get(connected);
-    if ((owner !== undefined && owner.user !== principal) || (holder !== undefined && holder.username !== principal)) {
+    const claim = holder !== undefined && holder.username !== principal ? null : await clientIds.claim(client.id, principal, clean, options.maxSessions);
+    if (claim === null || claim.outcome === 'taken') {
       return refuse(client, 'client_id', IDENTIFIER_REJECTED, { username: principal, why: 'the client id belongs to another user' });
     }
-    if (!clean && owner === undefined) {
-      if (clientIds.size >= options.maxSessions) {
-        return refuse(client, 'sessions', SERVER_UNAVAILABLE, {
-          username: principal,
-          why: `${clientIds.size} persistent sessions, the most allowed (SIGHTLINE_BROKER_MAX_SESSIONS)`,
-        });
-      }
-      await clientIds.bind(id, principal);
-    } else if (clean && owner !== undefined) {
-      await clientIds.release(id);
+    metrics.sessions.set(claim.sessions);
+    if (claim.outcome === 'full') {
+      return refuse(client, 'sessions', SERVER_UNAVAILABLE, {
+        username: principal,
+        why: `${claim.sessions} persistent sessions, the most allowed (SIGHTLINE_BROKER_MAX_SESSIONS)`,
+      });
     }
-    metrics.sessions.set(clientIds.size);
     return null;
   }
 

@@ -66,7 +66,9 @@ export const brokerConfigSchema = z.object({
   SIGHTLINE_BROKER_ANONYMOUS: z.enum(['off', 'loopback', 'on'], { error: 'must be off, loopback or on' }).default('off'),
   SIGHTLINE_BROKER_INSECURE: env.bool(false),
   SIGHTLINE_BROKER_DATA_DIR: env.optionalString(),
-  SIGHTLINE_BROKER_PERSISTENCE: z.enum(['level', 'memory'], { error: 'must be level or memory' }).default('level'),
+  SIGHTLINE_BROKER_PERSISTENCE: z.enum(['level', 'memory', 'redis'], { error: 'must be level, memory or redis' }).optional(),
+  /** Checked in loadBrokerConfig, where a problem can be named without printing the credentials the URL may hold. */
+  SIGHTLINE_BROKER_REDIS_URL: env.optionalString(),
   SIGHTLINE_BROKER_MAX_PAYLOAD_BYTES: env.int(4 * MIB, 1, 256 * MIB),
   SIGHTLINE_BROKER_CONNECT_RATE: env.number(20, 0, 100000),
   SIGHTLINE_BROKER_CONNECT_BURST: env.int(50, 1, 100000),
@@ -96,6 +98,37 @@ const USERS_FILE_KEY = 'SIGHTLINE_BROKER_USERS_FILE';
 
 export type Anonymous = 'off' | 'loopback' | 'on';
 
+export type PersistenceKind = 'level' | 'memory' | 'redis';
+
+/** The URL with any user name and password replaced, fit for a log line or an error message. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return parsed.href;
+    parsed.username = '***';
+    parsed.password = '';
+    return parsed.href;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** The problem with a Redis URL, or null: redis:// or rediss:// (TLS) with a host, e.g. redis://:password@redis:6379/0. */
+export function redisUrlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'SIGHTLINE_BROKER_REDIS_URL is not a URL (expected redis://[:password@]host[:port][/db])';
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    return `SIGHTLINE_BROKER_REDIS_URL must start with redis:// or rediss:// (got ${parsed.protocol}//)`;
+  }
+  if (parsed.hostname === '') return `SIGHTLINE_BROKER_REDIS_URL names no host (${redactUrl(url)})`;
+  if (!/^\/?\d*$/.test(parsed.pathname)) return `SIGHTLINE_BROKER_REDIS_URL: the path must be a database number (${redactUrl(url)})`;
+  return null;
+}
+
 export interface BrokerConfig {
   logLevel: string;
   topicPrefix: string;
@@ -109,7 +142,9 @@ export interface BrokerConfig {
   anonymous: Anonymous;
   insecure: boolean;
   dataDir: string;
-  persistence: 'level' | 'memory';
+  persistence: PersistenceKind;
+  /** With persistence 'redis': the Redis server every broker of the cluster shares. May hold a password: log it only through redactUrl. */
+  redisUrl: string | null;
   maxPayloadBytes: number;
   connectRate: number;
   connectBurst: number;
@@ -169,6 +204,18 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
     if (other !== undefined) problems.push(`SIGHTLINE_BROKER_${name} and SIGHTLINE_BROKER_${other} are both ${port}`);
     seen.set(port, name);
   }
+  const redisUrl = raw.SIGHTLINE_BROKER_REDIS_URL ?? null;
+  const persistence: PersistenceKind = raw.SIGHTLINE_BROKER_PERSISTENCE ?? (redisUrl !== null ? 'redis' : 'level');
+  if (redisUrl !== null) {
+    const problem = redisUrlProblem(redisUrl);
+    if (problem !== null) problems.push(problem);
+    if (persistence !== 'redis')
+      problems.push(
+        `SIGHTLINE_BROKER_PERSISTENCE=${persistence} and SIGHTLINE_BROKER_REDIS_URL are both set: a broker with a Redis URL keeps its state in Redis`,
+      );
+  } else if (persistence === 'redis') {
+    problems.push('SIGHTLINE_BROKER_PERSISTENCE=redis needs SIGHTLINE_BROKER_REDIS_URL');
+  }
   if (problems.length > 0) throw new ConfigError('broker', problems);
 
   const dataDir = raw.SIGHTLINE_BROKER_DATA_DIR ?? serviceDataDir(raw, 'broker');
@@ -190,7 +237,8 @@ export function loadBrokerConfig(source: NodeJS.ProcessEnv = process.env): Broke
     anonymous: raw.SIGHTLINE_BROKER_ANONYMOUS,
     insecure: raw.SIGHTLINE_BROKER_INSECURE,
     dataDir: resolve(dataDir),
-    persistence: raw.SIGHTLINE_BROKER_PERSISTENCE,
+    persistence,
+    redisUrl,
     maxPayloadBytes: raw.SIGHTLINE_BROKER_MAX_PAYLOAD_BYTES,
     connectRate: raw.SIGHTLINE_BROKER_CONNECT_RATE,
     connectBurst: raw.SIGHTLINE_BROKER_CONNECT_BURST,
@@ -222,6 +270,7 @@ export function brokerConfig(overrides: Partial<BrokerConfig> = {}): BrokerConfi
     insecure: false,
     dataDir: resolve('.data/broker'),
     persistence: 'memory',
+    redisUrl: null,
     maxPayloadBytes: 4 * MIB,
     connectRate: 0,
     connectBurst: 50,

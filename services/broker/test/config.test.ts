@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '@sightline/kit';
 import { createBrokerApp } from '../src/app.ts';
-import { brokerConfig, loadBrokerConfig } from '../src/config.ts';
+import { brokerConfig, loadBrokerConfig, redactUrl } from '../src/config.ts';
 import { MAX_USERS_FILE_BYTES, readUsersFile } from '../src/users-file.ts';
 import { quietLogger, tempDir } from './helpers.ts';
 
@@ -71,6 +71,31 @@ test('anonymous off without a users file, provisioning without a dir, and clashi
       '',
     /^SIGHTLINE_BROKER_PROVISION_USERS\.1\.rights: rights must be "read", "write", "readwrite", "service" or "integrator"/,
   );
+});
+
+test('a Redis URL selects Redis persistence; a bad one is refused without printing its password', () => {
+  const base = { SIGHTLINE_BROKER_ANONYMOUS: 'loopback' };
+  const config = loadBrokerConfig({ ...base, SIGHTLINE_BROKER_REDIS_URL: 'redis://:pw@redis:6379/2' });
+  assert.equal(config.persistence, 'redis');
+  assert.equal(config.redisUrl, 'redis://:pw@redis:6379/2');
+  assert.equal(loadBrokerConfig(base).redisUrl, null);
+  assert.equal(redactUrl('redis://:pw@redis:6379/2'), 'redis://***@redis:6379/2');
+  assert.equal(redactUrl('rediss://user:pw@redis/0'), 'rediss://***@redis/0');
+  assert.equal(redactUrl('redis://redis:6379'), 'redis://redis:6379');
+
+  const cases: [string, string][] = [
+    ['', 'SIGHTLINE_BROKER_REDIS_URL: must not be empty (got "")'],
+    ['redis-host:6379', 'SIGHTLINE_BROKER_REDIS_URL must start with redis:// or rediss:// (got redis-host://)'],
+    ['not a url', 'SIGHTLINE_BROKER_REDIS_URL is not a URL (expected redis://[:password@]host[:port][/db])'],
+    ['http://:pw@redis:6379', 'SIGHTLINE_BROKER_REDIS_URL must start with redis:// or rediss:// (got http://)'],
+    ['redis:///0', 'SIGHTLINE_BROKER_REDIS_URL names no host (redis:///0)'],
+    ['redis://:pw@redis:6379/cache', 'SIGHTLINE_BROKER_REDIS_URL: the path must be a database number (redis://***@redis:6379/cache)'],
+  ];
+  for (const [url, problem] of cases) assert.deepEqual(problemsOf({ ...base, SIGHTLINE_BROKER_REDIS_URL: url }), [problem], url);
+  assert.deepEqual(problemsOf({ ...base, SIGHTLINE_BROKER_PERSISTENCE: 'redis' }), ['SIGHTLINE_BROKER_PERSISTENCE=redis needs SIGHTLINE_BROKER_REDIS_URL']);
+  assert.deepEqual(problemsOf({ ...base, SIGHTLINE_BROKER_PERSISTENCE: 'level', SIGHTLINE_BROKER_REDIS_URL: 'redis://redis' }), [
+    'SIGHTLINE_BROKER_PERSISTENCE=level and SIGHTLINE_BROKER_REDIS_URL are both set: a broker with a Redis URL keeps its state in Redis',
+  ]);
 });
 
 test('users file problems name the file and the problem', async (t) => {
