@@ -303,6 +303,8 @@ export class DiskQueue {
     if (messages > 0) {
       this.options.onDrop?.('overflow', messages, bytes);
       this.afterHeadMoved();
+      // Acknowledged out of order behind the dropped ones: delivered, so they go too, uncounted.
+      this.advance();
     }
   }
 
