@@ -104,6 +104,8 @@ export async function startUpstream(t: TestContext): Promise<Upstream> {
       'persistence true',
       `persistence_location ${dir}/`,
       'autosave_interval 0',
+      // The cloud reader's session may miss nothing while it reconnects (Mosquitto keeps 1000 by default).
+      'max_queued_messages 0',
       `listener ${port} 127.0.0.1`,
       `cafile ${certs.ca}`,
       `certfile ${certs.serverCert}`,
