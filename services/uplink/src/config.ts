@@ -131,7 +131,10 @@ function checkUrl(text: string, problems: string[]): URL | null {
   try {
     url = new URL(text);
   } catch {
-    problems.push(`${key}: must be a URL like mqtts://mqtt.example.com:8883 (got ${JSON.stringify(text.slice(0, 200))})`);
+    // Shown without anything that could be a password (user:password@host).
+    problems.push(
+      `${key}: must be a URL like mqtts://mqtt.example.com:8883 (got ${JSON.stringify(text.slice(0, 200).replace(/^([^/]*\/\/)?[^@/]*@/, '$1***@'))})`,
+    );
     return null;
   }
   if (url.protocol !== 'mqtts:' && url.protocol !== 'mqtt:') {

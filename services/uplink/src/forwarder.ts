@@ -32,7 +32,7 @@ export interface ForwarderOptions {
 const WINDOW_MESSAGES = 32;
 const WINDOW_BYTES = 4 * 1024 * 1024;
 /** How long a clean stop waits for what is in flight to be acknowledged (the rest is sent again after the restart). */
-const STOP_WAIT_MS = 1000;
+const STOP_WAIT_MS = 500;
 
 /** TLS verification failures: a configuration problem (CA, host name, client certificate), not an outage. */
 const TLS_CODES = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|ERR_TLS_|ERR_SSL_|HOSTNAME_MISMATCH$|EPROTO$)/;

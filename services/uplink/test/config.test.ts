@@ -58,6 +58,9 @@ test('hostile upstream URLs are refused with the reason', () => {
   const withPassword = problems({ ...BASE, SIGHTLINE_UPLINK_URL: 'mqtts://site:hunter2-secret@mqtt.example.com' });
   assert.deepEqual(withPassword, ['SIGHTLINE_UPLINK_URL: must not carry credentials; use SIGHTLINE_UPLINK_USERNAME and SIGHTLINE_UPLINK_PASSWORD_FILE']);
   assert.match(problems({ ...BASE, SIGHTLINE_UPLINK_URL: 'mqtts://mqtt.example.com/x?y=1' }).join('\n'), /must be scheme:\/\/host:port, nothing after/);
+  const unparseable = problems({ ...BASE, SIGHTLINE_UPLINK_URL: 'mqtts://site:hunter 2@mqtt example' }).join('\n');
+  assert.match(unparseable, /must be a URL like .*got "mqtts:\/\/\*\*\*@mqtt example"/);
+  assert.doesNotMatch(unparseable, /hunter/);
 });
 
 test('files: a missing CA file, a CA that is not a certificate, a key without its certificate; every problem at once, no secret shown', async (t) => {
