@@ -21,9 +21,29 @@ export const SITE_PASSWORD = 'uplink-test-password-5f1c9a';
 export const READER = 'cloud-reader';
 export const READER_PASSWORD = 'reader-test-password-77aa';
 
+const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
+
+/**
+ * Runs `cleanup` when the test ends, after everything deferred later: an uplink stops before its
+ * folder goes (node:test runs `t.after` hooks in the order they were added, and a stopping queue
+ * writes its head).
+ */
+export function defer(t: TestContext, cleanup: () => unknown): void {
+  let list = cleanups.get(t);
+  if (list === undefined) {
+    const created: Array<() => unknown> = [];
+    list = created;
+    cleanups.set(t, created);
+    t.after(async () => {
+      for (const fn of created.reverse()) await fn();
+    });
+  }
+  list.push(cleanup);
+}
+
 export function tempDir(t: TestContext, name = 'uplink'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `sightline-${name}-`));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  defer(t, () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -142,7 +162,7 @@ export async function startUpstream(t: TestContext): Promise<Upstream> {
       child = null;
     },
   };
-  t.after(() => upstream.stop());
+  defer(t, () => upstream.stop());
   await upstream.start();
   return upstream;
 }
@@ -175,7 +195,7 @@ export async function cloudReader(t: TestContext, upstream: Upstream, filter = `
     ca: readFileSync(upstream.certs.ca),
     reconnectPeriod: 100,
   });
-  t.after(() => client.endAsync(true));
+  defer(t, () => client.endAsync(true));
   const messages: Received[] = [];
   client.on('message', (topic, payload, packet) => messages.push({ topic, payload, retain: packet.retain }));
   await client.subscribeAsync(filter, { qos: 1 });
@@ -280,7 +300,7 @@ export async function startUplink(t: TestContext, env: UplinkEnv, logs: LogLines
       await stop();
     },
   });
-  t.after(() => handle.stop());
+  defer(t, () => handle.stop());
   await app.start();
   await waitUntil('the uplink reads the local broker', () => app.runtime.bus.ready() && app.runtime.client.connected, 10_000);
   return handle;
@@ -289,7 +309,7 @@ export async function startUplink(t: TestContext, env: UplinkEnv, logs: LogLines
 /** A client of the local broker, publishing as the services would. */
 export async function localClient(t: TestContext, url: string): Promise<MqttClient> {
   const client = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
-  t.after(() => client.endAsync(true));
+  defer(t, () => client.endAsync(true));
   return client;
 }
 

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { createLogger } from '@sightline/kit';
 import { DiskQueue, encodeRecord, type QueueOptions } from '../src/queue.ts';
-import { tempDir } from './helpers.ts';
+import { defer, tempDir } from './helpers.ts';
 
 const logger = createLogger('uplink', process.env.TEST_LOG_LEVEL ?? 'silent');
 
@@ -18,7 +18,7 @@ function open(t: TestContext, dir: string, options: Partial<QueueOptions> = {}) 
     ...options,
   });
   queue.open();
-  t.after(() => queue.close());
+  defer(t, () => queue.close());
   return { queue, drops };
 }
 
@@ -61,6 +61,7 @@ test('what was acknowledged stays gone after a reopen; segments wholly delivered
   const dir = tempDir(t);
   const first = new DiskQueue({ dir, maxMessages: 1000, maxBytes: 1024 * 1024, logger, segmentBytes: 2048 });
   first.open();
+  defer(t, () => first.close());
   for (let n = 0; n < 60; n++) first.append(message(n));
   assert.ok(readdirSync(dir).filter((f) => f.endsWith('.seg')).length >= 3, 'small segments roll over');
   for (let n = 0; n < 40; n++) first.ack(first.next()!.id);
