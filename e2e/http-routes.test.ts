@@ -20,6 +20,7 @@ import { loadInferenceConfig } from '@sightline/inference/src/config.ts';
 import { createSpeakerApp, loadSpeakerConfig } from '@sightline/speaker';
 import { createSyncApp, loadSyncConfig } from '@sightline/sync';
 import { createTtsApp, loadTtsConfig } from '@sightline/tts';
+import { createUplinkApp, loadUplinkConfig } from '@sightline/uplink';
 
 /**
  * Every route of every service's HTTP app, as the service registers it: built without starting
@@ -64,6 +65,11 @@ const SERVICES: Record<string, Builder> = {
   },
   tts: (env, cwd) => {
     const app = createTtsApp(loadTtsConfig(env, cwd), logger);
+    return { http: app.runtime.http, stop: () => app.stop() };
+  },
+  uplink: (env, cwd) => {
+    const upstream = { SIGHTLINE_UPLINK_URL: 'mqtts://upstream.example:8883', SIGHTLINE_UPLINK_TOPIC_PREFIX: 'sites/routes' };
+    const app = createUplinkApp(loadUplinkConfig({ ...env, ...upstream }, cwd), logger);
     return { http: app.runtime.http, stop: () => app.stop() };
   },
 };

@@ -31,8 +31,21 @@ const STACK_DEFAULTS: Partial<Record<ServiceName, Record<string, string>>> = {
   sync: { SIGHTLINE_SYNC_CONNECTION_STRING: azuriteConnectionString('127.0.0.1', Number(process.env.SIGHTLINE_AZURITE_BLOB_PORT ?? 10000)) },
 };
 
+/**
+ * Services the stack starts only when a setting says where they would go: there is no upstream
+ * broker on a developer's desk, so the uplink waits for SIGHTLINE_UPLINK_URL (or its _FILE).
+ */
+const STARTS_ONLY_WITH: Partial<Record<ServiceName, string>> = { uplink: 'SIGHTLINE_UPLINK_URL' };
+
+/** Why the stack leaves a service out in this environment, or null when it runs it. */
+export function whyNotStarted(name: ServiceName, environment: NodeJS.ProcessEnv = process.env): string | null {
+  const key = STARTS_ONLY_WITH[name];
+  if (key === undefined || environment[key] !== undefined || environment[`${key}_FILE`] !== undefined) return null;
+  return `${name} starts only when ${key} is set`;
+}
+
 /** The services the one-command stack runs, in start order. A new service is one more entry in the kit's SERVICES. */
-export const stackServices: StackService[] = SERVICES.map((service) => ({
+export const stackServices: StackService[] = SERVICES.filter((service) => whyNotStarted(service.name) === null).map((service) => ({
   name: service.name,
   entry: service.entry,
   httpPortKey: `SIGHTLINE_${service.name.toUpperCase()}_HTTP_PORT`,

@@ -4,9 +4,9 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { env, loadConfig, runMain, type Logger, type Service } from '@sightline/kit';
+import { env, loadConfig, runMain, SERVICES, type Logger, type Service } from '@sightline/kit';
 import { formatLogLine } from './log-format.ts';
-import { CONSOLE_ADMIN_FILE, OPERATOR_USER, stackCredentials, stackServices, type StackService } from './services.ts';
+import { CONSOLE_ADMIN_FILE, OPERATOR_USER, stackCredentials, stackServices, whyNotStarted, type StackService } from './services.ts';
 
 /**
  * `pnpm start`: every service as a child process on this machine, with embedded defaults (no
@@ -29,8 +29,14 @@ const schema = z.strictObject({
         .map((s) => s.trim())
         .filter(Boolean),
     )
-    .refine((names) => names.every((n) => stackServices.some((s) => s.name === n)), {
-      message: `must be a comma-separated list of ${stackServices.map((s) => s.name).join(', ')}`,
+    .superRefine((names, ctx) => {
+      for (const name of names) {
+        const known = SERVICES.find((s) => s.name === name);
+        const why = known === undefined ? null : whyNotStarted(known.name);
+        if (why !== null) ctx.addIssue({ code: 'custom', message: why });
+        else if (!stackServices.some((s) => s.name === name))
+          ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of ${stackServices.map((s) => s.name).join(', ')}` });
+      }
     }),
   // Ports the stack needs to know to wait for readiness and to tell you where to look.
   SIGHTLINE_BROKER_HOST: env.host('127.0.0.1'),
@@ -137,6 +143,10 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
   return {
     async start() {
       mkdirSync(config.SIGHTLINE_DATA_DIR, { recursive: true });
+      for (const service of SERVICES) {
+        const why = whyNotStarted(service.name);
+        if (why !== null) logger.info(`${service.name} not started: ${why}`);
+      }
       for (const service of selected) {
         const configured = process.env[service.httpPortKey];
         const entry: Running = { service, child: null, httpPort: configured ? Number(configured) : service.defaultHttpPort, restarts: 0, everReady: false };

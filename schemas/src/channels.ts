@@ -23,6 +23,7 @@ import { productCommandSchema, productStateSchema, type ProductCommand, type Pro
 import { controlCommandSchema, controlResultSchema, type ControlCommand, type ControlResult } from './control.ts';
 import { alertEventSchema, evictionSchema, type AlertEvent, type Eviction } from './alerts.ts';
 import { availabilitySchema, busServices, type Availability } from './parties.ts';
+import { uplinkStateSchema, type UplinkState } from './uplink.ts';
 import {
   cameraStatusSchema,
   detectionsSchema,
@@ -96,7 +97,7 @@ export const channels = {
     summary:
       "Whether a camera delivers frames, retained: `online`, or `offline` with the `reason`; the measured frame rate and the frame size. Published on every change (state, reason, size, or the rate moving by more than 10 %), at a heartbeat (30 s by default), again after each reconnect, and `offline` when capture stops. The last will of capture's one MQTT connection is its availability, not each camera's status: while `services/capture/availability` is `offline` every camera is offline whatever its retained status says, and a status counts again only once one arrives after capture is back online.",
     publishers: ['capture'],
-    subscribers: ['checkout', 'alert', 'console'],
+    subscribers: ['checkout', 'alert', 'console', 'uplink'],
     example: { camera: 'demo', state: 'online', fps: 5, width: 640, height: 480, since: 1795000000000, at: 1795000030000 } as CameraStatus,
   } satisfies Channel<CameraStatus, 'camera'>,
   detections: {
@@ -109,7 +110,7 @@ export const channels = {
     summary:
       'What the inference service found in one frame: the frame it belongs to (seq, capture time, size), the model, the objects (label, score, box normalised to the frame) and where the time went. Frames arriving while one is being processed replace each other (latest wins), so under load some frames have no detections message.',
     publishers: ['inference'],
-    subscribers: ['checkout', 'alert', 'sync', 'console'],
+    subscribers: ['checkout', 'alert', 'sync', 'console', 'uplink'],
     example: {
       camera: 'demo',
       seq: 42,
@@ -208,7 +209,7 @@ export const channels = {
       'Whether a service is up: `online` once it has connected, `offline` when it stops or, as its MQTT last will, when it vanishes. Retained, so a new subscriber learns the state at once.',
     publishers: busServices,
     // inference: a replica that sees another one's last will says the service is still online.
-    subscribers: ['inference', 'checkout', 'speaker', 'alert', 'console'],
+    subscribers: ['inference', 'checkout', 'speaker', 'alert', 'console', 'uplink'],
     ownParam: 'service',
     schema: availabilitySchema,
     maxBytes: 16,
@@ -238,7 +239,7 @@ export const channels = {
     summary:
       'An item was scanned: the product (named in the lane locale), how sure the camera was, the weight that priced it, its price and the basket total after it. Money is integer minor units of `currency`.',
     publishers: ['checkout'],
-    subscribers: ['tts', 'speaker', 'alert'],
+    subscribers: ['tts', 'speaker', 'alert', 'uplink'],
     example: {
       id: 'scan-3f1c2a',
       lane: 'lane-1',
@@ -267,7 +268,7 @@ export const channels = {
     ...json(basketSchema, 512 * 1024),
     summary: 'The basket of a lane, retained and republished after every change, so a display that connects late shows it at once.',
     publishers: ['checkout'],
-    subscribers: ['console'],
+    subscribers: ['console', 'uplink'],
     example: {
       id: 'basket-9a7e',
       lane: 'lane-1',
@@ -316,7 +317,7 @@ export const channels = {
     summary:
       'Everything else the shopper must be told, by `type`: `not-recognised` (try again), `place-on-scale`, `weight-mismatch`, `removed`, `cleared`, `total` (with the `receipt`: every line and its price), `idle-warning` (the session ends in `remainingSeconds` unless the shopper asks for more time), `session-ended` (idle too long: the basket is abandoned), and `trouble` (`camera-offline`, `inference-offline`, `scale-offline`, `speech-unavailable`; `state` begin or end).',
     publishers: ['checkout'],
-    subscribers: ['tts', 'speaker', 'alert', 'console'],
+    subscribers: ['tts', 'speaker', 'alert', 'console', 'uplink'],
     example: { id: 'ev-51d0', lane: 'lane-1', locale: 'en-US', at: 1795000000900, type: 'not-recognised', camera: 'demo', label: 'kite' } as LaneEvent,
   } satisfies Channel<LaneEvent, 'lane'>,
   laneControl: {
@@ -393,7 +394,7 @@ export const channels = {
     summary:
       "Alert events, never retained: `new` when an alert is raised, `update` when it is seen again (count, last seen) or acknowledged, `end` when it is resolved. The alert keeps its `id` throughout; the alert service's HTTP API lists current and past alerts.",
     publishers: ['alert'],
-    subscribers: ['sync', 'console'],
+    subscribers: ['sync', 'console', 'uplink'],
     example: {
       type: 'new',
       alert: {
@@ -432,6 +433,25 @@ export const channels = {
       bytes: 48213,
     } as Eviction,
   } satisfies Channel<Eviction, never>,
+  uplinkState: {
+    name: 'uplink-state',
+    template: 'services/uplink/state',
+    params: [],
+    qos: 1,
+    retain: true,
+    ...json(uplinkStateSchema, 4096),
+    summary:
+      "The uplink's link to the upstream broker and its store-and-forward queue (retained): connected, unreachable or refused (with the reason), messages and bytes waiting on disk, messages delivered, and those dropped (queue over its limit, too large, corrupt queue file). Published when the link changes, and every 30 s while anything changed.",
+    publishers: ['uplink'],
+    subscribers: [],
+    example: {
+      upstream: { url: 'mqtts://mqtt.example.com:8883', state: 'unreachable', reason: 'connect ECONNREFUSED 203.0.113.7:8883', since: 1795000000000 },
+      queue: { messages: 412, bytes: 301877, oldestAt: 1795000000000 },
+      forwarded: 18211,
+      dropped: { overflow: 0, tooLarge: 0, corrupt: 0 },
+      at: 1795000030000,
+    } as UplinkState,
+  } satisfies Channel<UplinkState, never>,
 } as const;
 
 export type Channels = typeof channels;

@@ -118,6 +118,7 @@ export {
   type Severity,
   type SnapshotRef,
 } from './alerts.ts';
+export { uplinkStateSchema, type UplinkState } from './uplink.ts';
 export { availabilitySchema, busServices, isBusService, type Availability, type BusService, type Party } from './parties.ts';
 export {
   channelsPublishedBy,

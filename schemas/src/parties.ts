@@ -5,7 +5,7 @@ import { z } from 'zod';
  * derived from the channels it publishes and subscribes (see `access.ts`); integrators are
  * everyone else with an account (displays, scale adapters, an operator's tools).
  */
-export const busServices = ['capture', 'inference', 'checkout', 'tts', 'speaker', 'alert', 'sync', 'console'] as const;
+export const busServices = ['capture', 'inference', 'checkout', 'tts', 'speaker', 'alert', 'sync', 'console', 'uplink'] as const;
 export type BusService = (typeof busServices)[number];
 export type Party = BusService | 'integrator';
 

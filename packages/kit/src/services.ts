@@ -18,6 +18,8 @@ export const SERVICES = [
   { name: 'sync', dir: 'services/sync', entry: 'services/sync/src/main.ts', httpPort: 8088, needs: ['broker', 'azurite'] },
   // The web app staff use; it calls the others' HTTP APIs, which may come up after it.
   { name: 'console', dir: 'services/console', entry: 'services/console/src/main.ts', httpPort: 8090, needs: ['broker'] },
+  // Forwards chosen channels to an upstream broker; the dev stack starts it only when SIGHTLINE_UPLINK_URL is set.
+  { name: 'uplink', dir: 'services/uplink', entry: 'services/uplink/src/main.ts', httpPort: 8091, needs: ['broker'] },
 ] as const satisfies ReadonlyArray<{ name: string; dir: string; entry: string; httpPort: number; needs: readonly string[] }>;
 
 export type ServiceName = (typeof SERVICES)[number]['name'];

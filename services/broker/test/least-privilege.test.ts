@@ -185,6 +185,6 @@ test('name:service must name a bus service', () => {
     problems = err.problems;
   }
   assert.deepEqual(problems, [
-    'SIGHTLINE_BROKER_PROVISION_USERS.1.rights: "camera:service": camera is not a bus service (capture, inference, checkout, tts, speaker, alert, sync, console)',
+    'SIGHTLINE_BROKER_PROVISION_USERS.1.rights: "camera:service": camera is not a bus service (capture, inference, checkout, tts, speaker, alert, sync, console, uplink)',
   ]);
 });
