@@ -75,6 +75,10 @@ export class ReplicaGroup {
   /** Replicas asked to prove they are alive (after a last will was seen), and by when. */
   #suspects = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
+  #lastTickAt = 0;
+  get #tickMs(): number {
+    return Math.max(25, Math.floor(this.#options.heartbeatMs / 4));
+  }
   /** Set while updating: `cameras()` may report a change (a camera expiring) from inside an update. */
   #updating = false;
 
@@ -105,8 +109,8 @@ export class ReplicaGroup {
     this.#joinedAt = this.#now();
     this.#state = 'joining';
     this.#update(true);
-    const tick = Math.max(25, Math.floor(this.#options.heartbeatMs / 4));
-    this.#timer = setInterval(() => this.#tick(), tick);
+    this.#lastTickAt = this.#now();
+    this.#timer = setInterval(() => this.#tick(), this.#tickMs);
     this.#timer.unref();
   }
 
@@ -174,8 +178,13 @@ export class ReplicaGroup {
 
   #tick(): void {
     const now = this.#now();
+    // A tick much later than due means this replica's own event loop stalled: the others'
+    // heartbeats may be waiting unread in the socket (timers run before I/O), so judge silence
+    // only at the next tick, once they are read.
+    const stalled = now - this.#lastTickAt > 2 * this.#tickMs;
+    this.#lastTickAt = now;
     const silentFor = 3 * this.#options.heartbeatMs;
-    for (const [replica, member] of this.#members) {
+    for (const [replica, member] of stalled ? [] : this.#members) {
       const suspectUntil = this.#suspects.get(replica);
       if (now - member.heardAt > silentFor || (suspectUntil !== undefined && now >= suspectUntil)) {
         this.#members.delete(replica);
