@@ -4,15 +4,21 @@
  * would delete), driven through Debian's podman-compose and podman.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { httpPortOf, SERVICES, type ServiceName } from '@sightline/kit';
+import { httpPortOf, type ServiceName } from '@sightline/kit';
+import { COMPOSE_PATH } from '../../infra/iot-edge/generate.ts';
+import { parseCompose } from '../../infra/iot-edge/manifest.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
 
 export const PROJECT = process.env.SIGHTLINE_COMPOSE_PROJECT ?? 'sightline-ci';
-const FILES = ['-f', join(root, 'compose.yaml'), '-f', join(import.meta.dirname, 'ci.compose.yaml')];
+const FILES = ['-f', COMPOSE_PATH, '-f', join(import.meta.dirname, 'ci.compose.yaml')];
+
+/** The services compose.yaml runs (the kit's list may hold more, started only outside compose). */
+export const composeServices = Object.keys(parseCompose(readFileSync(COMPOSE_PATH, 'utf8'))) as ServiceName[];
 
 /** `podman-compose <args>` on the stack; `media` is the folder capture plays its video from. */
 export async function compose(args: string[], media: string): Promise<void> {
@@ -90,7 +96,7 @@ export function serviceUrl(service: ServiceName): string {
 /** Waits until every service answers ready on its published port. */
 export async function waitReady(timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
-  const pending = new Set<ServiceName>(SERVICES.map((s) => s.name));
+  const pending = new Set(composeServices);
   while (pending.size > 0) {
     for (const service of pending) {
       const ok = await fetch(`${serviceUrl(service)}/readyz`, { signal: AbortSignal.timeout(2000) }).then(

@@ -94,7 +94,7 @@ infra/containers/base-image.sh
 
 # Every image, two builds at a time (the machine has few cores; a third only waits). One goes
 # first alone: it fills the layers all of them share (the package store).
-mapfile -t services < <(node -e "import('./packages/kit/src/services.ts').then((m) => console.log(m.SERVICES.map((s) => s.name).join('\n')))")
+mapfile -t services < <(node -e "import('./e2e/compose/podman.ts').then((m) => console.log(m.composeServices.join('\n')))")
 build() {
   local t0=$SECONDS
   if stack build "$1" >"$logs/$1.log" 2>&1; then
