@@ -63,6 +63,20 @@ test('every compose service is a module with its image, ports, binds and environ
   assert.ok(modules.sync!.startupOrder > modules.azurite!.startupOrder);
 });
 
+test('every service runs confined, in compose and on the device: read-only root, a /tmp in memory, no capabilities, no privilege gain, memory and CPU limits', () => {
+  for (const [name, service] of Object.entries(services)) {
+    const limits = service.deploy?.resources?.limits;
+    assert.ok(service.read_only === true && limits?.memory !== undefined && limits.cpus !== undefined, `${name} is read-only with limits in compose.yaml`);
+    const host = (createOptions(name) as { HostConfig?: Record<string, unknown> }).HostConfig ?? {};
+    assert.equal(host.ReadonlyRootfs, true, name);
+    assert.deepEqual(host.Tmpfs, { '/tmp': '' }, name);
+    assert.deepEqual(host.CapDrop, ['ALL'], name);
+    assert.deepEqual(host.SecurityOpt, ['no-new-privileges:true'], name);
+    assert.ok(typeof host.Memory === 'number' && host.Memory >= 128 * 1024 ** 2, `${name} memory limit ${String(host.Memory)}`);
+    assert.equal(host.NanoCpus, Math.round(Number(limits.cpus) * 1e9), name);
+  }
+});
+
 test('the IoT Edge manifest holds no secret from compose.yaml', () => {
   const secrets: string[] = [];
   for (const [name, service] of Object.entries(services)) {

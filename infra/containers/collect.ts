@@ -1,9 +1,11 @@
 /**
  * Used inside the Dockerfile's build stage: `package <service>` prints the workspace package of a
- * service (for `pnpm install --filter`), `copy <service> <out>` copies into <out> exactly what the
- * image needs: the root package.json, node_modules as installed for that service, and the
+ * service (for `pnpm install --filter`); `deps <service> <out>` copies into <out> the root
+ * package.json and node_modules as installed for that service; `app <service> <out>` copies the
  * workspace folders it depends on, kept where they are in the repository (Node strips types only
- * outside node_modules, so the workspace layout must stay as it is).
+ * outside node_modules, so the workspace layout must stay as it is). Dependencies and sources are
+ * apart so that an image's dependency layer survives a source edit. `deps` needs only the
+ * package.json files, so it runs before the sources are copied in.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,7 +68,7 @@ const packageName = [...byName].find(([, dir]) => dir === packageDir)![0];
 
 if (command === 'package') {
   process.stdout.write(`${packageName}\n`);
-} else if (command === 'copy' && out !== undefined) {
+} else if (command === 'deps' && out !== undefined) {
   mkdirSync(out, { recursive: true });
   cpSync(join(root, 'package.json'), join(out, 'package.json'));
   cpSync(join(root, 'node_modules'), join(out, 'node_modules'), { recursive: true, verbatimSymlinks: true });
@@ -76,6 +78,7 @@ if (command === 'package') {
     if (!existsSync(bin)) continue;
     for (const napi of readdirSync(bin)) for (const platform of ['darwin', 'win32']) rmSync(join(bin, napi, platform), { recursive: true, force: true });
   }
+} else if (command === 'app' && out !== undefined) {
   const skip = new Set(['test', 'bench', 'check', '.data']);
   for (const dir of [...closure(packageDir, byName), 'infra/containers']) {
     cpSync(join(root, dir), join(out, dir), {
@@ -90,6 +93,6 @@ if (command === 'package') {
   }
   process.stdout.write(`${service.name}: ${closure(packageDir, byName).join(', ')}\n`);
 } else {
-  process.stderr.write('usage: collect.ts package <service> | copy <service> <out>\n');
+  process.stderr.write('usage: collect.ts package <service> | deps <service> <out> | app <service> <out>\n');
   process.exit(2);
 }

@@ -43,6 +43,9 @@ const composeService = z.object({
   devices: stringList.optional(),
   user: z.string().optional(),
   read_only: z.boolean().optional(),
+  tmpfs: z.union([z.string(), stringList]).optional(),
+  cap_drop: stringList.optional(),
+  security_opt: stringList.optional(),
   mem_limit: byteSize.optional(),
   cpus: z.union([z.string(), z.number()]).optional(),
   deploy: z
@@ -215,6 +218,13 @@ export function createOptionsOf(service: ComposeService): Record<string, unknown
   if (memory !== undefined) hostConfig.Memory = bytes(memory);
   if (cpus !== undefined) hostConfig.NanoCpus = Math.round(Number(cpus) * 1e9);
   if (service.read_only !== undefined) hostConfig.ReadonlyRootfs = service.read_only;
+  if (service.tmpfs !== undefined) {
+    // "/tmp" or "/tmp:size=64m": Docker's Tmpfs maps each path to its mount options.
+    const mounts = typeof service.tmpfs === 'string' ? [service.tmpfs] : service.tmpfs;
+    hostConfig.Tmpfs = Object.fromEntries(mounts.map((mount) => [mount.split(':')[0]!, mount.split(':').slice(1).join(':')]));
+  }
+  if (service.cap_drop !== undefined) hostConfig.CapDrop = service.cap_drop;
+  if (service.security_opt !== undefined) hostConfig.SecurityOpt = service.security_opt;
   if (Object.keys(hostConfig).length > 0) options.HostConfig = hostConfig;
   return options;
 }
