@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
+import { composeServices } from './compose-files.ts';
 import { ConfigError, createLogger, httpRoutes, JSON_BODY_LIMIT, type HttpRoute, type Runtime } from '@sightline/kit';
 
 type FastifyInstance = Runtime['http'];
@@ -204,11 +205,13 @@ interface ComposeService {
 
 test('compose.yaml: the broker makes the HTTP token before anything starts; every service reads it, loads its config and requires it', async (t) => {
   const root = join(import.meta.dirname, '..');
-  const compose = parse(readFileSync(join(root, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+  // The uplink's upstream, as a site would set it; its secrets folder is the temp dir below.
+  const upstream = { SIGHTLINE_UPLINK_URL: 'mqtts://upstream.example:8883', SIGHTLINE_UPLINK_TOPIC_PREFIX: 'sites/test', SIGHTLINE_UPLINK_USERNAME: 'store' };
+  const compose = { services: composeServices<ComposeService>(upstream) };
   const credentials = '/run/sightline/credentials';
   const dir = mkdtempSync(join(tmpdir(), 'sightline-compose-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const local = (value: string | number | boolean) => String(value).replaceAll(credentials, dir);
+  const local = (value: string | number | boolean) => String(value).replaceAll(credentials, dir).replaceAll('/run/secrets/uplink', dir);
 
   const [shell, flag, script] = compose.services['broker']!.command!;
   assert.deepEqual([shell, flag], ['sh', '-c']);
@@ -236,6 +239,8 @@ test('compose.yaml: the broker makes the HTTP token before anything starts; ever
     const environment = Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, local(value)]));
     const passwordFile = environment['SIGHTLINE_MQTT_PASSWORD_FILE'];
     if (passwordFile !== undefined) writeFileSync(passwordFile, 'a-password');
+    const upstreamPasswordFile = environment['SIGHTLINE_UPLINK_PASSWORD_FILE'];
+    if (upstreamPasswordFile !== undefined) writeFileSync(upstreamPasswordFile, 'upstream-password');
     const { http } = await build(t, name, builder, { ...environment, SIGHTLINE_MQTT_URL: 'mqtt://127.0.0.1:1' });
     const host = { host: `${name}:8080` };
     assert.equal((await http.inject({ url: '/readyz', headers: host })).statusCode, 503, `${name}: /readyz answers without the token`);

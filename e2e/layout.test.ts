@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { SERVICES } from '@sightline/kit';
-import { parse as parseYaml } from 'yaml';
+import { composeServices } from './compose-files.ts';
 
 const root = join(import.meta.dirname, '..');
 const services = readdirSync(join(root, 'services')).filter((name) => statSync(join(root, 'services', name)).isDirectory());
@@ -77,12 +77,14 @@ test('the import scan sees what it must: a package import, a path into another s
   assert.ok(statSync(file).isFile());
 });
 
-test('compose.yaml runs every service of the one list, on its port, after the services it needs', () => {
-  const compose = parseYaml(readFileSync(join(root, 'compose.yaml'), 'utf8')) as {
-    services: Record<
-      string,
-      { ports?: string[]; healthcheck?: { test?: string[] }; depends_on?: Record<string, unknown>; environment?: Record<string, unknown> }
-    >;
+test('compose.yaml (with compose.uplink.yaml) runs every service of the one list, on its port, after the services it needs', () => {
+  const compose = {
+    services: composeServices<{
+      ports?: string[];
+      healthcheck?: { test?: string[] };
+      depends_on?: Record<string, unknown>;
+      environment?: Record<string, unknown>;
+    }>(),
   };
   const problems: string[] = [];
   for (const service of SERVICES) {
