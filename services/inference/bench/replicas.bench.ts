@@ -133,7 +133,9 @@ async function phase(name: string, services: Array<{ replica: string | null; thr
       else
         await until(
           'every camera served',
-          () => CAMERAS.every((c) => replicas.some((r) => replicaStates.get(r)?.serving.includes(c))) && replicas.every((r) => replicaStates.get(r)?.state === 'online'),
+          () =>
+            CAMERAS.every((c) => replicas.some((r) => replicaStates.get(r)?.serving.includes(c))) &&
+            replicas.every((r) => replicaStates.get(r)?.state === 'online'),
           120_000,
         );
       await new Promise((resolve) => setTimeout(resolve, 3000)); // warm-up
