@@ -44,7 +44,7 @@ export function createConsoleApp(config: ConsoleConfig, logger: Logger): Console
   http.register(websocket, { options: { maxPayload: 4096 } }).after(() => {
     guardApi(http, { config, sessions });
     registerAuthRoutes(http, { config, sessions });
-    registerApiRoutes(http, { upstreams, hub });
+    registerApiRoutes(http, { upstreams, hub, listed: config.listed });
     registerZoneRoutes(http, { upstreams });
     registerProductRoutes(http, { upstreams });
     registerLiveRoute(http, { hub });

@@ -21,6 +21,9 @@ import {
 export const UPSTREAMS = SERVICES.map((s) => s.name).filter((name): name is Exclude<ServiceName, 'console'> => name !== 'console');
 export type Upstream = (typeof UPSTREAMS)[number];
 
+/** Services that run only where they are set up (the uplink needs an upstream): listed only when SIGHTLINE_CONSOLE_SERVICES names them. */
+const LISTED_WHEN_NAMED: readonly Upstream[] = ['uplink'];
+
 const upstreamList = z
   .string()
   .default('')
@@ -69,6 +72,8 @@ export interface ConsoleConfig {
   sessionMaxMs: number;
   /** Base URL of each service's HTTP API. */
   upstreams: Record<Upstream, string>;
+  /** The services the Services page lists: every one, but those only set up in some places unless named. */
+  listed: Upstream[];
   /** The bearer token the services require (the shared SIGHTLINE_HTTP_TOKEN), or null. */
   upstreamToken: string | null;
 }
@@ -96,6 +101,7 @@ export function loadConsoleConfig(environment: NodeJS.ProcessEnv = process.env):
     sessionIdleMs: settings.SIGHTLINE_CONSOLE_SESSION_IDLE_MINUTES * 60_000,
     sessionMaxMs: settings.SIGHTLINE_CONSOLE_SESSION_MAX_HOURS * 3_600_000,
     upstreams,
+    listed: UPSTREAMS.filter((name) => !LISTED_WHEN_NAMED.includes(name) || settings.SIGHTLINE_CONSOLE_SERVICES[name] !== undefined),
     upstreamToken: settings.SIGHTLINE_HTTP_TOKEN ?? null,
   };
 }

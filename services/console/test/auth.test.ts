@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { startTestBroker } from '@sightline/kit/testing';
-import { setAccount } from '../src/index.ts';
+import { loadConsoleConfig, setAccount } from '../src/index.ts';
 import { MAX_FAILURES } from '../src/routes/auth.ts';
 import { login, OPERATOR, startConsole, VIEWER } from './helpers.ts';
 
@@ -137,4 +137,15 @@ test('Host and token: other names are refused; with a token, only /metrics asks 
   assert.equal(script.statusCode, 200);
   assert.match(String(script.headers['content-type']), /^text\/javascript/);
   assert.equal((await http.inject({ url: '/assets/..%2F..%2Fpackage.json' })).statusCode, 404);
+});
+
+test('the Services page lists the uplink only where it is set up (SIGHTLINE_CONSOLE_SERVICES names it), every other service always', () => {
+  const base = { SIGHTLINE_DATA_DIR: '/tmp/sightline-console-config-test' };
+  const without = loadConsoleConfig(base);
+  assert.ok(!without.listed.includes('uplink'));
+  assert.ok(
+    ['broker', 'capture', 'inference', 'checkout', 'tts', 'speaker', 'alert', 'azurite', 'sync'].every((name) => without.listed.includes(name as never)),
+  );
+  const named = loadConsoleConfig({ ...base, SIGHTLINE_CONSOLE_SERVICES: 'uplink=http://127.0.0.1:8091' });
+  assert.ok(named.listed.includes('uplink'));
 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { alertIdSchema, idSchema, laneCommandSchema } from '@sightline/schemas';
-import { UPSTREAMS } from '../config.ts';
+import type { Upstream } from '../config.ts';
 import type { LiveHub } from '../live.ts';
 import { KEY_METRICS, PROCESS_METRICS, sumMetrics } from '../metrics-text.ts';
 import type { UpstreamAnswer, Upstreams } from '../upstream.ts';
@@ -37,8 +37,8 @@ function problems(error: z.ZodError): string {
  * (never the browser's to hold). What the console itself knows (frames for snapshots, the last
  * audio of a lane) comes from the live hub.
  */
-export function registerApiRoutes(http: FastifyInstance, deps: { upstreams: Upstreams; hub: LiveHub }): void {
-  const { upstreams, hub } = deps;
+export function registerApiRoutes(http: FastifyInstance, deps: { upstreams: Upstreams; hub: LiveHub; listed: readonly Upstream[] }): void {
+  const { upstreams, hub, listed } = deps;
 
   http.get('/api/cameras', async (_request, reply) => send(reply, await upstreams.call('capture', '/cameras')));
 
@@ -115,7 +115,7 @@ export function registerApiRoutes(http: FastifyInstance, deps: { upstreams: Upst
   http.get('/api/services', async () => {
     const { services: live, model } = hub.state();
     const services = await Promise.all(
-      UPSTREAMS.map(async (name) => {
+      listed.map(async (name) => {
         const [ready, metrics] = await Promise.all([upstreams.call(name, '/readyz', { timeoutMs: 2000 }), upstreams.text(name, '/metrics')]);
         const reason = ready.ok ? ((ready.body as { reason?: string } | null)?.reason ?? null) : ready.body.message;
         return {
