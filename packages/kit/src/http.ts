@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 
@@ -64,6 +64,23 @@ export const REFUSAL_REASONS = {
   SIGHTLINE_HTTP_UNSUPPORTED_MEDIA_TYPE: 'media-type',
   FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
 } as const;
+
+/** The most of a refused request's body read (and thrown away) before answering. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+async function drainBody(request: FastifyRequest, reply: FastifyReply, limit: number): Promise<void> {
+  const raw = request.raw;
+  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  if (!hasBody || raw.readableEnded) return;
+  let bytes = 0;
+  for await (const chunk of raw) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > limit) {
+      reply.header('connection', 'close');
+      return;
+    }
+  }
+}
 
 class HttpRefusal extends Error {
   override name = 'HttpRefusal';
@@ -167,6 +184,17 @@ export function createHttpApp({
   });
 
   app.addHook('onRequest', async (request, reply) => {
+    try {
+      gate(request, reply);
+    } catch (err) {
+      // Refused before its body was read: read it to its end (thrown away) first, so a client
+      // still sending gets the refusal instead of a reset connection. Past the route's own limit
+      // (at most 64 MiB) the connection closes after the answer.
+      if (err instanceof HttpRefusal) await drainBody(request, reply, Math.min(request.routeOptions.bodyLimit ?? bodyLimit, DRAIN_LIMIT));
+      throw err;
+    }
+  });
+  function gate(request: FastifyRequest, reply: FastifyReply): void {
     const host = request.headers.host ?? '';
     const name = nameOfHostHeader(host);
     if (name === null || !names.has(name)) {
@@ -203,7 +231,7 @@ export function createHttpApp({
         );
       }
     }
-  });
+  }
   app.addHook('onError', async (_request, _reply, error) => {
     const reason = REFUSAL_REASONS[(error as { code?: string }).code as keyof typeof REFUSAL_REASONS];
     if (reason !== undefined) refused.inc({ reason });

@@ -44,6 +44,11 @@ async function drain(request: FastifyRequest, reply: FastifyReply): Promise<void
   }
 }
 
+/** Refuses a route guarded before its body is read (its own checks of the path, say), reading the body first. */
+export function refuseBeforeBody(reply: FastifyReply, status: number, error: string, message: string) {
+  return refuse(reply, status, error, message);
+}
+
 async function refuse(reply: FastifyReply, status: number, error: string, message: string) {
   if (reply.request.routeOptions.config.guardBeforeBody) await drain(reply.request, reply);
   return reply.code(status).send({ error, message });

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { idSchema, productIdSchema } from '@sightline/schemas';
 import type { UpstreamAnswer, Upstreams } from '../upstream.ts';
+import { refuseBeforeBody } from './guard.ts';
 
 /** The most the photos of one upload may weigh together: inference's own limit for a form. */
 export const PRODUCT_PHOTOS_BODY_LIMIT = 64 * 1024 * 1024;
@@ -144,7 +145,7 @@ export function registerProductRoutes(http: FastifyInstance, deps: { upstreams: 
         // A bad id is refused before the body is read, too.
         onRequest: async (request, reply) => {
           const parsed = productParams.safeParse(request.params);
-          if (!parsed.success) return badRequest(reply, problems(parsed.error));
+          if (!parsed.success) return refuseBeforeBody(reply, 400, 'bad request', problems(parsed.error));
         },
       },
       async (request, reply) =>
