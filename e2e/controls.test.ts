@@ -49,7 +49,15 @@ test('every control works on the dev stack: keypad and MQTT in, results said, he
   t.after(() => stack.kill());
 
   // The integrator: the stack's operator account may write controls and read everything.
-  const bus = await connectAsync(`mqtt://127.0.0.1:${stack.mqttPort}`, { protocolVersion: 4, ...stack.login('operator') });
+  // A persistent session: this process also records and analyses audio, and when it falls behind
+  // reading its socket the broker closes it (its slow-subscriber limit); queued QoS 1 results and
+  // speech then arrive on reconnecting instead of being lost.
+  const bus = await connectAsync(`mqtt://127.0.0.1:${stack.mqttPort}`, {
+    protocolVersion: 4,
+    ...stack.login('operator'),
+    clientId: `e2e-controls-${process.pid}`,
+    clean: false,
+  });
   t.after(() => bus.endAsync(true));
   const scans: Scan[] = [];
   const events: LaneEvent[] = [];
