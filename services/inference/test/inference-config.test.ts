@@ -104,3 +104,21 @@ test('bad values and unknown settings are all reported at once', () => {
   assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_SYNC_URL: 'ftp://sync' }), /SYNC_URL: must be an http\(s\) URL/);
   assert.throws(() => loadInferenceConfig({ SIGHTLINE_INFERENCE_SYNC_URL: 'sync:8088' }), /SYNC_URL: must be/);
 });
+
+test('a replica id must be one topic level, the heartbeat within its bounds; unset, the service is no replica', () => {
+  assert.equal(loadInferenceConfig({}, '/srv').replica, null);
+  assert.deepEqual(loadInferenceConfig({ SIGHTLINE_INFERENCE_REPLICA: 'edge-2' }, '/srv').replica, { id: 'edge-2', heartbeatMs: 1000 });
+  for (const bad of [
+    { SIGHTLINE_INFERENCE_REPLICA: '' },
+    { SIGHTLINE_INFERENCE_REPLICA: 'a/b' },
+    { SIGHTLINE_INFERENCE_REPLICA: '+' },
+    { SIGHTLINE_INFERENCE_REPLICA: 'x'.repeat(500) },
+    { SIGHTLINE_INFERENCE_REPLICA: 'edge-1', SIGHTLINE_INFERENCE_REPLICA_HEARTBEAT_MS: '50' },
+    { SIGHTLINE_INFERENCE_REPLICA: 'edge-1', SIGHTLINE_INFERENCE_REPLICA_HEARTBEAT_MS: 'soon' },
+  ])
+    assert.throws(
+      () => loadInferenceConfig(bad, '/srv'),
+      (err: unknown) => err instanceof ConfigError && /SIGHTLINE_INFERENCE_REPLICA/.test((err as Error).message),
+      JSON.stringify(bad),
+    );
+});
