@@ -208,16 +208,19 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
   }
 
   /**
-   * Input tensors of the frame path, two per model, taken in turn: a frame is prepared only once
-   * the run before it has finished with its tensor (see the scheduler), so a tensor is never
-   * overwritten while a run reads it, and no 3 MB array is allocated (and collected) per frame.
+   * Input tensors of the frame path, two per model, taken in turn: a frame is prepared while at
+   * most one run is in flight, and the next frame only once that run's model is done with its
+   * tensor (see the scheduler), so a tensor is never overwritten while a run reads it, and no 3 MB
+   * array is allocated (and collected) per frame.
    */
   const frameTensors = new WeakMap<LoadedModel, { tensors: Float32Array[]; next: number }>();
   function frameTensor(serving: LoadedModel): Float32Array {
     let ring = frameTensors.get(serving);
     if (ring === undefined) {
       const { width, height } = serving.descriptor.input;
-      ring = { tensors: [new Float32Array(width * height * 3), new Float32Array(width * height * 3)], next: 0 };
+      // In shared memory: the model's thread reads them where they are (see WorkerSession).
+      const shared = () => new Float32Array(new SharedArrayBuffer(width * height * 3 * Float32Array.BYTES_PER_ELEMENT));
+      ring = { tensors: [shared(), shared()], next: 0 };
       frameTensors.set(serving, ring);
     }
     const tensor = ring.tensors[ring.next]!;
@@ -237,13 +240,10 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     const serving = models.current();
     if (serving === null) throw new NoModelError();
     const input = prepared.model === serving ? prepared.input : await prepareInput(bytes, serving.descriptor.input, limits);
-    // Once the model has run, the scheduler starts decoding the next JPEG (on a libvips thread)
-    // while this thread decodes the outputs and publishes them. The run blocked this thread, so
-    // one turn first lets the frames that arrived meanwhile reach their slots (the freshest is
-    // taken), one after lets the scheduler start that decode before the outputs are read.
+    // Once the model has run, the scheduler hands it the next frame before this thread decodes
+    // the outputs: one turn lets it get there.
     const afterRun = modelDone
       ? async () => {
-          await yieldTurn();
           modelDone();
           await yieldTurn();
         }
@@ -331,7 +331,12 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
     publishProducts();
   }
 
-  async function runFrame(job: Job<Frame>, prepared: { value: Prepared | undefined } | { error: unknown }, modelDone: () => void): Promise<void> {
+  async function runFrame(
+    job: Job<Frame>,
+    prepared: { value: Prepared | undefined } | { error: unknown },
+    modelDone: () => void,
+    previous: Promise<void>,
+  ): Promise<void> {
     metrics.wait.observe((performance.now() - job.submittedAt) / 1000);
     const { camera, item: frame } = job;
     if (models.current() === null) return drop(camera, 'no-model');
@@ -367,6 +372,9 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
       })),
       timings: result.timings,
     };
+    // The frame before this one may still be finishing (its run ended as this one's began):
+    // detections leave in the order the frames ran.
+    await previous;
     // Kept as the lane sees it, so it can be taught to a product afterwards by camera and seq; held
     // before it is published, so whoever reads the detections can name the frame at once.
     recentFrames.add({ camera, seq: frame.meta.seq, capturedAt: frame.meta.capturedAt, jpeg: frame.jpeg, objects: detections.objects });
@@ -382,12 +390,12 @@ export function createInferenceApp(config: InferenceConfig, logger: Logger, deps
   }
 
   const scheduler = new Scheduler<Frame, Prepared | undefined>({
-    // The next frame is decoded once the current one's model run is over, while its outputs are
-    // decoded and published: not during the run, where on a small machine the JPEG decode competes
-    // with the run's intra-op threads for the same cores and both slow down (bench: decode 3.5 ->
-    // 31 ms, run 39 -> 51 ms, no gain in throughput).
+    // The model runs on its own thread. While it runs, this thread decodes and resizes the next
+    // frame and finishes the one before (outputs, recognition, publishing); the next run starts
+    // the moment the model is free.
     prepare: (job) => prepare(job.item.jpeg, FRAME_LIMITS, job.item.header),
-    prepareDuring: 'tail',
+    prepareDuring: 'run',
+    pipelined: true,
     run: runFrame,
     onDrop: (camera, reason) => drop(camera, reason),
     onError: (err, job) => {

@@ -10,6 +10,7 @@ import { modelDescriptorSchema, type ModelDescriptor } from './descriptor.ts';
 import { COCO_LABELS } from './coco-labels.ts';
 import { DEFAULT_MODEL, ensureDefaultModel } from './default-model.ts';
 import type { PreparedInput } from '../pipeline/image.ts';
+import { WorkerSession, type ModelSession, type SessionOptions } from './session-worker.ts';
 
 /**
  * A model ready to serve: its descriptor, labels, onnxruntime session and decoder, checked against
@@ -78,8 +79,22 @@ export interface LoadedModel {
   run(input: PreparedInput, scoreThreshold?: number, afterRun?: () => Promise<void> | void): Promise<RunResult>;
   /** A tensor of the right shape, for warm-up and benchmarks. */
   blankInput(): PreparedInput;
-  readonly session: ort.InferenceSession;
+  /** On a worker thread: see WorkerSession. */
+  readonly session: ModelSession;
   release(): Promise<void>;
+}
+
+/** How every session of the service is opened (the benchmark's bare ceiling too). */
+export function sessionOptions(threads: number): SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // Idle intra-op threads sleep instead of spinning: the JPEG of the next frame is decoded
+    // while a run is in flight, and spinning threads would take the cores it needs.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
 }
 
 export interface LoadOptions {
@@ -191,17 +206,9 @@ export async function loadModel(id: string, options: LoadOptions): Promise<Loade
 
   const decoder: OutputDecoder = createDecoder(descriptor.decoder);
 
-  let session: ort.InferenceSession;
+  let session: ModelSession;
   try {
-    session = await ort.InferenceSession.create(onnxPath, {
-      intraOpNumThreads: options.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      // Idle intra-op threads sleep instead of spinning: the JPEG of the next frame is decoded
-      // while a run is in flight, and spinning threads would take the cores it needs.
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
+    session = await WorkerSession.create(onnxPath, sessionOptions(options.threads));
   } catch (err) {
     const message = (err as Error).message;
     if (/ENOENT|No such file|does not exist/i.test(message)) throw new ModelError(id, 'invalid-descriptor', `ONNX file ${descriptor.file} does not exist`);

@@ -14,6 +14,11 @@ import type { Registry } from 'prom-client';
  * one runs. `prepareDuring` says when: 'run' (the default) as soon as the run starts; 'tail' once
  * the run calls `modelDone` (its model has finished and the cores are free, what is left is e.g.
  * decoding the outputs and publishing them) or ends. At most one frame is being prepared ahead.
+ *
+ * `pipelined`: the next job's run starts as soon as this one calls `modelDone`, while this one's
+ * tail (decoding outputs, publishing) finishes alongside, so the model never waits for it. At most
+ * one job is in its tail; each run gets `previous`, settled when the job before it has ended, to
+ * keep whatever it must do in order (publishing) in order.
  */
 
 export type SchedulerDropReason = 'replaced' | 'stopped' | 'evicted' | 'reassigned';
@@ -30,8 +35,14 @@ export interface SchedulerOptions<T, P = undefined> {
   prepare?: (job: Job<T>) => Promise<P>;
   /** When the next frame's `prepare` starts: with the run ('run', the default) or at its `modelDone` ('tail'). */
   prepareDuring?: 'run' | 'tail';
-  /** `modelDone`: the heavy part of the run is over (only used with prepareDuring 'tail'; calling it is optional). */
-  run: (job: Job<T>, prepared: { value: P } | { error: unknown }, modelDone: () => void) => Promise<void>;
+  /** Whether the next run may start at this one's `modelDone` (see the class comment). */
+  pipelined?: boolean;
+  /**
+   * `modelDone`: the heavy part of the run is over (used with prepareDuring 'tail' and pipelined;
+   * calling it is optional, the run's end counts). `previous`: settles (never rejects) when the job
+   * before this one has ended.
+   */
+  run: (job: Job<T>, prepared: { value: P } | { error: unknown }, modelDone: () => void, previous: Promise<void>) => Promise<void>;
   onDrop: (camera: string, reason: SchedulerDropReason, item: T) => void;
   /** A run that threw, or (no job) the scheduling itself. */
   onError?: (err: unknown, job?: Job<T>) => void;
@@ -165,20 +176,33 @@ export class Scheduler<T, P = undefined> {
       await this.#runBetween();
       let job = this.#take();
       let prepared = job ? this.#prepare(job) : null;
+      // The job before this one, while it finishes its tail (pipelined only).
+      let previous: Promise<void> = Promise.resolve();
       while (job && prepared) {
         const ready = await prepared;
         const current = job;
         let modelDone!: () => void;
         const tail = new Promise<void>((resolve) => (modelDone = resolve));
         const running = this.#options
-          .run(current, ready, modelDone)
+          .run(current, ready, modelDone, previous)
           .catch((err: unknown) => this.#options.onError?.(err, current))
           .finally(modelDone);
         if (this.#options.prepareDuring === 'tail') await tail;
         // Get the next frame ready while this one runs (or finishes).
         let next = this.#options.prepare ? this.#take() : null;
         let nextPrepared = next ? this.#prepare(next) : null;
-        await running;
+        if (this.#options.pipelined === true) {
+          // Only one job in its tail: the one before ends before this one's model is done.
+          await Promise.all([tail, previous]);
+          previous = running;
+        } else await running;
+        if (next === null && this.#options.pipelined === true) {
+          // Nothing was waiting: this job's tail ends before the loop looks again, as unpipelined.
+          await running;
+          next = this.#take();
+          nextPrepared = next ? this.#prepare(next) : null;
+        }
+        if (this.#between.length > 0 || this.#stopped) await running;
         if (next && this.#stopped) {
           // Stopped meanwhile: the frame taken ahead is dropped like the waiting ones.
           this.#options.onDrop(next.camera, 'stopped', next.item);
