@@ -202,3 +202,71 @@ test('a scheduling failure is reported to onError and the frames after it still 
   assert.deepEqual(errors, ['prepare threw synchronously']);
   assert.deepEqual(ran, ['ok']);
 });
+
+test('pipelined: the next run starts at modelDone while the last one finishes its tail, and they end in order', async () => {
+  const events: string[] = [];
+  let models = 0;
+  let maxModels = 0;
+  let tails = 0;
+  let maxTails = 0;
+  const scheduler = new Scheduler<string, string>({
+    pipelined: true,
+    prepare: async (job) => job.item,
+    run: async (job, _ready, modelDone, previous) => {
+      models++;
+      maxModels = Math.max(maxModels, models);
+      events.push(`model:${job.item}`);
+      await tick(10);
+      models--;
+      modelDone();
+      tails++;
+      maxTails = Math.max(maxTails, tails);
+      // A tail longer than the next model run: publishing still waits for the one before.
+      await tick(job.item === 'a' ? 25 : 2);
+      await previous;
+      events.push(`end:${job.item}`);
+      tails--;
+    },
+    onDrop: () => {},
+  });
+  scheduler.submit('a', 'a');
+  scheduler.submit('b', 'b');
+  scheduler.submit('c', 'c');
+  await scheduler.idle();
+  // b's model ran during a's tail; b ended only after a, though its own tail was shorter.
+  assert.ok(events.indexOf('model:b') < events.indexOf('end:a'), events.join(' '));
+  assert.deepEqual(
+    events.filter((e) => e.startsWith('end:')),
+    ['end:a', 'end:b', 'end:c'],
+  );
+  assert.equal(maxModels, 1, 'one model run at a time');
+  assert.ok(maxTails <= 2, `${maxTails} jobs past their model at once`);
+  // c's model waits for a's end: at most one job in its tail while a model runs.
+  assert.ok(events.indexOf('model:c') > events.indexOf('end:a'), events.join(' '));
+});
+
+test('pipelined: idle(), stop() and between() wait for the job still in its tail', async () => {
+  const order: string[] = [];
+  const scheduler = new Scheduler<string, string>({
+    pipelined: true,
+    prepare: async (job) => job.item,
+    run: async (job, _ready, modelDone) => {
+      await tick(5);
+      modelDone();
+      await tick(30);
+      order.push(`end:${job.item}`);
+    },
+    onDrop: () => {},
+  });
+  scheduler.submit('a', 'a0');
+  scheduler.submit('b', 'b0');
+  await tick(12); // a0 in its tail, b0's model running
+  const swapped = scheduler.between(async () => order.push('between'));
+  await scheduler.idle();
+  await swapped;
+  assert.deepEqual(order, ['end:a0', 'end:b0', 'between']);
+  scheduler.submit('a', 'a1');
+  await tick(8); // a1 in its tail
+  await scheduler.stop();
+  assert.deepEqual(order.at(-1), 'end:a1');
+});
