@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from '../src/onnxruntime.ts';
 import { decodeCenterNet, findPeaks, type CenterNetOutput } from '../src/decoders/centernet.ts';
-import { iou } from '../src/decoders/index.ts';
+import { createDecoder, iou } from '../src/decoders/index.ts';
+import { builtinDescriptor } from '../src/model/loader.ts';
+import { COCO_LABELS } from '../src/model/coco-labels.ts';
+import type { DecoderSpec } from '../src/model/descriptor.ts';
 import { DEFAULT_MODEL, ensureDefaultModel } from '../src/model/default-model.ts';
 import { centerNetOutput, emojiScene, runOnnx, tempDir, toModelInput } from './helpers.ts';
 
@@ -117,6 +120,66 @@ test("the peak finder reproduces the default model's own tower_0/detections from
       for (let k = 0; k < 4; k++) assert.ok(Math.abs(box[k]! - d[k]!) < 1e-3, `${where}: box ${box} vs ${Array.from(d.subarray(0, 4))}`);
     });
   }
+});
+
+test("the default model's decoder reads the graph's own detections and predicts what decoding the heads predicts", async (t) => {
+  const model = await ensureDefaultModel(tempDir(t, 'graph-detections'));
+  const session = await ort.InferenceSession.create(model.onnxPath, { intraOpNumThreads: 1 });
+  t.after(() => session.release());
+  const builtin = builtinDescriptor('test').decoder;
+  assert.equal(builtin.type === 'centernet' && builtin.detections, DEFAULT_MODEL.outputs.detections);
+  const fromGraph = createDecoder(builtin);
+  const fromHeads = createDecoder({ ...builtin, detections: undefined } as DecoderSpec);
+  assert.deepEqual(fromGraph.outputs, [DEFAULT_MODEL.outputs.detections]);
+  let compared = 0;
+  for (const codepoint of ['1f34a', '1f34e', '1f9f8', '1f4f1']) {
+    const scene = await emojiScene(codepoint);
+    const input = await toModelInput(scene.rgb, scene.width, scene.height);
+    const outputs = await session.run({ [DEFAULT_MODEL.input.name]: new ort.Tensor('float32', input, [1, 512, 512, 3]) });
+    for (const [scoreThreshold, region] of [
+      [0.25, { x: 0, y: 0, width: 512, height: 512 }],
+      [0.05, { x: 0, y: 64, width: 512, height: 384 }],
+      [0, { x: 0, y: 0, width: 512, height: 512 }],
+    ] as const) {
+      const context = { labels: COCO_LABELS, inputWidth: 512, inputHeight: 512, region, scoreThreshold, iouThreshold: 0.5, maxDetections: 50 };
+      const a = fromGraph.decode(outputs, context);
+      const b = fromHeads.decode(outputs, context);
+      const where = `${codepoint} at ${scoreThreshold}`;
+      assert.deepEqual(
+        a.map((p) => [p.label, p.score]),
+        b.map((p) => [p.label, p.score]),
+        where,
+      );
+      a.forEach((p, i) => {
+        for (const k of ['x', 'y', 'width', 'height'] as const) assert.ok(Math.abs(p.box![k] - b[i]!.box![k]) < 1e-5, `${where}: ${k}`);
+      });
+      compared += a.length;
+    }
+  }
+  assert.ok(compared > 20, `${compared} predictions compared`);
+});
+
+test("the graph's detections are checked: shape, NaN, a class beyond the labels", () => {
+  const decoder = createDecoder({ type: 'centernet', heatmaps: 'h', sizes: 's', detections: 'd' });
+  const context = {
+    labels: LABELS,
+    inputWidth: 32,
+    inputHeight: 32,
+    region: { x: 0, y: 0, width: 32, height: 32 },
+    scoreThreshold: 0.25,
+    iouThreshold: 0.5,
+    maxDetections: 50,
+  };
+  const rows = (...values: number[]) => ({ d: new ort.Tensor('float32', Float32Array.from(values), [1, values.length / 6, 6]) });
+  assert.deepEqual(
+    decoder.decode(rows(4, 4, 12, 20, 0.9, 2, 0, 0, 8, 8, 0.1, 0), context).map((p) => [p.label, p.box]),
+    [['c', { x: 4 / 32, y: 4 / 32, width: 8 / 32, height: 16 / 32 }]],
+  );
+  assert.throws(() => decoder.decode({ d: new ort.Tensor('float32', new Float32Array(10), [1, 2, 5]) }, context), /expected \[1, K, 6\]/);
+  assert.throws(() => decoder.decode(rows(4, 4, 12, 20, Number.NaN, 2), context), /holds NaN/);
+  assert.throws(() => decoder.decode(rows(4, 4, 12, 20, 0.9, 3), context), /class 3 in row 0/);
+  assert.throws(() => decoder.decode(rows(4, 4, 12, 20, 0.9, 1.5), context), /class 1.5/);
+  assert.throws(() => decoder.decode({}, context), /no output "d"/);
 });
 
 test('findPeaks (one pass, one comparison per value) keeps exactly the peaks of the reference, with ties, zeros, negatives and NaN, at any threshold', async () => {

@@ -49,7 +49,7 @@ export function builtinDescriptor(version: string): ModelDescriptor {
     task: 'detection',
     input: { name: DEFAULT_MODEL.input.name, width: 512, height: 512, layout: 'NHWC', channels: 'RGB', scale: 1, resize: 'stretch' },
     labels: [...COCO_LABELS],
-    decoder: { type: 'centernet', heatmaps: DEFAULT_MODEL.outputs.heatmaps, sizes: DEFAULT_MODEL.outputs.sizes },
+    decoder: { type: 'centernet', heatmaps: DEFAULT_MODEL.outputs.heatmaps, sizes: DEFAULT_MODEL.outputs.sizes, detections: DEFAULT_MODEL.outputs.detections },
     thresholds: { score: 0.25, iou: 0.5, maxDetections: 50 },
   });
 }
