@@ -5,6 +5,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { ensureBuiltinModel, type EnsureModelOptions, type BuiltinModelSpec } from '../model/builtin.ts';
 import * as ort from '../onnxruntime.ts';
+import { sessionOptions } from '../model/loader.ts';
+import { WorkerSession, type ModelSession } from '../model/session-worker.ts';
 
 const PACKAGE = 'nsfwjs';
 const MODEL_DIR = path.join('dist', 'models', 'mobilenet_v2_mid');
@@ -149,12 +151,12 @@ function pool(data: Float32Array, positions: number, channels: number, how: 'mea
 export class Embedder {
   readonly id: string;
   readonly dims: number;
-  readonly #session: ort.InferenceSession;
+  readonly #session: ModelSession;
   readonly #input: string;
   readonly #outputs: Array<{ name: string; pool: 'mean' | 'gem'; channels: number }>;
   readonly #mean: Float32Array | null;
 
-  private constructor(id: string, session: ort.InferenceSession, outputs: Array<{ name: string; pool: 'mean' | 'gem'; channels: number }>, centred: boolean) {
+  private constructor(id: string, session: ModelSession, outputs: Array<{ name: string; pool: 'mean' | 'gem'; channels: number }>, centred: boolean) {
     this.#session = session;
     this.#input = session.inputNames[0]!;
     this.#outputs = outputs;
@@ -167,17 +169,14 @@ export class Embedder {
   /** Converts the backbone at first use (cached in `dir`), opens it and measures its outputs. */
   static async open(dir: string, options: EnsureModelOptions & { threads: number; centred?: boolean }): Promise<Embedder> {
     const prepared = await ensureBuiltinModel(dir, BACKBONE_SPEC, options);
-    const session = await ort.InferenceSession.create(prepared.onnxPath, {
-      intraOpNumThreads: options.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
+    // On a thread of its own, as the detector: a frame's crops are embedded while the event loop
+    // keeps receiving and publishing.
+    const session = await WorkerSession.create(prepared.onnxPath, sessionOptions(options.threads));
     // One warm-up run gives the channel count of each output (and the first real run its speed).
     const size = BACKBONE.size;
     const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(size * size * 3), [1, size, size, 3]) });
     const outputs = BACKBONE.layers.map((l) => ({ name: l.output, pool: l.pool, channels: result[l.output]!.dims[3]! }));
+    for (const t of Object.values(result)) t.dispose();
     return new Embedder(`${BACKBONE.name}-${prepared.provenance.source.sha256.slice(0, 12)}`, session, outputs, options.centred ?? true);
   }
 
@@ -190,11 +189,16 @@ export class Embedder {
     const result = await this.#session.run({ [this.#input]: new ort.Tensor('float32', input, [1, size, size, 3]) });
     const vector = new Float32Array(this.dims);
     let at = 0;
-    for (const o of this.#outputs) {
-      const t = result[o.name]!;
-      const [, h, w] = t.dims as number[];
-      vector.set(l2normalise(pool(t.data as Float32Array, h! * w!, o.channels, o.pool)), at);
-      at += o.channels;
+    try {
+      for (const o of this.#outputs) {
+        const t = result[o.name]!;
+        const [, h, w] = t.dims as number[];
+        vector.set(l2normalise(pool(t.data as Float32Array, h! * w!, o.channels, o.pool)), at);
+        at += o.channels;
+      }
+    } finally {
+      // Their shared buffers go back to the session for the next crop.
+      for (const t of Object.values(result)) t.dispose();
     }
     if (this.#mean) for (let i = 0; i < vector.length; i++) vector[i]! -= this.#mean[i]!;
     return l2normalise(vector);
