@@ -26,8 +26,10 @@ const topic = (what: string) => `sightline/lanes/${LANE}/${what}`;
 test('every control works on the dev stack: keypad and MQTT in, results said, heard on the speaker at the chosen volume', { timeout: 300_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sightline-e2e-controls-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  // One orange, once, after the stack is surely up; then an empty counter for the rest of the test.
-  const video = await makeItemVideo(dataDir, { emptySeconds: 18, itemSeconds: 4, tailSeconds: 240 });
+  // One orange, once, after the stack is surely up (the video starts with capture, and the whole
+  // stack took 20-40 s to be up on a busy 2-core machine: an orange at 18 s was sometimes gone
+  // before checkout listened); then an empty counter for the rest of the test.
+  const video = await makeItemVideo(dataDir, { emptySeconds: 45, itemSeconds: 4, tailSeconds: 240 });
   const keypadPath = join(dataDir, 'keypad');
   execFileSync('mkfifo', [keypadPath]);
   const lanesFile = join(dataDir, 'lanes.json');
