@@ -24,6 +24,27 @@ after(async () => {
   rmSync(backboneDir, { recursive: true, force: true });
 });
 
+test('the backbone session opens at the first crop, not before: a store with no products never opens it', async (t) => {
+  const lazy = await Embedder.open(backboneDir, { threads: 1 });
+  t.after(() => lazy.release());
+  assert.equal(lazy.loaded, false);
+  assert.equal(lazy.dims, embedder.dims, "the length is the mean vector's, known without a run");
+  const dir = tempDir(t, 'products-lazy');
+  const store = await ProductStore.open(dir, lazy, LIMITS, log);
+  assert.deepEqual(store.list(), []);
+  assert.equal(lazy.loaded, false, 'opening an empty store embeds nothing');
+  const { jpeg, box } = await photo('1f34a');
+  const { data, info } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
+  const vector = await lazy.embed(await cropPixels({ data, width: info.width, height: info.height }, box));
+  assert.equal(lazy.loaded, true);
+  assert.equal(vector.length, lazy.dims);
+  assert.deepEqual([...vector], [...(await vectorOf(jpeg, box))], 'the same vector as an embedder opened earlier');
+  // Released, it is opened again by the next crop.
+  await lazy.release();
+  assert.equal(lazy.loaded, false);
+  assert.equal((await lazy.embed(await cropPixels({ data, width: info.width, height: info.height }, box))).length, lazy.dims);
+});
+
 /** An emoji on grey as a JPEG, and where it is. */
 async function photo(codepoint: string, size = 260) {
   const scene = await emojiScene(codepoint, size);

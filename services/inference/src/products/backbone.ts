@@ -48,7 +48,8 @@ export interface BackboneMean {
   values: string;
 }
 
-function readMean(dims: number): Float32Array | null {
+/** The mean vector for this backbone, or null without one (vectors are then raw). */
+function readMean(): Float32Array | null {
   let mean: BackboneMean;
   try {
     mean = JSON.parse(readFileSync(MEAN_FILE, 'utf8')) as BackboneMean;
@@ -56,7 +57,7 @@ function readMean(dims: number): Float32Array | null {
     return null;
   }
   const bytes = Buffer.from(mean.values, 'base64');
-  if (mean.backbone !== BACKBONE.name || bytes.length !== dims * 4)
+  if (mean.backbone !== BACKBONE.name || bytes.length === 0 || bytes.length % 4 !== 0)
     throw new Error(`${MEAN_FILE.pathname} is for ${mean.backbone} with ${bytes.length / 4} values; run pnpm backbone:mean`);
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
 }
@@ -147,50 +148,83 @@ function pool(data: Float32Array, positions: number, channels: number, how: 'mea
   return out;
 }
 
-/** Turns crops into unit vectors with the backbone; one run at a time. */
+/**
+ * Turns crops into unit vectors with the backbone; one run at a time. The session (a worker thread
+ * and about 130 MB) opens at the first crop, not before: a store that teaches no products never
+ * pays for it. Its vector length is known before (the mean vector's), except for raw vectors,
+ * where the session opens at once to measure it.
+ */
 export class Embedder {
   readonly id: string;
-  readonly dims: number;
-  readonly #session: ModelSession;
-  readonly #input: string;
-  readonly #outputs: Array<{ name: string; pool: 'mean' | 'gem'; channels: number }>;
+  readonly #onnxPath: string;
+  readonly #threads: number;
   readonly #mean: Float32Array | null;
+  #dims: number | null;
+  #opened: Promise<Opened> | null = null;
 
-  private constructor(id: string, session: ModelSession, outputs: Array<{ name: string; pool: 'mean' | 'gem'; channels: number }>, centred: boolean) {
-    this.#session = session;
-    this.#input = session.inputNames[0]!;
-    this.#outputs = outputs;
-    this.dims = outputs.reduce((sum, o) => sum + o.channels, 0);
-    this.#mean = centred ? readMean(this.dims) : null;
+  private constructor(id: string, onnxPath: string, threads: number, mean: Float32Array | null) {
+    this.#onnxPath = onnxPath;
+    this.#threads = threads;
+    this.#mean = mean;
+    this.#dims = mean?.length ?? null;
     // Vectors made with and without the mean are not comparable: the id says which.
-    this.id = this.#mean ? id : `${id}-raw`;
+    this.id = mean ? id : `${id}-raw`;
   }
 
-  /** Converts the backbone at first use (cached in `dir`), opens it and measures its outputs. */
+  /** Converts the backbone at first use (cached in `dir`); the session itself opens at the first crop. */
   static async open(dir: string, options: EnsureModelOptions & { threads: number; centred?: boolean }): Promise<Embedder> {
     const prepared = await ensureBuiltinModel(dir, BACKBONE_SPEC, options);
-    // On a thread of its own, as the detector: a frame's crops are embedded while the event loop
-    // keeps receiving and publishing.
-    const session = await WorkerSession.create(prepared.onnxPath, sessionOptions(options.threads));
-    // One warm-up run gives the channel count of each output (and the first real run its speed).
-    const size = BACKBONE.size;
-    const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(size * size * 3), [1, size, size, 3]) });
-    const outputs = BACKBONE.layers.map((l) => ({ name: l.output, pool: l.pool, channels: result[l.output]!.dims[3]! }));
-    for (const t of Object.values(result)) t.dispose();
-    return new Embedder(`${BACKBONE.name}-${prepared.provenance.source.sha256.slice(0, 12)}`, session, outputs, options.centred ?? true);
+    const mean = (options.centred ?? true) ? readMean() : null;
+    const embedder = new Embedder(`${BACKBONE.name}-${prepared.provenance.source.sha256.slice(0, 12)}`, prepared.onnxPath, options.threads, mean);
+    if (embedder.#dims === null) await embedder.#session();
+    return embedder;
+  }
+
+  /** The length of a vector. */
+  get dims(): number {
+    return this.#dims!;
+  }
+
+  /** Whether the session has been opened (by a first crop). */
+  get loaded(): boolean {
+    return this.#opened !== null;
+  }
+
+  #session(): Promise<Opened> {
+    this.#opened ??= (async () => {
+      // On a thread of its own, as the detector: a frame's crops are embedded while the event
+      // loop keeps receiving and publishing.
+      const session = await WorkerSession.create(this.#onnxPath, sessionOptions(this.#threads));
+      // One warm-up run gives the channel count of each output (and the first real run its speed).
+      const size = BACKBONE.size;
+      const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(size * size * 3), [1, size, size, 3]) });
+      const outputs = BACKBONE.layers.map((l) => ({ name: l.output, pool: l.pool, channels: result[l.output]!.dims[3]! }));
+      for (const t of Object.values(result)) t.dispose();
+      const dims = outputs.reduce((sum, o) => sum + o.channels, 0);
+      if (this.#dims !== null && dims !== this.#dims) {
+        await session.release();
+        throw new Error(`${MEAN_FILE.pathname} holds ${this.#dims} values but the backbone gives ${dims}; run pnpm backbone:mean`);
+      }
+      this.#dims = dims;
+      return { session, input: session.inputNames[0]!, outputs };
+    })();
+    // A failed open is tried again at the next crop.
+    this.#opened.catch(() => (this.#opened = null));
+    return this.#opened;
   }
 
   /** One crop's vector: each depth pooled and normalised, concatenated, the mean subtracted, normalised again. */
   async embed(pixels: Uint8Array): Promise<Float32Array> {
     const size = BACKBONE.size;
     if (pixels.length !== size * size * 3) throw new Error(`expected ${size}x${size} RGB, got ${pixels.length} bytes`);
+    const { session, input: inputName, outputs } = await this.#session();
     const input = new Float32Array(pixels.length);
     for (let i = 0; i < pixels.length; i++) input[i] = pixels[i]! / 255;
-    const result = await this.#session.run({ [this.#input]: new ort.Tensor('float32', input, [1, size, size, 3]) });
+    const result = await session.run({ [inputName]: new ort.Tensor('float32', input, [1, size, size, 3]) });
     const vector = new Float32Array(this.dims);
     let at = 0;
     try {
-      for (const o of this.#outputs) {
+      for (const o of outputs) {
         const t = result[o.name]!;
         const [, h, w] = t.dims as number[];
         vector.set(l2normalise(pool(t.data as Float32Array, h! * w!, o.channels, o.pool)), at);
@@ -205,6 +239,14 @@ export class Embedder {
   }
 
   async release(): Promise<void> {
-    await this.#session.release();
+    const opened = await this.#opened?.catch(() => null);
+    this.#opened = null;
+    await opened?.session.release();
   }
+}
+
+interface Opened {
+  session: ModelSession;
+  input: string;
+  outputs: Array<{ name: string; pool: 'mean' | 'gem'; channels: number }>;
 }
