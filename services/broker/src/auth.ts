@@ -245,7 +245,8 @@ export function createSecurity(options: SecurityOptions): Security {
         principal.readCache.set(packet.topic, readable);
       }
       if (!readable) return null;
-      const buffered = (client.conn as Partial<Writable>).writableLength ?? 0;
+      const conn = client.conn;
+      const buffered = conn instanceof PacketGate ? conn.unsentBytes : ((conn as Partial<Writable>).writableLength ?? 0);
       if (buffered + packet.payload.length > options.maxClientBufferBytes) {
         slowConsumer(client, packet, buffered);
         return null;
