@@ -17,8 +17,9 @@
  * derived from the channel definitions, anonymous off, sessions and retained messages on disk
  * (LevelDB). Mosquitto gets the same users (password_file) and the same rules (acl_file),
  * anonymous off, `persistence true` (its store is in memory and written at shutdown and every
- * `autosave_interval`, so a QoS 1 message costs it no disk write), `max_queued_messages 1000` and
- * the same largest packet as Sightline. Each broker's CPU time per 1000 messages delivered is
+ * `autosave_interval`, so a QoS 1 message costs it no disk write), `max_queued_messages 1000`,
+ * the same largest packet as Sightline and, like Sightline, Nagle's algorithm off
+ * (`set_tcp_nodelay true`). Each broker's CPU time per 1000 messages delivered is
  * reported too: it moves far less than throughput when other work shares the machine.
  *
  *   node services/broker/bench/broker.bench.ts [--seconds 10] [--runs 5] [--phases qos0,qos1,qos1-session,load] [--profile dir]
@@ -217,6 +218,9 @@ async function startMosquitto(dir: string): Promise<Running> {
       'persistence true',
       `persistence_location ${dir}/`,
       'max_queued_messages 1000',
+      // Sightline turns Nagle's algorithm off on every connection; Mosquitto's default leaves it
+      // on, which held some 50 KB frames for tens of milliseconds (its p95 at the realistic load).
+      'set_tcp_nodelay true',
       `max_packet_size ${MAX_PACKET_BYTES}`,
       'log_type error',
       // Started as root (a container), Mosquitto would become the user `mosquitto`, who cannot read this private directory.
