@@ -79,6 +79,9 @@ async function* levelQueuedClientIds(db: Level<string, Buffer>): AsyncGenerator<
   }
 }
 
+/** A store that starts empty has no session with queued messages. */
+async function* noneQueued(): AsyncGenerator<string> {}
+
 function hostIsLoopback(host: string): boolean {
   return host === 'localhost' || isLoopback(host);
 }
@@ -181,7 +184,7 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     };
     if (config.persistence === 'redis') return openRedisStorage(caps);
     if (config.persistence === 'memory') {
-      persistence = new BoundedPersistence(new MemoryPersistence() as unknown as AsyncPersistence, { caps, metrics, logger });
+      persistence = new BoundedPersistence(new MemoryPersistence() as unknown as AsyncPersistence, { caps, metrics, logger, queuedClientIds: noneQueued });
       return { persistence, clientIds: createClientIdOwners(null) };
     }
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });

@@ -46,6 +46,8 @@ interface Principal {
   hash: string | null;
   acl: CompiledAcl;
   readCache: Map<string, boolean>;
+  /** Whether the client may publish to a topic, by topic: a camera publishes to the same few topics all day, and canWrite splits the topic each time. */
+  writeCache: Map<string, boolean>;
 }
 
 export type SecurityHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
@@ -77,11 +79,12 @@ function authError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
-const READ_CACHE_LIMIT = 1024;
+const TOPIC_CACHE_LIMIT = 1024;
 const NO_RIGHTS: CompiledAcl = { read: [], write: [] };
 
 export function createSecurity(options: SecurityOptions): Security {
   const { metrics, maxPayloadBytes, clientIds } = options;
+  const { traffic } = metrics;
   const log = options.logger.child({ module: 'auth' });
   const connects = new WeakMap<Client, ConnectPacket>();
   const principals = new WeakMap<Client, Principal>();
@@ -163,7 +166,7 @@ export function createSecurity(options: SecurityOptions): Security {
         if (username === undefined) {
           const allowed = options.anonymous === 'on' || (options.anonymous === 'loopback' && isLoopback(address));
           if (!allowed) return callback(refuse(client, 'anonymous', NOT_AUTHORIZED, { anonymous: options.anonymous }), null);
-          principal = { username: null, hash: null, acl: compileAcl(anonymousRules(), null, client.id), readCache: new Map() };
+          principal = { username: null, hash: null, acl: compileAcl(anonymousRules(), null, client.id), readCache: new Map(), writeCache: new Map() };
         } else {
           const entry = userEntry(username);
           const ok = password !== undefined && entry !== undefined ? await verifyPassword(password, entry.hash) : await verifyAgainstDummy(password ?? '');
@@ -172,7 +175,7 @@ export function createSecurity(options: SecurityOptions): Security {
           if (!ok || entry === undefined || current?.hash !== entry.hash) {
             return callback(refuse(client, 'bad_credentials', BAD_USERNAME_OR_PASSWORD, { username }), null);
           }
-          principal = { username, hash: current.hash, acl: compileAcl(current.acl, username, client.id), readCache: new Map() };
+          principal = { username, hash: current.hash, acl: compileAcl(current.acl, username, client.id), readCache: new Map(), writeCache: new Map() };
         }
         const will = packet?.will;
         if (will !== undefined && will !== null) {
@@ -212,13 +215,13 @@ export function createSecurity(options: SecurityOptions): Security {
         log.warn({ clientId: client.id, topic: packet.topic, bytes: size, limit: maxPayloadBytes }, 'oversize publish dropped');
         return drop(packet, callback);
       }
-      if (principal === undefined || !canWrite(principal.acl, packet.topic)) {
+      if (principal === undefined || !writable(principal, packet.topic)) {
         metrics.deniedPublishes.inc();
         log.warn({ clientId: client.id, username: principal?.username, topic: packet.topic }, 'publish denied');
         return drop(packet, callback);
       }
-      metrics.messagesIn.inc();
-      metrics.bytesIn.inc(size);
+      traffic.messagesIn += 1;
+      traffic.bytesIn += size;
       callback(null);
     },
 
@@ -238,20 +241,31 @@ export function createSecurity(options: SecurityOptions): Security {
       let readable = principal.readCache.get(packet.topic);
       if (readable === undefined) {
         readable = canRead(principal.acl, packet.topic);
-        if (principal.readCache.size >= READ_CACHE_LIMIT) principal.readCache.clear();
+        if (principal.readCache.size >= TOPIC_CACHE_LIMIT) principal.readCache.clear();
         principal.readCache.set(packet.topic, readable);
       }
       if (!readable) return null;
-      const buffered = (client.conn as Partial<Writable>).writableLength ?? 0;
+      const conn = client.conn;
+      const buffered = conn instanceof PacketGate ? conn.unsentBytes : ((conn as Partial<Writable>).writableLength ?? 0);
       if (buffered + packet.payload.length > options.maxClientBufferBytes) {
         slowConsumer(client, packet, buffered);
         return null;
       }
-      metrics.messagesOut.inc();
-      metrics.bytesOut.inc(packet.payload.length);
+      traffic.messagesOut += 1;
+      traffic.bytesOut += packet.payload.length;
       return packet;
     },
   };
+
+  function writable(principal: Principal, topic: string): boolean {
+    let allowed = principal.writeCache.get(topic);
+    if (allowed === undefined) {
+      allowed = canWrite(principal.acl, topic);
+      if (principal.writeCache.size >= TOPIC_CACHE_LIMIT) principal.writeCache.clear();
+      principal.writeCache.set(topic, allowed);
+    }
+    return allowed;
+  }
 
   /** Throttled: a stuck subscriber would otherwise log a line per message. */
   let slowLoggedAt = Number.NEGATIVE_INFINITY;
@@ -299,6 +313,7 @@ export function createSecurity(options: SecurityOptions): Security {
         const principal = principals.get(client);
         if (principal === undefined) continue;
         principal.readCache.clear();
+        principal.writeCache.clear();
         if (principal.username === null) {
           principal.acl = compileAcl(anonymousRules(), null, client.id);
           continue;

@@ -93,7 +93,11 @@ export interface BoundedPersistenceOptions {
   caps: PersistenceCaps;
   metrics: BrokerMetrics;
   logger: Logger;
-  /** Client ids that may have messages queued from before this start (read once by `setup`). */
+  /**
+   * Client ids that may have messages queued from before this start (read once by `setup`).
+   * Given, every queued message is known, and acknowledgements of clients with nothing queued
+   * skip the store; a store that starts empty passes one that yields nothing.
+   */
   queuedClientIds?: () => AsyncIterable<string>;
 }
 
@@ -230,6 +234,12 @@ export class BoundedPersistence implements AsyncPersistence {
   }
 
   async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+    // aedes clears every PUBACK's identifier from the store, also for a clean session, whose
+    // messages are never stored: with the store on disk that was a LevelDB read per QoS 1
+    // message delivered. Every message queued for a client id is tracked here (loaded by setup,
+    // added by the enqueues, kept until its removal from the store completes), so a client id
+    // with nothing tracked has nothing stored to clear.
+    if (this.#options.queuedClientIds !== undefined && !this.#queues.has(client.id)) return undefined;
     const removed = await this.#inner.outgoingClearMessageId(client, packet);
     const queue = this.#queues.get(client.id);
     if (removed !== undefined && queue !== undefined) {

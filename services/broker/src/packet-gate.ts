@@ -61,6 +61,8 @@ export class PacketScanner {
   #remaining = 0;
   #packets = 0;
   #completed = 0;
+  #firstEnd = -1;
+  #lastEnd = -1;
 
   constructor(limits: PacketLimits) {
     this.#limits = limits;
@@ -71,10 +73,28 @@ export class PacketScanner {
     return this.#completed;
   }
 
+  /** Where in the chunk last scanned the first packet completed in it ends (-1: none did). */
+  get firstEnd(): number {
+    return this.#firstEnd;
+  }
+
+  /** Where in the chunk last scanned the last packet completed in it ends (-1: none did). */
+  get lastEnd(): number {
+    return this.#lastEnd;
+  }
+
+  #complete(end: number): void {
+    this.#completed += 1;
+    if (this.#firstEnd === -1) this.#firstEnd = end;
+    this.#lastEnd = end;
+  }
+
   /** Scans the next bytes; returns the violation found in them, if any (the stream must then be closed). */
   scan(chunk: Uint8Array): Violation | null {
     let i = 0;
     const n = chunk.length;
+    this.#firstEnd = -1;
+    this.#lastEnd = -1;
     while (i < n) {
       switch (this.#state) {
         case BODY: {
@@ -83,7 +103,7 @@ export class PacketScanner {
           i += take;
           if (this.#remaining === 0) {
             this.#state = TYPE;
-            this.#completed += 1;
+            this.#complete(i);
           }
           break;
         }
@@ -113,7 +133,7 @@ export class PacketScanner {
           this.#packets += 1;
           this.#remaining = this.#length;
           this.#state = this.#length === 0 ? TYPE : BODY;
-          if (this.#length === 0) this.#completed += 1;
+          if (this.#length === 0) this.#complete(i);
           break;
         }
       }
@@ -152,18 +172,28 @@ export interface PacketGateOptions {
 }
 
 /**
- * The stream aedes reads and writes in place of the connection: reads pass through the scanner,
- * writes (and cork/uncork, so aedes' batched writes stay batched) go straight to the connection.
- * Once the CONNECT is read, nothing more is read until the client has authenticated (aedes reads
- * nothing meanwhile either), so before authentication a connection holds at most its CONNECT and
- * one read of the socket.
+ * The stream aedes reads and writes in place of the connection. Reads pass through the scanner
+ * and are handed on in whole packets; writes (and cork/uncork, so aedes' batched writes stay
+ * batched) go straight to the connection. Once the CONNECT is read, nothing more is read until
+ * the client has authenticated (aedes reads nothing meanwhile either), so before authentication
+ * a connection holds at most its CONNECT and one read of the socket.
+ *
+ * Why whole packets: aedes reads with `read(null)`, which joined every buffered socket read into
+ * one new buffer, and mqtt-packet copied each payload again whenever it spanned two reads (most
+ * 50 KB frames do, the socket reading 64 KiB at a time). Now a packet within one socket read is
+ * passed on as a view of it, one spanning reads is joined once (as Mosquitto reads each packet
+ * into a buffer of its own), and `read(null)` returns one such buffer at a time: whole packets
+ * only, so aedes always parses at least one and asks for the next buffer when done.
  */
 export class PacketGate extends Duplex {
   readonly #inner: Duplex;
   readonly #scanner: PacketScanner;
   readonly #options: PacketGateOptions;
-  #pendingWrite: ((error?: Error | null) => void) | null = null;
   #authenticated = false;
+  /** The start of a packet not yet read to its end: views of the socket reads it came in. */
+  #partial: Buffer[] = [];
+  /** Lengths of the buffers waiting in the readable side, oldest first. */
+  #queued: number[] = [];
 
   constructor(inner: Duplex, options: PacketGateOptions) {
     // Buffering 256 KiB rather than the default 64 KiB spares a pause and resume of the socket
@@ -175,7 +205,8 @@ export class PacketGate extends Duplex {
     this.#scanner = new PacketScanner(options.limits);
     inner.on('data', (chunk: Buffer) => this.#onData(chunk));
     inner.on('end', () => this.push(null));
-    inner.on('drain', () => this.#onDrain());
+    // Writes go to the connection directly: its drain is the gate's.
+    inner.on('drain', () => this.emit('drain'));
     inner.on('error', (err: Error) => this.destroy(err));
     inner.on('close', () => this.destroy());
   }
@@ -183,6 +214,11 @@ export class PacketGate extends Duplex {
   /** The peer address of a TCP or TLS connection (aedes and the auth hooks read it from the stream). */
   get remoteAddress(): string | undefined {
     return (this.#inner as Partial<{ remoteAddress: string }>).remoteAddress;
+  }
+
+  /** Bytes written to the client and not yet taken by its socket. */
+  get unsentBytes(): number {
+    return this.#inner.writableLength + this.writableLength;
   }
 
   authenticated(): void {
@@ -198,38 +234,73 @@ export class PacketGate extends Duplex {
 
   #onData(chunk: Buffer): void {
     if (this.destroyed) return;
-    const violation = this.#scanner.scan(chunk);
+    const scanner = this.#scanner;
+    const violation = scanner.scan(chunk);
     if (violation !== null) {
       this.#options.onViolation(violation);
       this.#inner.destroy();
       this.destroy();
       return;
     }
-    if (!this.push(chunk) || this.#waitingForAuthentication()) this.#inner.pause();
+    const first = scanner.firstEnd;
+    const last = scanner.lastEnd;
+    if (last === -1) {
+      this.#partial.push(chunk);
+      return;
+    }
+    let flowing = true;
+    if (this.#partial.length === 0) {
+      flowing = this.#hand(chunk.subarray(0, last));
+    } else {
+      const partial = this.#partial;
+      partial.push(chunk.subarray(0, first));
+      flowing = this.#hand(Buffer.concat(partial));
+      if (last > first) flowing = this.#hand(chunk.subarray(first, last));
+    }
+    this.#partial = last < chunk.length ? [chunk.subarray(last)] : [];
+    if (!flowing || this.#waitingForAuthentication()) this.#inner.pause();
   }
 
-  #onDrain(): void {
-    const callback = this.#pendingWrite;
-    this.#pendingWrite = null;
-    callback?.();
+  /** Passes whole packets on; false once the readable side holds its high-water mark. */
+  #hand(packets: Buffer): boolean {
+    const before = this.readableLength;
+    const flowing = this.push(packets);
+    // Not counted when handed straight to a 'data' listener rather than buffered.
+    if (this.readableLength > before) this.#queued.push(packets.length);
+    return flowing;
+  }
+
+  /** `read(null)`, as aedes calls it, returns the oldest buffer of whole packets rather than all of them joined. */
+  override read(size?: number | null): Buffer | null {
+    if (size === undefined || size === null) {
+      const next = this.#queued[0];
+      if (next !== undefined && next <= this.readableLength) {
+        this.#queued.shift();
+        return super.read(next) as Buffer | null;
+      }
+      this.#queued = [];
+    }
+    return super.read(size ?? undefined) as Buffer | null;
   }
 
   override _read(): void {
     if (!this.#waitingForAuthentication()) this.#inner.resume();
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#inner.write(chunk)) callback();
-    else this.#pendingWrite = callback;
+  /** What aedes writes (mqtt-packet's pieces of each packet) goes to the connection without a second stream's bookkeeping. */
+  override write(
+    chunk: unknown,
+    encoding?: BufferEncoding | ((error: Error | null | undefined) => void),
+    callback?: (error: Error | null | undefined) => void,
+  ): boolean {
+    if (this.destroyed || this.writableEnded) return super.write(chunk, encoding as BufferEncoding, callback);
+    if (typeof encoding === 'function') return this.#inner.write(chunk, encoding);
+    return this.#inner.write(chunk, encoding as BufferEncoding, callback);
   }
 
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.#inner.cork();
-    let flowing = true;
-    for (const { chunk } of chunks) flowing = this.#inner.write(chunk);
-    this.#inner.uncork();
-    if (flowing) callback();
-    else this.#pendingWrite = callback;
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#inner.write(chunk)) callback();
+    else this.#inner.once('drain', () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -238,9 +309,8 @@ export class PacketGate extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#inner.destroy();
-    const pending = this.#pendingWrite;
-    this.#pendingWrite = null;
-    pending?.(error ?? new Error('connection closed'));
+    this.#partial = [];
+    this.#queued = [];
     callback(error);
   }
 

@@ -72,3 +72,48 @@ test('after the CONNECT the gate reads nothing more until the client has authent
   assert.equal(Buffer.concat(received).length, connect.length + 4 + 100_000);
   assert.deepEqual(violations, []);
 });
+
+test('the gate hands aedes whole packets, one buffer per read(null): views of the socket read, joined only when a packet spans reads', async () => {
+  const inner = new PassThrough();
+  const gate = new PacketGate(inner as Duplex, { limits: { ...limits, publishBytes: 1 << 20 }, onViolation: () => assert.fail('no violation') });
+  gate.authenticated();
+  const connect = connectPacket({ clientId: 'c', clean: true, keepalive: 30 });
+  const publish = (n: number) => Buffer.concat([header(3, 60_000), Buffer.alloc(60_000, n)]);
+  const first = Buffer.concat([connect, publish(1), publish(2).subarray(0, 30_000)]);
+  const second = Buffer.concat([publish(2).subarray(30_000), publish(3), header(12, 0), publish(4).subarray(0, 10)]);
+  inner.write(first);
+  inner.write(second);
+  await new Promise((resolve) => setImmediate(resolve));
+  const reads: Buffer[] = [];
+  for (let read = gate.read(null); read !== null; read = gate.read(null)) reads.push(read);
+  assert.deepEqual(
+    reads.map((r) => r.length),
+    [connect.length + publish(1).length, publish(2).length, publish(3).length + 2],
+  );
+  // Whole packets within one socket read are not copied; the one spanning two reads is joined.
+  assert.equal(reads[0]!.buffer, first.buffer);
+  assert.notEqual(reads[1]!.buffer, second.buffer);
+  assert.equal(reads[2]!.buffer, second.buffer);
+  assert.deepEqual(Buffer.concat(reads), Buffer.concat([connect, publish(1), publish(2), publish(3), header(12, 0)]));
+  // The rest of the fourth publish waits for its end.
+  inner.write(publish(4).subarray(10));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(gate.read(null), publish(4));
+});
+
+test('writes go straight to the connection: its buffered bytes are the gate’s, and its drain is the gate’s', async () => {
+  // A connection whose socket takes nothing until told to.
+  const held: (() => void)[] = [];
+  const inner = new Duplex({ highWaterMark: 1024, read() {}, write: (_chunk, _encoding, callback) => held.push(callback) });
+  const gate = new PacketGate(inner, { limits, onViolation: () => assert.fail('no violation') });
+  assert.equal(gate.write(Buffer.alloc(512)), true);
+  assert.equal(gate.write(Buffer.alloc(4096)), false);
+  assert.equal(gate.unsentBytes, 512 + 4096);
+  const drained = new Promise((resolve) => gate.once('drain', resolve));
+  while (held.length > 0) {
+    held.shift()!();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await drained;
+  assert.equal(gate.unsentBytes, 0);
+});
