@@ -41,6 +41,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** The arguments `pnpm start` gives node (its script is `node [flags] infra/stack/start.ts`), without pnpm's own process. */
+function startCommand(): string[] {
+  const script = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+  const [command, ...args] = script.split(/\s+/);
+  if (command !== 'node' || !args.includes('infra/stack/start.ts')) throw new Error(`the start script is not "node [flags] infra/stack/start.ts": ${script}`);
+  return args.map((arg) => (arg === 'infra/stack/start.ts' ? join(root, arg) : arg));
+}
+
 interface Launched {
   child: ChildProcess;
   dataDir: string;
@@ -82,7 +90,7 @@ async function launch(dataDir: string, timeoutMs = 300_000): Promise<Launched> {
     env[service.httpPortKey] = String(ports[service.name]);
   }
   const started = performance.now();
-  const child = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, startCommand(), { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const launched: Launched = {
     child,
     dataDir,
