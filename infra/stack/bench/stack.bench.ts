@@ -180,8 +180,20 @@ function memoryOf(pid: number): Memory {
 const mb = (bytes: number) => (bytes / MB).toFixed(0);
 const s = (ms: number | undefined) => (ms === undefined ? '' : (ms / 1000).toFixed(1));
 
+/**
+ * Each model conversion inference logged, with how long it took: from its "converting" line to
+ * the next line inference logged (conversion is synchronous: nothing else is logged meanwhile).
+ */
 function conversionLines(output: string[]): string[] {
-  return output.filter((line) => /converting .* to ONNX/.test(line)).map((line) => line.replace(/\s+/g, ' ').trim());
+  const at = (line: string) => Number(line.slice(0, 7));
+  const fromInference = (line: string) => / inference +│/.test(line);
+  return output.flatMap((line, i) => {
+    const model = / converting (\S+ \S+) to ONNX/.exec(line)?.[1];
+    if (model === undefined) return [];
+    const next = output.slice(i + 1).find(fromInference);
+    const took = next === undefined ? 'unknown' : `${((at(next) - at(line)) / 1000).toFixed(1)} s`;
+    return [`${model}: ${took}, from ${s(at(line))} s after launch (next: ${next?.replace(/\s+/g, ' ').trim().slice(0, 110) ?? 'none'})`];
+  });
 }
 
 function startTable(cold: Launched | null, warm: Launched): string {
