@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
 import {
@@ -24,7 +23,7 @@ import {
  * The dev stack's Blob Storage: Azurite, Microsoft's emulator (npm `azurite`, pinned), so sync
  * runs with no cloud account. A Sightline-shaped wrapper around its blob server: config checked
  * at start, `/readyz` once Azurite listens, and Azurite stopped with the wrapper (also when the
- * stack that started it goes away, through runMain's IPC watch).
+ * stack that started it goes away, through runMain's IPC watch). Azurite runs in this process.
  */
 
 const schema = z.strictObject({
@@ -37,66 +36,89 @@ const schema = z.strictObject({
   SIGHTLINE_AZURITE_HTTP_PORT: env.port(httpPortOf('azurite')),
 });
 
-function azuriteBlobMain(): string {
+/** The parts of Azurite's blob server used here (its dist has no typings of its own that resolve from ESM). */
+interface BlobServer {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  getHttpServerAddress(): string;
+}
+interface AzuriteBlob {
+  BlobServer: new (config: unknown) => BlobServer;
+  BlobConfiguration: new (...args: unknown[]) => unknown;
+  constants: {
+    DEFAULT_BLOB_LOKI_DB_PATH: string;
+    DEFAULT_BLOB_EXTENT_LOKI_DB_PATH: string;
+    DEFAULT_BLOB_PERSISTENCE_PATH: string;
+    DEFAULT_WRITE_CONCURRENCY_PER_LOCATION: number;
+  };
+}
+
+function loadAzuriteBlob(): AzuriteBlob {
   const require = createRequire(import.meta.url);
-  const pkgFile = require.resolve('azurite/package.json');
-  const bin = (require(pkgFile) as { bin: Record<string, string> }).bin['azurite-blob']!;
-  return path.join(path.dirname(pkgFile), bin);
+  const dist = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob');
+  return {
+    BlobServer: (require(path.join(dist, 'BlobServer.js')) as { default: AzuriteBlob['BlobServer'] }).default,
+    BlobConfiguration: (require(path.join(dist, 'BlobConfiguration.js')) as { default: AzuriteBlob['BlobConfiguration'] }).default,
+    constants: require(path.join(dist, 'utils', 'constants.js')) as AzuriteBlob['constants'],
+  };
 }
 
 function createAzurite(config: z.infer<typeof schema> & { location: string; http: HttpSettings }, logger: Logger): Service {
-  let child: ChildProcess | null = null;
-  let listening = false;
+  let server: BlobServer | null = null;
   const http = createHttpApp({
     logger,
     registry: new Registry(),
-    notReadyReason: () => (listening ? null : 'Azurite is not listening yet'),
+    notReadyReason: () => (server === null ? 'Azurite is not listening yet' : null),
     access: config.http,
   });
   return {
     async start() {
       mkdirSync(config.location, { recursive: true });
-      // --skipApiVersionCheck: the SDK is newer than the emulator's API list; --disableTelemetry:
-      // nothing leaves the machine.
-      const args = [
-        azuriteBlobMain(),
-        '--blobHost',
-        config.SIGHTLINE_AZURITE_BLOB_HOST,
-        '--blobPort',
-        String(config.SIGHTLINE_AZURITE_BLOB_PORT),
-        '--location',
-        config.location,
-        '--skipApiVersionCheck',
-        '--disableTelemetry',
-      ];
-      const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      child = proc;
-      const lines = (stream: NodeJS.ReadableStream) => createInterface({ input: stream });
-      lines(proc.stdout!).on('line', (line) => {
-        if (line.includes('successfully listens')) listening = true;
-        // Its access log (one line per request) only at debug level.
-        if (/^\d+\.\d+\.\d+\.\d+ - - \[/.test(line)) logger.debug(line);
-        else logger.info(line);
+      // In this process, not as `azurite-blob` in a child: a second Node process cost 100 MB of
+      // RSS, Azurite's modules here cost 50. The files are the ones its command line keeps in
+      // --location, so a data dir made before carries on. Built as its command line builds it
+      // with --skipApiVersionCheck (the SDK is newer than the emulator's API list); telemetry is
+      // started only by that command line, so nothing leaves the machine.
+      const { BlobServer, BlobConfiguration, constants } = loadAzuriteBlob();
+      // Its access log (one line per request) only at debug level.
+      const accessLog = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const line of chunk.toString().split('\n')) if (line.trim() !== '') logger.debug(line.trimEnd());
+          done();
+        },
       });
-      lines(proc.stderr!).on('line', (line) => logger.warn(line));
-      proc.on('exit', (code, signal) => {
-        listening = false;
-        child = null;
-        logger.error({ code, signal }, 'Azurite exited');
-        process.exitCode = 1;
-        process.kill(process.pid, 'SIGTERM');
-      });
+      const blob = new BlobServer(
+        new BlobConfiguration(
+          config.SIGHTLINE_AZURITE_BLOB_HOST,
+          config.SIGHTLINE_AZURITE_BLOB_PORT,
+          undefined,
+          path.join(config.location, constants.DEFAULT_BLOB_LOKI_DB_PATH),
+          path.join(config.location, constants.DEFAULT_BLOB_EXTENT_LOKI_DB_PATH),
+          [
+            {
+              locationId: 'Default',
+              locationPath: path.join(config.location, constants.DEFAULT_BLOB_PERSISTENCE_PATH),
+              maxConcurrency: constants.DEFAULT_WRITE_CONCURRENCY_PER_LOCATION,
+            },
+          ],
+          true,
+          accessLog,
+          false,
+          undefined,
+          false,
+          true,
+        ),
+      );
+      await blob.start();
+      server = blob;
+      logger.info(`Azurite Blob service successfully listens on ${blob.getHttpServerAddress()}`);
       await http.listen({ host: config.http.host, port: config.http.port });
     },
     async stop() {
       await http.close();
-      const proc = child;
-      if (!proc) return;
-      proc.removeAllListeners('exit');
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      const blob = server;
+      server = null;
+      await blob?.close();
     },
   };
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { env, loadConfig, runMain, SERVICES, type Logger, type Service } from '@sightline/kit';
 import { formatLogLine } from './log-format.ts';
-import { CONSOLE_ADMIN_FILE, OPERATOR_USER, stackCredentials, stackServices, whyNotStarted, type StackService } from './services.ts';
+import { CONSOLE_ADMIN_FILE, OPERATOR_USER, runtimeEnv, stackCredentials, stackServices, whyNotStarted, type StackService } from './services.ts';
 
 /**
  * `pnpm start`: every service as a child process on this machine, with embedded defaults (no
@@ -83,6 +83,7 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
         : {}),
       SIGHTLINE_MQTT_URL: mqttUrl,
       ...process.env,
+      ...runtimeEnv(config.SIGHTLINE_DATA_DIR),
       SIGHTLINE_DATA_DIR: config.SIGHTLINE_DATA_DIR,
       SIGHTLINE_LOG_LEVEL: config.SIGHTLINE_LOG_LEVEL,
     };

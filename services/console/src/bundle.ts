@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { buildSync } from 'esbuild';
+import { build, stop } from 'esbuild';
 
 const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
 
@@ -28,9 +28,19 @@ function asset(body: Buffer, type: string): Asset {
  * step and nothing built is committed. Everything the page needs is served from here: no CDN, no
  * web fonts, no request beyond Sightline.
  */
-export async function buildWebApp(): Promise<WebApp> {
-  // Synchronous: esbuild's async API keeps a helper process (and this process) alive afterwards.
-  const result = buildSync({
+export function buildWebApp(): Promise<WebApp> {
+  // Callers at the same time share one build: stop() after one must not end another's.
+  building ??= bundle().finally(() => (building = null));
+  return building;
+}
+
+let building: Promise<WebApp> | null = null;
+
+async function bundle(): Promise<WebApp> {
+  // Asynchronous, then stopped: buildSync runs esbuild's service in a worker thread that lives on
+  // with its Go process (25 MB and 20 MB of RSS for the console's lifetime); stop() ends the Go
+  // process the async API started, so nothing of esbuild stays running (or keeps the process alive).
+  const result = await build({
     entryPoints: [`${WEB_DIR}main.tsx`],
     bundle: true,
     minify: true,
@@ -43,7 +53,7 @@ export async function buildWebApp(): Promise<WebApp> {
     write: false,
     logLevel: 'silent',
     legalComments: 'none',
-  });
+  }).finally(() => stop());
   const assets = new Map<string, Asset>();
   for (const file of result.outputFiles) {
     const name = file.path.slice(file.path.lastIndexOf('/') + 1);

@@ -121,6 +121,8 @@ export class Forwarder {
       connectTimeout: 10_000,
       reconnectPeriod: 0,
       queueQoSZero: false,
+      // No mqtt-packet number cache (65536 Buffers, 7 MB), as for every service's own client (kit).
+      writeCache: false,
       will: { topic: this.availabilityTopic, payload: channels.availability.codec.encode('offline'), qos: 1, retain: true },
       ...(settings.username !== undefined ? { username: settings.username } : {}),
       ...(settings.password !== undefined ? { password: settings.password } : {}),
