@@ -153,3 +153,26 @@ test('$ topics are not matched by # or +/x', async (t) => {
     [],
   );
 });
+
+test("aedes' packet writer keeps no cache of 65,536 encoded numbers (7.5 MB of heap), and QoS 1 still flows with message ids", async (t) => {
+  const { aedesPacketWriter } = await import('../src/app.ts');
+  const { createRequire } = await import('node:module');
+  assert.equal(
+    aedesPacketWriter,
+    (createRequire(import.meta.resolve('aedes'))('mqtt-packet') as { writeToStream: unknown }).writeToStream,
+    'the mqtt-packet aedes uses',
+  );
+  assert.equal(aedesPacketWriter.cacheNumbers, false);
+  const app = await openBroker(t);
+  const subscriber = await connectClient(t, mqttUrl(app));
+  const received = collect(subscriber);
+  await subscriber.subscribeAsync('sightline/test/#', { qos: 1 });
+  const publisher = await connectClient(t, mqttUrl(app));
+  for (let i = 0; i < 300; i++) await publisher.publishAsync('sightline/test/n', String(i), { qos: 1 });
+  await received.next((m) => m.payload.toString() === '299');
+  assert.deepEqual(
+    received.map((m) => Number(m.payload.toString())),
+    Array.from({ length: 300 }, (_, i) => i),
+  );
+  assert.ok(received.every((m) => m.qos === 1));
+});
