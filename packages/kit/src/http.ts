@@ -173,6 +173,18 @@ export function createHttpApp({
     bodyLimit,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // A path that cannot be decoded (`/products/%FF%FE/photos`) is refused by the router before
+    // any hook runs: its body is read to its end first too, as for the refusals below.
+    frameworkErrors: (error, req, res) => {
+      const request = req as FastifyRequest;
+      const reply = res as FastifyReply;
+      // No route options here (the path matched none): the drain's own bound applies.
+      drainBody(request, reply, DRAIN_LIMIT)
+        .catch(() => reply.header('connection', 'close'))
+        .finally(() => {
+          void reply.code(400).send({ statusCode: 400, code: error.code, error: 'Bad Request', message: error.message });
+        });
+    },
   });
 
   const routes: HttpRoute[] = [];

@@ -369,3 +369,42 @@ test('settings: a weak or malformed token and host names with a scheme or port a
     );
   }
 });
+
+test('a request refused before its body is read gets its answer while the client is still sending, not a broken pipe', async (t) => {
+  const app = createHttpApp({ logger: createLogger('test', 'silent'), registry: new Registry(), notReadyReason: () => null });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.post('/photos/:id', { bodyLimit: 16 * 1024 * 1024, config: { bodyTypes: ['application/octet-stream'] } }, async (request) => ({
+    bytes: (request.body as Buffer).length,
+  }));
+  t.after(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const BODY = 6 * 1024 * 1024;
+  /** Sends BODY bytes in 64 KiB pieces, each after the last is written; resolves with the status line or the socket's error. */
+  const send = (path: string, headers: Record<string, string>) =>
+    new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+      socket.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code}`));
+      socket.on('close', () => resolve(answer.split('\r\n')[0] ?? ''));
+      const head = Object.entries({ host: '127.0.0.1', 'content-length': String(BODY), ...headers })
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('');
+      socket.write(`POST ${path} HTTP/1.1\r\n${head}connection: close\r\n\r\n`);
+      const piece = Buffer.alloc(64 * 1024, 0x5a);
+      let sent = 0;
+      const next = () => {
+        if (sent >= BODY || socket.destroyed) return;
+        sent += piece.length;
+        if (socket.write(piece)) setImmediate(next);
+        else socket.once('drain', next);
+      };
+      next();
+    });
+  assert.match(await send('/photos/a', { 'content-type': 'application/octet-stream' }), /^HTTP\/1.1 200/);
+  // Refused by the router (a path that cannot be decoded) and by the gate (a body type the route does not take).
+  assert.match(await send('/photos/%FF%FE', { 'content-type': 'application/octet-stream' }), /^HTTP\/1.1 400/);
+  assert.match(await send('/photos/a', { 'content-type': 'text/plain' }), /^HTTP\/1.1 415/);
+  assert.match(await send('/photos/a', { host: 'evil.example', 'content-type': 'application/octet-stream' }), /^HTTP\/1.1 403/);
+});
