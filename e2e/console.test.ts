@@ -150,6 +150,9 @@ test(
       assert.equal(await region.getAttribute('aria-live'), 'polite');
       await page.waitForFunction(() => document.querySelector('.said')?.textContent !== 'Nothing said yet.');
       const shown = await region.textContent();
+      // The page and this test hear the lane through separate subscriptions: the page may show
+      // the sentence a moment before this process has read it off its socket.
+      for (const by = Date.now() + 10_000; !speeches.some((s) => s.text === shown) && Date.now() < by;) await new Promise((r) => setTimeout(r, 50));
       assert.ok(
         speeches.some((s) => s.text === shown),
         `the live region says ${JSON.stringify(shown)}; the lane said ${JSON.stringify(speeches.map((s) => s.text))}`,
