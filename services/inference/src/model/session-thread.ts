@@ -5,9 +5,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from '../onnxruntime.ts';
 import {
-  BYTES_PER_ELEMENT,
   fixedShape,
-  view,
+  SHARED_ARRAYS,
+  type SharedType,
   type SessionThreadData,
   type SessionRequest,
   type SessionReply,
@@ -34,11 +34,13 @@ port.postMessage({
   outputMetadata: structuredClone(session.outputMetadata),
 } satisfies SessionReply);
 
-/** The dims of each output the model fixes: those are written into shared slot buffers. */
-const fixed = new Map<string, number[]>();
+/** Each output whose shape the model fixes: those are written into shared slot buffers. */
+const fixed = new Map<string, { dims: number[]; type: SharedType; bytes: number }>();
 for (const meta of session.outputMetadata) {
   const dims = fixedShape(meta);
-  if (dims !== null && meta.isTensor && meta.type in BYTES_PER_ELEMENT) fixed.set(meta.name, dims);
+  if (dims === null || !meta.isTensor) continue;
+  const type = meta.type as SharedType;
+  fixed.set(meta.name, { dims, type, bytes: dims.reduce((a, b) => a * b, 1) * SHARED_ARRAYS[type].BYTES_PER_ELEMENT });
 }
 
 port.on('message', (request: SessionRequest) => {
@@ -67,17 +69,15 @@ async function run({ id, feeds, fetches, slot }: Extract<SessionRequest, { kind:
     for (const name of fetches ?? session.outputNames) {
       // onnxruntime says this of a list of names, not of the record of tensors used here.
       if (!session.outputNames.includes(name)) throw new Error(`'fetches' contains invalid output name: ${name}.`);
-      const dims = slot === null ? undefined : fixed.get(name);
-      const meta = session.outputMetadata.find((m) => m.name === name);
-      if (dims === undefined || slot === null || meta === undefined || !meta.isTensor) {
+      const shape = slot === null ? undefined : fixed.get(name);
+      if (shape === undefined || slot === null) {
         wanted[name] = null;
         continue;
       }
-      const type = meta.type as keyof typeof BYTES_PER_ELEMENT;
-      const bytes = dims.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[type];
+      const { type, dims, bytes } = shape;
       let buffer = slot[name];
       if (buffer === undefined || buffer.byteLength !== bytes) buffer = made[name] = new SharedArrayBuffer(bytes);
-      const data = view(type, buffer);
+      const data = new (SHARED_ARRAYS[type] as new (memory: SharedArrayBuffer) => WireTensor['data'])(buffer);
       placed.set(name, { type, dims, data });
       wanted[name] = new ort.Tensor(type as 'float32', data as Float32Array, dims);
     }

@@ -274,36 +274,23 @@ function spawn(data: SessionThreadData): Promise<{ worker: Worker; ready: Ready 
 
 /** The dims of an output whose shape the model fixes, or null (dynamic, or not a tensor). */
 export function fixedShape(meta: ort.InferenceSession.ValueMetadata): number[] | null {
-  if (!meta.isTensor || !(meta.type in BYTES_PER_ELEMENT)) return null;
+  if (!meta.isTensor || !(meta.type in SHARED_ARRAYS)) return null;
   const shape = meta.shape as readonly unknown[];
   return shape.every((d) => typeof d === 'number' && d > 0) ? (shape as number[]) : null;
 }
 
-/** Output element types that can be placed in shared memory, and their sizes. */
-export const BYTES_PER_ELEMENT = { float32: 4, float64: 8, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1 } as const;
-
-export function view(type: keyof typeof BYTES_PER_ELEMENT, buffer: SharedArrayBuffer): WireTensor['data'] {
-  switch (type) {
-    case 'float32':
-      return new Float32Array(buffer);
-    case 'float64':
-      return new Float64Array(buffer);
-    case 'int8':
-      return new Int8Array(buffer);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer);
-    case 'int16':
-      return new Int16Array(buffer);
-    case 'uint16':
-      return new Uint16Array(buffer);
-    case 'int32':
-      return new Int32Array(buffer);
-    case 'uint32':
-      return new Uint32Array(buffer);
-    case 'int64':
-      return new BigInt64Array(buffer);
-    case 'uint64':
-      return new BigUint64Array(buffer);
-  }
-}
+/** Output element types that can be placed in shared memory, with the typed array of each. */
+export const SHARED_ARRAYS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+} as const;
+export type SharedType = keyof typeof SHARED_ARRAYS;
