@@ -26,14 +26,14 @@ async function startReplica(t: TestContext, url: string, id: string, served: Ser
 }
 
 /** Every camera at 5 fps, as capture would send them, until stopped. */
-function pumpFrames(watcher: Watcher, jpeg: Buffer): { stop(): void } {
+function pumpFrames(watcher: Watcher, jpeg: Buffer): { stop(): void; seq(): number } {
   let seq = 0;
   const timer = setInterval(() => {
     seq += 1;
     // A frame lost while a client closes is what a camera does too.
     for (const camera of CAMERAS) watcher.sendFrame(camera, seq, jpeg).catch(() => {});
   }, 200);
-  return { stop: () => clearInterval(timer) };
+  return { stop: () => clearInterval(timer), seq: () => seq };
 }
 
 function servedTwice(served: Served[]): string[] {
@@ -73,15 +73,16 @@ test('two replicas started together split four cameras two and two, and no frame
   assert.deepEqual([...ofA!, ...ofB!].sort(), CAMERAS, 'between them every camera, none twice');
   assert.deepEqual(a.replicas!.view(), ['a', 'b']);
 
-  const from = performance.now();
+  // A frame sent before the split may still be in the old owner's pipeline; every frame sent after it is the owner's.
+  const firstAfterSplit = pump.seq() + 1;
   await waitUntil(
     'every camera has 5 detections since the split',
-    () => CAMERAS.every((c) => served.filter((s) => s.camera === c && s.at >= from).length >= 5),
+    () => CAMERAS.every((c) => served.filter((s) => s.camera === c && s.seq >= firstAfterSplit).length >= 5),
     20_000,
   );
   pump.stop();
   await Promise.all([a.scheduler.idle(), b.scheduler.idle()]);
-  for (const s of served.filter((x) => x.at >= from)) {
+  for (const s of served.filter((x) => x.seq >= firstAfterSplit)) {
     const owner = ofA!.includes(s.camera) ? 'a' : 'b';
     assert.equal(s.replica, owner, `${s.camera}#${s.seq} served by its owner`);
   }
