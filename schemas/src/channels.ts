@@ -239,7 +239,7 @@ export const channels = {
     summary:
       'An item was scanned: the product (named in the lane locale), how sure the camera was, the weight that priced it, its price and the basket total after it. Money is integer minor units of `currency`.',
     publishers: ['checkout'],
-    subscribers: ['tts', 'speaker', 'alert', 'uplink'],
+    subscribers: ['tts', 'speaker', 'alert', 'uplink', 'sync'],
     example: {
       id: 'scan-3f1c2a',
       lane: 'lane-1',

@@ -3,7 +3,10 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { channels, idSchema, type Detections } from '@sightline/schemas';
 import { blobName, containerClientFor, metadataValue, tagValue, type UploadOutcome } from './blob.ts';
+import { DailyBudget, type OverBudget } from './budget.ts';
 import type { SyncConfig } from './config.ts';
+import { EventTracker, type ClosedEvent } from './events.ts';
+import { fingerprint, RecentPictures, type Fingerprint } from './fingerprint.ts';
 import { keptFromHeader, keptFromMetadata, KeptList } from './kept.ts';
 import { registerKeptRoutes } from './kept-routes.ts';
 import { createSyncMetrics } from './metrics.ts';
@@ -21,7 +24,19 @@ export interface SyncDeps {
 export interface SyncStats {
   outbox: { images: number; bytes: number; oldestAgeSeconds: number | null };
   selected: Record<Reason, number>;
+  /**
+   * Worth keeping but not taken: a near-duplicate of a picture selected lately (`duplicate`), an
+   * uncertain frame of an event whose most uncertain frame went instead (`sameEvent`), or past the
+   * camera's daily budget, its pace or a label's share of it (`overBudget`).
+   */
+  suppressed: { duplicate: number; sameEvent: number; overBudget: number };
   notSelected: { cap: number; missingFrame: number; tooLarge: number; error: number };
+  /** Objects followed across frames: open now, closed so far, and closed with an uncertain frame to send. */
+  events: { open: number; closed: number; withImage: number };
+  /** Each camera's spending today (UTC) against its daily budget. */
+  budget: { imagesPerDay: number; bytesPerDay: number; cameras: Record<string, { images: number; bytes: number }> };
+  /** Frames whose picture could not be compared (undecodable past their header): selected without the comparison. */
+  fingerprintFailures: number;
   uploaded: number;
   evicted: Record<EvictReason, number>;
   bytes: { captured: number; selected: number; uploaded: number; evicted: number };
@@ -55,6 +70,12 @@ const PENDING_LIMIT = 200;
 /** Detections waiting for their frame: a few hundred summaries, each a few labels. */
 const PENDING_BYTES = 1024 * 1024;
 const RECENT_LIMIT = 2000;
+/** Events open at once (cameras x labels in view). */
+const OPEN_EVENTS = 1024;
+/** Candidates waiting to be compared and budgeted; alert snapshots are never turned away. */
+const QUEUE_LIMIT = 256;
+/** Blob access tier each reason suggests to a lifecycle policy (README, "What goes to the cloud"). */
+const TIERS: Record<Reason, string> = { alert: 'hot', uncertain: 'cool', sample: 'cold' };
 
 export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps = {}): SyncApp {
   const now = deps.now ?? Date.now;
@@ -73,7 +94,10 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
 
   const counts = {
     selected: { alert: 0, uncertain: 0, sample: 0 } as Record<Reason, number>,
+    suppressed: { duplicate: 0, sameEvent: 0, overBudget: 0 },
     notSelected: { cap: 0, missingFrame: 0, tooLarge: 0, error: 0 },
+    events: { closed: 0, withImage: 0 },
+    fingerprintFailures: 0,
     uploaded: 0,
     evicted: { ttl: 0, disk: 0, corrupt: 0, rejected: 0 } as Record<EvictReason, number>,
     bytes: { captured: 0, selected: 0, uploaded: 0, evicted: 0 },
@@ -131,6 +155,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   metrics = createSyncMetrics(runtime.registry, () => outbox.stats(), now);
   const m = metrics;
   for (const reason of REASONS) m.selected.inc({ reason }, 0);
+  for (const cause of ['duplicate', 'same-event', 'images', 'bytes', 'pace', 'label-share']) m.suppressed.inc({ cause }, 0);
   for (const reason of ['ttl', 'disk', 'corrupt', 'rejected']) m.evicted.inc({ reason }, 0);
 
   // Everything kept per camera or per frame is bounded: the ids come from the network.
@@ -191,11 +216,49 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     });
   }
 
-  /** Selects the frame for upload; a frame that cannot be (whatever it carries) is counted, never thrown. */
-  function choose(frame: RingFrame, reason: Reason): void {
-    background('select', async () => {
+  const budget = new DailyBudget(config.budget, {
+    cameras: wanted?.size ?? config.maxCameras,
+    file: path.join(config.dataDir, 'budget.json'),
+    registry: runtime.registry,
+    logger: log,
+  });
+  const pictures = new RecentPictures(config.duplicates, { cameras: wanted?.size ?? config.maxCameras, registry: runtime.registry, logger: log });
+  const tracker = new EventTracker(
+    config.events,
+    (score) => policy.inBand(score),
+    (event) => onEventClosed(event),
+    {
+      events: OPEN_EVENTS,
+      // The best frames of open events, beside the rings that hold the rest.
+      bytes: Math.max(config.ring.bytes, config.ring.totalBytes / 4),
+      ...bounded,
+    },
+  );
+
+  interface Candidate {
+    frame: RingFrame;
+    reason: Reason;
+    /** The event whose most uncertain frame this is (uncertain images only). */
+    event?: ClosedEvent;
+  }
+  // Candidates are decided one at a time, so two pictures of one scene arriving together cannot
+  // both pass the comparison before either is remembered.
+  let decisions: Promise<void> = Promise.resolve();
+  let queued = 0;
+
+  /** Queues the frame for a decision; a frame that cannot be selected (whatever it carries) is counted, never thrown. */
+  function choose(frame: RingFrame, reason: Reason, event?: ClosedEvent): void {
+    if (reason !== 'alert' && queued >= QUEUE_LIMIT) {
+      counts.notSelected.error += 1;
+      m.notSelected.inc({ reason, cause: 'error' });
+      log.warn({ camera: frame.camera, seq: frame.seq }, 'too many images waiting for a decision: not stored');
+      return;
+    }
+    queued += 1;
+    const candidate: Candidate = { frame, reason, ...(event !== undefined ? { event } : {}) };
+    decisions = decisions.then(async () => {
       try {
-        await select(frame, reason);
+        await decide(candidate);
       } catch (err) {
         counts.notSelected.error += 1;
         m.notSelected.inc({ reason, cause: 'error' });
@@ -203,13 +266,68 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
           { camera: frame.camera, seq: frame.seq, capturedAt: frame.capturedAt, detail: (err as Error).message },
           'frame cannot be selected: not stored',
         );
+      } finally {
+        queued -= 1;
       }
     });
   }
 
-  async function select(frame: RingFrame, reason: Reason): Promise<void> {
+  function suppress(reason: Reason, cause: 'duplicate' | OverBudget, detail: Record<string, unknown>): void {
+    if (cause === 'duplicate') counts.suppressed.duplicate += 1;
+    else counts.suppressed.overBudget += 1;
+    m.suppressed.inc({ cause });
+    log.debug({ reason, cause, ...detail }, 'image not selected');
+  }
+
+  /**
+   * Whether the candidate adds something and fits the budget: an alert snapshot always goes (it is
+   * compared only to be remembered); any other picture goes unless it nearly duplicates one selected
+   * lately on its camera with the same labels, or would overspend the camera's day.
+   */
+  async function decide({ frame, reason, event }: Candidate): Promise<void> {
+    const at = now();
+    const labels = frame.detections?.labels ?? [];
+    let print: Fingerprint | null = null;
+    if (pictures.enabled) {
+      try {
+        print = await fingerprint(frame.jpeg);
+      } catch (err) {
+        counts.fingerprintFailures += 1;
+        m.fingerprintFailures.inc();
+        log.warn({ camera: frame.camera, seq: frame.seq, detail: (err as Error).message }, 'picture cannot be compared: selected without the comparison');
+      }
+    }
+    if (print !== null && reason !== 'alert') {
+      const closest = pictures.match(frame.camera, labels, print, at);
+      if (closest !== null) return suppress(reason, 'duplicate', { camera: frame.camera, seq: frame.seq, difference: closest });
+    }
+    // An event's image is budgeted under its own label; the others under what the frame shows.
+    const budgetLabels = event !== undefined ? [event.label] : labels;
+    const over = budget.check(frame.camera, reason, frame.jpeg.length, budgetLabels, at);
+    if (over !== null) return suppress(reason, over, { camera: frame.camera, seq: frame.seq });
+    // An alert snapshot past the budget still goes; its tags say so.
+    const overspent = reason === 'alert' && budget.check(frame.camera, 'sample', frame.jpeg.length, [], at) !== null;
+    if (!(await select(frame, reason, event, overspent))) return;
+    budget.spend(frame.camera, frame.jpeg.length, budgetLabels, at);
+    if (print !== null) pictures.remember(frame.camera, labels, print, at);
+  }
+
+  function onEventClosed(event: ClosedEvent): void {
+    counts.events.closed += 1;
+    m.events.inc({ outcome: event.best === null ? 'certain' : 'uncertain' });
+    if (event.best === null) return;
+    counts.events.withImage += 1;
+    if (event.uncertainFrames > 1) {
+      counts.suppressed.sameEvent += event.uncertainFrames - 1;
+      m.suppressed.inc({ cause: 'same-event' }, event.uncertainFrames - 1);
+    }
+    choose(event.best.frame, 'uncertain', event);
+  }
+
+  /** Writes the frame to the outbox; true when it was taken (false: already there, over the hourly ceiling, too large). */
+  async function select(frame: RingFrame, reason: Reason, event: ClosedEvent | undefined, overspent: boolean): Promise<boolean> {
     const name = blobName(frame.camera, frame.capturedAt, frame.seq);
-    if (outbox.has(name) || recent.has(name)) return;
+    if (outbox.has(name) || recent.has(name)) return false;
     // Everything taken from the frame is built before it counts against the cap.
     const detections = frame.detections;
     const labels = detections?.labels ?? [];
@@ -223,8 +341,16 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       bestscore: score === null ? '' : score.toFixed(3),
       modelid: detections?.model.id ?? '',
       modelversion: detections?.model.version ?? '',
+      tier: TIERS[reason],
+      event: event?.id ?? '',
+      budget: overspent ? 'over' : 'within',
     };
-    const metadata = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, metadataValue(v)]));
+    // What the event was: in the metadata only (a blob has at most 10 index tags, and the fields above are 10 with seq).
+    const eventFields: Record<string, string> =
+      event === undefined
+        ? {}
+        : { eventframes: String(event.frames), eventuncertain: String(event.uncertainFrames), eventlabel: event.label, scans: event.scans.join(',') };
+    const metadata = Object.fromEntries(Object.entries({ ...fields, ...eventFields }).map(([k, v]) => [k, metadataValue(v)]));
     const tags = Object.fromEntries(
       Object.entries({ ...fields, labels: labels.map(tagValue).join(' ') })
         .filter(([k]) => k !== 'seq')
@@ -233,9 +359,8 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     if (!policy.admit(reason, now())) {
       counts.notSelected.cap += 1;
       m.notSelected.inc({ reason, cause: 'cap' });
-      return;
+      return false;
     }
-    if (reason === 'sample') policy.takeSample(frame.camera, frame.capturedAt);
     recent.set(name, true);
     try {
       const result = await outbox.add({
@@ -252,9 +377,9 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
         counts.notSelected.tooLarge += 1;
         m.notSelected.inc({ reason, cause: 'too-large' });
         log.error({ blob: name, bytes: frame.jpeg.length }, 'image larger than the whole outbox: not stored');
-        return;
+        return false;
       }
-      if (result === 'duplicate') return;
+      if (result === 'duplicate') return false;
       counts.selected[reason] += 1;
       counts.bytes.selected += frame.jpeg.length;
       const listed = keptFromMetadata(name, metadata, 'waiting');
@@ -264,10 +389,19 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       m.bytesSelected.inc(frame.jpeg.length);
       log.debug({ blob: name, reason }, 'image selected');
       uploader?.kick();
+      return true;
     } catch (err) {
       recent.delete(name);
       log.error({ err, blob: name }, 'cannot write the image to the outbox: not accepted');
+      return false;
     }
+  }
+
+  /** A frame with its detections: each label's object followed into its event. */
+  function observe(frame: RingFrame): void {
+    const detections = frame.detections;
+    if (detections === undefined) return;
+    tracker.see(frame, new Map(detections.labels.map((label, i) => [label, detections.scores[i] ?? 0])));
   }
 
   function onFrame(camera: string, frame: { meta: { seq: number; capturedAt: number }; jpeg: Buffer }): void {
@@ -287,11 +421,12 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     if (pendingSnapshots.peek(key) !== undefined) {
       pendingSnapshots.delete(key);
       choose(entry, 'alert');
-    } else if (entry.detections !== undefined && policy.isUncertain(entry.detections)) {
-      choose(entry, 'uncertain');
     } else if (policy.sampleDue(camera, entry.capturedAt)) {
+      // The slot is taken whatever the decision: a static scene is compared twice an hour, not every frame.
+      policy.takeSample(camera, entry.capturedAt);
       choose(entry, 'sample');
     }
+    observe(entry);
   }
 
   function onDetections(camera: string, detections: Detections): void {
@@ -302,7 +437,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       pendingDetections.set(frameKey(camera, detections.seq), summary);
       return;
     }
-    if (policy.isUncertain(summary)) choose(frame, 'uncertain');
+    observe(frame);
   }
 
   function onSnapshot(camera: string, seq: number): void {
@@ -330,6 +465,8 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   uploader = store;
 
   let sweeper: NodeJS.Timeout | undefined;
+  let eventSweeper: NodeJS.Timeout | undefined;
+  let stopping: Promise<void> | undefined;
   let runtimeStarted = false;
 
   runtime.http.get('/stats', async (): Promise<SyncStats> => stats());
@@ -340,7 +477,11 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     return {
       outbox: { images: o.images, bytes: o.bytes, oldestAgeSeconds: o.oldestAcceptedAt === null ? null : Math.max(0, (now() - o.oldestAcceptedAt) / 1000) },
       selected: { ...counts.selected },
+      suppressed: { ...counts.suppressed },
       notSelected: { ...counts.notSelected },
+      events: { open: tracker.size, ...counts.events },
+      budget: { imagesPerDay: config.budget.imagesPerDay, bytesPerDay: config.budget.bytesPerDay, cameras: budget.snapshot(now()) },
+      fingerprintFailures: counts.fingerprintFailures,
       uploaded: counts.uploaded,
       evicted: { ...counts.evicted },
       bytes: { ...counts.bytes },
@@ -358,6 +499,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     stats,
     async start() {
       await outbox.open();
+      budget.load(now());
       const problem = await store.checkAtStart(config.upload.startTimeoutMs);
       if (problem !== null) {
         throw new StoreRefusedError(
@@ -371,6 +513,9 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
       await runtime.start();
       sweeper = setInterval(() => background('outbox expiry', () => outbox.expire()), Math.min(60_000, Math.max(1000, config.outbox.ttlMs / 10)));
       sweeper.unref();
+      // Events end when their label has been gone for the gap: looked at a few times per gap.
+      eventSweeper = setInterval(() => tracker.sweep(), Math.max(50, Math.min(1000, config.events.gapMs / 4)));
+      eventSweeper.unref();
       runtime.bus
         .subscribe(channels.frame, {}, (frame, { camera }) => onFrame(camera, frame))
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to frames'));
@@ -378,21 +523,36 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
         .subscribe(channels.detections, {}, (detections, { camera }) => onDetections(camera, detections))
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to detections'));
       runtime.bus
+        .subscribe(channels.scan, {}, (scan) => {
+          tracker.scan(scan.camera, scan.product.label, scan.id);
+        })
+        .catch((err: unknown) => log.error({ err }, 'cannot subscribe to scans'));
+      runtime.bus
         .subscribe(channels.alerts, {}, (event) => {
           if (event.type === 'new' && event.alert.snapshot !== null) onSnapshot(event.alert.snapshot.camera, event.alert.snapshot.seq);
         })
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to alerts'));
       store.start();
     },
-    async stop() {
-      clearInterval(sweeper);
-      // No new upload from here on; those in flight finish while the runtime closes.
-      const uploadsSettled = store.stop();
-      // A client that never connected has nothing to close (and mqtt.js cannot end it).
-      if (runtimeStarted) await runtime.stop();
-      await uploadsSettled;
+    stop() {
+      stopping ??= stopAll();
+      return stopping;
     },
   };
+
+  async function stopAll(): Promise<void> {
+    clearInterval(sweeper);
+    clearInterval(eventSweeper);
+    // No new upload from here on; those in flight finish while the runtime closes.
+    const uploadsSettled = store.stop();
+    // A client that never connected has nothing to close (and mqtt.js cannot end it).
+    if (runtimeStarted) await runtime.stop();
+    // No frame comes any more: the open events' best frames go to the outbox (sent at the next start).
+    tracker.closeAll();
+    await decisions;
+    budget.save();
+    await uploadsSettled;
+  }
 }
 
 function storeEndpoint(config: SyncConfig): string {

@@ -13,6 +13,7 @@ import {
   type HttpSettings,
   type MqttSettings,
 } from '@sightline/kit';
+import { DEFAULT_DUPLICATE_DIFFERENCE } from './fingerprint.ts';
 
 /** The account of `UseDevelopmentStorage=true`: Azure's name for the local emulator (Azurite) on 127.0.0.1:10000. */
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
@@ -37,7 +38,24 @@ export const syncEnvSchema = z.strictObject({
   SIGHTLINE_SYNC_UNCERTAIN_MIN: env.number(0.3, 0, 1),
   SIGHTLINE_SYNC_UNCERTAIN_MAX: env.number(0.8, 0, 1),
   SIGHTLINE_SYNC_SAMPLES_PER_HOUR: env.int(2, 0, 3600),
-  SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR: env.int(200, 0, 1_000_000),
+  SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR: env
+    .int(200, 0, 1_000_000)
+    .describe('images of all cameras per hour, a ceiling over the daily budgets (alert snapshots count and still go)'),
+  SIGHTLINE_SYNC_DAILY_IMAGES: env
+    .int(300, 0, 1_000_000)
+    .describe('images per camera per UTC day, spent evenly over its hours (alert snapshots count and still go)'),
+  SIGHTLINE_SYNC_DAILY_BYTES: env.int(32 * MiB, 0, Number.MAX_SAFE_INTEGER).describe('JPEG bytes per camera per UTC day, spent evenly over its hours'),
+  SIGHTLINE_SYNC_LABEL_SHARE: env.number(0.25, 0.01, 1).describe("the most of a camera's daily images one label may take as uncertain images"),
+  SIGHTLINE_SYNC_DUPLICATE_DIFFERENCE: env
+    .number(DEFAULT_DUPLICATE_DIFFERENCE, 0, 10_000)
+    .describe('pictures at most this different from one selected lately (same camera and labels) are near-duplicates (see pnpm bench:similarity)'),
+  SIGHTLINE_SYNC_DUPLICATE_WINDOW_SECONDS: env
+    .number(3600, 0, 7 * 86_400)
+    .describe('how long a selected picture suppresses its near-duplicates; 0 turns suppression off'),
+  SIGHTLINE_SYNC_EVENT_GAP_SECONDS: env.number(2, 0.1, 3600).describe('a label unseen on its camera for this long has gone: its event ends'),
+  SIGHTLINE_SYNC_EVENT_MAX_SECONDS: env
+    .number(60, 0, 86_400)
+    .describe('an event still in view is closed after this long (its best frame chosen) and the next sighting opens another; 0: every frame is an event'),
   SIGHTLINE_SYNC_RING_FRAMES: env.int(50, 1, 10_000),
   SIGHTLINE_SYNC_RING_BYTES: env.int(32 * MiB, 64 * 1024, 4096 * MiB),
   SIGHTLINE_SYNC_RINGS_MAX_BYTES: env.int(256 * MiB, 64 * 1024, 64 * 1024 * MiB),
@@ -72,6 +90,9 @@ export interface SyncConfig {
   blob: BlobTarget;
   container: string;
   selection: { uncertainMin: number; uncertainMax: number; samplesPerHour: number; maxUploadsPerHour: number };
+  budget: { imagesPerDay: number; bytesPerDay: number; labelShare: number };
+  duplicates: { windowMs: number; maxDifference: number };
+  events: { gapMs: number; maxMs: number };
   ring: { frames: number; bytes: number; totalBytes: number };
   /** Cameras whose frames are kept; null: any camera, at most `maxCameras` at once. */
   cameras: string[] | null;
@@ -169,6 +190,9 @@ export function loadSyncConfig(environment: NodeJS.ProcessEnv = process.env, cwd
       samplesPerHour: raw.SIGHTLINE_SYNC_SAMPLES_PER_HOUR,
       maxUploadsPerHour: raw.SIGHTLINE_SYNC_MAX_UPLOADS_PER_HOUR,
     },
+    budget: { imagesPerDay: raw.SIGHTLINE_SYNC_DAILY_IMAGES, bytesPerDay: raw.SIGHTLINE_SYNC_DAILY_BYTES, labelShare: raw.SIGHTLINE_SYNC_LABEL_SHARE },
+    duplicates: { windowMs: raw.SIGHTLINE_SYNC_DUPLICATE_WINDOW_SECONDS * 1000, maxDifference: raw.SIGHTLINE_SYNC_DUPLICATE_DIFFERENCE },
+    events: { gapMs: raw.SIGHTLINE_SYNC_EVENT_GAP_SECONDS * 1000, maxMs: raw.SIGHTLINE_SYNC_EVENT_MAX_SECONDS * 1000 },
     ring: { frames: raw.SIGHTLINE_SYNC_RING_FRAMES, bytes: raw.SIGHTLINE_SYNC_RING_BYTES, totalBytes: raw.SIGHTLINE_SYNC_RINGS_MAX_BYTES },
     cameras: raw.SIGHTLINE_SYNC_CAMERAS === undefined ? null : [...new Set(raw.SIGHTLINE_SYNC_CAMERAS)],
     maxCameras: raw.SIGHTLINE_SYNC_MAX_CAMERAS,

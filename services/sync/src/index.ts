@@ -13,3 +13,4 @@ export {
 } from './outbox.ts';
 export { blobName } from './blob.ts';
 export { FrameRing, SelectionPolicy, type Reason } from './selection.ts';
+export { DEFAULT_DUPLICATE_DIFFERENCE, difference, fingerprint, type Fingerprint } from './fingerprint.ts';

@@ -30,6 +30,23 @@ export function createSyncMetrics(registry: Registry, outbox: () => { images: nu
       labelNames: ['reason'],
       registers,
     }),
+    suppressed: new Counter({
+      name: 'sightline_sync_images_suppressed_total',
+      help: "Images worth keeping but not taken: a near-duplicate of one selected lately (duplicate), not its event's most uncertain frame (same-event), past the camera's daily images, bytes, pace, or a label's share of the day (images, bytes, pace, label-share)",
+      labelNames: ['cause'],
+      registers,
+    }),
+    events: new Counter({
+      name: 'sightline_sync_events_total',
+      help: 'Objects followed across frames until they went: with an uncertain frame to send, or certain throughout',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    fingerprintFailures: new Counter({
+      name: 'sightline_sync_fingerprint_failures_total',
+      help: 'Pictures that could not be decoded for the near-duplicate comparison (selected without it)',
+      registers,
+    }),
     bytesSelected: new Counter({ name: 'sightline_sync_bytes_selected_total', help: 'Bytes of JPEG accepted into the outbox', registers }),
     notSelected: new Counter({
       name: 'sightline_sync_images_not_selected_total',

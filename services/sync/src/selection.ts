@@ -9,19 +9,23 @@ const HOUR_MS = 3600_000;
 /** What the selection keeps of a detections message: enough for the decision and the blob's metadata. */
 export interface DetectionSummary {
   labels: string[];
+  /** Each label's best score in the frame, in the order of `labels`. */
+  scores: number[];
   bestScore: number | null;
   model: { id: string; version: string };
 }
 
 export function summarize(detections: Detections): DetectionSummary {
-  return { labels: [...new Set(detections.objects.map((o) => o.label))], bestScore: bestScore(detections), model: detections.model };
+  const best = new Map<string, number>();
+  for (const { label, score } of detections.objects) best.set(label, Math.max(score, best.get(label) ?? 0));
+  return { labels: [...best.keys()], scores: [...best.values()], bestScore: bestScore(detections), model: detections.model };
 }
 
 /** Rough bytes a summary holds (strings at two bytes a character, plus the objects). */
 export function summaryBytes(summary: DetectionSummary): number {
   let chars = summary.model.id.length + summary.model.version.length;
   for (const label of summary.labels) chars += label.length;
-  return 2 * chars + 64 * (summary.labels.length + 2);
+  return 2 * chars + 72 * (summary.labels.length + 2);
 }
 
 export interface RingFrame {
@@ -170,8 +174,8 @@ export class SelectionPolicy {
   private readonly settings: SelectionSettings;
   private hour = -1;
   private selectedThisHour = 0;
-  /** Samples taken per camera in its current hour; a camera quiet for an hour has nothing to remember. */
-  private readonly samples: BoundedMap<string, { hour: number; taken: number }>;
+  /** The sample slot each camera last filled; a camera quiet for an hour has nothing to remember. */
+  private readonly samples: BoundedMap<string, number>;
 
   constructor(settings: SelectionSettings, limits: { cameras?: number; now?: () => number; registry?: Registry; logger?: Logger } = {}) {
     this.settings = settings;
@@ -187,25 +191,30 @@ export class SelectionPolicy {
 
   isUncertain(detections: DetectionSummary | Detections): boolean {
     const score = 'bestScore' in detections ? detections.bestScore : bestScore(detections);
-    return score !== null && score >= this.settings.uncertainMin && score <= this.settings.uncertainMax;
+    return score !== null && this.inBand(score);
   }
 
-  /** A sample is due when the frame is past the next of `samplesPerHour` evenly spaced points in its hour. */
+  /** Whether a score falls in the uncertainty band (inclusive). */
+  inBand(score: number): boolean {
+    return score >= this.settings.uncertainMin && score <= this.settings.uncertainMax;
+  }
+
+  /**
+   * The hour is cut into `samplesPerHour` equal slots; a sample is due in a slot the camera has not
+   * filled yet. One per slot, never a catch-up: a camera that starts at 23:45 is not sampled twice in
+   * a row for the slots it missed.
+   */
   sampleDue(camera: string, capturedAt: number): boolean {
     if (this.settings.samplesPerHour === 0) return false;
-    const hour = Math.floor(capturedAt / HOUR_MS);
-    const state = this.samples.peek(camera);
-    const taken = state !== undefined && state.hour === hour ? state.taken : 0;
-    if (taken >= this.settings.samplesPerHour) return false;
-    const due = hour * HOUR_MS + (taken * HOUR_MS) / this.settings.samplesPerHour;
-    return capturedAt >= due;
+    return this.samples.peek(camera) !== this.slotOf(capturedAt);
   }
 
   takeSample(camera: string, capturedAt: number): void {
-    const hour = Math.floor(capturedAt / HOUR_MS);
-    const state = this.samples.get(camera);
-    if (state !== undefined && state.hour === hour) state.taken += 1;
-    else this.samples.set(camera, { hour, taken: 1 });
+    this.samples.set(camera, this.slotOf(capturedAt));
+  }
+
+  private slotOf(capturedAt: number): number {
+    return Math.floor(capturedAt / (HOUR_MS / this.settings.samplesPerHour));
   }
 
   /** Whether the hourly cap lets one more image of this reason through; counts it when it does. */

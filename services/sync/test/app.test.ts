@@ -70,7 +70,17 @@ test('uncertain frames and alert snapshots reach Blob with deterministic names, 
     bestscore: '0.550',
     modelid: 'test-model',
     modelversion: '7',
+    tier: 'cool',
+    event: 'cam-1/person/1767323045678',
+    budget: 'within',
+    eventframes: '1',
+    eventuncertain: '1',
+    eventlabel: 'person',
+    scans: '',
   });
+  assert.equal(Object.keys(first.tags).length, 10, 'Blob Storage takes at most 10 index tags');
+  assert.equal(first.tags.tier, 'cool');
+  assert.equal(first.tags.event, 'cam-1/person/1767323045678');
   assert.equal(first.tags.camera, 'cam-1');
   assert.equal(first.tags.reason, 'uncertain');
   assert.equal(first.tags.labels, 'person dog');
@@ -79,6 +89,8 @@ test('uncertain frames and alert snapshots reach Blob with deterministic names, 
   const alertBlob = blobs.find((b) => b.name.endsWith('-3.jpg'))!;
   assert.equal(alertBlob.metadata.reason, 'alert');
   assert.equal(alertBlob.tags.reason, 'alert');
+  assert.equal(alertBlob.tags.tier, 'hot');
+  assert.equal(alertBlob.tags.event, '', 'an alert snapshot is not an event image');
 
   const found: string[] = [];
   for await (const hit of azurite.service().findBlobsByTags(`@container='frames' AND reason='alert'`)) found.push(hit.name);

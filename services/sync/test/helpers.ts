@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import sharp from 'sharp';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '@sightline/kit';
 import { channels, createTopics, FRAME_COMMENT_TAG, type Detections } from '@sightline/schemas';
@@ -118,6 +119,12 @@ export function testEnv(brokerUrl: string, dataDir: string, connectionString: st
     SIGHTLINE_SYNC_START_TIMEOUT_SECONDS: '2',
     SIGHTLINE_SYNC_UPLOAD_TIMEOUT_SECONDS: '3',
     SIGHTLINE_SYNC_SAMPLES_PER_HOUR: '0',
+    // Most tests are about the outbox and the store: every uncertain frame its own image, none
+    // compared, no daily budget. The selection tests turn these back on.
+    SIGHTLINE_SYNC_EVENT_MAX_SECONDS: '0',
+    SIGHTLINE_SYNC_DUPLICATE_WINDOW_SECONDS: '0',
+    SIGHTLINE_SYNC_DAILY_IMAGES: '1000000',
+    SIGHTLINE_SYNC_DAILY_BYTES: String(1024 ** 4),
     ...extra,
   };
 }
@@ -173,9 +180,36 @@ export function detectionsFor(camera: string, seq: number, capturedAt: number, o
   };
 }
 
+/**
+ * A camera's picture of a grey counter, with a coloured square on it when `square` is given, and
+ * sensor noise (+-6 levels) drawn from `seed`: two seeds are two shots of the same scene.
+ */
+export async function sceneJpeg(seed: number, square?: { left: number; top: number; size: number }): Promise<Buffer> {
+  const width = 320;
+  const height = 240;
+  const pixels = Buffer.alloc(width * height * 3);
+  let state = seed * 7919 + 1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const inside = square !== undefined && x >= square.left && x < square.left + square.size && y >= square.top && y < square.top + square.size;
+      const colour = inside ? [230, 120, 20] : [128, 128, 128];
+      for (let c = 0; c < 3; c++) {
+        state = (state * 1_103_515_245 + 12_345) & 0x7fffffff;
+        pixels[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, colour[c]! + Math.round(((state / 0x7fffffff) * 2 - 1) * 6)));
+      }
+    }
+  }
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+}
+
 export interface Publisher {
   client: MqttClient;
   frame(camera: string, seq: number, capturedAt: number, bytes?: number): Promise<Buffer>;
+  /** A frame holding the given JPEG (a scene, not the 1-pixel stand-in); resolves with what was sent. */
+  picture(camera: string, seq: number, capturedAt: number, jpeg: Buffer): Promise<Buffer>;
+  scan(camera: string, seq: number, label: string, id: string): Promise<void>;
   raw(camera: string, payload: Buffer): Promise<void>;
   detections(d: Detections): Promise<void>;
   alert(camera: string, seq: number, capturedAt: number, id?: string): Promise<void>;
@@ -194,6 +228,17 @@ export async function publisher(t: TestContext, url: string): Promise<Publisher>
       await send(topics.topic(channels.frame, { camera }), jpeg, 1);
       return jpeg;
     },
+    async picture(camera, seq, capturedAt, jpeg) {
+      const payload = channels.frame.codec.encode({ meta: { camera, seq, capturedAt, width: 320, height: 240 }, jpeg });
+      await send(topics.topic(channels.frame, { camera }), payload, 1);
+      return payload;
+    },
+    scan: (camera, seq, label, id) =>
+      send(
+        topics.topic(channels.scan, { lane: 'lane-1' }),
+        channels.scan.codec.encode({ ...channels.scan.example, id, camera, seq, capturedAt: Date.now(), product: { ...channels.scan.example.product, label } }),
+        1,
+      ),
     raw: (camera, payload) => send(topics.topic(channels.frame, { camera }), payload, 1),
     detections: (d) => send(topics.topic(channels.detections, { camera: d.camera }), channels.detections.codec.encode(d), 1),
     alert: (camera, seq, capturedAt, id = `a-${seq}`) =>

@@ -38,7 +38,7 @@ test('uncertainty band is inclusive and uses the best score; no objects is not u
   assert.equal(policy.isUncertain(d([])), false);
 });
 
-test('samples: N per camera per hour, spread over the hour; the cap resets each hour and never refuses alerts', () => {
+test('samples: N per camera per hour, one in each of N equal slots, never two in a row to catch up; the cap resets each hour and never refuses alerts', () => {
   const policy = new SelectionPolicy({ uncertainMin: 0.3, uncertainMax: 0.8, samplesPerHour: 2, maxUploadsPerHour: 3 });
   const h = 100 * HOUR;
   const taken: number[] = [];
@@ -51,6 +51,16 @@ test('samples: N per camera per hour, spread over the hour; the cap resets each 
   assert.deepEqual(taken, [0, 30]);
   assert.equal(policy.sampleDue('other', h + 5), true, 'each camera has its own samples');
   assert.equal(policy.sampleDue('cam', h + HOUR), true, 'a new hour, new samples');
+  // Starting late in a slot: one sample now, the next in the next slot, not one per frame until caught up.
+  const late = new SelectionPolicy({ uncertainMin: 0.3, uncertainMax: 0.8, samplesPerHour: 2, maxUploadsPerHour: 3 });
+  const lateTaken: number[] = [];
+  for (let t = h + 50 * 60_000; t < h + 80 * 60_000; t += 60_000) {
+    if (late.sampleDue('cam', t)) {
+      late.takeSample('cam', t);
+      lateTaken.push((t - h) / 60_000);
+    }
+  }
+  assert.deepEqual(lateTaken, [50, 60]);
 
   assert.deepEqual(
     [1, 2, 3, 4].map(() => policy.admit('uncertain', h)),
