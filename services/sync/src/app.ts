@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import { BoundedMap, createRuntime, type Logger, type Runtime } from '@sightline/kit';
 import { channels, idSchema, type Detections } from '@sightline/schemas';
-import { blobName, containerClientFor, metadataValue, tagValue, type UploadOutcome } from './blob.ts';
+import { blobName, containerClientFor, metadataValue, tagValue, TIERS, type UploadOutcome } from './blob.ts';
 import { DailyBudget, type OverBudget } from './budget.ts';
 import type { SyncConfig } from './config.ts';
 import { EventTracker, type ClosedEvent } from './events.ts';
@@ -74,8 +74,6 @@ const RECENT_LIMIT = 2000;
 const OPEN_EVENTS = 1024;
 /** Candidates waiting to be compared and budgeted; alert snapshots are never turned away. */
 const QUEUE_LIMIT = 256;
-/** Blob access tier each reason suggests to a lifecycle policy (README, "What goes to the cloud"). */
-const TIERS: Record<Reason, string> = { alert: 'hot', uncertain: 'cool', sample: 'cold' };
 
 export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps = {}): SyncApp {
   const now = deps.now ?? Date.now;

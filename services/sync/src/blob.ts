@@ -8,6 +8,10 @@ import {
 } from '@azure/storage-blob';
 import type { BlobTarget } from './config.ts';
 import type { OutboxHeader } from './outbox.ts';
+import type { Reason } from './selection.ts';
+
+/** The access tier each reason suggests to a lifecycle policy, in the `tier` tag (README, "What goes to the cloud"). */
+export const TIERS: Record<Reason, 'hot' | 'cool' | 'cold'> = { alert: 'hot', uncertain: 'cool', sample: 'cold' };
 
 /** `<camera>/<yyyy>/<mm>/<dd>/<capturedAt-ms>-<seq>.jpg` (UTC): the same frame always gets the same name. */
 export function blobName(camera: string, capturedAt: number, seq: number): string {

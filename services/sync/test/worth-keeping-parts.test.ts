@@ -3,14 +3,16 @@
  * object's frames make, and each camera's daily budget.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { TIERS } from '../src/blob.ts';
 import { DailyBudget } from '../src/budget.ts';
+import { syncEnvSchema } from '../src/config.ts';
 import { EventTracker, type ClosedEvent } from '../src/events.ts';
 import { DEFAULT_DUPLICATE_DIFFERENCE, difference, fingerprint, RecentPictures } from '../src/fingerprint.ts';
 import type { RingFrame } from '../src/selection.ts';
-import { sceneJpeg, tempDir } from './helpers.ts';
+import { SYNC_DIR, sceneJpeg, tempDir } from './helpers.ts';
 
 const square = { left: 120, top: 80, size: 80 };
 
@@ -216,4 +218,26 @@ test("budget: the day's counts survive a restart; an unreadable file starts them
     after.load(evening);
     assert.equal(after.check('cam', 'uncertain', 10, ['a'], evening), null, `unreadable (${garbage.length} bytes): counts start again`);
   }
+});
+
+test("the README's lifecycle policy sorts by the tier tags the service writes, in the default container, one rule per tier", () => {
+  const readme = readFileSync(path.join(SYNC_DIR, 'README.md'), 'utf8');
+  const block = /```json\n([\s\S]*?)\n```/.exec(readme.slice(readme.indexOf('## What goes to the cloud')));
+  assert.ok(block, 'a JSON block under "What goes to the cloud"');
+  const policy = JSON.parse(block[1]!) as {
+    rules: Array<{
+      type: string;
+      definition: { filters: { blobTypes: string[]; prefixMatch: string[]; blobIndexMatch: Array<{ name: string; op: string; value: string }> } };
+    }>;
+  };
+  const container = syncEnvSchema.shape.SIGHTLINE_SYNC_CONTAINER.parse(undefined);
+  const tiers = policy.rules.map((rule) => {
+    assert.equal(rule.type, 'Lifecycle');
+    assert.deepEqual(rule.definition.filters.blobTypes, ['blockBlob']);
+    assert.deepEqual(rule.definition.filters.prefixMatch, [`${container}/`]);
+    const [match] = rule.definition.filters.blobIndexMatch;
+    assert.deepEqual([match!.name, match!.op], ['tier', '==']);
+    return match!.value;
+  });
+  assert.deepEqual(tiers.sort(), Object.values(TIERS).sort());
 });
