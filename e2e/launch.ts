@@ -7,9 +7,26 @@ import { freePort } from './ports.ts';
 
 const root = join(import.meta.dirname, '..');
 
+/** Every port a stack listens on. */
+export interface StackPorts {
+  mqtt: number;
+  ws: number;
+  azurite: number;
+  /** Each service's HTTP port variable (e.g. SIGHTLINE_SYNC_HTTP_PORT) and its port. */
+  http: Record<string, string>;
+}
+
+/** Free loopback ports for a stack: pass the same ones to launches that must find each other (a restart). */
+export async function freeStackPorts(): Promise<StackPorts> {
+  const http: Record<string, string> = {};
+  for (const service of stackServices) http[service.httpPortKey] = String(await freePort());
+  return { mqtt: await freePort(), ws: await freePort(), azurite: await freePort(), http };
+}
+
 export interface LaunchedStack {
   /** MQTT port of the broker. */
   mqttPort: number;
+  ports: StackPorts;
   /** Each service's HTTP port variable (e.g. SIGHTLINE_SYNC_HTTP_PORT) and the port it got. */
   httpPorts: Record<string, string>;
   /** The broker login of a user the stack provisioned (a bus service, or `operator`). */
@@ -31,13 +48,19 @@ export interface LaunchedStack {
 }
 
 /**
- * `pnpm start` as a user runs it (`node infra/stack/start.ts`), on free ports, with `env` on top,
- * resolved once it prints "Sightline is up." (rejects with its output if it exits or takes too long).
+ * `pnpm start` as a user runs it (`node infra/stack/start.ts`), on free ports (or `options.ports`),
+ * with `env` on top, resolved once it prints "Sightline is up." (rejects with its output if it
+ * exits or takes too long); with `waitUp: false`, as soon as it is started.
  */
-export async function launchStack(dataDir: string, env: Record<string, string>, timeoutMs = 150_000): Promise<LaunchedStack> {
-  const mqttPort = await freePort();
-  const httpPorts: Record<string, string> = {};
-  for (const service of stackServices) httpPorts[service.httpPortKey] = String(await freePort());
+export async function launchStack(
+  dataDir: string,
+  env: Record<string, string>,
+  timeoutMs = 150_000,
+  options: { ports?: StackPorts; waitUp?: boolean } = {},
+): Promise<LaunchedStack> {
+  const ports = options.ports ?? (await freeStackPorts());
+  const mqttPort = ports.mqtt;
+  const httpPorts = ports.http;
   const child = spawn(process.execPath, [join(root, 'infra', 'stack', 'start.ts')], {
     cwd: root,
     detached: true,
@@ -47,8 +70,8 @@ export async function launchStack(dataDir: string, env: Record<string, string>, 
       HOME: process.env.HOME ?? '',
       SIGHTLINE_DATA_DIR: dataDir,
       SIGHTLINE_BROKER_MQTT_PORT: String(mqttPort),
-      SIGHTLINE_BROKER_WS_PORT: String(await freePort()),
-      SIGHTLINE_AZURITE_BLOB_PORT: String(await freePort()),
+      SIGHTLINE_BROKER_WS_PORT: String(ports.ws),
+      SIGHTLINE_AZURITE_BLOB_PORT: String(ports.azurite),
       ...httpPorts,
       ...env,
     },
@@ -69,7 +92,7 @@ export async function launchStack(dataDir: string, env: Record<string, string>, 
     }
   };
   const deadline = Date.now() + timeoutMs;
-  while (!output.includes('Sightline is up.')) {
+  while (options.waitUp !== false && !output.includes('Sightline is up.')) {
     if (child.exitCode !== null || Date.now() > deadline) {
       kill();
       throw new Error(`stack did not come up:\n${output}`);
@@ -77,5 +100,5 @@ export async function launchStack(dataDir: string, env: Record<string, string>, 
     await new Promise((r) => setTimeout(r, 200));
   }
   const login = (user: string) => ({ username: user, password: readFileSync(stackCredentials(dataDir).passwordFile(user), 'utf8') });
-  return { mqttPort, httpPorts, login, output: () => output, pid: child.pid!, exited, kill };
+  return { mqttPort, ports, httpPorts, login, output: () => output, pid: child.pid!, exited, kill };
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { env, loadConfig, runMain, SERVICES, type Logger, type Service } from '@sightline/kit';
 import { formatLogLine } from './log-format.ts';
+import { startReaper, type Reaper } from './reaper.ts';
 import { CONSOLE_ADMIN_FILE, OPERATOR_USER, runtimeEnv, stackCredentials, stackServices, whyNotStarted, type StackService } from './services.ts';
 
 /**
@@ -54,6 +55,11 @@ interface Running {
 }
 
 const colour = process.stdout.isTTY === true;
+/**
+ * How long services have to stop by themselves once the stack is gone before the reaper kills
+ * what is left: their own deadline is 5 s (the broker's and sync's a little more).
+ */
+const REAPER_GRACE_SECONDS = 8;
 const width = Math.max(...stackServices.map((s) => s.name.length));
 
 function createStack(config: StackConfig, log: (line: string) => void, logger: Logger): Service {
@@ -63,10 +69,12 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
   let stopping = false;
   const statePath = join(config.SIGHTLINE_DATA_DIR, 'stack.json');
   const credentials = stackCredentials(config.SIGHTLINE_DATA_DIR);
+  let reaper: Reaper | undefined;
 
   function writeState(): void {
     const state = Object.fromEntries(running.map((r) => [r.service.name, { pid: r.child?.pid ?? null, httpPort: r.httpPort, restarts: r.restarts }]));
     writeFileSync(statePath, `${JSON.stringify({ pid: process.pid, mqttUrl, services: state }, null, 2)}\n`);
+    reaper?.watch(running.flatMap((r) => (r.child?.pid === undefined ? [] : [r.child.pid])));
   }
 
   function childEnv(service: StackService): NodeJS.ProcessEnv {
@@ -104,6 +112,8 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
     }
     child.on('exit', (code, signal) => {
       entry.child = null;
+      // Whatever the service started and left behind (an ffmpeg, a pacat) goes with it: they share its group.
+      killGroup(child.pid);
       if (stopping) return;
       const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
       if (!entry.everReady) {
@@ -144,6 +154,8 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
   return {
     async start() {
       mkdirSync(config.SIGHTLINE_DATA_DIR, { recursive: true });
+      // First of all: from here on, however the stack ends, nothing it started outlives it for long.
+      reaper = startReaper(join(config.SIGHTLINE_DATA_DIR, 'stack.groups'), REAPER_GRACE_SECONDS);
       for (const service of SERVICES) {
         const why = whyNotStarted(service.name);
         if (why !== null) logger.info(`${service.name} not started: ${why}`);
@@ -186,6 +198,15 @@ function createStack(config: StackConfig, log: (line: string) => void, logger: L
       }
     },
   };
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // The group is empty: nothing was left behind.
+  }
 }
 
 function print(line: string): void {

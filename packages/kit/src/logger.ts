@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { stdoutSink } from './log-sink.ts';
 
 export type { Logger };
 
@@ -17,7 +18,10 @@ export const REDACTED_PATHS = [
   '*.key',
 ];
 
-/** One root logger per process; modules take `logger.child({ module })`. */
+/**
+ * One root logger per process; modules take `logger.child({ module })`. Lines go to stdout through
+ * a sink that never blocks (see log-sink.ts), unless the caller gives its own destination.
+ */
 export function createLogger(service: string, level: string = 'info', destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -28,6 +32,6 @@ export function createLogger(service: string, level: string = 'info', destinatio
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ sync: false }),
+    destination ?? stdoutSink(),
   );
 }

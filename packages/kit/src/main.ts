@@ -1,7 +1,12 @@
 import type { DestinationStream, Logger } from 'pino';
 import { ConfigError } from './config.ts';
+import { stdoutSink } from './log-sink.ts';
 import { createLogger } from './logger.ts';
 import type { Service } from './runtime.ts';
+
+const PARENT_CHECK_MS = 1000;
+/** A signal this soon after the first is the same request, delivered twice. */
+const SAME_SIGNAL_MS = 1000;
 
 export interface MainOptions<C> {
   service: string;
@@ -17,6 +22,8 @@ export interface MainOptions<C> {
 /**
  * What every `main.ts` does: validate the config (print every problem, exit 1), build the app,
  * start it, and stop it on SIGTERM/SIGINT within the deadline. A second signal exits at once.
+ * Started by a supervisor (the dev stack, over IPC), it also stops when the supervisor goes: its
+ * channel closes, and, as a second line, its parent process changes.
  */
 export async function runMain<C>({ service, loadConfig, logLevel, build, stopTimeoutMs = 5000, logDestination }: MainOptions<C>): Promise<void> {
   let config: C;
@@ -29,15 +36,15 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
     }
     throw err;
   }
-  const logger = createLogger(service, logLevel(config), logDestination);
+  // Never a destination that can block: a service must be able to stop whatever its reader does.
+  const sink = logDestination === undefined ? stdoutSink() : undefined;
+  const logger = createLogger(service, logLevel(config), logDestination ?? sink);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
-    logger.flush();
     process.exit(1);
   });
   process.on('unhandledRejection', (err) => {
     logger.fatal({ err }, 'unhandled rejection');
-    logger.flush();
     process.exit(1);
   });
 
@@ -45,31 +52,35 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
   // as it is up, instead of killing the process half-started.
   let app: Service | undefined;
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  let stoppingSince = 0;
+  const stop = (why: NodeJS.Signals | 'supervisor gone') => {
     if (stopping) {
-      logger.warn({ signal }, 'second signal, exiting now');
-      logger.flush();
+      // The supervisor going while this stops changes nothing: the stop is under way, with its deadline.
+      // Nor does the same Ctrl-C arriving twice: the terminal sends it to the package manager too,
+      // which passes it on a millisecond later.
+      if (why === 'supervisor gone' || performance.now() - stoppingSince < SAME_SIGNAL_MS) return;
+      logger.warn({ signal: why }, 'second signal, exiting now');
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'stopping');
+    stoppingSince = performance.now();
+    logger.info(why === 'supervisor gone' ? { cause: why } : { signal: why }, 'stopping');
+    // Nothing on this path can block: the logger drops what its reader does not take.
     const deadline = setTimeout(() => {
       logger.error({ timeoutMs: stopTimeoutMs }, 'graceful stop took too long, exiting');
-      logger.flush();
       process.exit(1);
     }, stopTimeoutMs);
     deadline.unref();
     started
       .then(() => app?.stop())
       .then(
-        () => {
+        async () => {
           logger.info('stopped');
-          logger.flush();
+          await sink?.drain(Math.min(1000, stopTimeoutMs / 4));
           process.exit(0);
         },
         (err: unknown) => {
           logger.error({ err }, 'stop failed');
-          logger.flush();
           process.exit(1);
         },
       );
@@ -77,8 +88,15 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // Started by a supervisor over IPC (the dev stack): when it goes away, even killed outright,
-  // the channel closes and this service stops instead of living on as an orphan.
-  if (process.send !== undefined) process.once('disconnect', () => stop('SIGTERM'));
+  // the channel closes and this service stops instead of living on as an orphan. An orphan is
+  // also adopted by another parent, looked for every second in case the channel's close is missed.
+  if (process.send !== undefined) {
+    process.once('disconnect', () => stop('supervisor gone'));
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) stop('supervisor gone');
+    }, PARENT_CHECK_MS).unref();
+  }
 
   const started = (async () => {
     app = await build(config, logger);
@@ -88,7 +106,7 @@ export async function runMain<C>({ service, loadConfig, logLevel, build, stopTim
     await started;
   } catch (err) {
     logger.fatal({ err }, 'failed to start');
-    logger.flush();
+    await sink?.drain(1000);
     process.exit(1);
   }
   logger.info('started');

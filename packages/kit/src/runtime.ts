@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { MqttClient } from 'mqtt';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { createBus, isBusService, type Bus, type Topics } from '@sightline/schemas';
 import type { Logger } from 'pino';
 import { createHttpApp } from './http.ts';
+import { droppedLogLines } from './log-sink.ts';
 import type { HttpSettings } from './shared-config.ts';
 import { closeServiceMqttClient, createServiceMqttClient, type MqttSession, type MqttSettings } from './mqtt.ts';
 
@@ -48,6 +49,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
+  new Counter({
+    name: 'sightline_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout was full (its reader not reading) or gone, instead of blocking the service',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(droppedLogLines());
+    },
+  });
   const { client, topics } = createServiceMqttClient(service, options.mqtt, logger, options.mqttSession);
   const bus = createBus({ client, topics, logger: logger.child({ module: 'bus' }), registry, ...(isBusService(service) ? { party: service } : {}) });
   const http = createHttpApp({

@@ -6,11 +6,12 @@
  */
 export const SERVICES = [
   { name: 'broker', dir: 'services/broker', entry: 'services/broker/src/main.ts', httpPort: 8081, needs: [] },
-  { name: 'capture', dir: 'services/capture', entry: 'services/capture/src/main.ts', httpPort: 8082, needs: ['broker'] },
-  { name: 'inference', dir: 'services/inference', entry: 'services/inference/src/main.ts', httpPort: 8083, needs: ['broker'] },
-  { name: 'checkout', dir: 'services/checkout', entry: 'services/checkout/src/main.ts', httpPort: 8084, needs: ['broker'] },
+  // The voice comes up before anything that announces: checkout's first scan is heard, not lost.
   { name: 'tts', dir: 'services/tts', entry: 'services/tts/src/main.ts', httpPort: 8085, needs: ['broker'] },
   { name: 'speaker', dir: 'services/speaker', entry: 'services/speaker/src/main.ts', httpPort: 8086, needs: ['broker'] },
+  { name: 'capture', dir: 'services/capture', entry: 'services/capture/src/main.ts', httpPort: 8082, needs: ['broker'] },
+  { name: 'inference', dir: 'services/inference', entry: 'services/inference/src/main.ts', httpPort: 8083, needs: ['broker'] },
+  { name: 'checkout', dir: 'services/checkout', entry: 'services/checkout/src/main.ts', httpPort: 8084, needs: ['broker', 'tts', 'speaker'] },
   { name: 'alert', dir: 'services/alert', entry: 'services/alert/src/main.ts', httpPort: 8087, needs: ['broker'] },
   // Microsoft's Blob Storage emulator, so sync needs no cloud account; in compose it waits for the
   // broker only because the broker makes the HTTP token they share.

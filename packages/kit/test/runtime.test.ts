@@ -65,7 +65,8 @@ function runFixture(env: Record<string, string>, ipc = false) {
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const lines = createInterface({ input: child.stdout! });
-  const firstLine = new Promise<string>((resolve) => lines.once('line', resolve));
+  // The line the fixture prints once up (log lines may come before it).
+  const firstLine = new Promise<string>((resolve) => lines.on('line', (line) => line.startsWith('{"httpPort"') && resolve(line)));
   return { child, firstLine, stderr: () => stderr };
 }
 
@@ -114,6 +115,70 @@ test('main: a service started by a supervisor stops gracefully when the supervis
   assert.equal(code, 0);
   assert.equal(retained.get('sightline/services/checkout/availability'), 'offline');
 });
+
+test('main: a log reader that stops reading blocks neither the service nor its stop; the lines it did not take are dropped and counted', async (t) => {
+  const { url } = await startTestBroker(t);
+  const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url, SIGHTLINE_LOG_LEVEL: 'info', SIGHTLINE_CHECKOUT_LOG_LINES: '5000' });
+  t.after(() => child.kill('SIGKILL'));
+  const { httpPort } = JSON.parse(await firstLine) as { httpPort: number };
+  // From here on nothing reads the service's output: 5 MB of lines meet a full socket.
+  child.stdout!.pause();
+  await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200);
+  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const dropped = Number(/^sightline_log_lines_dropped_total\{[^}]*\} (\d+)/m.exec(metrics)?.[1]);
+  assert.ok(dropped > 3000, `dropped ${dropped} of 5000 lines`);
+  const started = Date.now();
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0, 'a graceful stop');
+  assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+});
+
+test('main: killed outright, a supervisor leaves no orphan, even with the log socket it left open and full', async (t) => {
+  const { url, retained } = await startTestBroker(t);
+  const supervisor = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'supervisor.ts')], {
+    env: { PATH: process.env.PATH ?? '', SIGHTLINE_MQTT_URL: url, SIGHTLINE_LOG_LEVEL: 'info', SIGHTLINE_CHECKOUT_LOG_LINES: '5000' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const pids = JSON.parse(await new Promise<string>((resolve) => createInterface({ input: supervisor.stdout! }).once('line', resolve))) as {
+    service: number;
+    holder: number;
+  };
+  t.after(() => {
+    for (const pid of [pids.service, pids.holder, supervisor.pid!]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+  await until(() => retained.get('sightline/services/checkout/availability') === 'online', 10_000);
+  const started = Date.now();
+  supervisor.kill('SIGKILL');
+  await until(() => !alive(pids.service), 8000, 'the service outlived its supervisor');
+  assert.ok(Date.now() - started < 7000, `gone ${Date.now() - started} ms after its supervisor`);
+  assert.equal(retained.get('sightline/services/checkout/availability'), 'offline', 'and it said so: a graceful stop');
+});
+
+test('main: Ctrl-C delivered twice at once (the terminal and the package manager) is one graceful stop, exit 0', async (t) => {
+  const { url } = await startTestBroker(t);
+  const { child, firstLine } = runFixture({ SIGHTLINE_MQTT_URL: url, SIGHTLINE_CHECKOUT_STOP_DELAY_MS: '500' });
+  await firstLine;
+  child.kill('SIGINT');
+  child.kill('SIGINT');
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 test('a persistent session gets what was published while the service was down; a runtime never started stops cleanly', async (t) => {
   const { url } = await startTestBroker(t);
