@@ -135,7 +135,7 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
       if (topic.endsWith('/scan')) scans.add((JSON.parse(payload.toString()) as Scan).id);
       else {
         const event = JSON.parse(payload.toString()) as AlertEvent;
-        if (event.type === 'new') alerts.add(event.alert.id);
+        alerts.add(event.alert.id);
       }
     });
   };
@@ -172,7 +172,10 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
       await nothingLost(stack);
       // Load: the demo plays; let it scan and alert a little, then kill one service as well.
       await sleep(1000 + random() * 4000);
-      const names = Object.keys(stackState(dataDir).services);
+      // Not Azurite, the development stand-in for Blob Storage: it keeps its blob list in memory and
+      // saves it every 5 s, so SIGKILLed alone it forgets the uploads of its last seconds (found by
+      // this test). Stopped with the stack it saves; the real Blob Storage is durable.
+      const names = Object.keys(stackState(dataDir).services).filter((name) => name !== 'azurite');
       const victim = names[Math.floor(random() * names.length)]!;
       const before = stackState(dataDir).services[victim]!;
       process.kill(before.pid!, 'SIGKILL');
@@ -189,15 +192,17 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
       };
       for (const { name } of listed.kept) kept.add(name);
       if (moment === 'stopping') {
-        process.kill(stack.pid, 'SIGINT');
-        const delay = Math.round(random() * 3000);
-        await sleep(delay);
+        // What a closing terminal or a supervisor's stop timeout does: SIGTERM to the stack's group,
+        // then SIGKILL; the first time straight after (the window that once left orphans), then later.
+        process.kill(-stack.pid, 'SIGTERM');
+        const delay = round === 2 ? 0 : Math.round(random() * 3000);
+        if (delay > 0) await sleep(delay);
         detail = `${delay} ms into a stop (${victim} SIGKILLed and back first)`;
       }
     }
     const killedAt = Date.now();
     try {
-      process.kill(stack.pid, 'SIGKILL');
+      process.kill(-stack.pid, 'SIGKILL');
     } catch {
       // already gone (a stop that finished)
     }
@@ -229,8 +234,9 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
     [],
     'the persistent session survived every kill of the broker',
   );
+  // A short run (SIGHTLINE_CHAOS_ROUNDS) may see no alert: the bear's is raised once, then updated rarely.
   assert.ok(
-    scans.size > 0 && alerts.size > 0 && kept.size > 0,
+    scans.size > 0 && kept.size > 0 && (alerts.size > 0 || ROUNDS < 9),
     `the demo scanned (${scans.size}), alerted (${alerts.size}) and sync kept images (${kept.size})`,
   );
   t.diagnostic(moments.join('\n'));

@@ -195,6 +195,8 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
     },
   });
   const recent = new BoundedMap<string, true>({ name: 'sync-recent-blobs', maxEntries: RECENT_LIMIT, ...bounded });
+  /** The snapshot each open alert last had: a changed one is sent too. */
+  const alertSnapshots = new BoundedMap<string, string>({ name: 'sync-alert-snapshots', maxEntries: RECENT_LIMIT, ...bounded });
   const frameKey = (camera: string, seq: number) => `${camera}/${seq}`;
 
   /**
@@ -527,7 +529,14 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to scans'));
       runtime.bus
         .subscribe(channels.alerts, {}, (event) => {
-          if (event.type === 'new' && event.alert.snapshot !== null) onSnapshot(event.alert.snapshot.camera, event.alert.snapshot.seq);
+          const { snapshot } = event.alert;
+          if (snapshot === null || event.type === 'end') return;
+          // A new alert's snapshot, and a later one when the alert is seen again with a new frame
+          // (what the console then shows); not the same one again with every acknowledgement.
+          const key = frameKey(snapshot.camera, snapshot.seq);
+          if (event.type === 'update' && alertSnapshots.peek(event.alert.id) === key) return;
+          alertSnapshots.set(event.alert.id, key);
+          onSnapshot(snapshot.camera, snapshot.seq);
         })
         .catch((err: unknown) => log.error({ err }, 'cannot subscribe to alerts'));
       store.start();

@@ -212,7 +212,7 @@ export interface Publisher {
   scan(camera: string, seq: number, label: string, id: string): Promise<void>;
   raw(camera: string, payload: Buffer): Promise<void>;
   detections(d: Detections): Promise<void>;
-  alert(camera: string, seq: number, capturedAt: number, id?: string): Promise<void>;
+  alert(camera: string, seq: number, capturedAt: number, id?: string, type?: 'new' | 'update' | 'end'): Promise<void>;
 }
 
 export async function publisher(t: TestContext, url: string): Promise<Publisher> {
@@ -241,11 +241,11 @@ export async function publisher(t: TestContext, url: string): Promise<Publisher>
       ),
     raw: (camera, payload) => send(topics.topic(channels.frame, { camera }), payload, 1),
     detections: (d) => send(topics.topic(channels.detections, { camera: d.camera }), channels.detections.codec.encode(d), 1),
-    alert: (camera, seq, capturedAt, id = `a-${seq}`) =>
+    alert: (camera, seq, capturedAt, id = `a-${seq}`, type = 'new') =>
       send(
         topics.topic(channels.alerts, {}),
         channels.alerts.codec.encode({
-          type: 'new',
+          type,
           alert: {
             id,
             type: 'person-in-zone',

@@ -194,3 +194,24 @@ test('a picture that cannot be compared (a header claiming 65,000 x 65,000 pixel
   assert.equal(app.stats().fingerprintFailures, 1);
   assert.equal(await metric(app, 'sightline_sync_fingerprint_failures_total'), 1);
 });
+
+test('an alert seen again with a new frame sends that frame too (the console shows it); the same snapshot again sends nothing', async (t) => {
+  const [broker, azurite] = await Promise.all([startTestBroker(t), startAzurite(t)]);
+  const app = await startApp(t, testConfig(broker.url, tempDir(t), azurite.connectionString, { SIGHTLINE_SYNC_DUPLICATE_WINDOW_SECONDS: '600' }));
+  const pub = await publisher(t, broker.url);
+  await ready(app);
+  const t0 = Date.now();
+  for (let seq = 0; seq < 3; seq++) await pub.picture('cam', seq, t0 + seq, await sceneJpeg(seq, square));
+  await pub.alert('cam', 0, t0, 'al-1');
+  await settled(t, app, 'the first snapshot uploaded', () => app.stats().uploaded === 1);
+  // Acknowledged: the same snapshot. Seen again: a new one, even of the same scene.
+  await pub.alert('cam', 0, t0, 'al-1', 'update');
+  await pub.alert('cam', 2, t0 + 2, 'al-1', 'update');
+  await settled(t, app, 'the new snapshot uploaded', () => app.stats().uploaded === 2);
+  await pub.alert('cam', 2, t0 + 2, 'al-1', 'end');
+  await sleep(300);
+  assert.equal(app.stats().selected.alert, 2);
+  assert.equal(app.stats().notSelected.missingFrame, 0);
+  const names = (await listBlobs(azurite.service().getContainerClient('frames'))).map((b) => b.name.replace(/^.*-/, ''));
+  assert.deepEqual(names.sort(), ['0.jpg', '2.jpg']);
+});
