@@ -36,7 +36,7 @@ import { launchStack } from './launch.ts';
 import { freePort } from './ports.ts';
 import { makeItemVideo } from './item-video.ts';
 import { makeSceneVideo, makeStillVideo, showsSomething, type SceneItem } from './scene-video.ts';
-import { createCleanup, stopStackOnCleanup, type Cleanup } from './glass/cleanup.ts';
+import { createCleanup, createScope, stopStackOnCleanup, type Cleanup } from './glass/cleanup.ts';
 import { round1 } from './glass/stats.ts';
 
 const STREAMS = ['static', 'demo', 'scene'] as const;
@@ -171,32 +171,6 @@ function difference(before: unknown, after: unknown): Record<string, number> {
   return Object.fromEntries(Object.entries(numbers(after)).map(([key, value]) => [key, value - (was[key] ?? 0)]));
 }
 
-/**
- * Steps undone when one stream ends, not at the bench's end: each stream's stack goes before the
- * next starts. No signal handlers of its own: Ctrl-C runs the bench's cleanup, which runs this.
- */
-function scope(): Cleanup {
-  const steps: Array<() => unknown> = [];
-  let running: Promise<void> | null = null;
-  return {
-    after(fn) {
-      steps.push(fn);
-    },
-    run() {
-      running ??= (async () => {
-        for (const step of steps.splice(0).reverse()) {
-          try {
-            await step();
-          } catch (err) {
-            say(`cleanup step failed: ${(err as Error).message}`);
-          }
-        }
-      })();
-      return running;
-    },
-  };
-}
-
 /** Metadata values are percent-encoded when not ASCII (sync's metadataValue). */
 function metadataText(value: string | undefined): string {
   try {
@@ -236,7 +210,8 @@ async function runStream(plan: Plan) {
   const dataDir = mkdtempSync(join(tmpdir(), `sightline-bench-selection-${plan.name}-`));
   const blobPort = await freePort();
   let stackPid: number | null = null;
-  const local = scope();
+  // Undone when the stream ends (each stream's stack goes before the next starts); Ctrl-C runs it through the bench's cleanup.
+  const local = createScope(say);
   local.after(() => rmSync(dataDir, { recursive: true, force: true }));
   stopStackOnCleanup(local, dataDir, () => stackPid);
   cleanup.after(() => local.run());
@@ -567,20 +542,9 @@ async function main(): Promise<void> {
   const plans: Plan[] = [];
   for (const name of WANTED as StreamName[]) {
     say(`rendering the ${name} video`);
-    if (name === 'static') {
-      const dir = join(videoDir, 'static');
-      mkdirSync(dir);
-      const video = await makeStillVideo(dir, { seconds: STATIC_SECONDS, leadSeconds: LEAD_SECONDS, tailSeconds: TAIL_SECONDS, item: STILL_ITEM });
-      plans.push({
-        name,
-        video: video.path,
-        period: video.duration,
-        items: video.items,
-        window: { from: LEAD_SECONDS - MARGIN_SECONDS, to: video.contentEnd + QUIET_AFTER_SECONDS },
-      });
-    } else if (name === 'demo') {
-      const dir = join(videoDir, 'demo');
-      mkdirSync(dir);
+    const dir = join(videoDir, name);
+    mkdirSync(dir);
+    if (name === 'demo') {
       const video = await makeItemVideo(dir, DEMO);
       const orange = { ...STILL_ITEM, from: DEMO.emptySeconds, to: DEMO.emptySeconds + DEMO.itemSeconds };
       // Loop boundaries 1 s into the empty counter: the orange left a second ago, and comes back in one.
@@ -591,18 +555,19 @@ async function main(): Promise<void> {
         items: [orange],
         window: { loops: Math.ceil(DEMO_SECONDS / (DEMO.emptySeconds + DEMO.itemSeconds)), phase: 1 },
       });
-    } else {
-      const dir = join(videoDir, 'scene');
-      mkdirSync(dir);
-      const video = await makeSceneVideo(dir, { leadSeconds: LEAD_SECONDS, tailSeconds: TAIL_SECONDS });
-      plans.push({
-        name,
-        video: video.path,
-        period: video.duration,
-        items: video.items,
-        window: { from: LEAD_SECONDS - MARGIN_SECONDS, to: video.contentEnd + QUIET_AFTER_SECONDS },
-      });
+      continue;
     }
+    const video =
+      name === 'static'
+        ? await makeStillVideo(dir, { seconds: STATIC_SECONDS, leadSeconds: LEAD_SECONDS, tailSeconds: TAIL_SECONDS, item: STILL_ITEM })
+        : await makeSceneVideo(dir, { leadSeconds: LEAD_SECONDS, tailSeconds: TAIL_SECONDS });
+    plans.push({
+      name,
+      video: video.path,
+      period: video.duration,
+      items: video.items,
+      window: { from: LEAD_SECONDS - MARGIN_SECONDS, to: video.contentEnd + QUIET_AFTER_SECONDS },
+    });
   }
   const results: StreamResult[] = [];
   for (const plan of plans) results.push(await runStream(plan));

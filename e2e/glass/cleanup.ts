@@ -11,10 +11,11 @@ export interface Cleanup {
   run(): Promise<void>;
 }
 
-export function createCleanup(say: (line: string) => void): Cleanup {
+/** Steps undone together, last registered first, each guarded; no signal handlers (a part of a bench's cleanup). */
+export function createScope(say: (line: string) => void): Cleanup {
   const steps: Array<() => unknown> = [];
   let running: Promise<void> | null = null;
-  const cleanup: Cleanup = {
+  return {
     after(fn) {
       steps.push(fn);
     },
@@ -31,6 +32,11 @@ export function createCleanup(say: (line: string) => void): Cleanup {
       return running;
     },
   };
+}
+
+/** The bench's whole cleanup: a scope also run on Ctrl-C, SIGTERM and SIGHUP. */
+export function createCleanup(say: (line: string) => void): Cleanup {
+  const cleanup = createScope(say);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       say(`${signal}: stopping everything the bench started`);
