@@ -401,7 +401,7 @@ export function createSyncApp(config: SyncConfig, logger: Logger, deps: SyncDeps
   function observe(frame: RingFrame): void {
     const detections = frame.detections;
     if (detections === undefined) return;
-    tracker.see(frame, new Map(detections.labels.map((label, i) => [label, detections.scores[i] ?? 0])));
+    tracker.see(frame, detections.labels, detections.scores);
   }
 
   function onFrame(camera: string, frame: { meta: { seq: number; capturedAt: number }; jpeg: Buffer }): void {

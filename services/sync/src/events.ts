@@ -73,10 +73,11 @@ export class EventTracker {
     });
   }
 
-  /** One frame's detections: each label with its best score in the frame. */
-  see(frame: RingFrame, labels: ReadonlyMap<string, number>): void {
+  /** One frame's detections: each label with its best score in the frame (`scores[i]` is `labels[i]`'s). */
+  see(frame: RingFrame, labels: readonly string[], scores: readonly number[]): void {
     const at = this.now();
-    for (const [label, score] of labels) {
+    for (const [i, label] of labels.entries()) {
+      const score = scores[i] ?? 0;
       const key = `${frame.camera}\n${label}`;
       let event = this.open.get(key);
       if (event === undefined) {

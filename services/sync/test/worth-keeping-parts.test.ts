@@ -83,7 +83,7 @@ test('events: an object seen across frames is one event; its image is the frame 
   const scores = [0.9, 0.7, 0.45, 0.53, 0.6, 0.2];
   scores.forEach((score, seq) => {
     clock += 200;
-    tracker.see(frame(seq), new Map([['orange', score]]));
+    tracker.see(frame(seq), ['orange'], [score]);
   });
   assert.equal(tracker.scan('cam', 'orange', 'scan-1'), true);
   assert.equal(tracker.scan('cam', 'banana', 'scan-2'), false, 'no banana in view');
@@ -104,7 +104,7 @@ test('events: an object seen across frames is one event; its image is the frame 
 
   // Seen again after the gap: another event.
   clock += 5000;
-  tracker.see(frame(10), new Map([['orange', 0.95]]));
+  tracker.see(frame(10), ['orange'], [0.95]);
   tracker.closeAll();
   assert.equal(closed.length, 2);
   assert.equal(closed[1]!.best, null, 'a certain event has no image');
@@ -126,7 +126,7 @@ test('events: one longer than its maximum is closed and the next sighting opens 
   );
   for (let seq = 0; seq < 25; seq++) {
     clock += 100;
-    tracker.see(frame(seq), new Map([['orange', 0.5]]));
+    tracker.see(frame(seq), ['orange'], [0.5]);
   }
   assert.equal(closed.length, 2, 'two full seconds: two events closed, the third open');
   assert.ok(closed.every((event) => event.cause === 'length'));
@@ -137,8 +137,8 @@ test('events: one longer than its maximum is closed and the next sighting opens 
     { events: 16, bytes: 1 << 20, now: () => clock },
   );
   closed.length = 0;
-  each.see(frame(1), new Map([['orange', 0.5]]));
-  each.see(frame(2), new Map([['orange', 0.5]]));
+  each.see(frame(1), ['orange'], [0.5]);
+  each.see(frame(2), ['orange'], [0.5]);
   assert.equal(closed.length, 2);
 });
 
@@ -157,7 +157,7 @@ test('events: past the bound on open events the oldest is closed with its image,
   );
   for (let i = 0; i < 10; i++) {
     clock += 1;
-    tracker.see(frame(i), new Map([[`label-${i}`, 0.5]]));
+    tracker.see(frame(i), [`label-${i}`], [0.5]);
   }
   assert.equal(tracker.size, 4);
   assert.equal(closed.length, 6);
