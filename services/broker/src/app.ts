@@ -20,7 +20,7 @@ import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
 import { PacketGate, type PacketLimits, type Violation } from './packet-gate.ts';
 import { provisionUsers } from './provision.ts';
 import { createRateLimiter } from './rate-limit.ts';
-import { connectRedis, createRedis } from './redis.ts';
+import { connectRedis, createRedis, handleQuitRejections } from './redis.ts';
 import { RedisPersistence } from './redis-persistence.ts';
 import { createThrottledWarn } from './throttled-warn.ts';
 import { readUsersFile, type UsersFile } from './users-file.ts';
@@ -219,6 +219,8 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     const publisher = createRedis(url, 'publisher', logger);
     redisConnections = [data, subscriber, publisher];
     await Promise.all(redisConnections.map((redis) => connectRedis(redis, url)));
+    handleQuitRejections(subscriber);
+    handleQuitRejections(publisher);
     const mq = MQEmitterRedis({ subConn: subscriber, pubConn: publisher, concurrency: 100, matchEmptyLevels: true });
     // mqemitter-redis re-emits its connections' errors here, and an 'error' nobody listens to would throw; createRedis logs them.
     (mq as unknown as { state: EventEmitter }).state.on('error', () => {});
@@ -239,6 +241,8 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
     current.on('clientError', (client, err) => log.debug({ clientId: client.id, err: { message: err.message } }, 'client error'));
     current.on('connectionError', (client, err) => log.debug({ address: remoteAddressOf(client), err: { message: err.message } }, 'connection error'));
     current.on('keepaliveTimeout', (client) => log.debug({ clientId: client.id }, 'keepalive expired'));
+    // aedes reports its periodic will scan failing (Redis away) as 'error': unheard, it would end the process.
+    (current as unknown as EventEmitter).on('error', (err: Error) => warn('aedes-error', { err: { message: err.message } }, 'broker housekeeping failed'));
   }
 
   function announce(current: Aedes, what: 'heartbeat' | 'gone'): Promise<void> {

@@ -222,10 +222,27 @@ export class RedisPersistence implements AsyncPersistence {
   }
 
   createRetainedStream(pattern: string): Readable {
-    return Readable.from(this.#inner.createRetainedStream(pattern));
+    return this.#retained(this.#inner.createRetainedStream(pattern), [pattern]);
   }
   createRetainedStreamCombi(patterns: string[]): Readable {
-    return Readable.from(this.#inner.createRetainedStreamCombi(patterns));
+    return this.#retained(this.#inner.createRetainedStreamCombi(patterns), patterns);
+  }
+  /**
+   * aedes pipes a subscription's retained messages with no error handler: a read failing (Redis
+   * away mid-subscribe) would be an uncaught exception, the broker down. It ends the stream
+   * instead; the subscription stands, without those retained messages.
+   */
+  #retained(source: AsyncIterable<unknown> | Iterable<unknown>, patterns: string[]): Readable {
+    const warn = this.#warn;
+    return Readable.from(
+      (async function* () {
+        try {
+          yield* source;
+        } catch (err) {
+          warn('retained-read', { patterns, err: { message: (err as Error).message } }, 'retained messages could not be read for a subscription');
+        }
+      })(),
+    );
   }
   outgoingStream(client: ClientRef): Readable {
     return Readable.from(this.#inner.outgoingStream(client));

@@ -45,3 +45,18 @@ export function defineScript(redis: Redis, name: string, numberOfKeys: number, l
   const command = (redis as unknown as Record<string, Script>)[name]!;
   return (...args) => command.apply(redis, args);
 }
+
+/**
+ * For a connection handed to a library that calls `quit()` and ignores the promise
+ * (mqemitter-redis closing its pub/sub pair): on a connection already gone the reply is a
+ * rejection ("Connection is closed") that nobody handles, an unhandled rejection in the broker.
+ * The library still gets the promise; its end is the connection's 'end' event either way.
+ */
+export function handleQuitRejections(redis: Redis): void {
+  const quit = redis.quit.bind(redis) as () => Promise<'OK'>;
+  redis.quit = (() => {
+    const quitting = quit();
+    quitting.catch(() => {});
+    return quitting;
+  }) as Redis['quit'];
+}

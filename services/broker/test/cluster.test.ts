@@ -306,3 +306,24 @@ test('a Redis that cannot be reached fails the start, naming it', async (t) => {
   await assert.rejects(app.start(), new RegExp(`^Error: cannot reach Redis at redis://127\\.0\\.0\\.1:${redis.port}/3: .*ECONNREFUSED`));
   assert.ok(performance.now() - started < 6000);
 });
+
+test('a broker whose Redis went away stops without an unhandled rejection', async (t) => {
+  // The client's session must be saved as the broker closes it, which outlasts the stop's step
+  // while Redis is away: the stop then ends the connections, and aedes closes its emitter late.
+  const redis = await startRedisServer();
+  const app = createBrokerApp(brokerConfig({ persistence: 'redis', redisUrl: redis.url(), anonymous: 'loopback' }), createLogger('broker', 'silent'));
+  const unhandled: unknown[] = [];
+  const remember = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', remember);
+  t.after(() => process.off('unhandledRejection', remember));
+  await app.start();
+  const client = await connectClient(t, mqttUrl(app), { clientId: 'went-away', clean: false, reconnectPeriod: 0 });
+  await subscribeGranted(client, ['sightline/#']);
+  await redis.stop();
+  await app.stop();
+  await sleep(3000);
+  assert.deepEqual(
+    unhandled.map((reason) => String(reason)),
+    [],
+  );
+});
