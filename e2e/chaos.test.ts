@@ -4,8 +4,8 @@
  * stopping), round after round. After each kill, within 10 s, no process of the stack may remain
  * (services, ffmpeg, pacat, Azurite, the reaper) and every port must be free; the next round starts
  * on the same data dir and nothing seen before may be lost: the scans in the basket, the alerts,
- * every image sync had accepted into its outbox (in Blob Storage by the end), and an MQTT client's
- * persistent session. Rounds: SIGHTLINE_CHAOS_ROUNDS (21); the seed is printed.
+ * every image sync had accepted into its outbox (in Blob Storage by the end), the broker's retained
+ * messages, and an MQTT client's persistent session. Rounds: SIGHTLINE_CHAOS_ROUNDS (21); the seed is printed.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -87,6 +87,29 @@ async function busyPorts(ports: StackPorts): Promise<number[]> {
   return busy;
 }
 
+/**
+ * The topics the broker holds a retained message for, as a fresh subscriber to everything gets
+ * them: read until no retained message came for 500 ms (at most 5 s).
+ */
+async function retainedTopics(stack: LaunchedStack): Promise<Set<string>> {
+  const client = connect(`mqtt://127.0.0.1:${stack.mqttPort}`, { protocolVersion: 4, clean: true, reconnectPeriod: 0, ...stack.login('operator') });
+  try {
+    const topics = new Set<string>();
+    let lastAt = Date.now();
+    client.on('message', (topic, _payload, packet) => {
+      if (!packet.retain) return;
+      topics.add(topic);
+      lastAt = Date.now();
+    });
+    await client.subscribeAsync('sightline/#', { qos: 0 });
+    const until = Date.now() + 5000;
+    while (Date.now() - lastAt < 500 && Date.now() < until) await sleep(100);
+    return topics;
+  } finally {
+    await client.endAsync(true);
+  }
+}
+
 function stackState(dataDir: string): { services: Record<string, { pid: number | null; httpPort: number }> } {
   return JSON.parse(readFileSync(join(dataDir, 'stack.json'), 'utf8')) as { services: Record<string, { pid: number | null; httpPort: number }> };
 }
@@ -109,6 +132,8 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
   const scans = new Set<string>();
   const alerts = new Set<string>();
   const sessions: boolean[] = [];
+  /** Topics the broker held a retained message for before a kill (availability, camera status, baskets, model state...). */
+  const retained = new Set<string>();
   /** Images sync said it had kept (accepted into its outbox, fsynced), by blob name. */
   const kept = new Set<string>();
   let observer: MqttClient | undefined;
@@ -140,8 +165,14 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
     });
   };
 
-  /** Nothing seen before is lost: every scan in the basket, every alert listed, every snapshot stored. */
+  /** Nothing seen before is lost: every scan in the basket, every alert listed, every retained topic, every snapshot stored. */
   const nothingLost = async (stack: LaunchedStack) => {
+    const held = await retainedTopics(stack);
+    assert.deepEqual(
+      [...retained].filter((topic) => !held.has(topic)),
+      [],
+      `retained messages the broker held before, gone after the restart (${retained.size} held)`,
+    );
     const http = (key: string) => `http://127.0.0.1:${stack.httpPorts[key]}`;
     const basket = (await (await fetch(`${http('SIGHTLINE_CHECKOUT_HTTP_PORT')}/lanes/${LANE}/basket`)).json()) as { items: Array<{ id: string }> };
     const inBasket = new Set(basket.items.map((item) => item.id));
@@ -191,6 +222,7 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
         kept: Array<{ name: string }>;
       };
       for (const { name } of listed.kept) kept.add(name);
+      for (const topic of await retainedTopics(stack)) retained.add(topic);
       if (moment === 'stopping') {
         // What a closing terminal or a supervisor's stop timeout does: SIGTERM to the stack's group,
         // then SIGKILL; the first time straight after (the window that once left orphans), then later.
@@ -236,11 +268,11 @@ test(`chaos: the stack killed at random moments, ${ROUNDS} rounds, leaves no pro
   );
   // A short run (SIGHTLINE_CHAOS_ROUNDS) may see no alert: the bear's is raised once, then updated rarely.
   assert.ok(
-    scans.size > 0 && kept.size > 0 && (alerts.size > 0 || ROUNDS < 9),
-    `the demo scanned (${scans.size}), alerted (${alerts.size}) and sync kept images (${kept.size})`,
+    scans.size > 0 && kept.size > 0 && retained.size > 0 && (alerts.size > 0 || ROUNDS < 9),
+    `the demo scanned (${scans.size}), alerted (${alerts.size}), sync kept images (${kept.size}) and the broker held retained messages (${retained.size})`,
   );
   t.diagnostic(moments.join('\n'));
   t.diagnostic(
-    `longest time for every process to go: ${longestGoneMs} ms; scans ${scans.size}, alerts ${alerts.size}, kept images ${kept.size}, reconnects ${sessions.length - 1}`,
+    `longest time for every process to go: ${longestGoneMs} ms; scans ${scans.size}, alerts ${alerts.size}, kept images ${kept.size}, retained topics ${retained.size}, reconnects ${sessions.length - 1}`,
   );
 });
