@@ -15,6 +15,7 @@ import { BoundedPersistence, type AsyncPersistence, type PersistenceCaps } from 
 import { createClientIdOwners, createRedisClientIdOwners, type ClientIdOwners } from './client-ids.ts';
 import { redactUrl, type BrokerConfig } from './config.ts';
 import { ConnectionGuard } from './connection-guard.ts';
+import { dedupeInAnyOrder } from './dedupe.ts';
 import { loadTls, startStreamListener, startWebSocketListener, type Handle, type Listener } from './listeners.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
 import { PacketGate, type PacketLimits, type Violation } from './packet-gate.ts';
@@ -403,7 +404,7 @@ export function createBrokerApp(config: BrokerConfig, logger: Logger, deps: Brok
             onViolation: (violation: Violation) => closedForLimit(violation.reason, { address, ...violation }),
             ...(accepted.onAuthenticated ? { onAuthenticated: accepted.onAuthenticated } : {}),
           });
-          aedes.handle(gate, accepted.request);
+          dedupeInAnyOrder(aedes.handle(gate, accepted.request));
         };
         const guard = new ConnectionGuard(
           { maxConnections: config.maxConnections, maxConnectionsPerIp: config.maxConnectionsPerIp },
