@@ -227,18 +227,10 @@ test('every control works on the dev stack: keypad and MQTT in, results said, he
   const basketAt = await press('KP3');
   const read = await resultOf('basket', basketAt);
   assert.ok(read.outcome === 'basket' && read.basket.count === 1, JSON.stringify(read));
-  // Twice in CI (not reproduced here) the read-out was not seen within 30 s, with no log line
-  // from any service meanwhile. 30 s is also the broker's drain timeout, which ends a delivery
-  // stuck on a socket that takes nothing: so a minute, and the counters printed on failure say
-  // whether tts said it, published it, or the broker dropped or closed something.
-  const readParts = await until(
-    'the read-out',
-    () => {
-      const parts = audios.filter((a) => a.meta.source.id === read.id);
-      return parts.length > 0 && parts.length === parts[0]!.meta.part?.count ? parts : undefined;
-    },
-    60_000,
-  );
+  const readParts = await until('the read-out', () => {
+    const parts = audios.filter((a) => a.meta.source.id === read.id);
+    return parts.length > 0 && parts.length === parts[0]!.meta.part?.count ? parts : undefined;
+  });
   assert.deepEqual(
     readParts.map((a) => a.meta.text),
     ['Your basket has 1 item.', readParts[1]!.meta.text, readParts.at(-1)!.meta.text],
