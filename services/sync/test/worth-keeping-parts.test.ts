@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { TIERS } from '../src/blob.ts';
 import { DailyBudget } from '../src/budget.ts';
 import { syncEnvSchema } from '../src/config.ts';
-import { EventTracker, type ClosedEvent } from '../src/events.ts';
+import { EventTracker, type ClosedEvent, type EventSettings } from '../src/events.ts';
 import { DEFAULT_DUPLICATE_DIFFERENCE, difference, fingerprint, RecentPictures } from '../src/fingerprint.ts';
 import type { RingFrame } from '../src/selection.ts';
 import { SYNC_DIR, sceneJpeg, tempDir } from './helpers.ts';
@@ -67,30 +67,31 @@ function frame(seq: number, capturedAt = 1000 + seq): RingFrame {
   return { camera: 'cam', seq, capturedAt, jpeg: Buffer.alloc(100) };
 }
 
-test('events: an object seen across frames is one event; its image is the frame scored nearest 0.5; it ends after the gap', () => {
-  let clock = 0;
+/** A tracker on a clock the test moves, with what it closed. */
+function trackerFor(settings: EventSettings, options: { isUncertain?: (score: number) => boolean; events?: number } = {}) {
+  const clock = { now: 0 };
   const closed: ClosedEvent[] = [];
-  const tracker = new EventTracker(
-    { gapMs: 2000, maxMs: 60_000 },
-    (score) => score >= 0.3 && score <= 0.8,
-    (event) => closed.push(event),
-    {
-      events: 16,
-      bytes: 1 << 20,
-      now: () => clock,
-    },
-  );
+  const tracker = new EventTracker(settings, options.isUncertain ?? (() => true), (event) => closed.push(event), {
+    events: options.events ?? 16,
+    bytes: 1 << 20,
+    now: () => clock.now,
+  });
+  return { tracker, closed, clock };
+}
+
+test('events: an object seen across frames is one event; its image is the frame scored nearest 0.5; it ends after the gap', () => {
+  const { tracker, closed, clock } = trackerFor({ gapMs: 2000, maxMs: 60_000 }, { isUncertain: (score) => score >= 0.3 && score <= 0.8 });
   const scores = [0.9, 0.7, 0.45, 0.53, 0.6, 0.2];
   scores.forEach((score, seq) => {
-    clock += 200;
+    clock.now += 200;
     tracker.see(frame(seq), ['orange'], [score]);
   });
   assert.equal(tracker.scan('cam', 'orange', 'scan-1'), true);
   assert.equal(tracker.scan('cam', 'banana', 'scan-2'), false, 'no banana in view');
-  clock += 1999;
+  clock.now += 1999;
   tracker.sweep();
   assert.equal(closed.length, 0, 'within the gap the event is still open');
-  clock += 2;
+  clock.now += 2;
   tracker.sweep();
   assert.equal(closed.length, 1);
   const [event] = closed;
@@ -103,7 +104,7 @@ test('events: an object seen across frames is one event; its image is the frame 
   assert.equal(event!.cause, 'gap');
 
   // Seen again after the gap: another event.
-  clock += 5000;
+  clock.now += 5000;
   tracker.see(frame(10), ['orange'], [0.95]);
   tracker.closeAll();
   assert.equal(closed.length, 2);
@@ -112,51 +113,23 @@ test('events: an object seen across frames is one event; its image is the frame 
 });
 
 test('events: one longer than its maximum is closed and the next sighting opens another; 0 makes every frame an event', () => {
-  let clock = 0;
-  const closed: ClosedEvent[] = [];
-  const tracker = new EventTracker(
-    { gapMs: 2000, maxMs: 1000 },
-    () => true,
-    (event) => closed.push(event),
-    {
-      events: 16,
-      bytes: 1 << 20,
-      now: () => clock,
-    },
-  );
+  const { tracker, closed, clock } = trackerFor({ gapMs: 2000, maxMs: 1000 });
   for (let seq = 0; seq < 25; seq++) {
-    clock += 100;
+    clock.now += 100;
     tracker.see(frame(seq), ['orange'], [0.5]);
   }
   assert.equal(closed.length, 2, 'two full seconds: two events closed, the third open');
   assert.ok(closed.every((event) => event.cause === 'length'));
-  const each = new EventTracker(
-    { gapMs: 2000, maxMs: 0 },
-    () => true,
-    (event) => closed.push(event),
-    { events: 16, bytes: 1 << 20, now: () => clock },
-  );
-  closed.length = 0;
-  each.see(frame(1), ['orange'], [0.5]);
-  each.see(frame(2), ['orange'], [0.5]);
-  assert.equal(closed.length, 2);
+  const each = trackerFor({ gapMs: 2000, maxMs: 0 });
+  each.tracker.see(frame(1), ['orange'], [0.5]);
+  each.tracker.see(frame(2), ['orange'], [0.5]);
+  assert.equal(each.closed.length, 2);
 });
 
 test('events: past the bound on open events the oldest is closed with its image, not lost', () => {
-  let clock = 0;
-  const closed: ClosedEvent[] = [];
-  const tracker = new EventTracker(
-    { gapMs: 60_000, maxMs: 600_000 },
-    () => true,
-    (event) => closed.push(event),
-    {
-      events: 4,
-      bytes: 1 << 20,
-      now: () => clock,
-    },
-  );
+  const { tracker, closed, clock } = trackerFor({ gapMs: 60_000, maxMs: 600_000 }, { events: 4 });
   for (let i = 0; i < 10; i++) {
-    clock += 1;
+    clock.now += 1;
     tracker.see(frame(i), [`label-${i}`], [0.5]);
   }
   assert.equal(tracker.size, 4);
