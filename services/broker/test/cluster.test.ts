@@ -327,3 +327,34 @@ test('a broker whose Redis went away stops without an unhandled rejection', asyn
     [],
   );
 });
+
+test("a broker whose Redis stays away runs on: aedes' will scan failing is logged, not an unhandled error", { timeout: 60_000 }, async (t) => {
+  // aedes looks for dead brokers' wills every four heartbeats (20 s) and reports a failed look as
+  // its 'error' event, which with no listener ended the process.
+  const redis = await startRedisServer();
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const app = createBrokerApp(brokerConfig({ persistence: 'redis', redisUrl: redis.url(), anonymous: 'loopback' }), createLogger('broker', 'warn', sink));
+  const unhandled: unknown[] = [];
+  const remember = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', remember);
+  t.after(() => process.off('unhandledRejection', remember));
+  await app.start();
+  t.after(() => app.stop());
+  await redis.stop();
+  const by = Date.now() + 45_000;
+  while (Date.now() < by && !lines.some((line) => line.includes('broker housekeeping failed'))) await sleep(250);
+  assert.deepEqual(
+    unhandled.map((reason) => String(reason)),
+    [],
+  );
+  assert.ok(
+    lines.some((line) => line.includes('broker housekeeping failed')),
+    'the failed will scan is logged',
+  );
+});
